@@ -1,0 +1,1 @@
+"""Sub-commands of ``ais-annotate``: each module defines ``register(subparsers)``."""

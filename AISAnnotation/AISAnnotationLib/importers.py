@@ -1,0 +1,242 @@
+"""Turning real-world layouts into a BIDS raw dataset (consensus R5, R8).
+
+Every input is read and checked in memory first; only when the whole session is
+valid is anything written (each file atomically), so bad input leaves the
+destination untouched.
+
+Supported sources:
+- the ISLES'22 layout: ``rawdata/sub-*/ses-*/…_{dwi,adc,flair}.nii.gz`` with expert
+  masks ``derivatives/sub-*/ses-*/…_msk.nii.gz`` (→ ``desc-reference`` lesion masks);
+- loose files named on the command line (.nii, .nii.gz, .mha, .nrrd).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from . import bids
+from .brain import brain_mask
+from .deid import scrub_sidecar
+from .diffusion import format_bvals, format_bvecs, read_bvals, read_bvecs, split_shells
+from .errors import InputError
+from .image import Image
+from .io import atomic_write_text, image_suffix, read_image, write_json, write_nifti
+from .masks import as_binary_mask, write_mask
+from .units import detect_adc_unit
+
+ISLES_SEQUENCES = {"dwi": "trace", "adc": "adc", "flair": "flair", "t1w": "t1w", "t2w": "t2w"}
+
+
+@dataclass
+class PlannedSession:
+    """Everything to write for one session, checked before any write."""
+
+    subject: str
+    session: Optional[str]
+    images: dict[str, Image] = field(default_factory=dict)  # sequence key → image
+    bvals: Optional[np.ndarray] = None
+    bvecs: Optional[np.ndarray] = None
+    reference_mask: Optional[np.ndarray] = None
+    mask_source: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def _check_dwi_group(plan: PlannedSession, what: dict[str, str]) -> None:
+    """DWI-space images must share the DWI grid; ADC must be finite with a known unit."""
+    ref_key = "dwi" if "dwi" in plan.images else "trace"
+    if ref_key not in plan.images:
+        raise InputError("no DWI given: the DWI (b=1000) is the primary annotation sequence")
+    ref = plan.images[ref_key]
+    for key in ("trace", "adc", "eadc"):
+        if key in plan.images and key != ref_key and not plan.images[key].same_grid(ref):
+            raise InputError(
+                f"{what[key]}: grid {plan.images[key].shape3} @ {np.round(plan.images[key].spacing, 3).tolist()} mm "
+                f"differs from the DWI's {ref.shape3} @ {np.round(ref.spacing, 3).tolist()} mm"
+            )
+    if ref.array.ndim == 4:
+        if plan.bvals is None:
+            raise InputError(f"{what[ref_key]}: 4D DWI needs --bval")
+        shells = split_shells(ref.array, plan.bvals, what=what[ref_key])
+        b1000 = shells.b1000
+        b0 = shells.b0
+    else:
+        b1000, b0 = ref.array, None
+    if "adc" in plan.images:
+        brain = brain_mask(ref.with_array(b0 if b0 is not None else b1000))
+        det = detect_adc_unit(plan.images["adc"].array, brain, what=what["adc"])
+        plan.notes.append(f"ADC unit: {det.unit} ({det.reason})")
+        plan.images["adc"].meta["AISADCUnitAtImport"] = det.unit
+
+
+def plan_loose(subject: str, session: Optional[str], files: dict[str, Any],
+               bval: Optional[Path] = None, bvec: Optional[Path] = None,
+               b_value: float = 1000.0) -> PlannedSession:
+    """Plan an import of loose files.
+
+    Args:
+        files: sequence key ("dwi", "b0", "adc", "eadc", "trace", "flair", "t1w", "t2w")
+            → a path, or a list of paths (more than one is refused as ambiguous).
+        bval, bvec: FSL tables for a 4D DWI.
+        b_value: b of a 3D DWI given without a table (the trace), s/mm².
+    """
+    subject = bids.validate_label(bids.strip_prefix(subject, "sub"), "subject label")
+    if session is not None:
+        session = bids.validate_label(bids.strip_prefix(session, "ses"), "session label")
+    plan = PlannedSession(subject, session)
+    what: dict[str, str] = {}
+    for key, val in files.items():
+        if val is None or val == []:
+            continue
+        paths = val if isinstance(val, (list, tuple)) else [val]
+        if len(paths) > 1:
+            raise InputError(f"two files claim the {key} sequence: {', '.join(str(p) for p in paths)}")
+        p = Path(paths[0])
+        plan.images[key] = read_image(p, key)
+        what[key] = str(p)
+    seen: dict[Path, str] = {}
+    for key, p in what.items():
+        rp = Path(p).resolve()
+        if rp in seen:
+            raise InputError(f"{p}: the same file is given as both {seen[rp]} and {key}")
+        seen[rp] = key
+    if "dwi" in plan.images:
+        dwi = plan.images["dwi"]
+        if dwi.array.ndim == 4:
+            if bval is None:
+                raise InputError(f"{what['dwi']}: 4D DWI needs --bval (and --bvec)")
+            plan.bvals = read_bvals(Path(bval))
+            if plan.bvals.size != dwi.array.shape[3]:
+                raise InputError(f"{what['dwi']}: {dwi.array.shape[3]} volumes but {plan.bvals.size} b-values in {bval}")
+            plan.bvecs = read_bvecs(Path(bvec), n=plan.bvals.size) if bvec else np.zeros((3, plan.bvals.size))
+            if bvec is None:
+                plan.notes.append("no .bvec given: zero vectors written")
+        elif "b0" in plan.images:
+            b0 = plan.images.pop("b0")
+            if not b0.same_grid(dwi):
+                raise InputError(f"{what['b0']}: b0 grid differs from the DWI grid")
+            arr = np.stack([np.asarray(b0.array, np.float32), np.asarray(dwi.array, np.float32)], axis=3)
+            plan.images["dwi"] = dwi.with_array(arr, path=None)
+            plan.images["dwi"].meta["AISNote"] = (
+                f"volume 1 is b=0, volume 2 the b={b_value:g} trace (direction-averaged, isotropic)"
+            )
+            plan.bvals = np.array([0.0, b_value])
+            plan.bvecs = np.zeros((3, 2))
+        else:
+            plan.images["trace"] = plan.images.pop("dwi")
+            plan.images["trace"].meta.setdefault("DiffusionBValue", b_value)
+    elif "b0" in plan.images:
+        raise InputError(f"{what['b0']}: a b0 image needs the DWI (--dwi) too")
+    for key in ("flair", "t1w", "t2w", "trace", "adc", "eadc"):
+        if key in plan.images and plan.images[key].array.ndim != 3:
+            raise InputError(f"{what[key]}: {key} must be 3D, got shape {plan.images[key].shape}")
+    _check_dwi_group(plan, what)
+    return plan
+
+
+def plan_isles_session(src_root: Path, subject: str, session: Optional[str]) -> PlannedSession:
+    """Plan the import of one ISLES'22 session (raw images + expert mask)."""
+    src_root = Path(src_root)
+    raw = src_root / "rawdata" / f"sub-{subject}"
+    der = src_root / "derivatives" / f"sub-{subject}"
+    if session:
+        raw, der = raw / f"ses-{session}", der / f"ses-{session}"
+    files: dict[str, list[Path]] = {}
+    for p in sorted(raw.rglob("*")):
+        if not image_suffix(p):
+            continue
+        m = re.search(r"_([A-Za-z0-9]+)$", p.name[: len(p.name) - len(image_suffix(p))])
+        key = m.group(1).lower() if m else ""
+        if key in ISLES_SEQUENCES:
+            files.setdefault(ISLES_SEQUENCES[key], []).append(p)
+    if not files:
+        raise InputError(f"{raw}: no ISLES images (…_dwi/_adc/_flair.nii.gz) found")
+    plan = plan_loose(subject, session, files)
+    masks = sorted(p for p in der.rglob("*_msk*") if image_suffix(p)) if der.is_dir() else []
+    if len(masks) > 1:
+        raise InputError(f"{der}: {len(masks)} expert masks ({', '.join(m.name for m in masks)}); expected one")
+    if masks:
+        ref = plan.images["trace"] if "trace" in plan.images else plan.images["dwi"]
+        ref3 = ref.with_array(ref.array[..., 0] if ref.array.ndim == 4 else ref.array)
+        plan.reference_mask = as_binary_mask(read_image(masks[0], with_sidecar=False), ref3, what=str(masks[0]))
+        plan.mask_source = "ISLES'22 expert annotation"
+    return plan
+
+
+def find_isles_sessions(src_root: Path) -> list[tuple[str, Optional[str]]]:
+    raw = Path(src_root) / "rawdata"
+    if not raw.is_dir():
+        raise InputError(f"{src_root}: not an ISLES'22 layout (no rawdata/ folder)")
+    out = []
+    for sub, ses in bids.find_sessions(raw):
+        bids.validate_label(sub, "subject label")
+        if ses is not None:
+            bids.validate_label(ses, "session label")
+        out.append((sub, ses))
+    if not out:
+        raise InputError(f"{raw}: no sub-*/ses-* folders")
+    return out
+
+
+def write_session(dst_root: Path, plan: PlannedSession) -> list[Path]:
+    """Write a checked plan into the BIDS raw dataset at ``dst_root``; return written files."""
+    dst_root = Path(dst_root)
+    bids.ensure_raw_dataset(dst_root)
+    sub, ses = plan.subject, plan.session
+    for key in plan.images:
+        target = bids.raw_path(dst_root, sub, ses, key)
+        if target.exists():
+            raise InputError(f"{target}: already exists; refusing to overwrite imported raw data")
+    written: list[Path] = []
+    for key, img in plan.images.items():
+        target = bids.raw_path(dst_root, sub, ses, key)
+        src = img.path
+        if src is not None and str(src).endswith(".nii.gz"):  # unchanged NIfTI: keep the bytes
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.tmp")
+            shutil.copyfile(src, tmp)
+            tmp.replace(target)
+        else:
+            write_nifti(img, target)
+        written.append(target)
+        meta = scrub_sidecar(img.meta)
+        write_json(bids.sidecar_path(target), meta)
+        written.append(bids.sidecar_path(target))
+        if key == "dwi" and plan.bvals is not None:
+            atomic_write_text(target.with_name(target.name.replace(".nii.gz", ".bval")), format_bvals(plan.bvals))
+            bvecs = plan.bvecs if plan.bvecs is not None else np.zeros((3, plan.bvals.size))
+            atomic_write_text(target.with_name(target.name.replace(".nii.gz", ".bvec")), format_bvecs(bvecs))
+    bids.add_participant(dst_root, sub)
+    if plan.reference_mask is not None:
+        ref_key = "dwi" if "dwi" in plan.images else "trace"
+        ref_img = read_image(bids.raw_path(dst_root, sub, ses, ref_key), with_sidecar=False)
+        ref3 = ref_img.with_array(ref_img.array[..., 0] if ref_img.array.ndim == 4 else ref_img.array)
+        path = write_mask(dst_root, sub, ses, plan.reference_mask, ref3,
+                          [bids.raw_path(dst_root, sub, ses, ref_key)],
+                          desc=bids.REFERENCE_DESC, manual=True,
+                          extra={"Description": plan.mask_source, "AISRole": "reference"})
+        written.append(path)
+    return written
+
+
+def import_isles(src_root: Path, dst_root: Path) -> list[tuple[str, Optional[str]]]:
+    """Import every session of an ISLES'22 tree; all sessions are checked before writing."""
+    sessions = find_isles_sessions(src_root)
+    plans = [plan_isles_session(src_root, sub, ses) for sub, ses in sessions]
+    for plan in plans:
+        write_session(dst_root, plan)
+    return sessions
+
+
+def import_loose(dst_root: Path, subject: str, session: Optional[str], files: dict[str, Any],
+                 bval: Optional[Path] = None, bvec: Optional[Path] = None) -> PlannedSession:
+    plan = plan_loose(subject, session, files, bval=bval, bvec=bvec)
+    write_session(dst_root, plan)
+    return plan
+
+

@@ -1,0 +1,248 @@
+"""Reading and writing images and sidecars; every write is atomic.
+
+Atomic = written to a temporary file in the destination folder, flushed, then
+renamed over the target (``os.replace``), so a crash leaves either the old file
+or the new one, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from .errors import ImageReadError
+from .image import Image
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+ITK_SUFFIXES = (".mha", ".mhd", ".nrrd", ".nhdr")
+IMAGE_SUFFIXES = NIFTI_SUFFIXES + ITK_SUFFIXES
+_LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def image_suffix(path: PathLike) -> str:
+    """The image extension of ``path`` ('.nii.gz', '.mha', …) or '' if none is known."""
+    name = Path(path).name.lower()
+    for suf in IMAGE_SUFFIXES:
+        if name.endswith(suf):
+            return suf
+    return ""
+
+
+def strip_image_suffix(path: PathLike) -> str:
+    name = Path(path).name
+    suf = image_suffix(name)
+    return name[: len(name) - len(suf)] if suf else name
+
+
+# --------------------------------------------------------------------------- reading
+def read_image(path: PathLike, name: str = "", with_sidecar: bool = True) -> Image:
+    """Read a NIfTI / MetaImage / NRRD file into an :class:`Image` (affine in RAS).
+
+    The JSON sidecar next to the file (same stem, ``.json``) is read into ``meta``
+    when present. Raises :class:`ImageReadError` naming the file and the cause.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ImageReadError(f"{p}: file not found")
+    suf = image_suffix(p)
+    if not suf:
+        raise ImageReadError(
+            f"{p}: not a supported image file (expected one of {', '.join(IMAGE_SUFFIXES)})"
+        )
+    if suf in NIFTI_SUFFIXES:
+        array, affine = _read_nifti(p)
+    else:
+        array, affine = _read_itk(p)
+    if array.ndim not in (3, 4):
+        if array.ndim == 2:
+            array = array[:, :, None]
+        else:
+            raise ImageReadError(f"{p}: expected a 3D or 4D image, got {array.ndim} dimensions")
+    meta: dict[str, Any] = {}
+    if with_sidecar:
+        side = p.with_name(strip_image_suffix(p) + ".json")
+        if side.is_file():
+            meta = read_json(side)
+    return Image(array=array, affine=affine, meta=meta, name=name, path=p)
+
+
+def _read_nifti(p: Path) -> tuple[np.ndarray, np.ndarray]:
+    import nibabel as nib
+
+    try:
+        img = nib.load(str(p))
+    except Exception as exc:  # nibabel raises many kinds of errors for bad headers
+        raise ImageReadError(f"{p}: not a readable NIfTI file ({exc})") from exc
+    try:
+        array = np.asanyarray(img.dataobj)
+        array = np.array(array)  # force full decompression now, so truncation shows here
+    except Exception as exc:
+        raise ImageReadError(
+            f"{p}: image data could not be read; the file is truncated or corrupt ({exc})"
+        ) from exc
+    return array, np.asarray(img.affine, dtype=float)
+
+
+def _read_itk(p: Path) -> tuple[np.ndarray, np.ndarray]:
+    import SimpleITK as sitk
+
+    try:
+        img = sitk.ReadImage(str(p))
+    except RuntimeError as exc:
+        msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown error"
+        raise ImageReadError(f"{p}: not a readable image ({msg})") from exc
+    return sitk_to_array_affine(img)
+
+
+def sitk_to_array_affine(img: Any) -> tuple[np.ndarray, np.ndarray]:
+    """SimpleITK image → ([i,j,k(,c)] array, RAS affine)."""
+    import SimpleITK as sitk
+
+    arr = sitk.GetArrayFromImage(img)
+    dim = img.GetDimension()
+    if dim == 2:
+        arr = arr.T[:, :, None] if img.GetNumberOfComponentsPerPixel() == 1 else arr
+        spacing = list(img.GetSpacing()) + [1.0]
+        origin = list(img.GetOrigin()) + [0.0]
+        d2 = np.array(img.GetDirection()).reshape(2, 2)
+        direction = np.eye(3)
+        direction[:2, :2] = d2
+    else:
+        if img.GetNumberOfComponentsPerPixel() > 1:  # [k,j,i,c] → [i,j,k,c]
+            arr = arr.transpose(tuple(range(dim - 1, -1, -1)) + (dim,))
+        else:  # [(t,)k,j,i] → [i,j,k(,t)]
+            arr = arr.transpose(tuple(range(dim - 1, -1, -1)))
+        spacing = list(img.GetSpacing())[:3]
+        origin = list(img.GetOrigin())[:3]
+        direction = np.array(img.GetDirection()).reshape(dim, dim)[:3, :3]
+    lps = np.eye(4)
+    lps[:3, :3] = direction * np.array(spacing)[None, :]
+    lps[:3, 3] = origin
+    return np.ascontiguousarray(arr), _LPS_TO_RAS @ lps
+
+
+def image_to_sitk(image: Image, array: Optional[np.ndarray] = None) -> Any:
+    """3D :class:`Image` → SimpleITK image in ITK's LPS physical space."""
+    import SimpleITK as sitk
+
+    arr = image.array if array is None else array
+    if arr.ndim != 3:
+        raise ValueError(f"image_to_sitk needs a 3D array, got shape {arr.shape}")
+    out = sitk.GetImageFromArray(np.ascontiguousarray(arr.transpose(2, 1, 0)))
+    lps = _LPS_TO_RAS @ image.affine
+    spacing = np.sqrt((lps[:3, :3] ** 2).sum(axis=0))
+    out.SetSpacing([float(s) for s in spacing])
+    out.SetOrigin([float(o) for o in lps[:3, 3]])
+    out.SetDirection([float(v) for v in (lps[:3, :3] / spacing[None, :]).ravel()])
+    return out
+
+
+def sitk_to_image(img: Any, name: str = "", meta: Optional[dict[str, Any]] = None) -> Image:
+    arr, affine = sitk_to_array_affine(img)
+    return Image(array=arr, affine=affine, meta=dict(meta or {}), name=name)
+
+
+# --------------------------------------------------------------------------- writing
+def _tmp_path(target: Path) -> Path:
+    suf = image_suffix(target) or "".join(target.suffixes[-1:])
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + suf, dir=target.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def _commit(tmp: Path, target: Path) -> None:
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, target)
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, then rename)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_path(target)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        _commit(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def atomic_write_text(path: PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: PathLike, obj: Any) -> Path:
+    """Atomic JSON write (UTF-8, indented, trailing newline)."""
+    return atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def read_json(path: PathLike) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        with open(p, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise ImageReadError(f"{p}: invalid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ImageReadError(f"{p}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def write_nifti(image: Image, path: PathLike, dtype: Any = None) -> Path:
+    """Write ``image`` as NIfTI-1 (gzip if the name ends in .gz), atomically.
+
+    qform and sform both carry the affine (code 1, scanner space), units mm / s.
+    """
+    import nibabel as nib
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    arr = image.array if dtype is None else np.asarray(image.array).astype(dtype)
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8)
+    if arr.dtype == np.float64:
+        arr = arr.astype(np.float32)
+    nimg = nib.Nifti1Image(np.asarray(arr), image.affine)
+    nimg.set_qform(image.affine, code=1)
+    nimg.set_sform(image.affine, code=1)
+    nimg.header.set_xyzt_units("mm", "sec")
+    tmp = _tmp_path(target)
+    try:
+        nib.save(nimg, str(tmp))
+        _commit(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def sha256_file(path: PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
 from aistest import ISLES_SES, ISLES_SUB, REPO
+
+# test the checkout these tests belong to, even when another copy is pip-installed
+sys.path.insert(0, str(REPO / "AISAnnotation"))
 
 
 def _find_shared_data() -> Path | None:

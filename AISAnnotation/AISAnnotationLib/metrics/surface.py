@@ -70,7 +70,8 @@ def _distance_to(surface: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
     f.SetBackgroundValue(0.0)
     if surface.size < SINGLE_THREAD_VOXELS:
         f.SetNumberOfThreads(1)
-    d2 = sitk.GetArrayViewFromImage(f.Execute(img)).astype(np.float64)
+    out = f.Execute(img)  # keep the image alive while its buffer is viewed
+    d2 = sitk.GetArrayViewFromImage(out).astype(np.float64)
     np.maximum(d2, 0.0, out=d2)
     d2[surface] = 0.0
     return np.sqrt(d2)

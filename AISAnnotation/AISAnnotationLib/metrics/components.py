@@ -38,7 +38,8 @@ def _label(m: np.ndarray) -> tuple[np.ndarray, int]:
     f.SetFullyConnected(True)  # 26-neighbourhood in 3D
     if m.size < SINGLE_THREAD_VOXELS:
         f.SetNumberOfThreads(1)
-    labels = sitk.GetArrayFromImage(f.Execute(img)).astype(np.int32, copy=False)
+    labels = sitk.GetArrayFromImage(f.Execute(img))
+    labels = labels.view(np.int32) if labels.dtype == np.uint32 else labels.astype(np.int32)
     return labels, int(f.GetObjectCount())
 
 
@@ -74,13 +75,12 @@ def label_pair(a: np.ndarray, b: np.ndarray) -> tuple[Components, Components]:
     stacked = np.zeros((2 * n + 1,) + a.shape[1:], dtype=bool)
     stacked[:n] = a
     stacked[n + 1:] = b
-    labels, _ = _label(stacked)
+    labels, count = _label(stacked)
     la = labels[:n]
     lb = labels[n + 1:]
-    count_a = int(la.max()) if la.size else 0
-    lb = np.where(lb > 0, lb - count_a, 0).astype(np.int32)
-    count_b = int(lb.max()) if lb.size else 0
-    return _components(np.ascontiguousarray(la), count_a), _components(lb, count_b)
+    count_a = int(la.max())
+    np.subtract(lb, count_a, out=lb, where=lb > 0)
+    return _components(la, count_a), _components(lb, count - count_a)
 
 
 def count_components(mask: np.ndarray) -> int:

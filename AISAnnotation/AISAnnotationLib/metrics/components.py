@@ -43,8 +43,8 @@ def _label(m: np.ndarray) -> tuple[np.ndarray, int]:
     return labels, int(f.GetObjectCount())
 
 
-def _components(labels: np.ndarray, count: int) -> Components:
-    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:].astype(np.int64)
+def _components(labels: np.ndarray, count: int, mask: np.ndarray) -> Components:
+    sizes = np.bincount(labels[mask], minlength=count + 1)[1:].astype(np.int64)   # lesion voxels only
     return Components(labels, count, sizes)
 
 
@@ -56,7 +56,8 @@ def label_components(mask: np.ndarray) -> Components:
     m = np.asarray(mask)
     if m.size == 0 or not m.any():
         return Components(np.zeros(m.shape, dtype=np.int32), 0, np.zeros(0, dtype=np.int64))
-    return _components(*_label(m != 0))
+    m = m != 0
+    return _components(*_label(m), m)
 
 
 def label_pair(a: np.ndarray, b: np.ndarray) -> tuple[Components, Components]:
@@ -80,7 +81,7 @@ def label_pair(a: np.ndarray, b: np.ndarray) -> tuple[Components, Components]:
     lb = labels[n + 1:]
     count_a = int(la.max())
     np.subtract(lb, count_a, out=lb, where=lb > 0)
-    return _components(la, count_a), _components(lb, count - count_a)
+    return _components(la, count_a, a), _components(lb, count - count_a, b)
 
 
 def count_components(mask: np.ndarray) -> int:

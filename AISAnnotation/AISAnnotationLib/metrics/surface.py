@@ -48,14 +48,16 @@ class SurfaceDistances:
 def surface_voxels(mask: np.ndarray) -> np.ndarray:
     """Voxels of ``mask`` with a 6-neighbour outside it (outside the array counts as outside)."""
     m = np.asarray(mask, dtype=bool)
-    p = np.pad(m, 1, constant_values=False)
-    interior = m.copy()
-    n0, n1, n2 = m.shape
-    for axis in range(3):
-        for step in (-1, 1):
-            sl = [slice(1, n0 + 1), slice(1, n1 + 1), slice(1, n2 + 1)]
-            sl[axis] = slice(1 + step, 1 + step + m.shape[axis])
-            interior &= p[tuple(sl)]
+    interior = np.zeros_like(m)
+    if min(m.shape) >= 3:
+        core = m[1:-1, 1:-1, 1:-1].copy()
+        core &= m[:-2, 1:-1, 1:-1]
+        core &= m[2:, 1:-1, 1:-1]
+        core &= m[1:-1, :-2, 1:-1]
+        core &= m[1:-1, 2:, 1:-1]
+        core &= m[1:-1, 1:-1, :-2]
+        core &= m[1:-1, 1:-1, 2:]
+        interior[1:-1, 1:-1, 1:-1] = core
     return m & ~interior
 
 

@@ -371,3 +371,14 @@ def test_distance_map_fallback_for_very_large_surfaces_agrees(monkeypatch):
     slow = compute_surface_distances(a, b, (0.7, 1.1, 2.5))
     assert slow.hd95_mm == pytest.approx(fast.hd95_mm, rel=1e-6)
     assert slow.assd_mm == pytest.approx(fast.assd_mm, rel=1e-6)
+
+
+def test_block_search_in_small_chunks_gives_the_same_distances(monkeypatch):
+    from AISAnnotationLib.metrics import surface
+
+    a = box((1, 1, 1), (7, 6, 5), shape=(9, 9, 9))
+    b = box((2, 2, 0), (8, 8, 4), shape=(9, 9, 9))
+    want = compute_surface_distances(a, b, (0.9, 1.0, 3.0))
+    monkeypatch.setattr(surface, "CHUNK_PAIRS", 7)
+    monkeypatch.setattr(surface, "BLOCK_VOXELS", 2)
+    assert compute_surface_distances(a, b, (0.9, 1.0, 3.0)) == want

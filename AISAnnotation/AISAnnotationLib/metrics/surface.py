@@ -86,6 +86,8 @@ def _distance_to(surface: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
 
 #: Above this many (surface point × block) lower bounds the block search gives way to a distance map.
 MAX_BOUND_PAIRS = 4_000_000
+#: Point pairs evaluated at once in the block search (memory: ~40 bytes each).
+CHUNK_PAIRS = 1 << 20
 #: Edge of a search block along the finest axis, in voxels (coarser axes get proportionally fewer).
 BLOCK_VOXELS = 6
 
@@ -156,8 +158,11 @@ def nearest_distances(src: np.ndarray, dst: np.ndarray, spacing: Sequence[float]
         active, nxt = active[keep], nxt[keep]
         if not active.size:
             break
-        d2 = _sq(src[active, None, :] - padded[nxt]).min(axis=1)
-        best[active] = np.minimum(best[active], d2)
+        step = max(1, CHUNK_PAIRS // padded.shape[1])  # bound the temporaries to ~CHUNK_PAIRS pairs
+        for k in range(0, active.size, step):
+            act, cells = active[k:k + step], nxt[k:k + step]
+            d2 = _sq(src[act, None, :] - padded[cells]).min(axis=1)
+            best[act] = np.minimum(best[act], d2)
         bound[active, nxt] = np.inf
     return np.sqrt(best)
 

@@ -17,7 +17,8 @@ Convention (the one of MedPy's ``medpy.metric.binary.hd95`` / ``assd``, written 
 
 Speed: the work scales with the lesions' surfaces, not the volume. The surfaces are extracted on
 the union's bounding box (one-voxel margin); nearest-surface distances then come from an exact
-nearest-neighbour search over the other surface's points bucketed into small blocks (a block is
+nearest-neighbour search: all point pairs at once for small surfaces, else over the other
+surface's points bucketed into small blocks (a block is
 searched only when its bounding box could hold a point nearer than the best found so far). Every
 distance is evaluated as ``sqrt(Σ (Δ_axis × spacing_axis)²)`` in float64, the very expression of
 ``scipy.ndimage.distance_transform_edt(..., sampling=spacing)``, so values are identical to a
@@ -86,6 +87,8 @@ def _distance_to(surface: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
 
 #: Above this many (surface point × block) lower bounds the block search gives way to a distance map.
 MAX_BOUND_PAIRS = 4_000_000
+#: Up to this many surface point pairs (|A| × |B|) all pairs are compared at once (~16 bytes each).
+BRUTE_FORCE_PAIRS = 1 << 19
 #: Up to this many (point × block) bounds every point bounds every block (no block-level pruning).
 DIRECT_BOUND_PAIRS = 1 << 16
 #: Point pairs evaluated at once in the block search (memory: ~40 bytes each).
@@ -191,6 +194,20 @@ def nearest_distances(src: np.ndarray, dst: np.ndarray, spacing: Sequence[float]
     return np.sqrt(best)
 
 
+def _all_pairs_nearest(pa: np.ndarray, pb: np.ndarray, spacing: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Both directed nearest distances from one |A| × |B| matrix (small surfaces), same expression."""
+    d2 = None
+    for ax in range(3):
+        d = np.subtract.outer(pa[:, ax], pb[:, ax]).astype(np.float64)
+        d *= float(spacing[ax])
+        d *= d
+        if d2 is None:
+            d2 = d
+        else:
+            d2 += d
+    return np.sqrt(d2.min(axis=1)), np.sqrt(d2.min(axis=0))
+
+
 def directed_surface_distances(a: np.ndarray, b: np.ndarray, spacing: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """(distances A-surface → B-surface, distances B-surface → A-surface) in mm, C order.
 
@@ -200,6 +217,8 @@ def directed_surface_distances(a: np.ndarray, b: np.ndarray, spacing: Sequence[f
     sa = surface_voxels(a)
     sb = surface_voxels(b)
     pa, pb = np.argwhere(sa), np.argwhere(sb)
+    if len(pa) * len(pb) <= BRUTE_FORCE_PAIRS:
+        return _all_pairs_nearest(pa, pb, spacing)
     d_ab = nearest_distances(pa, pb, spacing, MAX_BOUND_PAIRS)
     d_ba = nearest_distances(pb, pa, spacing, MAX_BOUND_PAIRS) if d_ab is not None else None
     if d_ab is not None and d_ba is not None:

@@ -154,12 +154,12 @@ S = math.sqrt
     (V, W, (1, 1, 3.5), 3.5, 3.5),                 # k axis spacing counts
     (V, vol((3, 3, 2)), (1, 2, 3), S(1 + 4), S(5)),  # diagonal in i-j: sqrt(1² + 2²)
     (V, vol((5, 2, 2)), (0.5, 1, 1), 1.5, 1.5),
-    # A line of 3 along k vs its middle voxel: A→B 1, 0, 1 (mean 2/3); B→A 0.
-    # pooled [1, 0, 1, 0] → 95th percentile 1.0; ASSD (2/3 + 0) / 2.
-    (L3, vol((1, 1, 2)), (1, 1, 1), 1.0, 1 / 3),
+    # A line of 3 along k vs its middle voxel: A→B 1, 0, 1; B→A 0.
+    # pooled [1, 0, 1, 0] → 95th percentile 1.0; ASSD = pooled mean 2/4.
+    (L3, vol((1, 1, 2)), (1, 1, 1), 1.0, 0.5),
     # two voxels 0 and 4 along i vs one voxel at 1: A→B [1, 3], B→A [1];
-    # pooled [1, 1, 3] → percentile 95 = 1 + 0.9 * 2 = 2.8; ASSD (2 + 1) / 2 = 1.5
-    (vol((0, 2, 2), (4, 2, 2)), vol((1, 2, 2)), (1, 1, 1), 2.8, 1.5),
+    # pooled [1, 3, 1] → percentile 95 = 1 + 0.9 * 2 = 2.8; ASSD 5 / 3
+    (vol((0, 2, 2), (4, 2, 2)), vol((1, 2, 2)), (1, 1, 1), 2.8, 5 / 3),
 ])
 def test_surface_distance_table(a, b, spacing, hd95, assd):
     got_h, got_a = compute_hd95(a, b, spacing), compute_assd(a, b, spacing)
@@ -177,10 +177,10 @@ def test_surface_of_a_solid_cube_excludes_its_interior():
     # B→A: B's 25 top voxels are 1 mm above A's top face; the rest lie on A's surface.
     # pooled: 34 ones among 212 values → 95th percentile 1.0
     assert compute_hd95(a, b) == 1.0
-    assert compute_assd(a, b) == pytest.approx((9 / 98 + 25 / 114) / 2, abs=1e-12)
+    assert compute_assd(a, b) == pytest.approx(34 / 212, abs=1e-12)
     # k spacing 2 mm: the very centre voxel of A's top face is now 2 mm from B's surface (its
     # neighbours still 1 mm sideways); B's top layer is 2 mm above A.
-    assert compute_assd(a, b, (1, 1, 2)) == pytest.approx(((8 + 2) / 98 + 25 * 2 / 114) / 2, abs=1e-12)
+    assert compute_assd(a, b, (1, 1, 2)) == pytest.approx((8 + 2 + 25 * 2) / 212, abs=1e-12)
 
 
 @pytest.mark.parametrize("brute_pairs", [0, 1 << 19])   # block search / all pairs

@@ -9,7 +9,7 @@ References (written plainly here, full-volume, no cropping):
 - ISLES'22 definitions as in the official ``utils/eval_utils.py``: Dice, volume difference, lesion
   count by 26-connected labelling (``scipy.ndimage.label`` with a 3×3×3 structure instead of
   ``cc3d``), lesion F1 looping over every component with a full-volume ``labels == k`` test;
-- surface distances the MedPy way (``medpy.metric.binary.hd95`` / ``assd``): full-volume
+- surface distances the MedPy 0.5 way (``medpy.metric.binary.hd95`` / ``assd``): full-volume
   6-connected erosion and full-volume ``scipy.ndimage.distance_transform_edt`` per direction.
 
 Every metric of :func:`AISAnnotationLib.metrics.compare_masks` must equal the reference's, bit for
@@ -97,9 +97,8 @@ def ref_hd95_assd(a, b, spacing):
         return 0.0, 0.0
     if not a.any() or not b.any():
         return None, None
-    d_ab = ref_surface_distances(a, b, spacing)
-    d_ba = ref_surface_distances(b, a, spacing)
-    return float(np.percentile(np.hstack((d_ab, d_ba)), 95)), float((d_ab.mean() + d_ba.mean()) / 2)
+    pooled = np.concatenate((ref_surface_distances(a, b, spacing), ref_surface_distances(b, a, spacing)))
+    return float(np.percentile(pooled, 95)), float(pooled.mean())
 
 
 def reference_isles(a, b, spacing):

@@ -1,7 +1,8 @@
 """Surface distances in mm: 95th-percentile Hausdorff distance (HD95) and average symmetric
 surface distance (ASSD), spacing-aware.
 
-Convention (the one of MedPy's ``medpy.metric.binary.hd95`` / ``assd``, written out):
+Convention (the one of MedPy 0.5 ``medpy.metric.binary.hd95`` / ``assd`` with A as ``result``,
+written out):
 
 - The surface of a mask is its voxels that have at least one of their 6 face neighbours outside
   the mask; voxels beyond the image edge count as outside.
@@ -10,7 +11,8 @@ Convention (the one of MedPy's ``medpy.metric.binary.hd95`` / ``assd``, written 
   axes are assumed orthogonal, as in every scanner grid).
 - HD95 = 95th percentile (numpy linear interpolation) of the pooled distances of both directions
   (all A-surface voxels to S_B, and all B-surface voxels to S_A).
-- ASSD = (mean of A→B distances + mean of B→A distances) / 2.
+- ASSD = mean of the same pooled distances (all A→B and B→A distances together, so the surface
+  with more voxels weighs more; older MedPy versions averaged the two directed means instead).
 - Both masks empty: HD95 = ASSD = 0.0 (the raters agree exactly). Exactly one empty: undefined,
   returned as ``None`` (JSON null); a surface distance to nothing does not exist, and Dice /
   lesion F1 (both 0.0 then) already express the total disagreement.
@@ -234,8 +236,9 @@ def surface_distances_from_crop(a: np.ndarray, b: np.ndarray, spacing: Sequence[
     if has_a != has_b:
         return SurfaceDistances(None, None)
     d_ab, d_ba = directed_surface_distances(a, b, spacing)
-    hd95 = float(np.percentile(np.hstack((d_ab, d_ba)), 95))
-    assd = float((d_ab.mean() + d_ba.mean()) / 2.0)
+    pooled = np.concatenate((d_ab, d_ba))
+    hd95 = float(np.percentile(pooled, 95))
+    assd = float(pooled.mean())
     return SurfaceDistances(hd95, assd)
 
 

@@ -263,7 +263,7 @@ def test_auto_accept_rule_configurable_and_recorded():
     assert r.dice > 0.98 and r.largest_unmatched_ml == pytest.approx(0.008)
     assert AutoAcceptRule().evaluate(r) == (True, [])
     ok, reasons = AutoAcceptRule(max_unmatched_lesion_ml=0.0).evaluate(r)
-    assert not ok and reasons == ["lesion B2 (0.008 ml) drawn only B > 0 ml"]
+    assert not ok and reasons == ["lesion B2 drawn only by B: 0.008 ml > 0 ml"]
     ok, reasons = AutoAcceptRule(min_dice=0.995, max_count_diff=0, min_lesion_f1=0.9).evaluate(r)
     assert not ok and reasons == ["Dice 0.992 < 0.995", "lesion F1 0.667 < 0.9", "lesion count difference 1 > 0"]
     rule = AutoAcceptRule(min_dice=0.7, max_hd95_mm=5.0)

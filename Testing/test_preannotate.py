@@ -133,7 +133,7 @@ def test_preview_is_the_threshold_of_cached_eligible_voxels():
     for thr in (620.0, 900.0, 400.0, 620.0):
         buf = ctx.preview(thr, 1.4, out=buf)
         want = brain & (ctx.ratio >= 1.4) & (ctx.adc < thr)
-        assert buf.dtype == np.uint8 and np.array_equal(buf.astype(bool), want), thr
+        assert buf.dtype == np.uint8 and buf.flags.f_contiguous and np.array_equal(buf.astype(bool), want), thr
     lo, hi = ctx.refine_intensity_range(BASE)
     assert lo == pytest.approx(1.3 * ctx.parenchyma_dwi_median) and hi == pytest.approx(dwi.array[brain].max())
 

@@ -364,23 +364,25 @@ class PreannotationContext:
 
     # -- interactive preview -------------------------------------------------
     def prepare_preview(self, core_dwi_ratio: float) -> None:
-        """Cache the voxels that can ever be core at this DWI ratio (brain ∧ bright)."""
-        elig = self.brain & (self.ratio >= core_dwi_ratio)
-        self._preview_idx = np.flatnonzero(elig)
-        self._preview_adc = self.adc.ravel()[self._preview_idx]
+        """Cache the voxels that can ever be core at this DWI ratio (brain ∧ bright) and their ADC."""
+        elig = np.flatnonzero(self.brain & (self.ratio >= np.float32(core_dwi_ratio)))
+        self._preview_adc = self.adc.ravel()[elig]
+        # positions in Fortran (i-fastest) order: the preview buffer has VTK's memory layout
+        self._preview_idx = np.ravel_multi_index(np.unravel_index(elig, self.adc.shape), self.adc.shape, order="F")
         self._preview_key = core_dwi_ratio
 
     def preview(self, adc_threshold: float, core_dwi_ratio: float, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Threshold-only update: uint8 [i, j, k], 1 where ADC < threshold ∧ DWI ratio ≥ ``core_dwi_ratio``.
 
-        Reuses ``out`` (e.g. the previous preview) and clears only what it set last time.
+        The buffer is Fortran-ordered (i fastest, like ``vtkImageData``), so copying it into a VTK
+        image is one memcpy. Reuses ``out`` (the previous preview) and clears only what it set.
         """
         if self._preview_key != core_dwi_ratio:
             self.prepare_preview(core_dwi_ratio)
-        if out is None or out.shape != self.adc.shape or out.dtype != np.uint8:
-            out = np.zeros(self.adc.shape, dtype=np.uint8)
+        if out is None or out.shape != self.adc.shape or out.dtype != np.uint8 or not out.flags.f_contiguous:
+            out = np.zeros(self.adc.shape, dtype=np.uint8, order="F")
             self._preview_on = np.empty(0, dtype=np.intp)
-        flat = out.reshape(-1)
+        flat = out.ravel(order="F")  # a view: out is Fortran-contiguous
         flat[self._preview_on] = 0
         on = self._preview_idx[self._preview_adc < np.float32(adc_threshold)]
         flat[on] = 1

@@ -132,3 +132,20 @@ def test_uncertain_regions_from_markup_and_component(scene, tmp_path):
     un.jump_to(scene, again.listing()[1][2])
     m = slice_node.GetSliceToRAS()
     assert m.GetElement(2, 3) == pytest.approx(3.0)
+
+
+def test_segmentation_geometry_moved_to_dwi_only_while_empty(scene):
+    dwi_node, _, expected = _nodes(scene)
+    adc, _, _ = synthetic(shape=(20, 20, 10), spacing=(4.0, 4.0, 4.0))
+    coarse = image_to_volume_node(scene, adc, "other grid")
+    seg = new_segmentation_node(scene, coarse)
+    sid = seg.GetSegmentation().AddEmptySegment("lesion")
+    assert pn.ensure_dwi_geometry(seg, dwi_node)
+    assert seg.GetNodeReferenceID(seg.GetReferenceImageGeometryReferenceRole()) == dwi_node.GetID()
+    pn.apply_mask_to_segment(seg, sid, expected, dwi_node)
+    other = new_segmentation_node(scene, coarse, "drawn on another grid")
+    full = np.zeros((20, 20, 10), bool)
+    full[5:8, 5:8, 4:6] = True
+    pn.apply_mask_to_segment(other, None, full, coarse)
+    assert not pn.ensure_dwi_geometry(other, dwi_node)  # has content: left alone
+    assert other.GetNodeReferenceID(other.GetReferenceImageGeometryReferenceRole()) == coarse.GetID()

@@ -289,13 +289,17 @@ grown one ring on DWI. Source volume: the <b>DWI b1000</b>; choose the ADC below
 
     # ------------------------------------------------------------------ actions
     def onApply(self):
-        from AISAnnotationMRML.preannotation_nodes import modifier_labelmap
+        from AISAnnotationMRML.preannotation_nodes import ensure_dwi_geometry, modifier_labelmap
 
         if not self.scriptedEffect.confirmCurrentSegmentVisible():
             return
         result = self.updateCandidates()
         if result is None:
             return
+        segmentationNode = self.scriptedEffect.parameterSetNode().GetSegmentationNode()
+        if not ensure_dwi_geometry(segmentationNode, self.dwiNode()):
+            self.setStatus("Warning: this segmentation was drawn on another grid; the result is resampled onto it. "
+                           "Masks are expected on the DWI grid.")
         self.scriptedEffect.saveStateForUndo()
         modifier = modifier_labelmap(result.mask, self.dwiNode())
         self.scriptedEffect.modifySelectedSegmentByLabelmap(

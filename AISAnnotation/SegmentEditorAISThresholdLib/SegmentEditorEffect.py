@@ -357,7 +357,7 @@ grown one ring on DWI. Source volume: the <b>DWI b1000</b>; choose the ADC below
         try:
             region = region_from_segment_component(seg, parameterSetNode.GetSelectedSegmentID(), self.dwiNode(),
                                                    cand.centroid_ras, note, decision=decision, rater=rater)
-        except InputError:
+        except (InputError, RuntimeError):  # no segment selected / no component there
             region = UncertainRegion(cand.centroid_ras, note, decision=decision, rater=rater)
         regions.add(region)
         seg.SetAttribute(UNCERTAIN_ATTRIBUTE, json.dumps(regions.to_dict()))

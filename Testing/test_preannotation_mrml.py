@@ -49,8 +49,19 @@ def test_effect_result_lands_on_dwi_grid_although_adc_was_thresholded(scene):
     back = segment_to_mask(seg, sid, dwi_node)
     assert np.array_equal(back, expected)
     # the segmentation's geometry is the DWI's, not the ADC's
-    geom = seg.GetSegmentation().GetConversionParameter("Reference image geometry")
-    assert geom.endswith(";0;39;0;39;0;19;") or ";0;39;0;39;0;19" in geom, geom
+    import slicer
+    import vtk
+
+    conv = slicer.vtkSegmentationConverter
+    geom = slicer.vtkOrientedImageData()
+    conv.DeserializeImageGeometry(seg.GetSegmentation().GetConversionParameter(
+        conv.GetReferenceImageGeometryParameterName()), geom)
+    assert geom.GetDimensions() == (40, 40, 20)
+    m = vtk.vtkMatrix4x4()
+    geom.GetImageToWorldMatrix(m)
+    from AISAnnotationMRML.volumes import affine_from_matrix
+
+    assert np.allclose(affine_from_matrix(m), ijk_to_ras_affine(dwi_node))  # 2 mm DWI, not the 1 mm ADC
 
 
 def test_apply_modes_add_and_remove(scene):

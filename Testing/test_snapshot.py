@@ -67,7 +67,9 @@ def test_snapshot_has_four_labelled_panels_with_outline(snapshot, expert_mask):
         assert p["outline_pixels"] >= 20
         title = rgb[max(0, y0 - 25):y0 - 2, x0:x1]
         assert (title.max(axis=-1) < 100).sum() > 20, p["label"]  # dark title text above the panel
-        assert p["centre_ras"][2] == pytest.approx(info["ras"][2], abs=1e-3)  # all at one position
+        # all four panels show one plane: same centre and offset as the DWI panel
+        assert p["centre_ras"] == pytest.approx(panels[0]["centre_ras"], abs=1e-3)
+        assert p["slice_offset"] == pytest.approx(panels[0]["slice_offset"], abs=1e-6)
     # outside the lesion slice range there is no outline
     empty_k = np.nonzero(expert_mask.sum(axis=(0, 1)) == 0)[0]
     assert len(empty_k)

@@ -1,8 +1,8 @@
 """Offscreen PNG of a case in the AIS 2×2 layout, through Slicer's layout and slice logic.
 
 A private scene is set up exactly as the module shows a case (:func:`.views.show_case`):
-the 2×2 layout, linked views, presets. The views are moved with a crosshair jump to the
-chosen slice; each panel's pixels are the slice logic's own windowed, colour-mapped
+the 2×2 layout, linked views aligned with the DWI acquisition planes, presets. The views
+are moved with a crosshair jump to the chosen point (so the DWI panel is a native DWI slice); each panel's pixels are the slice logic's own windowed, colour-mapped
 reslice of that view's volume, and the mask outline is drawn from the slice logic's
 label-layer reslice of the mask (nearest neighbour, in physical space), so FLAIR on its
 own grid shows the outline where the DWI mask is. Panels are composed with matplotlib
@@ -167,7 +167,8 @@ def render_case_snapshot(case: Case, mask: MaskArg, out_png: Union[str, Path],
         scene.Clear(1)
 
     fig = Figure(figsize=(8, 8.6), dpi=100, facecolor="white")
-    head = title or f"{case.case_id}   S = {where['ras'][2]:.1f} mm (DWI slice {where['slice_index']}, {where['source']})"
+    head = title or (f"{case.case_id}   plane of DWI slice {where['slice_index']} ({where['source']}), "
+                     f"through S = {where['ras'][2]:.1f} mm")
     if len(masks) > 1:
         names = {OUTLINE_RGB: "red", EXTRA_OUTLINE_RGB[0]: "cyan", EXTRA_OUTLINE_RGB[1]: "yellow",
                  EXTRA_OUTLINE_RGB[2]: "magenta"}

@@ -18,7 +18,7 @@ from AISAnnotationLib.case import load_case  # noqa: E402
 from AISAnnotationLib.masks import read_mask  # noqa: E402
 from AISAnnotationMRML import layouts  # noqa: E402
 from AISAnnotationMRML.case_nodes import add_mask_segmentation, load_case_nodes  # noqa: E402
-from AISAnnotationMRML.views import ViewLogics, resliced_array, show_case, xy_to_ras  # noqa: E402
+from AISAnnotationMRML.views import ViewLogics, displayed_rgba, resliced_array, show_case, xy_to_ras  # noqa: E402
 from AISAnnotationMRML.volumes import array_from_image_data, ijk_to_ras_affine  # noqa: E402
 
 CORE = {"AIS-DWI": "dwi", "AIS-ADC": "adc", "AIS-eADC": "eadc", "AIS-FLAIR": "flair"}
@@ -224,6 +224,15 @@ def test_presets_adc_fixed_with_620_table_others_on_brain(shown, isles_case):
         assert lo > 0 and hi < float(isles_case.images[key].array.max())
     # a whole-image window would start at the background (0); ours starts inside the brain
     assert float(np.percentile(dwi_all, 1)) < info["presets"]["dwi"].lower
+    # what Slicer's ADC view displays: sub-620 tissue blue, above it grey
+    adc_logic = logics.slice_logic("AIS-ADC")
+    values = resliced_array(adc_logic)
+    rgba = displayed_rgba(adc_logic).astype(int)
+    low = (values > 50) & (values < 580)
+    high = values > 680
+    assert low.sum() > 50 and high.sum() > 1000
+    assert np.all(rgba[low][:, 2] > rgba[low][:, 0] + 40)
+    assert np.all(np.abs(rgba[high][:, 2] - rgba[high][:, 0]) <= 1)
 
 
 def test_segmentation_filled_on_dwi_outlined_elsewhere(logics, isles_case, expert_mask):

@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "data",
     "compare",
     "preannotate",
+    "views",
 )
 
 

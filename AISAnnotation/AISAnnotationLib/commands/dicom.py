@@ -13,7 +13,15 @@ from ..errors import AISError, InputError
 from ..progress import TextProgress
 
 TABLE_COLUMNS = ("folder", "subject", "session")
-MAX_PER_FILE = 12
+MAX_PER_FILE = 20
+_PRIORITY = (("Patient", 0), ("Institution", 1), ("Device", 1), ("Physician", 1), ("Operator", 1),
+             ("Station", 1), ("Date", 2), ("Time", 2), ("UID", 3))
+
+
+def _priority(item: str) -> int:
+    """Identity first, then institution/device, dates, UIDs, the rest (for a short, useful listing)."""
+    field = item.split(":", 1)[0].rsplit(".", 1)[-1]
+    return next((p for word, p in _PRIORITY if word in field), 4)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -114,6 +122,8 @@ def _cmd_phi_scan(args: argparse.Namespace) -> int:
     by_file: dict[Path, list[str]] = defaultdict(list)
     for f in findings:
         by_file[f.path].append(f"{f.field}: {f.detail}")
+    for items in by_file.values():
+        items.sort(key=_priority)
     if args.all:
         for path, items in by_file.items():
             for it in items:

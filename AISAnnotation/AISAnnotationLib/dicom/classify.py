@@ -89,7 +89,7 @@ _DESC_RULES = (
     (re.compile(r"(?i)trace"), "trace"),
     (re.compile(r"(?i)\bdwi\b|diffusion|\bdti\b"), "dwi"),
     (re.compile(r"(?i)\bt1|mprage|spgr|tfe3d"), "t1w"),
-    (re.compile(r"(?i)\bt2(?!\*)|tse"), "t2w"),
+    (re.compile(r"(?i)\bt2(?!\*)"), "t2w"),
 )
 _LOCALIZER = re.compile(r"(?i)localiz|survey|scout|\bloc\b|plan")
 

@@ -2,7 +2,7 @@
 
 Checked:
 
-* JSON files: identifying keys (:data:`AISAnnotationLib.deid.IDENTIFYING_JSON_KEYS`) and any
+* JSON files (the project's own ``AIS…`` workflow timestamps excepted): identifying keys (:data:`AISAnnotationLib.deid.IDENTIFYING_JSON_KEYS`) and any
   key naming a date, with a non-empty value; string values that look like a calendar date
   (``YYYYMMDD``, ``YYYY-MM-DD``…) or a DICOM person name (``FAMILY^GIVEN``).
 * TSV files (participants.tsv, scans.tsv …): identifying column names (name, birth date,
@@ -38,6 +38,9 @@ PN_RE = re.compile(r"^[^\^]+\^[^\^]*")
 PSEUDONYM_RE = re.compile(r"^sub-[A-Za-z0-9]+$")
 VERSION_KEYS = frozenset({"ConversionSoftwareVersion", "SoftwareVersions", "Version", "BIDSVersion",
                           "DatasetDOI", "CodeURL", "URL", "SourceDatasets", "Sources", "SpatialReference"})
+WORKFLOW_KEY_PREFIX = "AIS"
+"""Sidecar keys the project writes about its own work (e.g. AISCreated: when a mask was drawn);
+their timestamps describe the annotation, not the patient, and are allowed."""
 IDENTIFYING_COLUMNS = re.compile(
     r"(?i)(^|_)(name|surname|first_?name|last_?name|birth|dob|birth_?date|patient_?id|mrn|hospital_?id|"
     r"accession|address|street|zip|postcode|phone|telephone|email|ssn|id_?card|insurance)(_|$)"
@@ -80,11 +83,12 @@ def _check_json_value(path: Path, key: str, value: Any, out: list[Finding]) -> N
     if leaf in IDENTIFYING_JSON_KEYS:
         out.append(Finding(path, leaf, f"identifying key present = {mask(value)}"))
         return
-    if "Date" in leaf and leaf not in VERSION_KEYS:
+    workflow = leaf.startswith(WORKFLOW_KEY_PREFIX)  # our own annotation timestamps, not patient dates
+    if "Date" in leaf and leaf not in VERSION_KEYS and not workflow:
         out.append(Finding(path, leaf, f"date key present = {mask(value)}"))
         return
     if isinstance(value, str) and leaf not in VERSION_KEYS:
-        if DATE_RE.search(value):
+        if DATE_RE.search(value) and not workflow:
             out.append(Finding(path, leaf, f"date-like value {mask(value)}"))
         elif PN_RE.match(value) and "^" in value:
             out.append(Finding(path, leaf, f"person-name-like value {mask(value)}"))

@@ -194,7 +194,8 @@ def test_id_map_is_written_outside_only(imported, philips, tmp_path):
 @pytest.fixture(scope="module")
 def messy_folder(imported, tmp_path_factory) -> Path:
     """Two complete DWI volumes (b=0, one b=1000 direction; half gzip-compressed), a text file,
-    a truncated DICOM and a proton-density series the classifier must not guess."""
+    a truncated DICOM, a proton-density series the classifier must not guess, and a
+    FLAIR-like series whose slices dcm2niix cannot order (its conversion fails)."""
     import pydicom
 
     root = imported[0]
@@ -229,6 +230,19 @@ def messy_folder(imported, tmp_path_factory) -> Path:
             if tag in ds:
                 del ds[tag]
         ds.save_as(str(out / "other" / f"PD_{i}.dcm"))
+    for i, p in enumerate(spare[100:103]):  # slices of different volumes, two at the same position
+        ds = pydicom.dcmread(str(p))
+        ds.SeriesInstanceUID = "2.25.22345678901234567890"
+        ds.SOPInstanceUID = f"2.25.8876543210{i}"
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.SeriesNumber = 902
+        ds.SeriesDescription = ds.ProtocolName = "FLAIR_broken"
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "IR"]
+        ds.RepetitionTime, ds.EchoTime, ds.InversionTime = 9000, 90, 2500
+        for tag in (0x00189087, 0x00189089, 0x20011003, 0x20011004):
+            if tag in ds:
+                del ds[tag]
+        ds.save_as(str(out / "other" / f"FL_{i}.dcm"))
     return out
 
 
@@ -238,7 +252,11 @@ def test_messy_folder_reports_and_imports_what_is_valid(messy_folder, tmp_path):
     root = tmp_path / "bids"
     report = import_dicom_session(messy_folder, root, "02", "01")
     statuses = {s.label.split("'")[1]: (s.status, s.key) for s in report.series}
-    assert statuses == {"DTI_Biobank_2mm_MB3S2_EPI": ("imported", "dwi"), "PD_TSE": ("unrecognised", None)}
+    assert statuses == {"DTI_Biobank_2mm_MB3S2_EPI": ("imported", "dwi"), "PD_TSE": ("unrecognised", None),
+                        "FLAIR_broken": ("failed", "flair")}
+    failed = next(s for s in report.series if s.status == "failed")
+    assert ("dcm2niix failed" in failed.message or "expected a 3D image" in failed.message) \
+        and "TI=2500" in failed.message
     skipped = {p.name: why for p, why in report.skipped_files}
     assert set(skipped) == {"IM_TRUNC", "notes.txt"}
     assert "not a DICOM file" in skipped["notes.txt"]
@@ -247,6 +265,7 @@ def test_messy_folder_reports_and_imports_what_is_valid(messy_folder, tmp_path):
     assert "PD_TSE" in text and "TR=3000" in text and "IM_TRUNC" in text
     img = nib.load(str(root / "sub-02" / "ses-01" / "dwi" / "sub-02_ses-01_dwi.nii.gz"))
     assert img.shape == (112, 112, 32, 2)
+    assert not (root / "sub-02" / "ses-01" / "anat").exists()  # nothing of the failed series
     assert bids_errors(root) == []
 
 

@@ -50,7 +50,7 @@ def imported(philips: Path, tmp_path_factory: pytest.TempPathFactory):
     root, id_map = base / "bids", base / "private" / "idmap.json"
     seen: list[float] = []
     report = import_dicom_session(philips / "DICOM", root, SUB, SES, id_map=id_map,
-                                  progress=lambda f, m: seen.append(f))
+                                  progress=lambda f, m: seen.append(f), keep_age_sex=True)
     return root, report, id_map, seen
 
 
@@ -74,6 +74,13 @@ def test_dwi_is_4d_with_reference_bvals(imported, philips):
     # the three non-image DICOM objects of the folder (presentation state, Philips private) are reported
     assert len(report.skipped_files) == 3
     assert all("no pixel data" in why for _, why in report.skipped_files)
+
+
+def test_participants_keep_only_age_and_sex(imported):
+    from AISAnnotationLib import bids
+
+    rows = bids.read_participants(imported[0])
+    assert rows == [{"participant_id": f"sub-{SUB}", "age": "52", "sex": "M"}]
 
 
 def test_case_loader_derives_b0_b1000_and_adc(imported):

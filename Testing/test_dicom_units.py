@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import nibabel as nib
+import numpy as np
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 
@@ -43,6 +45,10 @@ def _series(n: int = 2, bs=None, **kw) -> list[Dataset]:
     (_series(ImageType=["ORIGINAL", "PRIMARY", "LOCALIZER"], RepetitionTime=10, EchoTime=2), None),
     (_series(ImageType=["ORIGINAL", "PRIMARY"], SeriesDescription="t2_flair_tra"), "flair"),  # last resort
     (_series(ImageType=["ORIGINAL", "PRIMARY"], SeriesDescription="ep2d_diff"), None),  # name without b
+    (_series(ImageType=["ORIGINAL", "PRIMARY"], RepetitionTime=9000, EchoTime=90, InversionTime=2500,
+             BurnedInAnnotation="YES"), None),
+    (_series(ImageType=["DERIVED", "SECONDARY"], SOPClassUID="1.2.840.10008.5.1.4.1.1.7",
+             SeriesDescription="FLAIR"), None),
 ])
 def test_classify_series(headers, key):
     from AISAnnotationLib.dicom import classify_series
@@ -153,9 +159,12 @@ def test_phi_scan_tsv_names_and_clean_dataset(tmp_path, demo_root):
 
     assert phi_scan(demo_root) == []
     (tmp_path / "participants.tsv").write_text("participant_id\tbirth_date\tage\nsub-01\t1950-01-01\t74\n")
-    (tmp_path / "scan_20240102.nii.gz").write_bytes(b"")
+    (tmp_path / "scan_20240102.txt").write_bytes(b"")
+    img = nib.Nifti1Image(np.zeros((2, 2, 2), np.int16), np.eye(4))
+    img.header["descrip"] = b"DOE^JANE 2024-01-02"
+    nib.save(img, str(tmp_path / "x.nii.gz"))
     fields = {f.field for f in phi_scan(tmp_path)}
-    assert fields == {"birth_date", "file name"}
+    assert fields == {"birth_date", "file name", "NIfTI descrip"}
 
 
 def test_id_map_refused_inside_root(tmp_path):
@@ -165,3 +174,27 @@ def test_id_map_refused_inside_root(tmp_path):
     with pytest.raises(InputError, match="outside"):
         check_outside(tmp_path / "bids" / "code" / "map.json", tmp_path / "bids")
     assert check_outside(tmp_path / "map.json", tmp_path / "bids") == (tmp_path / "map.json").resolve()
+
+
+@pytest.mark.parametrize("age, sex, expected", [
+    ("052Y", "M", {"age": "52", "sex": "M"}),
+    ("095Y", "F", {"age": "89", "sex": "F"}),    # capped
+    ("006M", "", {"age": "0.50"}),
+    ("", "X", {}),
+])
+def test_age_sex_columns(age, sex, expected):
+    from AISAnnotationLib.dicom.convert import _age_sex
+
+    assert _age_sex(_ds(PatientAge=age, PatientSex=sex)) == expected
+
+
+def test_method_text_fits_lo_and_overlays_removed():
+    from AISAnnotationLib.dicom import DeidContext, deidentify_dataset
+    from AISAnnotationLib.dicom.deidentify import METHOD_TEXT
+
+    assert all(len(t) <= 64 for t in METHOD_TEXT)
+    ds = _identified()
+    ds.add_new(0x60000010, "US", 112)
+    ds.add_new(0x60003000, "OW", b"\x00" * 8)
+    deidentify_dataset(ds, DeidContext(b"s", "sub-1", "1"))
+    assert not [el for el in ds if el.tag.group == 0x6000]

@@ -40,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--id-map", type=Path, metavar="FILE",
                    help="identity map (original patient → subject label, plus the de-identification key); "
                         "must be outside BIDS_ROOT; without it nothing links the pseudonyms back")
+    p.add_argument("--keep-age-sex", action="store_true",
+                   help="write age (years, capped at 89) and sex into participants.tsv (study covariates)")
     p.add_argument("--no-sourcedata", action="store_true", help="do not keep a de-identified DICOM copy")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_import_dicom)
@@ -99,7 +101,8 @@ def _cmd_import_dicom(args: argparse.Namespace) -> int:
     for folder, subject, session in jobs:
         try:
             report = import_dicom_session(folder, root, subject, session, id_map=args.id_map,
-                                          progress=progress, keep_sourcedata=not args.no_sourcedata)
+                                          progress=progress, keep_sourcedata=not args.no_sourcedata,
+                                          keep_age_sex=args.keep_age_sex)
         except AISError as exc:
             failed += 1
             print(f"{folder}: NOT imported: {exc}", file=sys.stderr)

@@ -16,6 +16,7 @@ B_DIFFUSION_MIN = 500.0
 """Smallest b (s/mm²) counted as diffusion-weighted; below is 'b≈0'."""
 B_ZERO_MAX = 50.0
 
+SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
 _PRIVATE_B_TAGS = (
     (0x2001, "Philips Imaging DD 001", 0x03),
     (0x0019, "SIEMENS MR HEADER", 0x0C),
@@ -101,6 +102,10 @@ def classify_series(headers: Sequence[Any]) -> Classification:
     for h in headers:
         toks |= image_type_tokens(h)
     desc = f"{ds.get('SeriesDescription', '') or ''} {ds.get('ProtocolName', '') or ''}".strip()
+    if str(ds.get("BurnedInAnnotation", "") or "").upper() == "YES":
+        return Classification(None, "BurnedInAnnotation=YES: the pixels may show identifying text; not imported")
+    if str(ds.get("SOPClassUID", "") or "").startswith(SECONDARY_CAPTURE_PREFIX):
+        return Classification(None, "secondary capture (screenshot; may carry burned-in text), not an acquisition")
     if toks & {"LOCALIZER", "SCOUT", "SURVEY"}:
         return Classification(None, "localizer/survey (ImageType), not a diagnostic sequence")
     if toks & {"EADC", "EXP"} or "EXPONENTIAL" in " ".join(toks):

@@ -186,8 +186,12 @@ def _identity(series_list: list[Series]) -> dict[str, str]:
 
 def import_dicom_session(dicom_dir: Path, bids_root: Path, subject: str, session: Optional[str],
                          id_map: Optional[Path] = None, progress: ProgressCallback = null_progress,
-                         keep_sourcedata: bool = True) -> ImportReport:
+                         keep_sourcedata: bool = True, keep_age_sex: bool = False) -> ImportReport:
     """Convert one DICOM session into ``bids_root`` (see the module docstring).
+
+    ``keep_age_sex`` writes the age (years, capped at 89) and sex from the DICOM into
+    participants.tsv — the study covariates the Basic Profile otherwise removes; the DICOM
+    copy in sourcedata stays without them.
 
     Raises :class:`InputError` when nothing could be imported (nothing is written then);
     otherwise returns the report listing imported, unrecognised and failed series and
@@ -208,11 +212,13 @@ def import_dicom_session(dicom_dir: Path, bids_root: Path, subject: str, session
     bids_root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{bids_root.name}-import-", dir=bids_root.parent))
     try:
-        _convert_into(staging, dicom_dir, bids_root, subject, session, idm, report, progress, keep_sourcedata)
+        scan_header = _convert_into(staging, dicom_dir, bids_root, subject, session, idm, report, progress,
+                                    keep_sourcedata)
         if not report.imported:
             raise InputError("no series could be imported from " + str(dicom_dir) + ":\n  "
                              + "\n  ".join(report.problems or ["no DICOM files found"]))
-        _commit(staging / "bids", bids_root, subject, report)
+        columns = _age_sex(scan_header) if keep_age_sex and scan_header is not None else {}
+        _commit(staging / "bids", bids_root, subject, report, columns)
         idm.save()
         progress(1.0, f"imported {len(report.imported)} series into {bids.prefix(subject, session)}")
         return report
@@ -221,14 +227,15 @@ def import_dicom_session(dicom_dir: Path, bids_root: Path, subject: str, session
 
 
 def _convert_into(staging: Path, dicom_dir: Path, bids_root: Path, subject: str, session: Optional[str],
-                  idm: IdMap, report: ImportReport, progress: ProgressCallback, keep_sourcedata: bool) -> None:
+                  idm: IdMap, report: ImportReport, progress: ProgressCallback, keep_sourcedata: bool) -> Any:
+    """Stage the converted session under ``staging/bids``; returns a header of the session (or None)."""
     def sub_progress(lo: float, hi: float) -> ProgressCallback:
         return lambda f, msg: progress(lo + (hi - lo) * f, msg)
 
     scan = scan_folder(dicom_dir, staging / "files", sub_progress(0.0, 0.35))
     report.skipped_files.extend(scan.skipped)
     if not scan.series:
-        return
+        return None
     patient_ids = {str(s.header.get("PatientID", "") or "") for s in scan.series}
     if len(patient_ids) > 1:
         raise InputError(f"{dicom_dir}: series of {len(patient_ids)} different patients (PatientID); "
@@ -296,6 +303,7 @@ def _convert_into(staging: Path, dicom_dir: Path, bids_root: Path, subject: str,
         report.series.append(rep)
     if report.imported:
         idm.record(subject, session, identity, ctx.offset_days, str(dicom_dir))
+    return scan.series[0].header
 
 
 def _write_deidentified(series: Series, folder: Path, ctx: DeidContext) -> None:
@@ -309,7 +317,25 @@ def _write_deidentified(series: Series, folder: Path, ctx: DeidContext) -> None:
             ds.save_as(str(folder / f"{i + 1:05d}.dcm"), write_like_original=False)
 
 
-def _commit(staged_root: Path, bids_root: Path, subject: str, report: ImportReport) -> None:
+AGE_CAP_YEARS = 89
+_AGE_UNITS = {"Y": 1.0, "M": 1 / 12, "W": 7 / 365.25, "D": 1 / 365.25}
+
+
+def _age_sex(header: Any) -> dict[str, str]:
+    """participants.tsv columns from PatientAge ('052Y', '006M' …) and PatientSex (M/F/O)."""
+    out = {}
+    age = str(header.get("PatientAge", "") or "").strip().upper()
+    if len(age) == 4 and age[:3].isdigit() and age[3] in _AGE_UNITS:
+        years = min(AGE_CAP_YEARS, int(age[:3]) * _AGE_UNITS[age[3]])
+        out["age"] = f"{years:g}" if years >= 1 else f"{years:.2f}"
+    sex = str(header.get("PatientSex", "") or "").strip().upper()
+    if sex in ("M", "F", "O"):
+        out["sex"] = sex
+    return out
+
+
+def _commit(staged_root: Path, bids_root: Path, subject: str, report: ImportReport,
+            columns: Optional[dict[str, str]] = None) -> None:
     files = sorted(p for p in staged_root.rglob("*") if p.is_file())
     clashes = [bids_root / p.relative_to(staged_root) for p in files
                if (bids_root / p.relative_to(staged_root)).exists()]
@@ -322,5 +348,12 @@ def _commit(staged_root: Path, bids_root: Path, subject: str, report: ImportRepo
         os.replace(p, dst)
         if "sourcedata" not in dst.relative_to(bids_root).parts:
             report.written.append(dst)
-    bids.add_participant(bids_root, subject)
+    bids.add_participant(bids_root, subject, **(columns or {}))
+    if columns:
+        pj = bids_root / "participants.json"
+        meta = read_json(pj)
+        meta["age"] = {"Description": f"age at the imaging session (DICOM PatientAge), capped at {AGE_CAP_YEARS}",
+                       "Units": "year"}
+        meta["sex"] = {"Description": "sex from DICOM PatientSex", "Levels": {"M": "male", "F": "female", "O": "other"}}
+        write_json(pj, meta)
 

@@ -11,7 +11,8 @@ What is applied (recorded in every output file, see :data:`METHOD_CODES`):
   (Z) and Patient's Age, Weight and Size are removed (X): the Retain Patient Characteristics
   Option is *not* used. Institution, physicians, operators, station and device serial number
   are removed/emptied (Retain Institution/Device Identity Options *not* used).
-  Any other PN-valued attribute not listed in the table is emptied as well.
+  Any other PN-valued attribute not listed in the table is emptied as well; overlay (60xx) and
+  curve (50xx) groups are removed entirely (Clean Graphics Option not used).
 * **Retain Longitudinal Temporal Information with Modified Dates Option** (DCM 113107):
   every DA value, and the date part of every DT value, of an attribute the table marks for
   that option is shifted by a constant per-subject offset of whole days (see
@@ -207,6 +208,9 @@ def _deid_dataset(ds: Any, ctx: DeidContext) -> None:
                 del ds[t]
             continue
         tag = int(t)
+        if (t.group & 0xFF00) == 0x6000 or (t.group & 0xFF00) == 0x5000:
+            del ds[t]  # overlays and curves (may hold annotations): whole group removed
+            continue
         act = _profile_action(tag)
         if act is None:
             if el.VR == "PN" and el.value not in (None, ""):

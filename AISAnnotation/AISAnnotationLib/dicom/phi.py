@@ -14,6 +14,7 @@ Checked:
   ``PatientIdentityRemoved=YES`` and ``LongitudinalTemporalInformationModified=MODIFIED``,
   and the cleaned descriptors; private attributes must be on the safe list; any other
   person-name value is a finding; the file must declare ``PatientIdentityRemoved=YES``.
+* NIfTI headers: date- or person-name-like text in descrip, aux_file, db_name, intent_name.
 * File and folder names: date-like digit runs.
 
 Values are never printed in full (:func:`mask`): the report itself must not leak.
@@ -124,6 +125,27 @@ def scan_tsv(path: Path) -> list[Finding]:
     return out
 
 
+def scan_nifti(path: Path) -> list[Finding]:
+    """Text fields of a NIfTI header (descrip, aux_file, db_name, intent_name): dates or person names."""
+    import nibabel as nib
+
+    try:
+        hdr = nib.load(str(path)).header
+    except Exception as exc:  # nibabel raises many kinds of errors
+        return [Finding(path, "file", f"unreadable NIfTI header ({exc}) — cannot be checked")]
+    out = []
+    for field in ("descrip", "aux_file", "db_name", "intent_name"):
+        if field not in hdr:
+            continue
+        raw = hdr[field]
+        text = (raw.item() if hasattr(raw, "item") else raw)
+        text = text.decode("latin-1", "replace") if isinstance(text, bytes) else str(text)
+        text = text.strip("\x00 ")
+        if DATE_RE.search(text) or "^" in text:
+            out.append(Finding(path, f"NIfTI {field}", f"date- or name-like text {mask(text)}"))
+    return out
+
+
 def _check_dicom_dataset(ds: Any, deid: bool, dates_ok: bool, where: str, path: Path, out: list[Finding]) -> None:
     creators = {}
     for el in ds:
@@ -231,6 +253,8 @@ def phi_scan(root: Path, progress: ProgressCallback = null_progress,
             out += scan_json(p)
         elif name.endswith(".tsv"):
             out += scan_tsv(p)
+        elif name.endswith((".nii", ".nii.gz")):
+            out += scan_nifti(p)
         elif _maybe_dicom(p) or (name.endswith(".gz") and not name.endswith(".nii.gz") and is_gzip(p)):
             try:
                 ds = read_dicom(p, stop_before_pixels=True)

@@ -47,6 +47,8 @@ def _series(n: int = 2, bs=None, **kw) -> list[Dataset]:
     (_series(ImageType=["ORIGINAL", "PRIMARY"], SeriesDescription="ep2d_diff"), None),  # name without b
     (_series(ImageType=["ORIGINAL", "PRIMARY"], RepetitionTime=9000, EchoTime=90, InversionTime=2500,
              BurnedInAnnotation="YES"), None),
+    (_series(3, bs=[0, 1000], ImageType=["ORIGINAL", "PRIMARY", "DIFFUSION"])
+     + _series(1, ImageType=["DERIVED", "PRIMARY", "DIFFUSION", "ADC"]), "dwi"),  # map images inside a DWI
     (_series(ImageType=["DERIVED", "SECONDARY"], SOPClassUID="1.2.840.10008.5.1.4.1.1.7",
              SeriesDescription="FLAIR"), None),
 ])

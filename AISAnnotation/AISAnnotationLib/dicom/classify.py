@@ -98,9 +98,15 @@ _LOCALIZER = re.compile(r"(?i)localiz|survey|scout|\bloc\b|plan")
 def classify_series(headers: Sequence[Any]) -> Classification:
     """Classify a series from its image headers (pydicom Datasets)."""
     ds = headers[0]
-    toks: set[str] = set()
-    for h in headers:
-        toks |= image_type_tokens(h)
+    per_image = [image_type_tokens(h) for h in headers]
+    toks: set[str] = set().union(*per_image)
+    derived_maps = sum(1 for t in per_image if t & {"ADC", "EADC", "EXP"})
+    if 0 < derived_maps < len(headers):
+        # a diffusion series carrying some scanner-computed map images (Philips): classify the
+        # acquired images; dcm2niix writes the derived ones separately
+        keep = [h for h, t in zip(headers, per_image) if not t & {"ADC", "EADC", "EXP"}]
+        c = classify_series(keep)
+        return Classification(c.key, f"{c.reason}; {derived_maps} derived map image(s) in the series")
     desc = f"{ds.get('SeriesDescription', '') or ''} {ds.get('ProtocolName', '') or ''}".strip()
     if str(ds.get("BurnedInAnnotation", "") or "").upper() == "YES":
         return Classification(None, "BurnedInAnnotation=YES: the pixels may show identifying text; not imported")

@@ -177,11 +177,11 @@ def _profile_action(tag: int) -> Optional[tuple[str, str]]:
 
 
 def _private_block_creators(ds: Any) -> dict[tuple[int, int], str]:
+    """(group, block) → private creator; reads only the creator elements (values of the others stay raw)."""
     out = {}
-    for el in ds:
-        t = el.tag
+    for t in ds.keys():
         if t.is_private and 0x0010 <= t.element <= 0x00FF:
-            out[(t.group, t.element)] = str(el.value).strip()
+            out[(t.group, t.element)] = str(ds[t].value).strip()
     return out
 
 
@@ -197,8 +197,7 @@ def _deid_dataset(ds: Any, ctx: DeidContext) -> None:
 
     creators = _private_block_creators(ds)
     keep_creator_blocks = set()
-    for el in list(ds):
-        t = el.tag
+    for t in list(ds.keys()):
         if t.is_private:
             if 0x0010 <= t.element <= 0x00FF:
                 continue  # creators: decided after the block contents
@@ -211,6 +210,7 @@ def _deid_dataset(ds: Any, ctx: DeidContext) -> None:
         if (t.group & 0xFF00) == 0x6000 or (t.group & 0xFF00) == 0x5000:
             del ds[t]  # overlays and curves (may hold annotations): whole group removed
             continue
+        el = ds[t]
         act = _profile_action(tag)
         if act is None:
             if el.VR == "PN" and el.value not in (None, ""):

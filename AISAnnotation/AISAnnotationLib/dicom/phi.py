@@ -31,7 +31,15 @@ from typing import Any, Iterable, Optional
 
 from ..deid import IDENTIFYING_JSON_KEYS
 from ..progress import ProgressCallback, null_progress
-from .deidentify import CLEANED_DESCRIPTORS, DICOM_UID_ROOT, PATIENT_ID, PATIENT_NAME, _is_safe_private, _profile_action
+from .deidentify import (
+    CLEANED_DESCRIPTORS,
+    DICOM_UID_ROOT,
+    PATIENT_ID,
+    PATIENT_NAME,
+    _is_safe_private,
+    _private_block_creators,
+    _profile_action,
+)
 from .scan import is_gzip, iter_candidate_files, read_dicom
 
 DATE_RE = re.compile(r"(?<![\d.])(19|20)\d{2}([-./]?)(0[1-9]|1[0-2])\2(0[1-9]|[12]\d|3[01])(?![\d])")
@@ -147,19 +155,16 @@ def scan_nifti(path: Path) -> list[Finding]:
 
 
 def _check_dicom_dataset(ds: Any, deid: bool, dates_ok: bool, where: str, path: Path, out: list[Finding]) -> None:
-    creators = {}
-    for el in ds:
-        if el.tag.is_private and 0x0010 <= el.tag.element <= 0x00FF:
-            creators[(el.tag.group, el.tag.element)] = str(el.value).strip()
-    for el in ds:
-        t = el.tag
-        name = f"{where}{el.keyword or str(t)}"
+    creators = _private_block_creators(ds)
+    for t in ds.keys():
         if t.is_private:
             if 0x0010 <= t.element <= 0x00FF:
                 continue
             if not _is_safe_private(t, creators):
-                out.append(Finding(path, name, _PRIVATE_DETAIL))
+                out.append(Finding(path, f"{where}{t}", _PRIVATE_DETAIL))
             continue
+        el = ds[t]
+        name = f"{where}{el.keyword or str(t)}"
         tag = int(t)
         if tag in _OWN_TAGS:
             continue

@@ -138,28 +138,34 @@ def scan_folder(folder: Path, workdir: Path, progress: ProgressCallback = null_p
     for i, src in enumerate(files):
         if i % 25 == 0:
             progress(i / max(1, len(files)), f"reading {src.name} ({i + 1}/{len(files)})")
+        plain = workdir / f"{i:06d}.dcm"
         try:
-            ds = read_dicom(src)
+            if is_gzip(src):  # decompress once; pydicom and dcm2niix then read the plain copy
+                try:
+                    with gzip.open(src, "rb") as fin, open(plain, "wb") as fout:
+                        shutil.copyfileobj(fin, fout)
+                except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+                    raise ValueError(f"gzip-compressed file is truncated or corrupt ({exc})") from exc
+                ds = read_dicom(plain)
+            else:
+                ds = read_dicom(src)
         except ValueError as exc:
+            plain.unlink(missing_ok=True)
             result.skipped.append((src, str(exc)))
             continue
         sop_class = str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", "") or "")
+        problem = None
         if sop_class == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
-            result.skipped.append((src, "DICOMDIR (media index, not an image)"))
-            continue
-        problem = pixel_problem(ds)
+            problem = "DICOMDIR (media index, not an image)"
+        problem = problem or pixel_problem(ds)
+        uid = str(ds.get("SeriesInstanceUID", "") or "")
+        if not problem and not uid:
+            problem = "no SeriesInstanceUID"
         if problem:
+            plain.unlink(missing_ok=True)
             result.skipped.append((src, problem))
             continue
-        uid = str(ds.get("SeriesInstanceUID", "") or "")
-        if not uid:
-            result.skipped.append((src, "no SeriesInstanceUID"))
-            continue
-        plain = workdir / f"{i:06d}.dcm"
-        if is_gzip(src):
-            with gzip.open(src, "rb") as fin, open(plain, "wb") as fout:
-                shutil.copyfileobj(fin, fout)
-        else:
+        if not plain.exists():
             try:
                 os.link(src, plain)
             except OSError:

@@ -176,6 +176,16 @@ def _profile_action(tag: int) -> Optional[tuple[str, str]]:
     return None
 
 
+_VRS_TO_CHECK = frozenset({"PN", "DA", "DT", "UI", "SQ", None, "UN"})
+
+
+def _raw_vr(ds: Any, tag: Any) -> Any:
+    """VR of an element without decoding its value (None when unknown, e.g. implicit VR)."""
+    get_item = getattr(ds, "get_item", None)
+    raw = get_item(tag) if get_item is not None else ds[tag]
+    return getattr(raw, "VR", None)
+
+
 def _private_block_creators(ds: Any) -> dict[tuple[int, int], str]:
     """(group, block) → private creator; reads only the creator elements (values of the others stay raw)."""
     out = {}
@@ -210,8 +220,10 @@ def _deid_dataset(ds: Any, ctx: DeidContext) -> None:
         if (t.group & 0xFF00) == 0x6000 or (t.group & 0xFF00) == 0x5000:
             del ds[t]  # overlays and curves (may hold annotations): whole group removed
             continue
-        el = ds[t]
         act = _profile_action(tag)
+        if act is None and _raw_vr(ds, t) not in _VRS_TO_CHECK:
+            continue  # not in the profile and not a name/date/UID/sequence: kept without decoding
+        el = ds[t]
         if act is None:
             if el.VR == "PN" and el.value not in (None, ""):
                 el.value = ""

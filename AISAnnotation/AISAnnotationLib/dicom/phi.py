@@ -32,6 +32,7 @@ from typing import Any, Iterable, Optional
 from ..deid import IDENTIFYING_JSON_KEYS
 from ..progress import ProgressCallback, null_progress
 from .deidentify import (
+    _VRS_TO_CHECK,
     CLEANED_DESCRIPTORS,
     DICOM_UID_ROOT,
     PATIENT_ID,
@@ -39,6 +40,7 @@ from .deidentify import (
     _is_safe_private,
     _private_block_creators,
     _profile_action,
+    _raw_vr,
 )
 from .scan import is_gzip, iter_candidate_files, read_dicom
 
@@ -162,6 +164,8 @@ def _check_dicom_dataset(ds: Any, deid: bool, dates_ok: bool, where: str, path: 
                 continue
             if not _is_safe_private(t, creators):
                 out.append(Finding(path, f"{where}{t}", _PRIVATE_DETAIL))
+            continue
+        if _profile_action(int(t)) is None and _raw_vr(ds, t) not in _VRS_TO_CHECK:
             continue
         el = ds[t]
         name = f"{where}{el.keyword or str(t)}"

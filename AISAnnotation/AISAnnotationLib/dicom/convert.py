@@ -240,6 +240,10 @@ def _convert_into(staging: Path, dicom_dir: Path, bids_root: Path, subject: str,
     if len(patient_ids) > 1:
         raise InputError(f"{dicom_dir}: series of {len(patient_ids)} different patients (PatientID); "
                          "import one patient's session per folder")
+    studies = {str(s.header.get("StudyInstanceUID", "") or "") for s in scan.series}
+    if len(studies) > 1:
+        report.notes.append(f"the folder holds {len(studies)} studies (StudyInstanceUID) of one patient; "
+                            "they are imported as one session — import them separately if they are different visits")
     identity = _identity(scan.series)
     idm.check_subject(subject, identity["PatientID"])
 

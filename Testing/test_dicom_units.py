@@ -200,3 +200,14 @@ def test_method_text_fits_lo_and_overlays_removed():
     ds.add_new(0x60003000, "OW", b"\x00" * 8)
     deidentify_dataset(ds, DeidContext(b"s", "sub-1", "1"))
     assert not [el for el in ds if el.tag.group == 0x6000]
+
+
+def test_folder_without_dicom_writes_nothing(tmp_path):
+    from AISAnnotationLib.dicom import import_dicom_session
+    from AISAnnotationLib.errors import InputError
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "report.pdf").write_bytes(b"%PDF-1.4 not an image")
+    with pytest.raises(InputError, match=r"report\.pdf: not a DICOM file"):
+        import_dicom_session(tmp_path / "in", tmp_path / "bids", "01", "01")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # no dataset, no staging left behind

@@ -215,8 +215,9 @@ def import_dicom_session(dicom_dir: Path, bids_root: Path, subject: str, session
         scan_header = _convert_into(staging, dicom_dir, bids_root, subject, session, idm, report, progress,
                                     keep_sourcedata)
         if not report.imported:
-            raise InputError("no series could be imported from " + str(dicom_dir) + ":\n  "
-                             + "\n  ".join(report.problems or ["no DICOM files found"]))
+            problems = report.problems or ["no DICOM files found"]
+            more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
+            raise InputError(f"no series could be imported from {dicom_dir}:\n  " + "\n  ".join(problems[:20]) + more)
         columns = _age_sex(scan_header) if keep_age_sex and scan_header is not None else {}
         _commit(staging / "bids", bids_root, subject, report, columns)
         idm.save()

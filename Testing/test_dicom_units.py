@@ -211,3 +211,25 @@ def test_folder_without_dicom_writes_nothing(tmp_path):
     with pytest.raises(InputError, match=r"report\.pdf: not a DICOM file"):
         import_dicom_session(tmp_path / "in", tmp_path / "bids", "01", "01")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # no dataset, no staging left behind
+
+
+def test_id_map_persists_secret_and_refuses_conflicts(tmp_path):
+    from AISAnnotationLib.dicom import IdMap
+    from AISAnnotationLib.dicom.deidentify import date_offset_days
+    from AISAnnotationLib.errors import InputError
+
+    path, root = tmp_path / "private" / "map.json", tmp_path / "bids"
+    first = IdMap(path, root)
+    first.check_subject("01", "H123")
+    first.record("01", "01", {"PatientID": "H123", "PatientName": "DOE^JANE"}, date_offset_days(first.secret, "01"), "x")
+    first.save()
+    again = IdMap(path, root)
+    assert again.secret == first.secret  # same UIDs and date offset for the subject's next session
+    again.check_subject("01", "H123")
+    with pytest.raises(InputError, match="already mapped to another patient"):
+        again.check_subject("01", "H999")
+    with pytest.raises(InputError, match="already subject '01'"):
+        again.check_subject("02", "H123")
+    path.write_text("{}")
+    with pytest.raises(InputError, match="not an AISAnnotation identity map"):
+        IdMap(path, root)

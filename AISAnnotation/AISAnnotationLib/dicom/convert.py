@@ -33,7 +33,7 @@ from ..errors import AISError, InputError
 from ..io import read_json, write_json
 from ..progress import ProgressCallback, null_progress
 from .classify import Classification, classify_series
-from .deidentify import DeidContext, deidentify_dataset
+from .deidentify import DeidContext, _identity_tokens, clean_descriptor, deidentify_dataset
 from .idmap import IdMap
 from .scan import Series, read_dicom, scan_folder
 
@@ -169,6 +169,10 @@ def _check_output(main: Path, key: str) -> str:
 def _sidecar(raw_json: Path, series: Series, cls: Classification) -> dict[str, Any]:
     meta = read_json(raw_json) if raw_json.is_file() else {}
     meta = scrub_sidecar(meta)
+    tokens = _identity_tokens(series.header)
+    for key in ("SeriesDescription", "ProtocolName", "StudyDescription"):  # Clean Descriptors, as in the DICOM
+        if isinstance(meta.get(key), str):
+            meta[key] = clean_descriptor(meta[key], tokens)
     meta["AISSourceSeries"] = {
         "SeriesNumber": series.number,
         "NumberOfDicomFiles": len(series.files),

@@ -181,6 +181,8 @@ def test_phi_scan_original_folder_fails_imported_dataset_passes(imported, philip
     res = _cli("phi-scan", str(imported[0]))
     assert res.returncode == 0, res.stdout
     assert "no identifying data" in res.stdout
+    res = _cli("phi-scan", "--json", str(imported[0] / "sourcedata"))
+    assert res.returncode == 0 and json.loads(res.stdout) == []
 
 
 def test_id_map_is_written_outside_only(imported, philips, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -52,6 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "found, 0 when clean.")
     s.add_argument("root", type=Path)
     s.add_argument("--all", action="store_true", help="list every finding instead of grouping identical files")
+    s.add_argument("--json", action="store_true", help="machine-readable list of findings (values masked)")
     s.set_defaults(func=_cmd_phi_scan)
 
 
@@ -119,6 +121,9 @@ def _cmd_phi_scan(args: argparse.Namespace) -> int:
     if not args.root.exists():
         raise InputError(f"{args.root}: not found")
     findings = phi_scan(args.root)
+    if args.json:
+        print(json.dumps([{"path": str(f.path), "field": f.field, "detail": f.detail} for f in findings], indent=1))
+        return 1 if findings else 0
     if not findings:
         print(f"{args.root}: no identifying data found")
         return 0

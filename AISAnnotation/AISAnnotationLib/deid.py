@@ -17,6 +17,14 @@ IDENTIFYING_JSON_KEYS = frozenset({
     "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate", "StudyTime",
     "AcquisitionDateTime", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
     "FrameOfReferenceUID", "ImagePositionPatient_PHI",
+    # added with the DICOM importer (PS3.15 Table E.1-1 person/institution attributes dcm2niix or
+    # scanner tools may export under their DICOM keyword)
+    "PatientBirthTime", "OtherPatientNames", "PatientMotherBirthName", "IssuerOfPatientID",
+    "PatientTelephoneNumbers", "PatientComments", "EthnicGroup", "Occupation", "MilitaryRank",
+    "CountryOfResidence", "RegionOfResidence", "ResponsiblePerson", "MedicalRecordLocator",
+    "PhysiciansOfRecord", "RequestingPhysician", "NameOfPhysiciansReadingStudy",
+    "AdmittingDiagnosesDescription", "InstanceCreationDate", "PerformedProcedureStepStartDate",
+    "InstitutionCodeSequence", "ReferringPhysicianAddress",
 })
 
 

@@ -1,0 +1,327 @@
+"""De-identification of DICOM files (consensus R6) by DICOM PS3.15 Annex E.
+
+What is applied (recorded in every output file, see :data:`METHOD_CODES`):
+
+* **Basic Application Level Confidentiality Profile** (DCM 113100), attribute by attribute
+  from Table E.1-1 (:mod:`.profile_table`): X → removed; Z → emptied; D → a dummy
+  (Patient's Name and Patient ID become the pseudonymous ``sub-<label>``, dates see below,
+  anything else is emptied); U → replaced consistently. Compound actions are resolved to the
+  conservative conformant choice: ``X/Z`` → Z, ``X/D``/``Z/D``/``X/Z/D`` → D,
+  ``X/Z/U*`` (reference sequences) → removed. Per the Basic Profile Patient's Sex is emptied
+  (Z) and Patient's Age, Weight and Size are removed (X): the Retain Patient Characteristics
+  Option is *not* used. Institution, physicians, operators, station and device serial number
+  are removed/emptied (Retain Institution/Device Identity Options *not* used).
+  Any other PN-valued attribute not listed in the table is emptied as well; overlay (60xx) and
+  curve (50xx) groups are removed entirely (Clean Graphics Option not used).
+* **Retain Longitudinal Temporal Information with Modified Dates Option** (DCM 113107):
+  every DA value, and the date part of every DT value, of an attribute the table marks for
+  that option is shifted by a constant per-subject offset of whole days (see
+  :func:`date_offset_days`); times of day are kept. Intervals between a subject's sessions
+  are preserved; absolute dates are not. ``LongitudinalTemporalInformationModified`` is
+  set to ``MODIFIED``.
+* **Clean Descriptors Option** (DCM 113105), restricted to Series Description, Protocol Name
+  and Study Description (needed to recognise sequences): kept after removing any token that
+  equals a part of the patient's name or ID and any date-like run of digits. Every other
+  descriptor gets the Basic Profile action.
+* **Retain Safe Private Option** (DCM 113111): private attributes are removed except the
+  explicit diffusion/scaling list :data:`SAFE_PRIVATE` (identified by group, private creator
+  and element offset, so a block moved by the scanner is still recognised) and their private
+  creator elements.
+* UIDs: every UI value that is not a DICOM-defined UID (root ``1.2.840.10008.``) — study,
+  series, SOP instance, frame of reference, referenced instances, file meta — is replaced
+  by ``2.25.<int>`` where the integer is a version-4 UUID built from HMAC-SHA256(secret,
+  original UID). The same secret gives the same mapping, so series and references still
+  match; without the secret the original cannot be recovered or confirmed.
+
+The secret and the identity mapping never go into the dataset; see :mod:`.idmap`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Optional
+
+from .. import __version__
+from .profile_table import BASIC_PROFILE, REPEATING_GROUPS
+
+DICOM_UID_ROOT = "1.2.840.10008."
+DATE_SHIFT_RANGE_DAYS = (365, 3650)
+"""Dates move back by a per-subject number of days in this range (1–10 years)."""
+
+METHOD_CODES: tuple[tuple[str, str], ...] = (
+    ("113100", "Basic Application Confidentiality Profile"),
+    ("113105", "Clean Descriptors Option"),
+    ("113107", "Retain Longitudinal Temporal Information Modified Dates Option"),
+    ("113111", "Retain Safe Private Option"),
+)
+METHOD_TEXT: tuple[str, ...] = (  # DeidentificationMethod is LO (≤ 64 characters), multi-valued
+    "DICOM PS3.15 E.1 Basic Application Confidentiality Profile",
+    "Clean Descriptors Option (series, protocol, study description)",
+    "Retain Longitudinal Temporal Information Modified Dates Option",
+    "Retain Safe Private Option (diffusion and scaling tags)",
+    f"AISAnnotation {__version__}",
+)
+
+# (group, private creator, element offset in the block) kept under Retain Safe Private.
+SAFE_PRIVATE: dict[tuple[int, str, int], str] = {
+    # Philips (dcm2niix reads these for b-values, gradient directions, volume order, float scaling)
+    (0x2001, "Philips Imaging DD 001", 0x03): "Diffusion B-Factor",
+    (0x2001, "Philips Imaging DD 001", 0x04): "Diffusion Direction (O/I/…; I = isotropic trace)",
+    (0x2001, "Philips Imaging DD 001", 0x0B): "Slice Orientation",
+    (0x2005, "Philips MR Imaging DD 001", 0x0E): "MR Scale Slope (precise floating-point scaling)",
+    (0x2005, "Philips MR Imaging DD 001", 0xB0): "Diffusion Direction RL",
+    (0x2005, "Philips MR Imaging DD 001", 0xB1): "Diffusion Direction AP",
+    (0x2005, "Philips MR Imaging DD 001", 0xB2): "Diffusion Direction FH",
+    (0x2005, "Philips MR Imaging DD 005", 0x09): "Rescale Intercept (original)",
+    (0x2005, "Philips MR Imaging DD 005", 0x0A): "Rescale Slope (original)",
+    (0x2005, "Philips MR Imaging DD 005", 0x0B): "Rescale Type (original)",
+    (0x2005, "Philips MR Imaging DD 005", 0x12): "Diffusion B-Value Number",
+    (0x2005, "Philips MR Imaging DD 005", 0x13): "Diffusion Gradient Orientation Number",
+    (0x2005, "Philips MR Imaging DD 006", 0x96): "Diffusion Order (temporal volume order)",
+    # Siemens
+    (0x0019, "SIEMENS MR HEADER", 0x0C): "B_value",
+    (0x0019, "SIEMENS MR HEADER", 0x0D): "DiffusionDirectionality",
+    (0x0019, "SIEMENS MR HEADER", 0x0E): "DiffusionGradientDirection",
+    (0x0019, "SIEMENS MR HEADER", 0x27): "B_matrix",
+    # GE
+    (0x0043, "GEMS_PARM_01", 0x39): "Slop_int_6..9 (b-value)",
+    (0x0019, "GEMS_ACQU_01", 0xBB): "User data 20 (gradient x)",
+    (0x0019, "GEMS_ACQU_01", 0xBC): "User data 21 (gradient y)",
+    (0x0019, "GEMS_ACQU_01", 0xBD): "User data 22 (gradient z)",
+}
+
+CLEANED_DESCRIPTORS = frozenset({0x0008103E, 0x00181030, 0x00081030})
+PATIENT_NAME, PATIENT_ID = 0x00100010, 0x00100020
+_DATE_RUN = re.compile(r"(?<!\d)(19|20)\d{2}[-./]?(0[1-9]|1[0-2])[-./]?(0[1-9]|[12]\d|3[01])(?!\d)")
+
+
+@dataclass
+class DeidContext:
+    """Everything the de-identification of one subject needs (the secret never leaves it).
+
+    Args:
+        secret: per-dataset key (bytes) for UID remapping and the date offset.
+        pseudonym: the value written into Patient's Name and Patient ID (``sub-<label>``).
+        subject: BIDS subject label (date offset is per subject).
+    """
+
+    secret: bytes
+    pseudonym: str
+    subject: str
+    identity_tokens: set[str] = field(default_factory=set)
+    uid_map: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def offset_days(self) -> int:
+        return date_offset_days(self.secret, self.subject)
+
+
+def date_offset_days(secret: bytes, subject: str) -> int:
+    """Constant per-subject date shift (negative whole days) derived from the secret."""
+    digest = hmac.new(secret, f"date-offset:{subject}".encode(), hashlib.sha256).digest()
+    lo, hi = DATE_SHIFT_RANGE_DAYS
+    return -(lo + int.from_bytes(digest[:8], "big") % (hi - lo + 1))
+
+
+def replace_uid(uid: str, secret: bytes) -> str:
+    """Deterministic replacement UID ``2.25.<int>`` (a v4 UUID from HMAC-SHA256(secret, uid))."""
+    uid = str(uid).strip().rstrip("\x00")
+    digest = hmac.new(secret, uid.encode("ascii", "replace"), hashlib.sha256).digest()
+    return "2.25." + str(uuid.UUID(bytes=digest[:16], version=4).int)
+
+
+def shift_date(value: str, days: int) -> str:
+    """Shift a DA (YYYYMMDD) or the date part of a DT value by ``days``; '' for unparseable."""
+    v = str(value).strip()
+    if len(v) < 8 or not v[:8].isdigit():
+        return ""
+    try:
+        d = date(int(v[:4]), int(v[4:6]), int(v[6:8])) + timedelta(days=days)
+    except ValueError:
+        return ""
+    return d.strftime("%Y%m%d") + v[8:]
+
+
+def _identity_tokens(ds: Any) -> set[str]:
+    toks: set[str] = set()
+    for tag in (PATIENT_NAME, PATIENT_ID, 0x00101000):
+        if tag in ds and ds[tag].value not in (None, ""):
+            for t in re.split(r"[\^\s,._/\\-]+", str(ds[tag].value)):
+                if len(t) >= 2:
+                    toks.add(t.lower())
+    return toks
+
+
+def clean_descriptor(text: str, tokens: set[str]) -> str:
+    """Descriptor text without identity tokens and date-like digit runs."""
+    out = _DATE_RUN.sub("", str(text))
+    for tok in sorted(tokens, key=len, reverse=True):
+        out = re.sub(rf"(?i)(?<![A-Za-z0-9]){re.escape(tok)}(?![A-Za-z0-9])", "", out)
+    return out.strip()
+
+
+def _profile_action(tag: int) -> Optional[tuple[str, str]]:
+    if tag in BASIC_PROFILE:
+        action, flags, _name = BASIC_PROFILE[tag]
+        return action, flags
+    group, elem = tag >> 16, tag & 0xFFFF
+    for base, el, action, flags, _name in REPEATING_GROUPS:
+        if (group & 0xFF00) == base and (el is None or el == elem):
+            return action, flags
+    return None
+
+
+_VRS_TO_CHECK = frozenset({"PN", "DA", "DT", "UI", "SQ", None, "UN"})
+
+
+def _raw_vr(ds: Any, tag: Any) -> Any:
+    """VR of an element without decoding its value (None when unknown, e.g. implicit VR)."""
+    get_item = getattr(ds, "get_item", None)
+    raw = get_item(tag) if get_item is not None else ds[tag]
+    return getattr(raw, "VR", None)
+
+
+def _private_block_creators(ds: Any) -> dict[tuple[int, int], str]:
+    """(group, block) → private creator; reads only the creator elements (values of the others stay raw)."""
+    out = {}
+    for t in ds.keys():
+        if t.is_private and 0x0010 <= t.element <= 0x00FF:
+            out[(t.group, t.element)] = str(ds[t].value).strip()
+    return out
+
+
+def _is_safe_private(tag: Any, creators: dict[tuple[int, int], str]) -> bool:
+    block = (tag.element >> 8) & 0xFF
+    creator = creators.get((tag.group, block))
+    return creator is not None and (tag.group, creator, tag.element & 0xFF) in SAFE_PRIVATE
+
+
+def _deid_dataset(ds: Any, ctx: DeidContext) -> None:
+    """De-identify one (nested) dataset in place."""
+    from pydicom.dataelem import DataElement
+
+    creators = _private_block_creators(ds)
+    keep_creator_blocks = set()
+    for t in list(ds.keys()):
+        if t.is_private:
+            if 0x0010 <= t.element <= 0x00FF:
+                continue  # creators: decided after the block contents
+            if _is_safe_private(t, creators):
+                keep_creator_blocks.add((t.group, (t.element >> 8) & 0xFF))
+            else:
+                del ds[t]
+            continue
+        tag = int(t)
+        if (t.group & 0xFF00) == 0x6000 or (t.group & 0xFF00) == 0x5000:
+            del ds[t]  # overlays and curves (may hold annotations): whole group removed
+            continue
+        act = _profile_action(tag)
+        if act is None and _raw_vr(ds, t) not in _VRS_TO_CHECK:
+            continue  # not in the profile and not a name/date/UID/sequence: kept without decoding
+        el = ds[t]
+        if act is None:
+            if el.VR == "PN" and el.value not in (None, ""):
+                el.value = ""
+            elif el.VR in ("DA", "DT") and el.value:
+                _shift_element(el, ctx.offset_days)
+            elif el.VR == "UI" and el.value:
+                _remap_uid_element(el, ctx)
+            elif el.VR == "SQ":
+                for item in el.value:
+                    _deid_dataset(item, ctx)
+            continue
+        action, flags = act
+        if tag in (PATIENT_NAME, PATIENT_ID):
+            el.value = ctx.pseudonym
+            continue
+        if "L" in flags and el.VR in ("DA", "DT", "TM"):
+            if el.VR in ("DA", "DT"):
+                _shift_element(el, ctx.offset_days)
+            continue  # times of day kept (whole-day shift)
+        if tag in CLEANED_DESCRIPTORS:
+            el.value = clean_descriptor(el.value or "", ctx.identity_tokens)
+            continue
+        if action == "U":
+            _remap_uid_element(el, ctx)
+        elif action in ("X", "X/Z/U*"):
+            del ds[t]
+        elif action in ("Z", "X/Z", "D", "X/D", "Z/D", "X/Z/D"):
+            _empty(ds, el, DataElement)
+        elif action == "K":
+            pass
+        else:  # unknown action: be safe
+            del ds[t]
+    for (group, elem), _creator in creators.items():
+        if (group, elem) not in keep_creator_blocks:
+            tag = (group << 16) | elem
+            if tag in ds:
+                del ds[tag]
+
+
+def _empty(ds: Any, el: Any, data_element_cls: Any) -> None:
+    if el.VR == "SQ":
+        el.value = []
+    else:
+        ds[el.tag] = data_element_cls(el.tag, el.VR, None if el.VR in ("US", "SS", "UL", "SL", "FL", "FD") else "")
+
+
+def _shift_element(el: Any, days: int) -> None:
+    vals = el.value if isinstance(el.value, (list, tuple)) or type(el.value).__name__ == "MultiValue" else [el.value]
+    shifted = [shift_date(str(v), days) for v in vals if v not in (None, "")]
+    el.value = shifted if len(shifted) > 1 else (shifted[0] if shifted else "")
+
+
+def _remap_uid_element(el: Any, ctx: DeidContext) -> None:
+    def one(u: Any) -> str:
+        u = str(u).strip().rstrip("\x00")
+        if not u or u.startswith(DICOM_UID_ROOT):
+            return u
+        if u not in ctx.uid_map:
+            ctx.uid_map[u] = replace_uid(u, ctx.secret)
+        return ctx.uid_map[u]
+
+    if isinstance(el.value, (list, tuple)) or type(el.value).__name__ == "MultiValue":
+        el.value = [one(u) for u in el.value]
+    else:
+        el.value = one(el.value)
+
+
+def deidentify_dataset(ds: Any, ctx: DeidContext) -> Any:
+    """De-identify a pydicom ``FileDataset`` in place (and return it).
+
+    Applies the profile and options described in the module docstring, then records them:
+    PatientIdentityRemoved = YES, DeidentificationMethod (text) and
+    DeidentificationMethodCodeSequence (DCM codes), LongitudinalTemporalInformationModified.
+    """
+    from pydicom.dataset import Dataset
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
+
+    ctx.identity_tokens |= _identity_tokens(ds)
+    _deid_dataset(ds, ctx)
+    ds.PatientIdentityRemoved = "YES"
+    ds.DeidentificationMethod = list(METHOD_TEXT)
+    codes = []
+    for value, meaning in METHOD_CODES:
+        item = Dataset()
+        item.CodeValue = value
+        item.CodingSchemeDesignator = "DCM"
+        item.CodeMeaning = meaning
+        codes.append(item)
+    ds.DeidentificationMethodCodeSequence = codes
+    ds.LongitudinalTemporalInformationModified = "MODIFIED"
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None:
+        if "SOPInstanceUID" in ds:
+            meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        for kw in ("SourceApplicationEntityTitle", "SendingApplicationEntityTitle",
+                   "ReceivingApplicationEntityTitle", "PrivateInformationCreatorUID", "PrivateInformation"):
+            if kw in meta:
+                delattr(meta, kw)
+        meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+        meta.ImplementationVersionName = "AISANNOTATION"
+    return ds

@@ -1,0 +1,274 @@
+"""Looking for identifying data (PHI) in a dataset or a DICOM folder (consensus R6).
+
+Checked:
+
+* JSON files (the project's own ``AIS…`` workflow timestamps excepted): identifying keys (:data:`AISAnnotationLib.deid.IDENTIFYING_JSON_KEYS`) and any
+  key naming a date, with a non-empty value; string values that look like a calendar date
+  (``YYYYMMDD``, ``YYYY-MM-DD``…) or a DICOM person name (``FAMILY^GIVEN``).
+* TSV files (participants.tsv, scans.tsv …): identifying column names (name, birth date,
+  patient/hospital IDs, addresses, phone) and date-like values.
+* DICOM files (plain or gzip-compressed, anywhere below the root, ``sourcedata/`` included):
+  every attribute of PS3.15 Table E.1-1 whose Basic Profile action is not "keep" must be
+  absent or empty — except Patient's Name/ID holding a ``sub-<label>`` pseudonym, UIDs
+  already replaced (``2.25.…``), dates in a file that declares
+  ``PatientIdentityRemoved=YES`` and ``LongitudinalTemporalInformationModified=MODIFIED``,
+  and the cleaned descriptors; private attributes must be on the safe list; any other
+  person-name value is a finding; the file must declare ``PatientIdentityRemoved=YES``.
+* NIfTI headers: date- or person-name-like text in descrip, aux_file, db_name, intent_name.
+* File and folder names: date-like digit runs.
+
+Values are never printed in full (:func:`mask`): the report itself must not leak.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from ..deid import IDENTIFYING_JSON_KEYS
+from ..progress import ProgressCallback, null_progress
+from .deidentify import (
+    _VRS_TO_CHECK,
+    CLEANED_DESCRIPTORS,
+    DICOM_UID_ROOT,
+    PATIENT_ID,
+    PATIENT_NAME,
+    _is_safe_private,
+    _private_block_creators,
+    _profile_action,
+    _raw_vr,
+)
+from .scan import is_gzip, iter_candidate_files, read_dicom
+
+DATE_RE = re.compile(r"(?<![\d.])(19|20)\d{2}([-./]?)(0[1-9]|1[0-2])\2(0[1-9]|[12]\d|3[01])(?![\d])")
+PN_RE = re.compile(r"^[^\^]+\^[^\^]*")
+PSEUDONYM_RE = re.compile(r"^sub-[A-Za-z0-9]+$")
+VERSION_KEYS = frozenset({"ConversionSoftwareVersion", "SoftwareVersions", "Version", "BIDSVersion",
+                          "DatasetDOI", "CodeURL", "URL", "SourceDatasets", "Sources", "SpatialReference"})
+WORKFLOW_KEY_PREFIX = "AIS"
+"""Sidecar keys the project writes about its own work (e.g. AISCreated: when a mask was drawn);
+their timestamps describe the annotation, not the patient, and are allowed."""
+IDENTIFYING_COLUMNS = re.compile(
+    r"(?i)(^|_)(name|surname|first_?name|last_?name|birth|dob|birth_?date|patient_?id|mrn|hospital_?id|"
+    r"accession|address|street|zip|postcode|phone|telephone|email|ssn|id_?card|insurance)(_|$)"
+)
+_NON_DICOM_SUFFIXES = (".json", ".tsv", ".csv", ".nii", ".nii.gz", ".bval", ".bvec", ".md", ".txt",
+                       ".png", ".jpg", ".svg", ".html", ".pdf", ".py", ".mha", ".nrrd", ".mgz")
+_PRIVATE_DETAIL = "private attribute not on the safe list"
+_OWN_TAGS = frozenset({0x00120062, 0x00120063, 0x00120064, 0x00280303})
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: Path
+    field: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.field}: {self.detail}"
+
+
+def mask(value: Any) -> str:
+    s = str(value)
+    if len(s) <= 1:
+        return "*"
+    return f"{s[0]}{'*' * min(8, len(s) - 1)} ({len(s)} chars)"
+
+
+def _check_json_value(path: Path, key: str, value: Any, out: list[Finding]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_json_value(path, f"{key}.{k}" if key else k, v, out)
+        return
+    if isinstance(value, list):
+        for v in value:
+            _check_json_value(path, key, v, out)
+        return
+    leaf = key.rsplit(".", 1)[-1]
+    if value in (None, "", []):
+        return
+    if leaf in IDENTIFYING_JSON_KEYS:
+        out.append(Finding(path, leaf, f"identifying key present = {mask(value)}"))
+        return
+    workflow = leaf.startswith(WORKFLOW_KEY_PREFIX)  # our own annotation timestamps, not patient dates
+    if "Date" in leaf and leaf not in VERSION_KEYS and not workflow:
+        out.append(Finding(path, leaf, f"date key present = {mask(value)}"))
+        return
+    if isinstance(value, str) and leaf not in VERSION_KEYS:
+        if DATE_RE.search(value) and not workflow:
+            out.append(Finding(path, leaf, f"date-like value {mask(value)}"))
+        elif PN_RE.match(value) and "^" in value:
+            out.append(Finding(path, leaf, f"person-name-like value {mask(value)}"))
+
+
+def scan_json(path: Path) -> list[Finding]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        return [Finding(path, "file", f"unreadable JSON ({exc}) — cannot be checked")]
+    out: list[Finding] = []
+    _check_json_value(path, "", data, out)
+    return out
+
+
+def scan_tsv(path: Path) -> list[Finding]:
+    out: list[Finding] = []
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh, delimiter="\t"))
+    except (OSError, UnicodeDecodeError) as exc:
+        return [Finding(path, "file", f"unreadable table ({exc})")]
+    if not rows:
+        return out
+    header = rows[0]
+    for col in header:
+        if IDENTIFYING_COLUMNS.search(col):
+            out.append(Finding(path, col, "identifying column"))
+    for r, row in enumerate(rows[1:], start=2):
+        for col, v in zip(header, row):
+            if DATE_RE.search(v) or (PN_RE.match(v) and "^" in v):
+                out.append(Finding(path, col, f"row {r}: date- or name-like value {mask(v)}"))
+    return out
+
+
+def scan_nifti(path: Path) -> list[Finding]:
+    """Text fields of a NIfTI header (descrip, aux_file, db_name, intent_name): dates or person names."""
+    import nibabel as nib
+
+    try:
+        hdr = nib.load(str(path)).header
+    except Exception as exc:  # nibabel raises many kinds of errors
+        return [Finding(path, "file", f"unreadable NIfTI header ({exc}) — cannot be checked")]
+    out = []
+    for field in ("descrip", "aux_file", "db_name", "intent_name"):
+        if field not in hdr:
+            continue
+        raw = hdr[field]
+        text = (raw.item() if hasattr(raw, "item") else raw)
+        text = text.decode("latin-1", "replace") if isinstance(text, bytes) else str(text)
+        text = text.strip("\x00 ")
+        if DATE_RE.search(text) or "^" in text:
+            out.append(Finding(path, f"NIfTI {field}", f"date- or name-like text {mask(text)}"))
+    return out
+
+
+def _check_dicom_dataset(ds: Any, deid: bool, dates_ok: bool, where: str, path: Path, out: list[Finding]) -> None:
+    creators = _private_block_creators(ds)
+    for t in ds.keys():
+        if t.is_private:
+            if 0x0010 <= t.element <= 0x00FF:
+                continue
+            if not _is_safe_private(t, creators):
+                out.append(Finding(path, f"{where}{t}", _PRIVATE_DETAIL))
+            continue
+        if _profile_action(int(t)) is None and _raw_vr(ds, t) not in _VRS_TO_CHECK:
+            continue
+        el = ds[t]
+        name = f"{where}{el.keyword or str(t)}"
+        tag = int(t)
+        if tag in _OWN_TAGS:
+            continue
+        empty = el.value is None or el.value == "" or (el.VR == "SQ" and len(el.value) == 0) or \
+            (hasattr(el.value, "__len__") and not isinstance(el.value, (bytes, str)) and len(el.value) == 0)
+        if empty:
+            continue
+        act = _profile_action(tag)
+        if el.VR == "SQ":
+            if act is not None and act[0] not in ("K", "U") and "U" not in act[0]:
+                out.append(Finding(path, name, f"sequence the profile removes ({act[0]}) is present"))
+                continue
+            for i, item in enumerate(el.value):
+                _check_dicom_dataset(item, deid, dates_ok, f"{name}[{i}].", path, out)
+            continue
+        if tag in (PATIENT_NAME, PATIENT_ID):
+            if not PSEUDONYM_RE.match(str(el.value)):
+                out.append(Finding(path, name, f"identifying value {mask(el.value)}"))
+            continue
+        if act is None:
+            if el.VR == "PN":
+                out.append(Finding(path, name, f"person name {mask(el.value)}"))
+            elif el.VR in ("DA", "DT") and not dates_ok:
+                out.append(Finding(path, name, f"date {mask(el.value)} (dates not declared modified)"))
+            continue
+        action, flags = act
+        if action == "K":
+            continue
+        if "L" in flags and el.VR in ("DA", "DT", "TM"):
+            if not dates_ok:
+                out.append(Finding(path, name, f"date/time {mask(el.value)} (dates not declared modified)"))
+            continue
+        if tag in CLEANED_DESCRIPTORS:
+            if not deid or DATE_RE.search(str(el.value)):
+                out.append(Finding(path, name, f"descriptor not cleaned {mask(el.value)}"))
+            continue
+        if action == "U":
+            vals = el.value if not isinstance(el.value, str) else [el.value]
+            if any(not (str(u).startswith("2.25.") or str(u).startswith(DICOM_UID_ROOT)) for u in vals):
+                out.append(Finding(path, name, "original UID (not replaced)"))
+            continue
+        out.append(Finding(path, name, f"identifying attribute (profile action {action}) = {mask(el.value)}"))
+
+
+def scan_dicom_dataset(ds: Any, path: Path) -> list[Finding]:
+    """Findings in one DICOM dataset (see the module docstring for the rules)."""
+    deid = str(ds.get("PatientIdentityRemoved", "") or "").upper() == "YES"
+    dates_ok = deid and str(ds.get("LongitudinalTemporalInformationModified", "") or "").upper() == "MODIFIED"
+    out: list[Finding] = []
+    if not deid:
+        out.append(Finding(path, "PatientIdentityRemoved", "not YES: the file is not declared de-identified"))
+    found: list[Finding] = []
+    _check_dicom_dataset(ds, deid, dates_ok, "", path, found)
+    private = [f for f in found if f.detail == _PRIVATE_DETAIL]
+    out += [f for f in found if f.detail != _PRIVATE_DETAIL]
+    if private:
+        shown = ", ".join(f.field for f in private[:4])
+        out.append(Finding(path, "private attributes",
+                           f"{len(private)} not on the safe list (e.g. {shown})"))
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None:
+        for kw in ("SourceApplicationEntityTitle", "SendingApplicationEntityTitle"):
+            if meta.get(kw):
+                out.append(Finding(path, kw, f"station title in file meta {mask(meta.get(kw))}"))
+    return out
+
+
+def _maybe_dicom(path: Path) -> bool:
+    name = path.name.lower()
+    return not any(name.endswith(s) for s in _NON_DICOM_SUFFIXES) and name not in ("readme", "license", "changes")
+
+
+def scan_name(path: Path, root: Path) -> list[Finding]:
+    rel = path.relative_to(root)
+    return [Finding(path, "file name", f"date-like part '{part}'") for part in rel.parts if DATE_RE.search(part)]
+
+
+def phi_scan(root: Path, progress: ProgressCallback = null_progress,
+             extra_dicom: Optional[Iterable[Path]] = None) -> list[Finding]:
+    """All findings below ``root`` (a BIDS dataset or any folder of DICOM / gzip DICOM files)."""
+    root = Path(root)
+    files = [p for p in iter_candidate_files(root)] if root.is_dir() else [root]
+    base = root if root.is_dir() else root.parent
+    out: list[Finding] = []
+    for i, p in enumerate(files):
+        if i % 50 == 0:
+            progress(i / max(1, len(files)), f"checking {p.name}")
+        out += scan_name(p, base)
+        name = p.name.lower()
+        if name.endswith(".json"):
+            out += scan_json(p)
+        elif name.endswith(".tsv"):
+            out += scan_tsv(p)
+        elif name.endswith((".nii", ".nii.gz")):
+            out += scan_nifti(p)
+        elif _maybe_dicom(p) or (name.endswith(".gz") and not name.endswith(".nii.gz") and is_gzip(p)):
+            try:
+                ds = read_dicom(p, stop_before_pixels=True)
+            except ValueError:
+                continue  # not DICOM (or unreadable): nothing to check here
+            out += scan_dicom_dataset(ds, p)
+    progress(1.0, f"checked {len(files)} files: {len(out)} findings")
+    return out

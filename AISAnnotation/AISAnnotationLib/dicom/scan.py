@@ -1,0 +1,178 @@
+"""Finding DICOM files in a folder and grouping them into series.
+
+Individually gzip-compressed files (``IM_0001.gz``) are decompressed into a working folder
+so that dcm2niix sees plain DICOM. Files that are not DICOM, DICOMDIR media indexes, and
+DICOM files whose pixel data is cut short are reported (with the reason) and skipped.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+from ..progress import ProgressCallback, null_progress
+
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+_UNCOMPRESSED_SYNTAXES = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2",
+                          "1.2.840.10008.1.2.1.99"}
+_IGNORED_NAMES = {".DS_Store", "Thumbs.db"}
+
+
+@dataclass
+class DicomFile:
+    """One readable DICOM image file."""
+
+    source: Path          # as found (may be .gz)
+    path: Path            # plain DICOM on disk (the source itself, or its decompressed copy)
+    header: Any           # pydicom Dataset without pixel data
+
+
+@dataclass
+class Series:
+    """The files sharing one SeriesInstanceUID."""
+
+    uid: str
+    files: list[DicomFile] = field(default_factory=list)
+
+    @property
+    def header(self) -> Any:
+        return self.files[0].header
+
+    @property
+    def number(self) -> Optional[int]:
+        try:
+            return int(self.header.get("SeriesNumber"))
+        except (TypeError, ValueError):
+            return None
+
+    @property
+    def description(self) -> str:
+        return str(self.header.get("SeriesDescription", "") or self.header.get("ProtocolName", "") or "")
+
+    def label(self) -> str:
+        num = self.number
+        return f"series {num if num is not None else '?'} '{self.description}' ({len(self.files)} files)"
+
+
+@dataclass
+class ScanResult:
+    series: list[Series] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # (file, reason)
+
+
+def is_gzip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def read_dicom(path: Path, stop_before_pixels: bool = False) -> Any:
+    """Read a (possibly gzip-compressed) DICOM file with pydicom; raises ValueError with the reason."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        if is_gzip(path):
+            with gzip.open(path, "rb") as fh:
+                data = fh.read()
+            import io as _io
+            return pydicom.dcmread(_io.BytesIO(data), stop_before_pixels=stop_before_pixels)
+        return pydicom.dcmread(str(path), stop_before_pixels=stop_before_pixels)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise ValueError(f"gzip-compressed file is truncated or corrupt ({exc})") from exc
+    except InvalidDicomError as exc:
+        raise ValueError("not a DICOM file (no DICM preamble)") from exc
+    except Exception as exc:  # pydicom raises many kinds of errors on damaged files
+        raise ValueError(f"DICOM file is truncated or damaged ({type(exc).__name__}: {exc})") from exc
+
+
+def pixel_problem(ds: Any) -> Optional[str]:
+    """Why the image's pixel data is unusable (missing or shorter than the header says), or None."""
+    if "PixelData" not in ds:
+        return "no pixel data (not an image)"
+    ts = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
+    if ts and ts not in _UNCOMPRESSED_SYNTAXES:
+        return None  # encapsulated: dcm2niix decodes and checks it
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        bits = int(ds.BitsAllocated)
+        spp = int(ds.get("SamplesPerPixel", 1) or 1)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+    except (AttributeError, TypeError, ValueError):
+        return "image header incomplete (Rows/Columns/BitsAllocated)"
+    expected = rows * cols * spp * frames * bits // 8
+    have = len(ds.PixelData)
+    if have < expected:
+        return f"pixel data truncated ({have} of {expected} bytes)"
+    return None
+
+
+def iter_candidate_files(folder: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or name in _IGNORED_NAMES:
+                continue
+            yield Path(dirpath) / name
+
+
+def scan_folder(folder: Path, workdir: Path, progress: ProgressCallback = null_progress) -> ScanResult:
+    """Read every file below ``folder``; group the valid DICOM images by SeriesInstanceUID.
+
+    Plain DICOM files are hard-linked (or copied) and gzip files decompressed into
+    ``workdir`` so each series can later be handed to dcm2niix on its own.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        from ..errors import InputError
+        raise InputError(f"{folder}: DICOM folder not found")
+    files = list(iter_candidate_files(folder))
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    result = ScanResult()
+    by_uid: dict[str, Series] = {}
+    for i, src in enumerate(files):
+        if i % 25 == 0:
+            progress(i / max(1, len(files)), f"reading {src.name} ({i + 1}/{len(files)})")
+        plain = workdir / f"{i:06d}.dcm"
+        try:
+            if is_gzip(src):  # decompress once; pydicom and dcm2niix then read the plain copy
+                try:
+                    with gzip.open(src, "rb") as fin, open(plain, "wb") as fout:
+                        shutil.copyfileobj(fin, fout)
+                except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+                    raise ValueError(f"gzip-compressed file is truncated or corrupt ({exc})") from exc
+                ds = read_dicom(plain)
+            else:
+                ds = read_dicom(src)
+        except ValueError as exc:
+            plain.unlink(missing_ok=True)
+            result.skipped.append((src, str(exc)))
+            continue
+        sop_class = str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", "") or "")
+        problem = None
+        if sop_class == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
+            problem = "DICOMDIR (media index, not an image)"
+        problem = problem or pixel_problem(ds)
+        uid = str(ds.get("SeriesInstanceUID", "") or "")
+        if not problem and not uid:
+            problem = "no SeriesInstanceUID"
+        if problem:
+            plain.unlink(missing_ok=True)
+            result.skipped.append((src, problem))
+            continue
+        if not plain.exists():
+            try:
+                os.link(src, plain)
+            except OSError:
+                shutil.copyfile(src, plain)
+        del ds.PixelData
+        by_uid.setdefault(uid, Series(uid)).files.append(DicomFile(src, plain, ds))
+    progress(1.0, f"read {len(files)} files: {sum(len(s.files) for s in by_uid.values())} DICOM images "
+                  f"in {len(by_uid)} series, {len(result.skipped)} skipped")
+    result.series = sorted(by_uid.values(), key=lambda s: (s.number if s.number is not None else 1 << 30, s.uid))
+    return result

@@ -12,6 +12,8 @@ from .errors import AISError
 
 COMMAND_MODULES = (
     "data",
+    "qc",
+    "report",
 )
 
 

@@ -228,10 +228,15 @@ def _log(root: Path, **kw: Any) -> dict[str, Any]:
     return audit.append(store.audit_log(root), **kw)
 
 
-def _rule(cfg: dict[str, Any]):
+def _rule(root: Path):
+    """The auto-accept rule configured in ``code/ais/workflow.json`` (metrics defaults otherwise)."""
     from ..metrics import AutoAcceptRule
 
-    return AutoAcceptRule(**cfg["auto_accept"]) if cfg.get("auto_accept") else AutoAcceptRule()
+    cfg = store.load_config(root)
+    try:
+        return AutoAcceptRule.from_dict(cfg["auto_accept"]) if cfg.get("auto_accept") else AutoAcceptRule()
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{store.config_path(root)}: {exc}") from exc
 
 
 # --------------------------------------------------------------------------- submit
@@ -361,7 +366,7 @@ def _compute_agreement(root: Path, subject: str, session: Optional[str], latest:
     ma, mb = read_image(a.mask_path, with_sidecar=False), read_image(b.mask_path, with_sidecar=False)
     res = compare_masks(np.asarray(ma.array).astype(bool), np.asarray(mb.array).astype(bool), ma.spacing,
                         affine=ma.affine)
-    rule = _rule(store.load_config(root))
+    rule = _rule(root)
     accepted, reasons = rule.evaluate(res)
     rec = {
         "inputs": {"A": {"rater": a.rater, "revision": a.number, "sha256": a.sha256},

@@ -239,8 +239,11 @@ def list_decisions(root: Path, subject: str, session: Optional[str]) -> list[dic
 
 def next_decision_number(root: Path, subject: str, session: Optional[str]) -> int:
     d = case_dir(root, subject, session) / "decisions"
-    nums = [int(m.group("n")) for p in d.glob("*_dec-*") if (m := re.search(r"_dec-(\d+)_", p.name))] \
-        if d.is_dir() else []
+    nums = []
+    for p in d.glob("*_dec-*") if d.is_dir() else []:
+        m = re.search(r"_dec-(\d+)_", p.name)
+        if m:
+            nums.append(int(m.group(1)))
     return max(nums, default=0) + 1
 
 

@@ -67,6 +67,11 @@ def excluded(root: Path, subject: str, session: Optional[str]) -> Optional[str]:
     Reads ``derivatives/qc/sub-X/ses-Y/*_qc.json`` (written by the QC tools); a file with a
     top-level ``"excluded": true`` excludes the case, its ``"reason"`` is returned.
     """
+    from ..qc.store import queue_exclusion  # the QC record written by `ais-annotate qc` / `qc-score`
+
+    is_out, why = queue_exclusion(root, subject, session)
+    if is_out:
+        return why or "excluded at image QC"
     d = bids.session_dir(Path(root) / "derivatives" / "qc", subject, session)
     if not d.is_dir():
         return None

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from aistest import ISLES_SES, ISLES_SUB, run_bids_validator
 from AISAnnotationLib.cli import main
 from AISAnnotationLib.qc.session import add_reader_record, run_session_qc
 from AISAnnotationLib.qc.store import qc_record_path, queue_exclusion
 from AISAnnotationLib.qc.subjective import ReaderRecord
+from aistest import ISLES_SES, ISLES_SUB, run_bids_validator
 
 
 def all_errors(root):

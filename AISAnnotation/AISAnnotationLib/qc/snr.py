@@ -103,7 +103,8 @@ def background_mask(values: np.ndarray, spacing: tuple[float, float, float],
     sizes = np.bincount(lab.ravel())[1:]
     head = lab == (1 + int(np.argmax(sizes)))
     r = _radius(spacing, margin_mm)
-    head = ndimage.binary_dilation(head, np.ones([2 * x + 1 for x in r], bool))
+    # box dilation via a separable maximum filter (much faster than binary_dilation with a big box)
+    head = ndimage.maximum_filter(head.astype(np.uint8), size=[2 * x + 1 for x in r]) > 0
     return ~head & (arr != 0)
 
 

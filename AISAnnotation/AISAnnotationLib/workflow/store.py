@@ -143,9 +143,12 @@ def write_new_bytes(path: Path, data: bytes, fault: str = "") -> Path:
     return path
 
 
+def json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n").encode("utf-8")
+
+
 def write_new_json(path: Path, obj: Any, fault: str = "") -> Path:
-    text = json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n"
-    return write_new_bytes(path, text.encode("utf-8"), fault)
+    return write_new_bytes(path, json_bytes(obj), fault)
 
 
 def mask_bytes(mask: np.ndarray, affine: np.ndarray) -> bytes:

@@ -460,14 +460,15 @@ def _decide(root: Path, subject: str, session: Optional[str], rater_id: str, rol
         raise InputError(f"unknown {verb} decision {decision!r} (one of {', '.join(allowed)})")
     reason = (reason or "").strip() or None
     if reason is None and not (role == "reviewer" and decision in TRIVIAL_REVIEW):
-        raise InputError(f"a reason is required for the decision {decision!r} by a {role}")
+        raise InputError(f"a reason is required for the decision {decision!r} by {'an' if role[0] == 'a' else 'a'} {role}")
     case = case or load_case(root, subject, session)
     subject, session = case.subject, case.session
     with _lock(root):
         st = repair(root, subject, session, case=case)
         need = "needs-review" if role == "reviewer" else "escalated"
         if st.state != need:
-            raise WorkflowError(f"{case.case_id} is {st.state}; a {role} can act only on a case that is {need}")
+            raise WorkflowError(f"{case.case_id} is {st.state}; {'an' if role[0] == 'a' else 'a'} {role} can act only "
+                                f"on a case that is {need}")
         latest = store.latest_revisions(root, subject, session)
         if rater_id in latest:
             raise raters.RoleError(f"{rater_id} annotated {case.case_id}; a {role} must be independent of the case")

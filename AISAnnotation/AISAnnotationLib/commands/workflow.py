@@ -79,6 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     st = sub.add_parser("status", help="every case's workflow state, who did what, what waits for whom")
     st.add_argument("root", type=Path)
     st.add_argument("--json", action="store_true")
+    st.add_argument("--repair", action="store_true",
+                    help="first bring derived files up to date (after an interrupted save or a rule change)")
     st.set_defaults(func=_cmd_status)
 
     au = sub.add_parser("audit", help="show or verify the audit log")
@@ -184,12 +186,18 @@ def _fmt_status(st: cases.CaseStatus) -> str:
     line = f"{st.case_id:<24} {st.state:<18} {ann:<20} {agr:<26} {dec:<40} waiting for: {st.waiting_for} {fin}"
     if st.excluded_reason:
         line += f" [excluded: {st.excluded_reason}]"
+    elif st.screening == "not screened" and st.is_open:
+        line += " [not screened by QC yet]"
     for p in st.problems:
         line += f"\n    problem: {p}"
     return line
 
 
 def _cmd_status(a: argparse.Namespace) -> int:
+    if a.repair:
+        for sub_, ses in bids.find_sessions(a.root):
+            if cases.excluded(a.root, sub_, ses) is None and store.list_revisions(a.root, sub_, ses):
+                cases.repair(a.root, sub_, ses)
     rows = cases.workflow_status(a.root)
     if a.json:
         print(json.dumps([r.as_dict() for r in rows], indent=2, ensure_ascii=False, default=str))

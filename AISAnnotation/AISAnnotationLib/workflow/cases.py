@@ -61,6 +61,14 @@ class MaskQCError(InputError):
 
 
 # --------------------------------------------------------------------------- QC exclusion hook
+def screening(root: Path, subject: str, session: Optional[str]) -> str:
+    """"excluded", "passed" (QC files exist, none excludes) or "not screened" (no QC file)."""
+    d = bids.session_dir(Path(root) / "derivatives" / "qc", subject, session)
+    if excluded(root, subject, session) is not None:
+        return "excluded"
+    return "passed" if d.is_dir() and any(d.glob("*_qc.json")) else "not screened"
+
+
 def excluded(root: Path, subject: str, session: Optional[str]) -> Optional[str]:
     """Reason the case was excluded at screening/QC, or None.
 
@@ -92,6 +100,7 @@ class CaseStatus:
     decisions: list[dict[str, Any]] = field(default_factory=list)
     final: Optional[dict[str, Any]] = None
     excluded_reason: Optional[str] = None
+    screening: str = "not screened"
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -152,6 +161,7 @@ def case_status(root: Path, subject: str, session: Optional[str]) -> CaseStatus:
     st.final = final
     st.problems.extend(probs)
     reason = excluded(root, subject, session)
+    st.screening = screening(root, subject, session)
     if reason is not None:
         st.state, st.waiting_for, st.excluded_reason = "excluded", "nobody (excluded at screening/QC)", reason
         return st

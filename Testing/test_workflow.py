@@ -231,6 +231,11 @@ def test_configured_rule_is_applied_and_recorded(wf):
     assert json.loads(p.stdout)[0]["state"] == "agreement-pending"
     from AISAnnotationLib.workflow import repair
 
+    write_json(store.config_path(wf), {"auto_accept": {"min_dice": 0.5}, "auto_merge": "union",
+                                       "require_review": True})
+    st = repair(wf, "01", SES)
+    assert st.state == "needs-review" and "sign-off" in st.waiting_for  # R14: senior review of every case
+    write_json(store.config_path(wf), {"auto_accept": {"min_dice": 0.5}, "auto_merge": "union"})
     st = repair(wf, "01", SES)
     assert st.state == "final" and st.final["via"] == "auto-accept"
     assert np.array_equal(read_image(bids.lesion_mask_path(wf, "01", SES)).array.astype(bool), m.astype(bool))

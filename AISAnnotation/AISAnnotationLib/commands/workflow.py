@@ -103,6 +103,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--auto-merge", choices=("intersection", "union"))
     c.add_argument("--consensus-layout", choices=("on", "off"),
                    help="also write final masks as sub-X_ses-Y_dwi_lesionmask.nii.gz (listed in .bidsignore)")
+    c.add_argument("--require-review", choices=("on", "off"),
+                   help="on: rule-accepted pairs still wait for a reviewer's sign-off (consensus R14)")
     c.set_defaults(func=_cmd_config)
 
     d = sub.add_parser("demo-workflow", help="run the scripted two-annotator workflow on the demo dataset")
@@ -258,7 +260,7 @@ def _cmd_config(a: argparse.Namespace) -> int:
     from ..metrics import AutoAcceptRule
 
     cfg = store.load_config(a.root)
-    if a.rule or a.auto_merge or a.consensus_layout:
+    if a.rule or a.auto_merge or a.consensus_layout or a.require_review:
         rule = dict(cfg.get("auto_accept") or {})
         for kv in a.rule:
             if "=" not in kv:
@@ -276,6 +278,8 @@ def _cmd_config(a: argparse.Namespace) -> int:
             cfg["auto_merge"] = a.auto_merge
         if a.consensus_layout:
             cfg["consensus_layout"] = a.consensus_layout == "on"
+        if a.require_review:
+            cfg["require_review"] = a.require_review == "on"
         bids.ensure_lesion_derivatives(a.root)
         with file_lock(store.lock_path(a.root)):
             write_json(store.config_path(a.root), cfg)

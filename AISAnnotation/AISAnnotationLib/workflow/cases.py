@@ -179,10 +179,12 @@ def case_status(root: Path, subject: str, session: Optional[str]) -> CaseStatus:
     last = decisions[-1] if decisions else None
     if final is not None:
         st.state, st.waiting_for = "final", "nobody"
-    elif agr["accepted"]:
+    elif agr["accepted"] and last is None and not store.load_config(root).get("require_review"):
         st.state, st.waiting_for = "auto-accepted", "final mask to be written (any workflow command)"
     elif last is None:
-        st.state, st.waiting_for = "needs-review", "a reviewer"
+        st.state = "needs-review"
+        st.waiting_for = "a reviewer" + (" (sign-off: the rule accepted the pair, the configuration "
+                                         "requires a senior review of every case)" if agr["accepted"] else "")
     elif last["decision"] == "escalate":
         st.state, st.waiting_for = "escalated", "an arbitrator"
     else:

@@ -212,7 +212,13 @@ def _source_files(case: Case) -> list[Path]:
     return [case.files[k] for k in order if k in case.files]
 
 
-def _norm_regions(regions: Optional[list[Any]]) -> list[dict[str, Any]]:
+def _norm_regions(regions: Any) -> list[dict[str, Any]]:
+    """Uncertain-region notes as plain dicts: a list of dicts / objects with ``to_dict()``,
+    an ``uncertain.UncertainRegionList`` or its ``to_dict()`` form (``{"regions": [...]}``)."""
+    if regions is not None and hasattr(regions, "regions"):
+        regions = regions.regions
+    elif isinstance(regions, dict):
+        regions = regions.get("regions", [regions])
     out = []
     for r in regions or []:
         if isinstance(r, dict):
@@ -256,7 +262,7 @@ def auto_accept_rule(root: Path):
 # --------------------------------------------------------------------------- submit
 def submit(root: Path, subject: str, session: Optional[str], rater_id: str, mask: MaskLike, *,
            no_visible_lesion: bool = False, parameters: Optional[dict[str, Any]] = None,
-           uncertain_regions: Optional[list[Any]] = None, started: Optional[str] = None,
+           uncertain_regions: Any = None, started: Optional[str] = None,
            allow_small_components: bool = False, comment: Optional[str] = None,
            case: Optional[Case] = None) -> Revision:
     """Submit an annotator's mask as a new, immutable revision (QC'd, audited, published).

@@ -23,7 +23,9 @@ its number skipped. Published copies and the final mask are re-derived from thes
 the previous state readable and the dataset valid.
 
 Fault injection for tests: environment variable ``AIS_WORKFLOW_FAULT=<point>`` makes the
-process SIGKILL itself at that point; ``pause:<point>`` makes it sleep there (then kill it).
+process SIGKILL itself at that point; ``pause:<point>`` makes it write the file named by
+``$AIS_WORKFLOW_FAULT_FLAG`` and wait there (≤ 120 s) until the file named by
+``$AIS_WORKFLOW_FAULT_RELEASE`` exists (or until it is killed).
 """
 
 from __future__ import annotations
@@ -60,9 +62,12 @@ def fault_point(name: str) -> None:
         time.sleep(10)
     if want == f"pause:{name}":
         flag = os.environ.get(FAULT_ENV + "_FLAG")
+        release = os.environ.get(FAULT_ENV + "_RELEASE")
         if flag:
             Path(flag).write_text(name)
-        time.sleep(3600)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (release and Path(release).exists()):
+            time.sleep(0.05)
 
 
 # --------------------------------------------------------------------------- paths
@@ -143,9 +148,12 @@ def write_new_bytes(path: Path, data: bytes, fault: str = "") -> Path:
     return path
 
 
+def json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n").encode("utf-8")
+
+
 def write_new_json(path: Path, obj: Any, fault: str = "") -> Path:
-    text = json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n"
-    return write_new_bytes(path, text.encode("utf-8"), fault)
+    return write_new_bytes(path, json_bytes(obj), fault)
 
 
 def mask_bytes(mask: np.ndarray, affine: np.ndarray) -> bytes:
@@ -252,6 +260,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "auto_accept": None,        # AutoAcceptRule keyword arguments; None = the rule's defaults
     "auto_merge": "intersection",  # final mask of an auto-accepted case (prudence principle, R18)
     "consensus_layout": False,  # also write the final mask as sub-X_ses-Y_dwi_lesionmask.nii.gz
+    "require_review": False,    # True: even rule-accepted pairs wait for a reviewer's sign-off (R14)
 }
 
 

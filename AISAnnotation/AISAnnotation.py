@@ -40,6 +40,16 @@ class AISAnnotation(ScriptedLoadableModule):
             "Built on 3D Slicer. Follows the Chinese Medical Doctor Association radiology branch "
             "emergency imaging committee's expert consensus on MRI annotation of acute ischemic stroke."
         )
+        slicer.app.connect("startupCompleted()", registerAISLayouts)
+
+
+def registerAISLayouts() -> None:
+    """Add the AIS layouts (2x2, row, 3-plane, review, ...) to Slicer's layout node once at start-up."""
+    if slicer.app.layoutManager() is None:  # no GUI (e.g. --no-main-window)
+        return
+    from AISAnnotationMRML.layouts import register_layouts
+
+    register_layouts(slicer.app.layoutManager().layoutLogic().GetLayoutNode())
 
 
 @parameterNodeWrapper
@@ -118,7 +128,7 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with slicer.util.tryWithErrorDisplay("Failed to open the case.", waitCursor=True):
             caseId = self.ui.caseComboBox.currentText
             self._parameterNode.caseId = caseId
-            self.logic.openCase(slicer.mrmlScene, self._parameterNode.bidsRoot, caseId)
+            self.logic.openCaseInViews(slicer.mrmlScene, self._parameterNode.bidsRoot, caseId)
 
 
 class AISAnnotationLogic(ScriptedLoadableModuleLogic):
@@ -167,6 +177,29 @@ class AISAnnotationLogic(ScriptedLoadableModuleLogic):
         return load_case_nodes(scene, case)
 
 
+    def openCaseInViews(self, scene, bidsRoot: str, caseId: str, kind: str = "2x2"):
+        """Open ``caseId`` and show it in the linked AIS layout (DWI b1000, ADC, eADC, FLAIR; presets applied).
+
+        Returns ``(nodes, info)``: key → volume node, and the layout/view description of
+        ``AISAnnotationMRML.views.show_case``.
+        """
+        self.ensureDependencies()
+        from AISAnnotationLib.case import load_case
+        from AISAnnotationMRML.case_nodes import load_case_nodes
+        from AISAnnotationMRML.views import ViewLogics, show_case
+
+        parts = dict(p.split("-", 1) for p in caseId.split("_"))
+        case = load_case(bidsRoot, parts["sub"], parts.get("ses"))
+        nodes = load_case_nodes(scene, case)
+        layoutManager = slicer.app.layoutManager()
+        viewLogics = ViewLogics(scene, app_logic=slicer.app.applicationLogic(),
+                                layout_logic=layoutManager.layoutLogic() if layoutManager else None,
+                                create_slice_logics=layoutManager is None)
+        info = show_case(viewLogics, nodes, kind, brain=case.brain_mask())
+        logging.info(f"AISAnnotation: {caseId} shown in layout {info['layout']}")
+        return nodes, info
+
+
 class AISAnnotationTest(ScriptedLoadableModuleTest):
     """Runs inside Slicer (registered with slicer_add_python_unittest)."""
 
@@ -176,6 +209,8 @@ class AISAnnotationTest(ScriptedLoadableModuleTest):
     def runTest(self):
         self.setUp()
         self.test_DemoCaseLoads()
+        self.setUp()
+        self.test_LinkedViews()
 
     def test_DemoCaseLoads(self):
         import numpy as np
@@ -194,3 +229,29 @@ class AISAnnotationTest(ScriptedLoadableModuleTest):
         m = vtk.vtkMatrix4x4()
         dwi.GetIJKToRASMatrix(m)
         self.assertAlmostEqual(abs(m.Determinant()), 1.75 * 1.75 * 5.0, places=3)
+
+    def test_LinkedViews(self):
+        from AISAnnotationMRML import layouts
+
+        logic = AISAnnotationLogic()
+        root = logic.writeDemo(os.path.join(tempfile.mkdtemp(), "demo"))
+        nodes, info = logic.openCaseInViews(slicer.mrmlScene, root, "sub-03_ses-01")
+        layoutNode = slicer.app.layoutManager().layoutLogic().GetLayoutNode()
+        self.assertEqual(layoutNode.GetViewArrangement(), layouts.AIS_2X2)
+        for layoutId in layouts.LAYOUTS:
+            self.assertTrue(layoutNode.IsLayoutDescription(layoutId))
+        for viewName, key in (("AIS-DWI", "dwi"), ("AIS-ADC", "adc"), ("AIS-eADC", "eadc"), ("AIS-FLAIR", "flair")):
+            sliceWidget = slicer.app.layoutManager().sliceWidget(viewName)
+            self.assertIsNotNone(sliceWidget, viewName)
+            composite = sliceWidget.mrmlSliceCompositeNode()
+            self.assertEqual(composite.GetBackgroundVolumeID(), nodes[key].GetID())
+            self.assertTrue(composite.GetLinkedControl())
+        # move the ADC view through its slice logic; the others follow through Slicer's link logic
+        adcLogic = slicer.app.layoutManager().sliceWidget("AIS-ADC").sliceLogic()
+        adcLogic.StartSliceOffsetInteraction()
+        adcLogic.SetSliceOffset(adcLogic.GetSliceOffset() + 10.0)
+        adcLogic.EndSliceOffsetInteraction()
+        offset = adcLogic.GetSliceOffset()
+        for viewName in ("AIS-DWI", "AIS-eADC", "AIS-FLAIR"):
+            self.assertAlmostEqual(slicer.app.layoutManager().sliceWidget(viewName).sliceLogic().GetSliceOffset(),
+                                   offset, places=3)

@@ -267,7 +267,8 @@ def assign_views(scene: Any, spec: LayoutSpec, nodes: dict[str, Any],
         cn = composite_node_for(scene, sn)
         vol = nodes.get(v.sequence)
         over = overlays.get(v.content) if v.content == "disagreement" else None
-        present = vol is not None and (v.content != "disagreement" or over is not None)
+        present = vol is not None and (v.content not in ("disagreement", "review_a", "review_b")
+                                       or overlays.get(v.content) is not None)
         wasModifying = cn.StartModify()
         cn.SetBackgroundVolumeID(vol.GetID() if vol is not None else None)
         cn.SetForegroundVolumeID(None)
@@ -320,8 +321,9 @@ def show_segmentation(seg_node: Any, fill_view_ids: list[str], outline_view_ids:
     fill.SetAttribute("AIS.segmentationStyle", "fill")
     three_d = [scene.GetNthNodeByClass(i, "vtkMRMLViewNode").GetID()
                for i in range(scene.GetNumberOfNodesByClass("vtkMRMLViewNode"))]
-    fill.SetViewNodeIDs(list(fill_view_ids) + three_d)
-    fill.SetVisibility(1)
+    fill_ids = list(fill_view_ids) + three_d
+    fill.SetViewNodeIDs(fill_ids)  # an empty list would mean "every view": hide instead
+    fill.SetVisibility(1 if fill_ids else 0)
     fill.SetVisibility2DFill(1)
     fill.SetVisibility2DOutline(1)
     outline.SetViewNodeIDs(list(outline_view_ids))
@@ -337,11 +339,28 @@ def show_segmentation(seg_node: Any, fill_view_ids: list[str], outline_view_ids:
     return fill, outline
 
 
+def align_views_to_volume(view_logics: ViewLogics, spec: LayoutSpec, volume_node: Any) -> None:
+    """Rotate every view of ``spec`` to the closest axes of ``volume_node`` (Slicer's "rotate to volume plane").
+
+    With the DWI as reference, the axial views show the DWI acquisition slices themselves
+    (annotation is drawn slice by slice on DWI, R17) even when the acquisition is oblique;
+    the other sequences are resliced on those same planes. All views get the same rotation,
+    so Slicer's link logic (which links views of matching orientation) keeps linking them.
+    """
+    for v in spec.views:
+        sn = view_logics.slice_node(v.name)
+        if sn is not None:
+            sn.SetOrientation(v.orientation)
+            sn.RotateToVolumePlane(volume_node)
+
+
 def show_case(view_logics: ViewLogics, nodes: dict[str, Any], kind: str = "2x2",
               segmentation: Any = None, brain: Optional[np.ndarray] = None,
-              overlays: Optional[dict[str, Any]] = None, layout_id: Optional[int] = None) -> dict[str, Any]:
+              overlays: Optional[dict[str, Any]] = None, layout_id: Optional[int] = None,
+              align_to_dwi: bool = True) -> dict[str, Any]:
     """One action: layout ``kind`` shown, volumes assigned, views linked, presets applied,
-    the segmentation filled on DWI and outlined elsewhere, views fitted and centred on DWI.
+    the segmentation filled on DWI and outlined elsewhere, views aligned with the DWI
+    acquisition planes (``align_to_dwi``), fitted and centred on DWI.
 
     Returns ``{"layout_id", "layout", "views": view → info, "presets": key → DisplayPreset}``.
     """
@@ -351,8 +370,16 @@ def show_case(view_logics: ViewLogics, nodes: dict[str, Any], kind: str = "2x2",
     presets = apply_presets(view_logics.scene, nodes, brain)
     if segmentation is not None:
         fill_ids = [views[v.name]["slice_node_id"] for v in spec.views if v.content == "dwi"]
-        outline_ids = [views[v.name]["slice_node_id"] for v in spec.views if v.content != "dwi"]
+        outline_ids = [views[v.name]["slice_node_id"] for v in spec.views
+                       if v.content not in ("dwi", "review_a", "review_b")]
         show_segmentation(segmentation, fill_ids, outline_ids)
+    for content in ("review_a", "review_b"):  # one annotator's outline per review view
+        seg = (overlays or {}).get(content)
+        if seg is not None:
+            ids = [views[v.name]["slice_node_id"] for v in spec.views if v.content == content]
+            show_segmentation(seg, [], ids)
+    if align_to_dwi and nodes.get("dwi") is not None:
+        align_views_to_volume(view_logics, spec, nodes["dwi"])
     dwi_view = next((v.name for v in spec.views if v.sequence == "dwi" and v.orientation == "Axial"), None)
     if dwi_view is not None and nodes.get("dwi") is not None and view_logics.slice_logic(dwi_view) is not None:
         view_logics.fit_linked(dwi_view)

@@ -73,12 +73,26 @@ def test_report_html_is_a_self_contained_page(workflow_report):
 
 
 def test_report_fails_when_a_case_is_incomplete(demo_copy, tmp_path, capsys):
+    import shutil
+
+    # a session without DWI cannot be loaded: reported, not a crash
+    bad = demo_copy / "sub-04" / "ses-01" / "anat"
+    bad.mkdir(parents=True)
+    for ext in (".nii.gz", ".json"):
+        shutil.copy(demo_copy / "sub-01/ses-01/anat" / f"sub-01_ses-01_FLAIR{ext}", bad / f"sub-04_ses-01_FLAIR{ext}")
+    from AISAnnotationLib.qc.session import run_session_qc
+
+    rec = run_session_qc(demo_copy, "04", "01")
+    assert rec["excluded"] and "no DWI" in rec["reason"] and rec["AISPlaceholderMask"]
     rc = main(["report", str(demo_copy), "--out", str(tmp_path / "r"), "--no-snapshots", "--no-validator"])
     rep = json.loads((tmp_path / "r" / "report.json").read_text())
     assert rc == 1 and rep["verdict"]["status"] == "fail"
     missing = {r["case"]: r["missing"] for r in rep["sections"]["completeness"]["cases"]}
     assert "final mask" in missing["sub-01_ses-01"] and "2 independent annotation(s)" in missing["sub-01_ses-01"]
+    assert "sub-04_ses-01" in rep["load_errors"]
+    assert next(r for r in rep["sections"]["completeness"]["cases"] if r["case"] == "sub-04_ses-01")["excluded"]
     assert rep["sections"]["naming"]["status"] == "unknown"
+    assert rep["sections"]["image_qc"]["status"] == "fail"
 
 
 def test_report_renders_in_headless_chromium(workflow_report, tmp_path):

@@ -108,7 +108,9 @@ def format_check(root: Path, sessions: list[tuple[str, Optional[str]]], cases: d
             row["voxels"] = rep.voxels
             rows.append(row)
     bad = [r for r in rows if not r["ok"]]
-    return {"status": "pass" if rows and not bad else "fail", "masks": rows,
+    if not rows:
+        return {"status": "fail", "masks": rows, "summary": "no lesion masks in derivatives/lesions"}
+    return {"status": "pass" if not bad else "fail", "masks": rows,
             "summary": f"{len(rows) - len(bad)}/{len(rows)} masks binary NIfTI on the DWI grid inside the brain"}
 
 

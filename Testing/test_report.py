@@ -6,6 +6,7 @@ import json
 from html.parser import HTMLParser
 
 import pytest
+from aistest_qc import all_errors
 
 from AISAnnotationLib.cli import main
 from AISAnnotationLib.report import SECTION_ORDER
@@ -80,10 +81,13 @@ def test_report_fails_when_a_case_is_incomplete(demo_copy, tmp_path, capsys):
     bad.mkdir(parents=True)
     for ext in (".nii.gz", ".json"):
         shutil.copy(demo_copy / "sub-01/ses-01/anat" / f"sub-01_ses-01_FLAIR{ext}", bad / f"sub-04_ses-01_FLAIR{ext}")
+    from AISAnnotationLib.bids import add_participant
     from AISAnnotationLib.qc.session import run_session_qc
 
+    add_participant(demo_copy, "04")
     rec = run_session_qc(demo_copy, "04", "01")
     assert rec["excluded"] and "no DWI" in rec["reason"] and rec["AISPlaceholderMask"]
+    assert all_errors(demo_copy) == []  # the placeholder keeps the record validator-clean
     rc = main(["report", str(demo_copy), "--out", str(tmp_path / "r"), "--no-snapshots", "--no-validator"])
     rep = json.loads((tmp_path / "r" / "report.json").read_text())
     assert rc == 1 and rep["verdict"]["status"] == "fail"

@@ -179,6 +179,9 @@ def record_from(qc: SessionQC, config: QCConfig, root: Path) -> dict[str, Any]:
     dwi = bids.raw_path(root, qc.subject, qc.session, "dwi")
     if not dwi.exists():
         dwi = bids.raw_path(root, qc.subject, qc.session, "trace")
+    if not dwi.exists():  # unloadable session: refer to whatever image it has (SpatialReference is REQUIRED)
+        sdir = bids.session_dir(root, qc.subject, qc.session)
+        dwi = next(iter(sorted(sdir.rglob("*.nii*"))), dwi) if sdir.is_dir() else dwi
     rec = {
         "Description": "Brain mask on the DWI grid used for image QC; this sidecar holds the session's "
                        "QC record (consensus R3, R4, R16)",

@@ -38,6 +38,8 @@ def workflow_report(tmp_path_factory):
     root = tmp_path_factory.mktemp("rep") / "wf"
     run_demo_workflow(root)
     assert main(["qc", str(root)]) == 0
+    assert main(["qc-score", str(root), "--subject", "02", "--session", "01", "--reader", "qc1",
+                 "--likert", "dwi=4", "adc=4", "flair=3", "--artifact", "motion"]) == 0
     out = root.parent / "report"
     rc = main(["report", str(root), "--out", str(out)])
     return root, out, rc
@@ -57,6 +59,9 @@ def test_report_has_every_section_and_validator(workflow_report):
     assert {r["rater"] for r in rep["sections"]["agreement"]["per_rater"]} == {"ann1", "ann2"}
     assert rep["sections"]["format"]["status"] == "pass"
     assert rep["sections"]["image_qc"]["cases"][0]["inconsistencies"]  # phantom sidecar: 5.5 mm vs 5 mm
+    qc2 = next(r for r in rep["sections"]["image_qc"]["cases"] if r["case"] == "sub-02_ses-01")
+    assert qc2["reader_scores"][0]["likert"] == {"dwi": 4, "adc": 4, "flair": 3} and not qc2["excluded"]
+    assert any(x["rule"] == "coverage" for x in qc2["rules"])
     assert rep["verdict"]["status"] == "pass" and rc == 0
 
 
@@ -69,7 +74,8 @@ def test_report_html_is_a_self_contained_page(workflow_report):
     assert p.errors == [] and p.stack == []
     assert set(SECTION_ORDER) <= p.ids and "validator-errors" in p.ids
     assert len(p.imgs) >= 5 and all(s.startswith("data:image/png;base64,") for s in p.imgs)
-    assert "Acceptance: PASS" in html and "Bland" in html
+    assert "Acceptance: PASS" in html and "Bland" in html and "Readers&#x27; subjective QC" not in html
+    assert "Readers' subjective QC" in html and html.count("<details>") == 3
     assert "http://" not in html and "https://" not in html.replace("https://github.com/AISAnnotation", "")
 
 

@@ -192,6 +192,11 @@ def image_qc(root: Path, sessions: list[tuple[str, Optional[str]]]) -> dict[str,
             "snr": {k: v.get("snr") for k, v in obj.items()},
             "cnr_dwi": obj.get("dwi", {}).get("cnr"), "cnr_kind": obj.get("dwi", {}).get("cnr_kind"),
             "readers": [r["reader"] for r in rec.get("readers", [])],
+            "reader_scores": [{"reader": r["reader"], "time": r.get("time"), "likert": r.get("likert", {}),
+                               "artifacts": r.get("artifacts", []), "exclusions": r.get("exclusions", [])}
+                              for r in rec.get("readers", [])],
+            "rules": [{"sequence": x["sequence"], "rule": x["rule"], "status": x["status"], "measured": x["measured"],
+                       "requirement": x["requirement"], "detail": x.get("detail", "")} for x in rules],
             "inconsistencies": rec.get("inconsistencies", []), "error": rec.get("error"),
             "snr_min": rec.get("config", {}).get("snr_min"),
         })

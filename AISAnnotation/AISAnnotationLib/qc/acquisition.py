@@ -10,7 +10,10 @@ Rules (ids):
 field_strength    MagneticFieldStrength ≥ 1.5 T (3 T preferred)
 slice_thickness   SliceThickness ≤ 5 mm (sidecar; the image's slice spacing is not a thickness)
 slice_gap         gap = SpacingBetweenSlices − SliceThickness ≤ 20 % of the thickness
-                  (spacing from the sidecar, else from the image affine, source recorded)
+                  (spacing from the sidecar when it agrees with the image affine within
+                  0.1 mm, else the image's own slice spacing; source recorded). A sidecar
+                  spacing that contradicts the image turns a thickness/gap pass into a
+                  warning: its SliceThickness is not trustworthy either
 orientation       axial: slice normal within 30° of the S axis (image affine); a sidecar
                   ImageOrientationPatient pointing elsewhere is reported as inconsistent
 coverage          whole brain (foramen magnum to vertex), estimated on the image: slab

@@ -168,8 +168,8 @@ def assess_session(root: Path, subject: str, session: Optional[str], config: Opt
         m = measure(seq, im.array, im.spacing, b, lesion=lesion if seq == "dwi" else None,
                     method=config.noise_method, snr_min=config.snr_min, cnr_min=config.cnr_min)
         out.objective.append(m.as_dict())
-    for p in case.problems:
-        out.acquisition and out.acquisition[0].inconsistencies.append(f"loader: {p}")
+    if out.acquisition:  # what the loader noticed (b-value mismatch, ADC off-grid, clipped voxels…)
+        out.acquisition[0].inconsistencies.extend(f"loader: {p}" for p in case.problems)
     return out
 
 

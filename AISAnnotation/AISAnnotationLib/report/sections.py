@@ -131,6 +131,12 @@ def metadata(root: Path, sessions: list[tuple[str, Optional[str]]]) -> dict[str,
             meta = read_json(side) if side.is_file() else {}
             miss = [k for k in REQUIRED_MASK_SIDECAR if k not in meta]
             rows.append({"file": p.relative_to(root).as_posix(), "missing": miss, "sidecar": side.is_file()})
+    # participants.tsv: one row per subject (the place for clinical variables)
+    listed = {r.get("participant_id") for r in bids.read_participants(root)}
+    subjects = sorted({f"sub-{s}" for s, _ in sessions})
+    absent = [s for s in subjects if s not in listed]
+    rows.append({"file": "participants.tsv", "missing": [f"row for {s}" for s in absent],
+                 "sidecar": (Path(root) / "participants.json").is_file()})
     bad = [r for r in rows if r["missing"] or not r["sidecar"]]
     return {"status": "pass" if rows and not bad else "fail", "files": rows,
             "required": {**{k: list(v) for k, v in REQUIRED_SIDECAR.items()}, "lesion mask": list(REQUIRED_MASK_SIDECAR)},

@@ -615,6 +615,45 @@ def get_mask(root: Path, subject: str, session: Optional[str], requester: str, o
     return read_image(path)
 
 
+@dataclass
+class ReviewMaterial:
+    """What the review panel shows: both annotators' latest masks, their disagreement map
+    (0 none, 1 both, 2 A only, 3 B only; :data:`metrics.LABEL_NAMES`) and the agreement record."""
+
+    a_rater: str
+    b_rater: str
+    a: Image
+    b: Image
+    disagreement: Image
+    agreement: dict[str, Any]
+    label_names: dict[int, str]
+
+
+def review_material(root: Path, subject: str, session: Optional[str], requester: str) -> ReviewMaterial:
+    """Both masks + disagreement map for a reviewer or arbitrator (annotators: only once both
+    have submitted, as for :func:`get_mask`). Logged in the audit trail."""
+    from ..metrics import LABEL_NAMES, disagreement_map
+
+    root = Path(root)
+    who = raters.get_rater(root, requester)
+    latest = store.latest_revisions(root, subject, session)
+    case_id = bids.prefix(subject, session)
+    if len(latest) < 2:
+        if who.role == "annotator":
+            raise BlindingError(f"{requester} may not compare masks of {case_id} before both annotators submitted")
+        raise WorkflowError(f"{case_id}: {len(latest)} of 2 annotations submitted; nothing to compare yet")
+    a, b = _pair(latest)
+    ia, ib = read_image(a.mask_path, with_sidecar=False), read_image(b.mask_path, with_sidecar=False)
+    agr_p = store.agreement_path(root, subject, session)
+    agr = read_json(agr_p) if agr_p.is_file() else {}
+    dis = ia.with_array(disagreement_map(ia.array, ib.array), name="disagreement")
+    _log(root, who=requester, role=who.role, case=case_id, action="view-mask",
+         outputs={store.rel(root, a.mask_path): a.sha256, store.rel(root, b.mask_path): b.sha256},
+         details={"owner": "both", "purpose": "review material"})
+    return ReviewMaterial(a_rater=a.rater, b_rater=b.rater, a=ia, b=ib, disagreement=dis, agreement=agr,
+                          label_names=dict(LABEL_NAMES))
+
+
 # --------------------------------------------------------------------------- verification
 def verify_dataset(root: Path) -> audit.AuditVerification:
     """Audit-log chain (:func:`audit.verify`) plus the files it vouches for: every committed

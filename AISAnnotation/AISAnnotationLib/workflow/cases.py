@@ -287,6 +287,10 @@ def _finalise(root: Path, subject: str, session: Optional[str], case: Case) -> P
         "AISWorkflow": chain,
     }
     src = _source_files(case)
+    # BIDS Sources: the raw images and the two annotators' masks (bids:: = this derivative dataset)
+    extra["Sources"] = [bids.bids_uri(p, root) for p in src] + [
+        "bids::" + store.rel(root, bids.lesion_mask_path(root, subject, session, desc=r.rater))
+        for r in (a, b)]
     path = masks.write_mask(root, subject, session, mask, case.reference, src, desc=None, manual=True, extra=extra)
     if cfg.get("consensus_layout"):
         write_consensus_layout(root, subject, session)

@@ -21,6 +21,7 @@ from AISAnnotationLib.workflow import (
     get_mask,
     list_revisions,
     review,
+    review_material,
     store,
     submit,
 )
@@ -116,10 +117,19 @@ def test_blinding(wf):
     assert p.returncode == 2 and "may not see ann2's mask" in p.stderr and not (wf / "leak.nii.gz").exists()
     assert np.array_equal(get_mask(wf, "01", SES, "ann2", "ann2").array, shrunk(m))  # own mask: fine
     assert np.array_equal(get_mask(wf, "01", SES, "rev1", "ann2").array, shrunk(m))  # reviewer sees it
+    with pytest.raises(BlindingError, match="may not compare masks"):
+        review_material(wf, "01", SES, "ann1")
     submit(wf, "01", SES, "ann1", m, case=C(wf, "01"))
     assert np.array_equal(get_mask(wf, "01", SES, "ann1", "ann2").array, shrunk(m))  # both submitted
+    mat = review_material(wf, "01", SES, "rev1")
+    assert (mat.a_rater, mat.b_rater) == ("ann2", "ann1")  # in order of first submission
+    dis = mat.disagreement.array
+    assert set(np.unique(dis)) == {0, 1, 3} and mat.label_names[3] == "B only"
+    assert np.array_equal(dis == 3, m.astype(bool) & ~shrunk(m).astype(bool))
+    assert mat.agreement["inputs"]["A"]["rater"] == "ann2"
     views = [r for r in audit.read(store.audit_log(wf)) if r["action"] == "view-mask"]
-    assert [(r["who"], r["details"]["owner"]) for r in views] == [("ann2", "ann2"), ("rev1", "ann2"), ("ann1", "ann2")]
+    assert [(r["who"], r["details"]["owner"]) for r in views] == [
+        ("ann2", "ann2"), ("rev1", "ann2"), ("ann1", "ann2"), ("rev1", "both")]
 
 
 def test_resubmission_keeps_revisions(wf):

@@ -85,16 +85,23 @@ def lesion_table_from_components(comp_a: Components, comp_b: Components, a: np.n
     ``offset`` is the full-grid index of the crop's voxel (0, 0, 0); ``affine`` maps full-grid
     voxel indices to RAS mm.
     """
-    na, nb = comp_a.count, comp_b.count
+    coords = np.nonzero(a | b)
+    return lesion_table_from_voxels(coords, comp_a.labels[coords], comp_b.labels[coords], comp_a.count,
+                                    comp_b.count, spacing, offset, affine)
+
+
+def lesion_table_from_voxels(coords: tuple[np.ndarray, ...], la: np.ndarray, lb: np.ndarray, na: int, nb: int,
+                             spacing: Sequence[float], offset: Sequence[int] = (0, 0, 0),
+                             affine: Optional[np.ndarray] = None) -> list[LesionMatch]:
+    """Build the table from the voxels of A ∪ B: their indices ``coords`` (as from ``np.nonzero``),
+    their A and B lesion labels ``la``/``lb`` (0 = not in that mask) and the lesion counts."""
     if na + nb == 0:
         return []
-    coords = np.nonzero(a | b)                         # only lesion voxels from here on
-    la = comp_a.labels[coords]
-    lb = comp_b.labels[coords]
     # nodes: A lesion k -> k-1, B lesion k -> na+k-1; link overlapping lesions
     parent = list(range(na + nb))
     both = (la > 0) & (lb > 0)
-    for pa, pb in np.unique(np.stack([la[both], lb[both]], axis=1), axis=0):
+    for key in np.unique(la[both].astype(np.int64) * (nb + 1) + lb[both]):
+        pa, pb = divmod(int(key), nb + 1)
         ra, rb = _find(parent, int(pa) - 1), _find(parent, na + int(pb) - 1)
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)

@@ -32,7 +32,7 @@ REQUIRED_MASK_SIDECAR = ("Type", "SpatialReference", "Sources", "Manual")
 
 def _workflow_status(root: Path, sub: str, ses: Optional[str]):
     try:
-        from ..workflow.cases import case_status
+        from ..workflow.state import case_status
     except ImportError:  # review workflow not installed: masks only
         return None
     return case_status(root, sub, ses)

@@ -16,6 +16,11 @@ COMMAND_MODULES = (
     "preannotate",
     "views",
     "dicom",
+    "workflow",
+    "compare",
+    "views",
+    "qc",
+    "report",
 )
 
 

@@ -27,5 +27,15 @@ def run_bids_validator(root: Path, recursive: bool = True) -> dict:
 
 
 def bids_errors(root: Path) -> list[dict]:
-    report = run_bids_validator(root)
-    return [i for i in report["issues"]["issues"] if i["severity"] == "error"]
+    """Validator errors of the raw dataset AND of every derivative dataset below it.
+
+    With ``-r`` the validator reports a derivative dataset's issues under
+    ``derivativesSummary`` (recursively), not in the top-level list.
+    """
+    def collect(rep: dict, where: str) -> list[dict]:
+        errs = [dict(i, dataset=where) for i in rep["issues"]["issues"] if i["severity"] == "error"]
+        for name, sub in (rep.get("derivativesSummary") or {}).items():
+            errs += collect(sub, name)
+        return errs
+
+    return collect(run_bids_validator(root), "/")

@@ -6,13 +6,12 @@ import json
 
 import numpy as np
 import pytest
-from aistest_qc import all_errors
 
 from AISAnnotationLib.cli import main
 from AISAnnotationLib.qc.session import add_reader_record, run_session_qc
 from AISAnnotationLib.qc.store import qc_record_path, queue_exclusion
 from AISAnnotationLib.qc.subjective import ReaderRecord
-from aistest import ISLES_SES, ISLES_SUB
+from aistest import ISLES_SES, ISLES_SUB, bids_errors
 
 
 def rules_of(rec, seq):
@@ -34,7 +33,7 @@ def test_case0009_qc_reports_inconsistencies(isles_bids, tmp_path):
     assert dwi["b_values"]["measured"] == "800" and dwi["matrix"]["measured"] == "112×110"
     assert any("Rows×Columns 256×256" in i for i in rec["inconsistencies"])
     assert rec["excluded"] is False  # none of the default blocking rules failed
-    assert all_errors(root) == []
+    assert bids_errors(root) == []
 
 
 def test_gc_sample_inconsistent_json_reported(shared_data, tmp_path):
@@ -52,7 +51,7 @@ def test_gc_sample_inconsistent_json_reported(shared_data, tmp_path):
     assert rules_of(rec, "flair")["tr"]["measured"] == "4800 ms"
     dwi_obj = next(o for o in rec["objective"] if o["sequence"] == "dwi")
     assert dwi_obj["snr"] is None or dwi_obj["snr"] > 0
-    assert all_errors(root) == []
+    assert bids_errors(root) == []
 
 
 def test_reader_scores_exclusion_and_workflow_hook(demo_copy):
@@ -70,7 +69,7 @@ def test_reader_scores_exclusion_and_workflow_hook(demo_copy):
     st = case_status(demo_copy, "02", "01")
     assert st.state == "excluded" and "haemorrhage" in st.excluded_reason and st.screening == "excluded"
     assert case_status(demo_copy, "01", "01").screening == "not screened"
-    assert all_errors(demo_copy) == []
+    assert bids_errors(demo_copy) == []
 
 
 def test_blocking_rule_excludes(demo_copy):

@@ -6,10 +6,10 @@ import json
 from html.parser import HTMLParser
 
 import pytest
-from aistest_qc import all_errors
 
 from AISAnnotationLib.cli import main
 from AISAnnotationLib.report import SECTION_ORDER
+from aistest import bids_errors
 
 
 class _Page(HTMLParser):
@@ -100,7 +100,7 @@ def test_report_fails_when_a_case_is_incomplete(demo_copy, tmp_path, capsys):
     add_participant(demo_copy, "04")
     rec = run_session_qc(demo_copy, "04", "01")
     assert rec["excluded"] and "no DWI" in rec["reason"] and rec["AISPlaceholderMask"]
-    assert all_errors(demo_copy) == []  # the placeholder keeps the record validator-clean
+    assert bids_errors(demo_copy) == []  # the placeholder keeps the record validator-clean
     rc = main(["report", str(demo_copy), "--out", str(tmp_path / "r"), "--no-snapshots", "--no-validator"])
     rep = json.loads((tmp_path / "r" / "report.json").read_text())
     assert rc == 1 and rep["verdict"]["status"] == "fail"

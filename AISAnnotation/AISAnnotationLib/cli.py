@@ -17,8 +17,6 @@ COMMAND_MODULES = (
     "views",
     "dicom",
     "workflow",
-    "compare",
-    "views",
     "qc",
     "report",
 )

@@ -26,8 +26,8 @@ def run_bids_validator(root: Path, recursive: bool = True) -> dict:
         pytest.fail(f"bids-validator-deno gave no JSON (exit {proc.returncode}): {proc.stderr[-2000:]}")
 
 
-def bids_errors(root: Path) -> list[dict]:
-    """Validator errors of the raw dataset AND of every derivative dataset below it.
+def bids_errors(root: Path, recursive: bool = True) -> list[dict]:
+    """Validator errors of the dataset at ``root`` and (``recursive``) of every derivative dataset below it.
 
     With ``-r`` the validator reports a derivative dataset's issues under
     ``derivativesSummary`` (recursively), not in the top-level list.
@@ -38,4 +38,4 @@ def bids_errors(root: Path) -> list[dict]:
             errs += collect(sub, name)
         return errs
 
-    return collect(run_bids_validator(root), "/")
+    return collect(run_bids_validator(root, recursive=recursive), "/")

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from aistest import REPO, run_bids_validator
+from aistest import REPO
 
 RATERS = (
     ("ann1", "Annotator One", "annotator", "resident", 6, 3),
@@ -23,16 +23,6 @@ def register_raters(root: Path) -> None:
 
     for rid, name, role, title, yi, yn in RATERS:
         raters.add_rater(root, raters.Rater(rid, name, role, title, yi, yn))
-
-
-def all_bids_errors(root: Path) -> list[dict]:
-    """Validator errors of the raw dataset AND of every derivative dataset (bids_errors only
-    reports the raw one)."""
-    report = run_bids_validator(root)
-    errs = [i for i in report["issues"]["issues"] if i["severity"] == "error"]
-    for name, sub in (report.get("derivativesSummary") or {}).items():
-        errs += [dict(i, derivative=name) for i in sub["issues"]["issues"] if i["severity"] == "error"]
-    return errs
 
 
 def cli_env(**extra: str) -> dict[str, str]:

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 from AISAnnotationLib.cli import main
+from aistest import REPO, bids_errors
 
 
 def test_cases_json_and_table(demo_root, capsys):
@@ -31,8 +33,27 @@ def test_cli_errors_are_specific_and_exit_2(tmp_path, capsys):
     assert not (tmp_path / "b").exists()
 
 
-def test_console_script_entry_point_runs(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "AISAnnotationLib", "demo", str(tmp_path / "d")],
-                         capture_output=True, text=True, timeout=300)
+def test_demo_runs_the_whole_job(tmp_path):
+    """`ais-annotate demo OUT` (the README's main job): dataset, pre-annotation, workflow, QC, report."""
+    env = dict(os.environ, PYTHONPATH=str(REPO / "AISAnnotation"))
+    out = subprocess.run([sys.executable, "-m", "AISAnnotationLib", "demo", str(tmp_path / "d"), "--json"],
+                         capture_output=True, text=True, timeout=600, env=env)
     assert out.returncode == 0, out.stderr
-    assert (tmp_path / "d" / "dataset_description.json").is_file()
+    summary = json.loads(out.stdout)
+    assert summary["subjects"] == ["01", "02", "03"]
+    assert all(p["dice_vs_truth"] > 0.9 for p in summary["preannotation"].values())
+    assert summary["preannotation"]["sub-03_ses-01"]["shine_through_flagged"] >= 1
+    assert {w["via"] for w in summary["workflow"].values()} == {"auto-accept", "review", "arbitration"}
+    assert summary["report"]["verdict"]["status"] == "pass"
+    assert (tmp_path / "d-report" / "report.html").is_file()
+    assert bids_errors(tmp_path / "d") == []
+    # a second run never writes into an existing dataset
+    again = subprocess.run([sys.executable, "-m", "AISAnnotationLib", "demo", str(tmp_path / "d")],
+                           capture_output=True, text=True, timeout=120, env=env)
+    assert again.returncode == 2 and "folder is not empty" in again.stderr
+
+
+def test_demo_data_only(tmp_path, capsys):
+    assert main(["demo", str(tmp_path / "d"), "--data-only"]) == 0
+    assert "3 subjects" in capsys.readouterr().out
+    assert not (tmp_path / "d-report").exists()

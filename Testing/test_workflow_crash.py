@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from aistest_workflow import all_bids_errors, cli, cli_env, cli_popen, register_raters
+from aistest_workflow import cli, cli_env, cli_popen, register_raters
 
 from AISAnnotationLib import audit, bids
 from AISAnnotationLib.errors import AISError
@@ -18,6 +18,7 @@ from AISAnnotationLib.image import Image
 from AISAnnotationLib.io import read_image, write_nifti
 from AISAnnotationLib.locking import file_lock
 from AISAnnotationLib.workflow import case_status, list_revisions, repair, store, submit, verify_dataset
+from aistest import bids_errors
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL semantics")
 SES = "01"
@@ -75,7 +76,7 @@ def test_killed_mid_save_leaves_previous_state(wf, point, committed):
     assert [r.number for r in revs] == ([1, 2] if committed else [1])
     if not committed:
         assert view.read_bytes() == rev1_bytes  # the published copy is still the previous one
-    assert all_bids_errors(root) == []
+    assert bids_errors(root) == []
     assert verify_dataset(root).ok
     st = case_status(root, "01", SES)
     assert st.state == "annotating" and st.annotators[0]["latest"] == (2 if committed else 1)
@@ -115,7 +116,7 @@ def test_external_kill_while_writing_releases_lock(wf, tmp_path):
         proc.communicate()
     assert proc.returncode == -9
     assert [r.number for r in list_revisions(root, "01", SES)] == [1]
-    assert all_bids_errors(root) == []  # hidden temp file is ignored by the validator
+    assert bids_errors(root) == []  # hidden temp file is ignored by the validator
     rev = submit(root, "01", SES, "ann1", variants[0][1])  # lock released by the OS
     assert rev.number == 2
 
@@ -149,4 +150,4 @@ def test_concurrent_submitters_both_kept(wf, tmp_path):
     assert len(subs) == 4
     assert verify_dataset(root).ok
     assert repair(root, "01", SES).state == "needs-review"
-    assert all_bids_errors(root) == []
+    assert bids_errors(root) == []

@@ -10,7 +10,6 @@ from .. import bids
 from ..case import load_case
 from ..errors import AISError
 from ..importers import import_isles, import_loose
-from ..phantom import write_demo_dataset
 
 LOOSE_KEYS = ("dwi", "b0", "adc", "eadc", "flair", "t1w", "t2w")
 
@@ -35,8 +34,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--adc-unit", default="auto", help="override ADC unit detection (mm2/s, 1e-3 mm2/s, 1e-6 mm2/s)")
     c.set_defaults(func=_cmd_cases)
 
-    d = sub.add_parser("demo", help="write the deterministic demo dataset (digital phantom)")
+    d = sub.add_parser("demo", help="the whole job on a digital phantom: dataset, pre-annotation, two annotators, "
+                                    "review, arbitration, QC, acceptance report",
+                       description="Write the deterministic demo BIDS dataset into OUT (a new folder), then "
+                                   "pre-annotate, run two simulated annotators with review and arbitration, QC "
+                                   "every session and write the acceptance report (default OUT-report/).")
     d.add_argument("out", type=Path)
+    d.add_argument("--report", type=Path, help="report folder (default: OUT-report next to OUT)")
+    d.add_argument("--data-only", action="store_true", help="only write the demo dataset")
+    d.add_argument("--json", action="store_true", help="print the summary as JSON")
     d.set_defaults(func=_cmd_demo)
 
 
@@ -86,6 +92,27 @@ def _cmd_cases(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    subjects = write_demo_dataset(args.out)
+    from ..demo import run_demo
+    from ..progress import TextProgress
+    from .report import snapshot_renderer
+
+    renderer, why = (None, "") if args.data_only else snapshot_renderer()
+    summary = run_demo(args.out, args.report, data_only=args.data_only, snapshot_renderer=renderer,
+                       no_snapshot_reason=why, progress=TextProgress())
+    if args.json:
+        print(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
+        return 0
+    subjects = summary["subjects"]
     print(f"demo dataset written to {args.out}: {len(subjects)} subjects ({', '.join('sub-' + s for s in subjects)})")
+    if args.data_only:
+        return 0
+    for cid, p in summary["preannotation"].items():
+        print(f"  {cid}: pre-annotation {p['candidates']} candidate(s), Dice vs phantom truth {p['dice_vs_truth']:.3f}, "
+              f"{p['shine_through_flagged']} shine-through region(s) flagged")
+    for cid, w in summary["workflow"].items():
+        dice = w.get("dice")
+        print(f"  {cid}: workflow {w['state']} via {w.get('via')}"
+              + (f", inter-rater Dice {dice:.3f}" if dice is not None else ""))
+    verdict = summary["report"]["verdict"]
+    print(f"acceptance: {verdict['status'].upper()}; report: {summary['report']['html']}")
     return 0

@@ -13,17 +13,18 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
-from .. import bids
 from ..case import load_case
-from ..image import Image
-from ..io import strip_image_suffix, write_json, write_nifti
-from ..masks import write_mask
-from ..preannotate import INTEGER_PARAMETERS, PARAMETER_SPECS, PreannotationParameters, preannotate_case
+from ..preannotate import (
+    INTEGER_PARAMETERS,
+    PARAMETER_SPECS,
+    PREANNOTATION_DESC,
+    PreannotationParameters,
+    preannotate_case,
+    write_preannotation,
+)
 from ..shinethrough import shine_through_summary
 
-DESC = "preannotation"
+DESC = PREANNOTATION_DESC
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,22 +51,8 @@ def _cmd_preannotate(args: argparse.Namespace) -> int:
     params = PreannotationParameters(**{k: getattr(args, k) for k in PARAMETER_SPECS})
     case = load_case(args.root, args.subject, args.session, adc_unit=args.adc_unit)
     result = preannotate_case(case, params)
-    info = result.to_dict()
-    info["case"] = case.case_id
-    info["adc_unit"] = case.adc_unit.as_dict() if case.adc_unit else "derived"
-    info["problems"] = list(case.problems)
-    mask = result.mask.astype(np.uint8)
-    if args.out:
-        out = Path(args.out)
-        write_nifti(Image(array=mask, affine=case.reference.affine), out, dtype=np.uint8)
-        js = out.with_name(Path(strip_image_suffix(out)).name + ".json")
-        write_json(js, info)
-    else:
-        sources = [case.files[k] for k in ("dwi", "adc") if k in case.files]
-        out = write_mask(case.root, case.subject, case.session, mask, case.reference, sources, desc=DESC,
-                         manual=False, extra={"Description": "automatic pre-annotation (ADC threshold, DWI refine); "
-                                                             "not reviewed", "AISPreannotation": info})
-        js = bids.sidecar_path(out)
+    out, js, info = write_preannotation(case, result, Path(args.out) if args.out else None)
+    mask = result.mask
     if args.json:
         print(json.dumps(info, indent=2, ensure_ascii=False))
     else:

@@ -13,6 +13,7 @@ from .errors import AISError
 COMMAND_MODULES = (
     "data",
     "compare",
+    "views",
 )
 
 

@@ -1,0 +1,269 @@
+"""Image QC of one session and of a whole dataset (what ``ais-annotate qc`` runs).
+
+For each session: the Table 1 rules on every sequence (:mod:`.acquisition`), SNR/CNR
+(:mod:`.snr`), the readers' records already stored (:mod:`.subjective`) and the queue
+decision, written as the session's QC record (:mod:`.store`). A session that cannot be
+loaded gets a record with ``error`` set and is excluded with that reason.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from .. import __version__, bids
+from ..brain import brain_mask
+from ..case import Case, load_case
+from ..diffusion import read_bvals
+from ..errors import AISError
+from ..image import Image
+from ..io import read_image, write_json, write_nifti
+from ..progress import ProgressCallback, null_progress
+from . import acquisition as acq
+from .snr import DEFAULT_CNR_MIN, DEFAULT_SNR_MIN, measure
+from .store import ensure_qc_derivatives, qc_mask_path, qc_record_path, read_qc_record
+from .subjective import LIKERT_MIN, ReaderRecord, reader_reasons
+
+RULE_SEQUENCES = ("dwi", "adc", "flair", "t1w", "t2w")
+SNR_SEQUENCES = ("dwi", "b0", "flair", "t1w", "t2w")
+DEFAULT_BLOCKING = ("field_strength", "slice_thickness", "snr")
+
+
+@dataclass
+class QCConfig:
+    """Thresholds and which failures remove a case from the annotation queue.
+
+    ``blocking`` holds acquisition rule ids (see :mod:`.acquisition`) and ``"snr"`` /
+    ``"cnr"`` for the objective measures; other failures are reported, not blocking.
+    """
+
+    snr_min: float = DEFAULT_SNR_MIN
+    cnr_min: float = DEFAULT_CNR_MIN
+    likert_min: int = LIKERT_MIN
+    noise_method: str = "sd"
+    blocking: tuple[str, ...] = DEFAULT_BLOCKING
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["blocking"] = list(self.blocking)
+        return d
+
+
+@dataclass
+class SessionQC:
+    subject: str
+    session: Optional[str]
+    acquisition: list[acq.SequenceQC] = field(default_factory=list)
+    objective: list[dict[str, Any]] = field(default_factory=list)
+    readers: list[ReaderRecord] = field(default_factory=list)
+    error: Optional[str] = None
+    brain: Optional[np.ndarray] = None
+    reference: Optional[Image] = None
+
+    @property
+    def case_id(self) -> str:
+        return bids.prefix(self.subject, self.session)
+
+    @property
+    def inconsistencies(self) -> list[str]:
+        return [i for s in self.acquisition for i in s.inconsistencies]
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def decide(acquisition: list[dict[str, Any]], objective: list[dict[str, Any]], readers: list[ReaderRecord],
+           error: Optional[str], config: QCConfig) -> list[str]:
+    """Every reason that removes the case from the annotation queue (empty: it stays)."""
+    reasons: list[str] = []
+    if error:
+        reasons.append(f"cannot be loaded: {error}")
+    block = set(config.blocking)
+    for seq in acquisition:
+        for r in seq["rules"]:
+            if r["rule"] in block and r["status"] == acq.FAIL:
+                reasons.append(f"blocking rule failed: {seq['sequence']} {r['rule']} {r['measured']} "
+                               f"(rule {r['requirement']})")
+    for m in objective:
+        if "snr" in block and m["snr_status"] == "fail":
+            reasons.append(f"{m['sequence']} SNR {m['snr']:.3g} < {config.snr_min:g}")
+        if "cnr" in block and m["cnr_status"] == "fail":
+            reasons.append(f"{m['sequence']} CNR ({m['cnr_kind']}) {m['cnr']:.3g} < {config.cnr_min:g}")
+    reasons += reader_reasons(readers, config.likert_min)
+    return reasons
+
+
+def _lesion_for_cnr(case: Case) -> Optional[np.ndarray]:
+    """Final mask, else the imported reference mask, on the DWI grid (None if neither)."""
+    from ..masks import read_mask
+
+    for desc in (None, bids.REFERENCE_DESC):
+        p = bids.lesion_mask_path(case.root, case.subject, case.session, desc=desc)
+        if p.is_file():
+            try:
+                return read_mask(p, case.reference)
+            except AISError:
+                continue
+    return None
+
+
+def _bvals(case: Case) -> tuple[Optional[list[float]], str]:
+    p = case.files.get("dwi")
+    if p is not None and p.name.endswith(("_dwi.nii.gz", "_dwi.nii")):
+        bp = p.with_name(p.name.replace(".nii.gz", ".bval").replace(".nii", ".bval"))
+        if bp.is_file():
+            try:
+                return read_bvals(bp).tolist(), bp.name
+            except AISError:
+                return None, bp.name
+    b = case.reference.meta.get("DiffusionBValue")
+    if b is not None:
+        return [float(b)], "sidecar DiffusionBValue"
+    return None, ""
+
+
+def assess_session(root: Path, subject: str, session: Optional[str], config: Optional[QCConfig] = None) -> SessionQC:
+    """Run acquisition rules and SNR/CNR on one session (nothing written)."""
+    config = config or QCConfig()
+    out = SessionQC(subject, session)
+    try:
+        case = load_case(root, subject, session)
+    except AISError as exc:
+        out.error = str(exc)
+        return out
+    out.reference = case.reference
+    out.brain = case.brain_mask()
+    brains: dict[str, np.ndarray] = {"dwi": out.brain}
+    for seq in RULE_SEQUENCES:
+        if seq not in case.files and not (seq == "dwi" and "trace" in case.files):
+            continue
+        im = case.images.get(seq)
+        if seq == "adc":
+            # rules run on the file as stored (the case's ADC may be resampled/converted)
+            try:
+                im = read_image(case.files["adc"], "adc")
+            except AISError as exc:
+                out.error = str(exc)
+                continue
+        if im is None:
+            continue
+        if seq in ("flair", "t1w", "t2w"):
+            brains[seq] = brain_mask(im)
+        geom = acq.Geometry.of(im)
+        bvals, bsrc = _bvals(case) if seq == "dwi" else (None, "")
+        out.acquisition.append(acq.check_sequence(
+            seq, im.meta, geom, brain=brains.get(seq), bvals=bvals, bval_source=bsrc,
+            file=bids.bids_uri(case.files[seq], root) if seq in case.files else None, blocking=config.blocking))
+    lesion = _lesion_for_cnr(case)
+    for seq in SNR_SEQUENCES:
+        im = case.images.get(seq)
+        if im is None or im.meta.get("AISDerived"):
+            continue
+        b = brains.get(seq, out.brain) if seq != "b0" else out.brain
+        m = measure(seq, im.array, im.spacing, b, lesion=lesion if seq == "dwi" else None,
+                    method=config.noise_method, snr_min=config.snr_min, cnr_min=config.cnr_min)
+        out.objective.append(m.as_dict())
+    for p in case.problems:
+        out.acquisition and out.acquisition[0].inconsistencies.append(f"loader: {p}")
+    return out
+
+
+def record_from(qc: SessionQC, config: QCConfig, root: Path) -> dict[str, Any]:
+    acq_d = [s.as_dict() for s in qc.acquisition]
+    reasons = decide(acq_d, qc.objective, qc.readers, qc.error, config)
+    dwi = bids.raw_path(root, qc.subject, qc.session, "dwi")
+    if not dwi.exists():
+        dwi = bids.raw_path(root, qc.subject, qc.session, "trace")
+    return {
+        "Description": "Brain mask on the DWI grid used for image QC; this sidecar holds the session's "
+                       "QC record (consensus R3, R4, R16)",
+        "Type": "Brain",
+        "SpatialReference": bids.bids_uri(dwi, root) if dwi.exists() else None,
+        "Sources": [bids.bids_uri(dwi, root)] if dwi.exists() else [],
+        "excluded": bool(reasons),
+        "reason": "; ".join(reasons),
+        "reasons": reasons,
+        "status": acq.worst(s.status for s in qc.acquisition) if qc.acquisition else acq.UNKNOWN,
+        "acquisition": acq_d,
+        "inconsistencies": qc.inconsistencies,
+        "objective": qc.objective,
+        "readers": [r.as_dict() for r in qc.readers],
+        "error": qc.error,
+        "config": config.as_dict(),
+        "updated": _now(),
+        "GeneratedBy": {"Name": "AISAnnotation", "Version": __version__},
+    }
+
+
+def write_record(root: Path, qc: SessionQC, record: dict[str, Any]) -> Path:
+    """Write the brain mask (when known) and the record; returns the record path."""
+    ensure_qc_derivatives(root)
+    if record["SpatialReference"] is None:
+        record = {k: v for k, v in record.items() if k != "SpatialReference"}
+    mp = qc_mask_path(root, qc.subject, qc.session)
+    if qc.brain is not None and qc.reference is not None:
+        write_nifti(Image(array=qc.brain.astype(np.uint8), affine=qc.reference.affine), mp, dtype=np.uint8)
+    elif not mp.exists():
+        # unloadable session: an empty placeholder keeps the sidecar attached to a data file
+        write_nifti(Image(array=np.zeros((1, 1, 1), np.uint8), affine=np.eye(4)), mp, dtype=np.uint8)
+    return write_json(qc_record_path(root, qc.subject, qc.session), record)
+
+
+def _stored_readers(root: Path, subject: str, session: Optional[str]) -> list[ReaderRecord]:
+    rec = read_qc_record(root, subject, session) or {}
+    out = []
+    for d in rec.get("readers", []):
+        try:
+            out.append(ReaderRecord.from_dict(d))
+        except (AISError, KeyError):
+            continue
+    return out
+
+
+def run_session_qc(root: Path, subject: str, session: Optional[str], config: Optional[QCConfig] = None,
+                   write: bool = True) -> dict[str, Any]:
+    """Assess one session, keep its stored reader records, decide, write; return the record."""
+    config = config or QCConfig()
+    root = Path(root)
+    qc = assess_session(root, subject, session, config)
+    qc.readers = _stored_readers(root, subject, session)
+    record = record_from(qc, config, root)
+    if write:
+        write_record(root, qc, record)
+    record["subject"], record["session"] = subject, session
+    return record
+
+
+def run_dataset_qc(root: Path, config: Optional[QCConfig] = None, progress: ProgressCallback = null_progress,
+                   write: bool = True) -> list[dict[str, Any]]:
+    """QC of every session of the dataset (progress reported per session)."""
+    sessions = bids.find_sessions(root)
+    out = []
+    for i, (sub, ses) in enumerate(sessions):
+        progress(i / max(1, len(sessions)), f"QC {bids.prefix(sub, ses)}")
+        out.append(run_session_qc(root, sub, ses, config, write=write))
+    progress(1.0, f"QC done: {len(sessions)} session(s)")
+    return out
+
+
+def add_reader_record(root: Path, subject: str, session: Optional[str], record: ReaderRecord,
+                      config: Optional[QCConfig] = None) -> dict[str, Any]:
+    """Store a reader's record and re-decide (runs the automatic QC first if it never ran)."""
+    config = config or QCConfig()
+    root = Path(root)
+    bids.session_dir(root, subject, session)  # validates labels
+    stored = read_qc_record(root, subject, session)
+    if stored is None:
+        run_session_qc(root, subject, session, config)
+        stored = read_qc_record(root, subject, session) or {}
+    readers = _stored_readers(root, subject, session) + [record]
+    stored["readers"] = [r.as_dict() for r in readers]
+    reasons = decide(stored.get("acquisition", []), stored.get("objective", []), readers, stored.get("error"), config)
+    stored.update({"excluded": bool(reasons), "reason": "; ".join(reasons), "reasons": reasons, "updated": _now()})
+    write_json(qc_record_path(root, subject, session), stored)
+    return stored

@@ -32,8 +32,7 @@ from slicer.util import VTKObservationMixin
 # module import time: nibabel may not be installed yet); the workspace bridge checks
 # them against the library's own tables.
 ROLES = ("annotator", "reviewer", "arbitrator")
-QUEUE_FILTERS = ("waiting for me", "all cases", "screening", "annotating", "needs review", "escalated", "final",
-                 "excluded")
+QUEUE_FILTERS = ("waiting for me", "all cases", "annotating", "needs review", "escalated", "final", "excluded")
 NOTE_DECISIONS = ("for review", "included", "excluded")
 DECISIONS = ("accept_a", "accept_b", "union", "intersection", "edited")
 

@@ -28,17 +28,19 @@ METRIC_ROWS = (
     ("n_only_b", "Findings only B", "{:d}"),
 )
 
-#: Queue filters of the dataset panel → the case states they show (None: every state).
+#: Queue filters of the dataset panel → the case states (of ``workflow.cases.case_status``) they show.
 QUEUE_FILTERS: dict[str, Optional[tuple[str, ...]]] = {
-    "waiting for me": None,  # special: cases whose ``waiting_for`` names this rater or role
+    "waiting for me": None,  # see :func:`waiting_for_me`
     "all cases": None,
-    "screening": ("screening",),
     "annotating": ("annotating",),
-    "needs review": ("needs_review", "agreement"),
+    "needs review": ("agreement-pending", "needs-review"),
     "escalated": ("escalated",),
-    "final": ("final", "accepted", "auto_accepted"),
+    "final": ("auto-accepted", "reviewed", "arbitrated", "final"),
     "excluded": ("excluded",),
 }
+
+#: Which state a role acts on.
+ROLE_STATES = {"annotator": ("annotating",), "reviewer": ("needs-review",), "arbitrator": ("escalated",)}
 
 
 def _fmt(fmt: str, value: Any) -> str:
@@ -70,23 +72,31 @@ def agreement_rows(result: Any) -> tuple[list[dict[str, Any]], list[dict[str, An
     return metrics, lesions
 
 
+def waiting_for_me(row: dict[str, Any], rater_id: str, role: str) -> bool:
+    """True when the case needs this rater now: an annotator who has not submitted on an
+    ``annotating`` case; a reviewer on ``needs-review`` / an arbitrator on ``escalated``
+    cases they did not annotate (independence)."""
+    if row["state"] not in ROLE_STATES.get(role, ()):
+        return False
+    return rater_id not in row.get("annotators", [])
+
+
 def filter_queue(rows: list[dict[str, Any]], rater_id: str, role: str, state_filter: str,
                  search: str = "") -> list[dict[str, Any]]:
-    """Queue rows (``case_id``, ``state``, ``waiting_for`` list of rater ids / roles) the panel shows.
+    """The queue rows (``case_id``, ``state``, ``annotators``) the panel shows.
 
-    ``"waiting for me"`` keeps the cases whose ``waiting_for`` contains ``rater_id`` or ``role``;
-    the other filters keep the states of :data:`QUEUE_FILTERS`; ``search`` is a case-insensitive
-    substring of the case id.
+    ``"waiting for me"`` keeps :func:`waiting_for_me` cases; the other filters keep the states
+    of :data:`QUEUE_FILTERS`; ``search`` is a case-insensitive substring of the case id.
     """
     if state_filter not in QUEUE_FILTERS:
         raise InputError(f"unknown queue filter {state_filter!r}; choose one of {', '.join(QUEUE_FILTERS)}")
     states = QUEUE_FILTERS[state_filter]
     out = []
     for row in rows:
-        if search and search.lower() not in row["case_id"].lower():
+        if search and search.strip().lower() not in row["case_id"].lower():
             continue
         if state_filter == "waiting for me":
-            if rater_id not in row["waiting_for"] and role not in row["waiting_for"]:
+            if not waiting_for_me(row, rater_id, role):
                 continue
         elif states is not None and row["state"] not in states:
             continue

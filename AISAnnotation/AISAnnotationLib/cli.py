@@ -12,6 +12,7 @@ from .errors import AISError
 
 COMMAND_MODULES = (
     "data",
+    "workflow",
     "compare",
     "views",
 )

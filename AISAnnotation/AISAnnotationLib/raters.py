@@ -110,7 +110,8 @@ def require_role(root: Path, rater_id: str, role: str, action: str) -> Rater:
     """The registered rater, or :class:`RoleError` when their role is not ``role``."""
     r = get_rater(root, rater_id)
     if r.role != role:
-        raise RoleError(f"rater {rater_id} is registered as {r.role}; only a {role} may {action}")
+        article = "an" if role[0] in "aeiou" else "a"
+        raise RoleError(f"rater {rater_id} is registered as {r.role}; only {article} {role} may {action}")
     return r
 
 

@@ -143,9 +143,12 @@ def write_new_bytes(path: Path, data: bytes, fault: str = "") -> Path:
     return path
 
 
+def json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n").encode("utf-8")
+
+
 def write_new_json(path: Path, obj: Any, fault: str = "") -> Path:
-    text = json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n"
-    return write_new_bytes(path, text.encode("utf-8"), fault)
+    return write_new_bytes(path, json_bytes(obj), fault)
 
 
 def mask_bytes(mask: np.ndarray, affine: np.ndarray) -> bytes:
@@ -239,8 +242,11 @@ def list_decisions(root: Path, subject: str, session: Optional[str]) -> list[dic
 
 def next_decision_number(root: Path, subject: str, session: Optional[str]) -> int:
     d = case_dir(root, subject, session) / "decisions"
-    nums = [int(m.group("n")) for p in d.glob("*_dec-*") if (m := re.search(r"_dec-(\d+)_", p.name))] \
-        if d.is_dir() else []
+    nums = []
+    for p in d.glob("*_dec-*") if d.is_dir() else []:
+        m = re.search(r"_dec-(\d+)_", p.name)
+        if m:
+            nums.append(int(m.group(1)))
     return max(nums, default=0) + 1
 
 

@@ -1,0 +1,289 @@
+"""Two-annotator review workflow verbs: ``raters``, ``submit``, ``review``, ``arbitrate``,
+``status``, ``audit``, ``fetch-mask``, ``workflow-config`` and ``demo-workflow``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from .. import audit, bids, raters
+from ..errors import AISError, InputError
+from ..io import read_json, write_json, write_nifti
+from ..locking import file_lock
+from ..workflow import cases, store
+
+
+def _case_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("root", type=Path, help="BIDS root")
+    p.add_argument("--subject", required=True, help="subject label (with or without sub-)")
+    p.add_argument("--session", help="session label (with or without ses-)")
+    p.add_argument("--rater", required=True, help="registered rater id acting")
+
+
+def _decision_args(p: argparse.ArgumentParser, escalate: bool) -> None:
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--accept", metavar="RATER", help="accept this annotator's mask (rater id, or A / B)")
+    g.add_argument("--union", action="store_true", help="final = union of the two masks")
+    g.add_argument("--intersection", action="store_true", help="final = intersection of the two masks")
+    g.add_argument("--corrected", type=Path, metavar="MASK", help="final = this corrected mask (DWI grid)")
+    if escalate:
+        g.add_argument("--escalate", action="store_true", help="send the case to arbitration (needs --reason)")
+    p.add_argument("--reason", help="why (required except for a reviewer's union/intersection)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser("raters", help="register and list raters (annotator / reviewer / arbitrator)")
+    rs = r.add_subparsers(dest="raters_command", metavar="ACTION")
+    ra = rs.add_parser("add", help="register a rater (qualification checked against consensus R13)")
+    ra.add_argument("root", type=Path)
+    ra.add_argument("--id", required=True, help="letters and digits only (used in file names)")
+    ra.add_argument("--name", required=True)
+    ra.add_argument("--role", required=True, choices=raters.ROLES)
+    ra.add_argument("--title", choices=raters.TITLES)
+    ra.add_argument("--years-imaging", type=float)
+    ra.add_argument("--years-neuro", type=float)
+    ra.add_argument("--qualification", default="", help="free text (board certification, training, trial cases)")
+    ra.add_argument("--allow-unqualified", action="store_true", help="register although below the R13 minimum")
+    ra.set_defaults(func=_cmd_raters_add)
+    rl = rs.add_parser("list", help="list registered raters")
+    rl.add_argument("root", type=Path)
+    rl.add_argument("--json", action="store_true")
+    rl.set_defaults(func=_cmd_raters_list)
+    r.set_defaults(func=lambda a: (r.print_help(), 2)[1])
+
+    s = sub.add_parser("submit", help="submit an annotator's mask (QC'd; a resubmission is a new revision)")
+    _case_args(s)
+    s.add_argument("mask", type=Path, help="binary mask on the DWI b1000 grid (.nii/.nii.gz/.nrrd/.mha)")
+    s.add_argument("--no-visible-lesion", action="store_true", help="declare the case lesion-free (empty mask)")
+    s.add_argument("--adc-threshold", type=float, help="ADC threshold used, ×10⁻⁶ mm²/s (consensus: 620)")
+    s.add_argument("--parameters", type=Path, help="JSON file with further tool parameters")
+    s.add_argument("--uncertain", type=Path, help="JSON file: list of uncertain-region notes (R18)")
+    s.add_argument("--started", help="ISO time the annotation started")
+    s.add_argument("--comment")
+    s.add_argument("--allow-small-components", action="store_true",
+                   help="confirm components below the minimum size are real lesions")
+    s.set_defaults(func=_cmd_submit)
+
+    v = sub.add_parser("review", help="reviewer decision on a case that needs review")
+    _case_args(v)
+    _decision_args(v, escalate=True)
+    v.set_defaults(func=lambda a: _cmd_decide(a, "reviewer"))
+
+    a = sub.add_parser("arbitrate", help="arbitrator's final decision on an escalated case")
+    _case_args(a)
+    _decision_args(a, escalate=False)
+    a.set_defaults(func=lambda a: _cmd_decide(a, "arbitrator"))
+
+    st = sub.add_parser("status", help="every case's workflow state, who did what, what waits for whom")
+    st.add_argument("root", type=Path)
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=_cmd_status)
+
+    au = sub.add_parser("audit", help="show or verify the audit log")
+    au.add_argument("root", type=Path)
+    au.add_argument("--verify", action="store_true", help="check the hash chain and the files it names")
+    au.add_argument("--json", action="store_true")
+    au.set_defaults(func=_cmd_audit)
+
+    f = sub.add_parser("fetch-mask", help="write a rater's mask to a file, respecting blinding")
+    _case_args(f)
+    f.add_argument("--of", required=True, dest="owner", help="annotator id, 'reference' or 'final'")
+    f.add_argument("--revision", type=int)
+    f.add_argument("out", type=Path)
+    f.set_defaults(func=_cmd_fetch)
+
+    c = sub.add_parser("workflow-config", help="show or set the auto-accept rule and finalisation options")
+    c.add_argument("root", type=Path)
+    c.add_argument("--rule", action="append", default=[], metavar="KEY=VALUE",
+                   help="auto-accept rule setting, e.g. min_dice=0.85 or max_unmatched_lesion_ml=none")
+    c.add_argument("--auto-merge", choices=("intersection", "union"))
+    c.add_argument("--consensus-layout", choices=("on", "off"),
+                   help="also write final masks as sub-X_ses-Y_dwi_lesionmask.nii.gz (listed in .bidsignore)")
+    c.set_defaults(func=_cmd_config)
+
+    d = sub.add_parser("demo-workflow", help="run the scripted two-annotator workflow on the demo dataset")
+    d.add_argument("out", type=Path, help="demo dataset (written when missing)")
+    d.set_defaults(func=_cmd_demo)
+
+
+def _label(x: Any, prefix: str) -> Any:
+    return bids.strip_prefix(x, prefix) if x else None
+
+
+def _cmd_raters_add(a: argparse.Namespace) -> int:
+    r = raters.add_rater(a.root, raters.Rater(a.id, a.name, a.role, a.title, a.years_imaging, a.years_neuro,
+                                              a.qualification), allow_unqualified=a.allow_unqualified)
+    warn = f" (below R13: {'; '.join(r.qualification_problems)})" if r.qualification_problems else ""
+    print(f"registered {r.id} ({r.name}) as {r.role}{warn}")
+    return 0
+
+
+def _cmd_raters_list(a: argparse.Namespace) -> int:
+    rs = raters.load_raters(a.root)
+    if a.json:
+        print(json.dumps([r.as_dict() for r in rs.values()], indent=2, ensure_ascii=False))
+        return 0
+    for r in rs.values():
+        print(f"{r.id:<12} {r.role:<11} {r.name:<28} {r.title or '-':<16} "
+              f"imaging {r.years_imaging if r.years_imaging is not None else '?'} y, "
+              f"neuro {r.years_neuro if r.years_neuro is not None else '?'} y")
+    return 0
+
+
+def _read_list(p: Path) -> list[Any]:
+    try:
+        data = json.loads(Path(p).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"{p}: not a readable JSON file ({exc})") from exc
+    if isinstance(data, dict):
+        data = data.get("regions", data.get("AISUncertainRegions", [data]))
+    if not isinstance(data, list):
+        raise InputError(f"{p}: expected a list of uncertain-region notes")
+    return data
+
+
+def _cmd_submit(a: argparse.Namespace) -> int:
+    params = read_json(a.parameters) if a.parameters else None
+    if a.adc_threshold is not None:
+        params = dict(params or {})
+        params.update({"ADCThreshold": a.adc_threshold, "ADCThresholdUnit": "1e-6 mm2/s"})
+    try:
+        rev = cases.submit(a.root, _label(a.subject, "sub"), _label(a.session, "ses"), a.rater, a.mask,
+                           no_visible_lesion=a.no_visible_lesion, parameters=params,
+                           uncertain_regions=_read_list(a.uncertain) if a.uncertain else None,
+                           started=a.started, allow_small_components=a.allow_small_components, comment=a.comment)
+    except cases.MaskQCError as exc:
+        raise AISError(str(exc)) from exc
+    st = cases.case_status(a.root, _label(a.subject, "sub"), _label(a.session, "ses"))
+    print(f"{st.case_id}: {a.rater} revision {rev.number} saved (sha256 {rev.sha256[:12]}…); "
+          f"case is {st.state}, waiting for {st.waiting_for}")
+    return 0
+
+
+def _cmd_decide(a: argparse.Namespace, role: str) -> int:
+    decision = ("accept" if a.accept else "union" if a.union else "intersection" if a.intersection
+                else "corrected" if a.corrected else "escalate")
+    fn = cases.review if role == "reviewer" else cases.arbitrate
+    rec = fn(a.root, _label(a.subject, "sub"), _label(a.session, "ses"), a.rater, decision, accept=a.accept,
+             corrected=a.corrected, reason=a.reason)
+    st = cases.case_status(a.root, _label(a.subject, "sub"), _label(a.session, "ses"))
+    what = decision + (f" {rec['accept']}" if rec.get("accept") else "")
+    print(f"{st.case_id}: {role} {a.rater} decided '{what}'; case is {st.state}, waiting for {st.waiting_for}")
+    return 0
+
+
+def _fmt_status(st: cases.CaseStatus) -> str:
+    ann = ", ".join(f"{x['rater']} r{x['latest']}" for x in st.annotators) or "-"
+    dice = st.agreement["dice"] if st.agreement else None
+    agr = f"Dice {dice:.3f} {'accepted' if st.agreement['accepted'] else 'below rule'}" if st.agreement else "-"
+    dec = "; ".join(f"{d['role']} {d['rater']}: {d['decision']}{' ' + d['accept'] if d.get('accept') else ''}"
+                    for d in st.decisions) or "-"
+    fin = f"final via {st.final['via']}" if st.final else ""
+    line = f"{st.case_id:<24} {st.state:<18} {ann:<20} {agr:<26} {dec:<40} waiting for: {st.waiting_for} {fin}"
+    if st.excluded_reason:
+        line += f" [excluded: {st.excluded_reason}]"
+    for p in st.problems:
+        line += f"\n    problem: {p}"
+    return line
+
+
+def _cmd_status(a: argparse.Namespace) -> int:
+    rows = cases.workflow_status(a.root)
+    if a.json:
+        print(json.dumps([r.as_dict() for r in rows], indent=2, ensure_ascii=False, default=str))
+        return 0
+    if not rows:
+        print(f"{a.root}: no sub-*/ses-* sessions")
+        return 1
+    print(f"{'case':<24} {'state':<18} {'annotators':<20} {'agreement':<26} {'decisions':<40} waiting")
+    for r in rows:
+        print(_fmt_status(r))
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.state] = counts.get(r.state, 0) + 1
+    print("summary: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    return 0
+
+
+def _cmd_audit(a: argparse.Namespace) -> int:
+    if a.verify:
+        res = cases.verify_dataset(a.root)
+        if a.json:
+            print(json.dumps(res.as_dict(), indent=2, ensure_ascii=False))
+        else:
+            print(f"{res.path}: {res.records} record(s); " + ("OK" if res.ok else f"{len(res.errors)} error(s)"))
+            for e in res.errors:
+                print(f"  error: {e}")
+            for w in res.warnings:
+                print(f"  warning: {w}")
+        return 0 if res.ok else 1
+    recs = audit.read(store.audit_log(a.root))
+    if a.json:
+        print(json.dumps(recs, indent=2, ensure_ascii=False))
+        return 0
+    for r in recs:
+        print(f"{r['seq']:>5} {r['time']} {r['who']:<10} {r['role']:<12} {r.get('case') or '-':<22} "
+              f"{r['action']:<14} {r.get('reason') or ''}")
+    return 0
+
+
+def _cmd_fetch(a: argparse.Namespace) -> int:
+    img = cases.get_mask(a.root, _label(a.subject, "sub"), _label(a.session, "ses"), a.rater, a.owner,
+                         revision=a.revision)
+    write_nifti(img, a.out, dtype="uint8")
+    print(f"wrote {a.owner}'s mask to {a.out}")
+    return 0
+
+
+def _parse_value(v: str) -> Any:
+    if v.lower() in ("none", "null", "off"):
+        return None
+    try:
+        return json.loads(v)
+    except json.JSONDecodeError:
+        return v
+
+
+def _cmd_config(a: argparse.Namespace) -> int:
+    from ..metrics import AutoAcceptRule
+
+    cfg = store.load_config(a.root)
+    if a.rule or a.auto_merge or a.consensus_layout:
+        rule = dict(cfg.get("auto_accept") or {})
+        for kv in a.rule:
+            if "=" not in kv:
+                raise InputError(f"--rule {kv!r}: expected KEY=VALUE")
+            k, v = kv.split("=", 1)
+            rule[k.strip()] = _parse_value(v.strip())
+        try:
+            rule = AutoAcceptRule.from_dict(rule).as_dict() if rule else None
+        except (TypeError, ValueError) as exc:
+            raise InputError(str(exc)) from exc
+        if rule:
+            rule.pop("rule", None)
+        cfg["auto_accept"] = rule
+        if a.auto_merge:
+            cfg["auto_merge"] = a.auto_merge
+        if a.consensus_layout:
+            cfg["consensus_layout"] = a.consensus_layout == "on"
+        bids.ensure_lesion_derivatives(a.root)
+        with file_lock(store.lock_path(a.root)):
+            write_json(store.config_path(a.root), cfg)
+            audit.append(store.audit_log(a.root), who="data-manager", role="data-manager", case=None,
+                         action="configure", details=cfg)
+    shown = dict(cfg)
+    shown["auto_accept_effective"] = cases.auto_accept_rule(a.root).as_dict()
+    print(json.dumps(shown, indent=2))
+    return 0
+
+
+def _cmd_demo(a: argparse.Namespace) -> int:
+    from ..workflow.demo import run_demo_workflow
+
+    res = run_demo_workflow(a.out)
+    for case_id, r in res.items():
+        dice = f"{r['dice']:.3f}" if r["dice"] is not None else "-"
+        print(f"{case_id}: {r['state']} via {r['via']} (Dice {dice}; revisions {r['revisions']})")
+    return 0

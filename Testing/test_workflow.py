@@ -1,0 +1,236 @@
+"""Two-annotator workflow: roles, blinding, revisions, decisions, QC exclusion, state from disk."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from aistest_workflow import cli, register_raters
+from AISAnnotationLib import audit, bids, raters
+from AISAnnotationLib.errors import InputError
+from AISAnnotationLib.io import read_image, sha256_file, write_json, write_nifti
+from AISAnnotationLib.workflow import (
+    BlindingError,
+    MaskQCError,
+    WorkflowError,
+    arbitrate,
+    case_status,
+    get_mask,
+    list_revisions,
+    review,
+    store,
+    submit,
+)
+
+SES = "01"
+
+
+@pytest.fixture
+def wf(demo_copy):
+    register_raters(demo_copy)
+    return demo_copy
+
+
+def truth(root, sub="01"):
+    return read_image(bids.lesion_mask_path(root, sub, SES, desc=bids.REFERENCE_DESC))
+
+
+def shrunk(mask: np.ndarray) -> np.ndarray:
+    """The mask without its last lesion slice (a plausible boundary disagreement)."""
+    out = mask.copy()
+    ks = np.nonzero(out.any(axis=(0, 1)))[0]
+    out[:, :, ks[-1]] = 0
+    return out
+
+
+def missing_one(mask: np.ndarray) -> np.ndarray:
+    """The mask without its smallest lesion (a missed embolus: always needs review)."""
+    from scipy import ndimage
+
+    lab, n = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
+    sizes = np.bincount(lab.ravel())[1:]
+    return (mask.astype(bool) & (lab != 1 + int(np.argmin(sizes)))).astype(np.uint8)
+
+
+def test_rater_registry_checks(wf):
+    with pytest.raises(InputError, match="letters and digits"):
+        raters.Rater("ann_1", "X", "annotator")
+    with pytest.raises(InputError, match="unknown role"):
+        raters.Rater("x1", "X", "boss")
+    with pytest.raises(InputError, match="R13.*years in neuroimaging"):
+        raters.add_rater(wf, raters.Rater("rev9", "Junior", "reviewer", "associate chief", 6, 2))
+    r = raters.add_rater(wf, raters.Rater("rev9", "Junior", "reviewer", "associate chief", 6, 2),
+                         allow_unqualified=True)
+    assert r.qualification_problems
+    with pytest.raises(InputError, match="already registered"):
+        raters.add_rater(wf, raters.Rater("ann1", "Again", "annotator", "resident", 6, 3))
+    saved = json.loads(raters.registry_path(wf).read_text())
+    assert {x["id"] for x in saved["raters"]} == {"ann1", "ann2", "ann3", "rev1", "arb1", "rev9"}
+    assert raters.registry_path(wf).is_relative_to(bids.lesion_dir(wf) / "code")
+
+
+def test_role_refusal(wf):
+    m = truth(wf).array
+    with pytest.raises(raters.RoleError, match="rev1 is registered as reviewer; only an annotator may submit"):
+        submit(wf, "01", SES, "rev1", m)
+    with pytest.raises(raters.RoleError, match="unknown rater 'nobody'"):
+        submit(wf, "01", SES, "nobody", m)
+    submit(wf, "01", SES, "ann1", m)
+    submit(wf, "01", SES, "ann2", missing_one(m))
+    assert case_status(wf, "01", SES).state == "needs-review"
+    with pytest.raises(raters.RoleError, match="only a reviewer may review"):
+        review(wf, "01", SES, "ann1", "accept", accept="ann1", reason="mine is better")
+    with pytest.raises(raters.RoleError, match="only a reviewer may review"):
+        review(wf, "01", SES, "arb1", "union")
+    with pytest.raises(raters.RoleError, match="only an arbitrator may arbitrate"):
+        arbitrate(wf, "01", SES, "rev1", "union", reason="x")
+    # the CLI refuses the same way, exit 2 with the message
+    p = cli("review", wf, "--subject", "01", "--session", SES, "--rater", "ann2", "--union")
+    assert p.returncode == 2 and "only a reviewer may review" in p.stderr
+    assert case_status(wf, "01", SES).state == "needs-review"
+
+
+def test_blinding(wf):
+    m = truth(wf).array
+    submit(wf, "01", SES, "ann2", shrunk(m))
+    with pytest.raises(BlindingError, match="ann1 may not see ann2's mask"):
+        get_mask(wf, "01", SES, "ann1", "ann2")
+    with pytest.raises(BlindingError, match="may not see the reference mask"):
+        get_mask(wf, "01", SES, "ann1", bids.REFERENCE_DESC)
+    p = cli("fetch-mask", wf, "--subject", "01", "--session", SES, "--rater", "ann1", "--of", "ann2",
+            wf / "leak.nii.gz")
+    assert p.returncode == 2 and "may not see ann2's mask" in p.stderr and not (wf / "leak.nii.gz").exists()
+    assert np.array_equal(get_mask(wf, "01", SES, "ann2", "ann2").array, shrunk(m))  # own mask: fine
+    assert np.array_equal(get_mask(wf, "01", SES, "rev1", "ann2").array, shrunk(m))  # reviewer sees it
+    submit(wf, "01", SES, "ann1", m)
+    assert np.array_equal(get_mask(wf, "01", SES, "ann1", "ann2").array, shrunk(m))  # both submitted
+    views = [r for r in audit.read(store.audit_log(wf)) if r["action"] == "view-mask"]
+    assert [(r["who"], r["details"]["owner"]) for r in views] == [("ann2", "ann2"), ("rev1", "ann2"), ("ann1", "ann2")]
+
+
+def test_resubmission_keeps_revisions(wf):
+    m = truth(wf).array
+    first = submit(wf, "01", SES, "ann1", shrunk(m), uncertain_regions=[{"centre_ras": [1, 2, 3], "note": "fuzzy"}])
+    first_bytes = first.mask_path.read_bytes()
+    second = submit(wf, "01", SES, "ann1", m, parameters={"ADCThreshold": 600.0, "ADCThresholdUnit": "1e-6 mm2/s"})
+    assert (first.number, second.number) == (1, 2)
+    assert first.mask_path.read_bytes() == first_bytes  # never overwritten
+    assert [r.number for r in list_revisions(wf, "01", SES)] == [1, 2]
+    assert np.array_equal(get_mask(wf, "01", SES, "ann1", "ann1", revision=1).array, shrunk(m))
+    assert np.array_equal(get_mask(wf, "01", SES, "ann1", "ann1").array, m)
+    view = bids.lesion_mask_path(wf, "01", SES, desc="ann1")
+    side = json.loads(bids.sidecar_path(view).read_text())
+    assert sha256_file(view) == second.sha256 == side["AISMaskSHA256"]
+    assert side["AISRevision"] == 2 and side["AISParameters"]["ADCThreshold"] == 600.0
+    assert side["Type"] == "Lesion" and side["Manual"] is True and side["SpatialReference"].startswith("bids:raw:")
+    assert side["AISRater"]["id"] == "ann1" and side["AISRole"] == "annotator"
+    assert set(side["AISSourceSHA256"]) >= {"bids:raw:sub-01/ses-01/dwi/sub-01_ses-01_dwi.nii.gz"}
+    r1 = json.loads(bids.sidecar_path(first.mask_path).read_text())
+    assert r1["AISUncertainRegions"] == [{"centre_ras": [1, 2, 3], "note": "fuzzy"}]
+    assert r1["AISParameters"]["ADCThreshold"] == 620.0  # consensus default, marked as such
+    img = read_image(view)
+    assert img.array.dtype == np.uint8 and np.allclose(img.affine, truth(wf).affine)
+    st = case_status(wf, "01", SES)
+    assert st.state == "annotating" and st.annotators[0]["revisions"] == 2
+    assert "1 more independent annotation" in st.waiting_for
+
+
+def test_qc_failure_blocks_submission(wf):
+    m = truth(wf).array.copy()
+    m[0, 0, 0] = 1  # a brush slip in the corner of the field of view
+    with pytest.raises(MaskQCError, match="smaller than 3 voxels") as ei:
+        submit(wf, "01", SES, "ann1", m)
+    assert not ei.value.report.ok
+    with pytest.raises(MaskQCError, match="declare 'no visible lesion'"):
+        submit(wf, "01", SES, "ann1", np.zeros_like(m))
+    assert list_revisions(wf, "01", SES) == []
+    rev = submit(wf, "01", SES, "ann1", np.zeros_like(m), no_visible_lesion=True)
+    assert rev.meta["AISNoVisibleLesion"] is True
+
+
+def test_review_rules_and_final_chain(wf):
+    m = truth(wf, "02").array
+    ann2 = missing_one(m)
+    submit(wf, "02", SES, "ann1", m)
+    with pytest.raises(WorkflowError, match="annotating; a reviewer can act only on a case that is needs-review"):
+        review(wf, "02", SES, "rev1", "union")
+    submit(wf, "02", SES, "ann2", ann2)
+    with pytest.raises(WorkflowError, match="already has two annotators"):
+        submit(wf, "02", SES, "ann3", m)
+    st = case_status(wf, "02", SES)
+    assert st.state == "needs-review" and st.waiting_for == "a reviewer" and st.agreement["reasons"]
+    with pytest.raises(InputError, match="a reason is required for the decision 'accept'"):
+        review(wf, "02", SES, "rev1", "accept", accept="ann1")
+    with pytest.raises(InputError, match="accept which annotator"):
+        review(wf, "02", SES, "rev1", "accept", accept="ann3", reason="x")
+    with pytest.raises(WorkflowError, match="an arbitrator can act only on a case that is escalated"):
+        arbitrate(wf, "02", SES, "arb1", "union", reason="x")
+    # corrected mask drawn by the reviewer (here: every lesion, as in ann1)
+    corrected = wf / "corrected.nii.gz"
+    write_nifti(truth(wf, "02").with_array(m.astype(np.uint8)), corrected, dtype=np.uint8)
+    rec = review(wf, "02", SES, "rev1", "corrected", corrected=corrected, reason="ann2 stopped one slice early")
+    st = case_status(wf, "02", SES)
+    assert st.state == "final" and st.final["via"] == "review" and st.final["by"] == "rev1"
+    final = bids.lesion_mask_path(wf, "02", SES)
+    assert np.array_equal(read_image(final).array, m)
+    meta = json.loads(bids.sidecar_path(final).read_text())
+    chain = meta["AISWorkflow"]
+    assert [s["rater"] for s in chain["submissions"]] == ["ann1", "ann2"]
+    assert chain["agreement"]["accepted"] is False and chain["agreement"]["rule"]["min_dice"] == 0.8
+    assert chain["decisions"][0]["reason"] == "ann2 stopped one slice early"
+    assert chain["decisions"][0]["corrected_sha256"] == rec["corrected_sha256"]
+    assert meta["AISMaskSHA256"] == sha256_file(final) and meta["Type"] == "Lesion"
+    with pytest.raises(WorkflowError, match="is final; annotations can no longer be changed"):
+        submit(wf, "02", SES, "ann2", m)
+
+
+def test_union_needs_no_reason_escalation_does(wf):
+    m = truth(wf, "01").array
+    submit(wf, "01", SES, "ann1", m)
+    submit(wf, "01", SES, "ann2", missing_one(m))
+    with pytest.raises(InputError, match="reason is required for the decision 'escalate'"):
+        review(wf, "01", SES, "rev1", "escalate")
+    review(wf, "01", SES, "rev1", "escalate", reason="boundary unclear on DWI")
+    st = case_status(wf, "01", SES)
+    assert st.state == "escalated" and st.waiting_for == "an arbitrator"
+    with pytest.raises(InputError, match="reason is required for the decision 'union' by an arbitrator"):
+        arbitrate(wf, "01", SES, "arb1", "union")
+    arbitrate(wf, "01", SES, "arb1", "intersection", reason="prudence principle")
+    st = case_status(wf, "01", SES)
+    assert st.state == "final" and st.final["via"] == "arbitration"
+    assert np.array_equal(read_image(bids.lesion_mask_path(wf, "01", SES)).array.astype(bool), missing_one(m))
+    assert [d["decision"] for d in st.decisions] == ["escalate", "intersection"]
+
+
+def test_configured_rule_is_applied_and_recorded(wf):
+    m = truth(wf, "01").array
+    p = cli("workflow-config", wf, "--rule", "min_dice=0.99", "--rule", "max_unmatched_lesion_ml=none",
+            "--auto-merge", "union")
+    assert p.returncode == 0, p.stderr
+    submit(wf, "01", SES, "ann1", m)
+    submit(wf, "01", SES, "ann2", shrunk(m))
+    st = case_status(wf, "01", SES)
+    assert st.state == "needs-review" and st.agreement["rule"]["min_dice"] == 0.99
+    write_json(store.config_path(wf), {"auto_accept": {"min_dice": 0.5}, "auto_merge": "union"})
+    assert case_status(wf, "01", SES).state == "agreement-pending"  # rule changed before any decision
+    p = cli("status", wf, "--json")  # status itself never writes
+    assert json.loads(p.stdout)[0]["state"] == "agreement-pending"
+    from AISAnnotationLib.workflow import repair
+
+    st = repair(wf, "01", SES)
+    assert st.state == "final" and st.final["via"] == "auto-accept"
+    assert np.array_equal(read_image(bids.lesion_mask_path(wf, "01", SES)).array.astype(bool), m.astype(bool))
+
+
+def test_qc_exclusion_hook(wf):
+    qc = wf / "derivatives" / "qc" / "sub-03" / "ses-01"
+    qc.mkdir(parents=True)
+    write_json(qc / "sub-03_ses-01_desc-screening_qc.json", {"excluded": True, "reason": "severe motion artifact"})
+    write_json(qc / "sub-03_ses-01_desc-other_qc.json", {"excluded": False})
+    st = case_status(wf, "03", SES)
+    assert st.state == "excluded" and st.excluded_reason == "severe motion artifact"
+    with pytest.raises(WorkflowError, match="excluded at screening/QC \\(severe motion artifact\\)"):
+        submit(wf, "03", SES, "ann1", truth(wf, "03").array)
+    assert case_status(wf, "02", SES).state == "annotating"

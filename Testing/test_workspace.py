@@ -215,6 +215,6 @@ def test_panel_rows_and_filters():
     mine = panels.filter_queue
     assert [r["case_id"] for r in mine(rows, "rv01", "reviewer", "waiting for me")] == ["sub-1"]
     assert [r["case_id"] for r in mine(rows, "ar01", "arbitrator", "waiting for me")] == ["sub-3"]
-    assert [r["case_id"] for r in mine(rows, "r02", "annotator", "waiting for me")] == []
+    assert [r["case_id"] for r in mine(rows, "r01", "annotator", "waiting for me")] == []
     assert [r["case_id"] for r in mine(rows, "r03", "annotator", "waiting for me")] == ["sub-4"]
     assert [r["case_id"] for r in mine(rows, "x", "annotator", "needs review")] == ["sub-1", "sub-2"]

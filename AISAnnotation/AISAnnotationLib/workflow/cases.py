@@ -67,6 +67,11 @@ def excluded(root: Path, subject: str, session: Optional[str]) -> Optional[str]:
     Reads ``derivatives/qc/sub-X/ses-Y/*_qc.json`` (written by the QC tools); a file with a
     top-level ``"excluded": true`` excludes the case, its ``"reason"`` is returned.
     """
+    from ..qc.store import queue_exclusion  # issue 6's QC record (integration, issue 8)
+
+    qc_excluded, qc_reason = queue_exclusion(Path(root), subject, session)
+    if qc_excluded:
+        return qc_reason or "excluded at screening/QC"
     d = bids.session_dir(Path(root) / "derivatives" / "qc", subject, session)
     if not d.is_dir():
         return None

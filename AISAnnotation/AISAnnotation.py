@@ -477,8 +477,21 @@ class AISAnnotationLogic(ScriptedLoadableModuleLogic):
         return self._ws().case_queue(bidsRoot, raterId, role, stateFilter, search)
 
     def openCase(self, scene, bidsRoot: str, caseId: str, raterId: str, role: str, progress=None):
-        """Load the case into ``scene`` for this rater and role; return the workspace."""
-        return self._ws().open_case(scene, bidsRoot, caseId, raterId, role, progress=progress)
+        """Load the case into ``scene`` for this rater and role, in the linked AIS layout; return the workspace."""
+        ws = self._ws()
+        return ws.open_case(scene, bidsRoot, caseId, raterId, role, view_logics=self.viewLogics(scene),
+                            progress=progress)
+
+    @staticmethod
+    def viewLogics(scene):
+        """Slicer's application and layout logics for the AIS layouts (None without a layout manager)."""
+        layoutManager = slicer.app.layoutManager()
+        if layoutManager is None:
+            return None
+        from AISAnnotationMRML.views import ViewLogics
+
+        return ViewLogics(scene, slicer.app.applicationLogic(), layoutManager.layoutLogic(),
+                          create_slice_logics=False)
 
     # -- annotator
 

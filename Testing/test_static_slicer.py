@@ -408,3 +408,48 @@ def test_self_test_exercises_the_whole_workflow():
     run = next(f for f in test.body if isinstance(f, ast.FunctionDef) and f.name == "runTest")
     called = {ast.unparse(c.func) for c in ast.walk(run) if isinstance(c, ast.Call)}
     assert {"self.test_DemoCaseLoads", "self.test_TwoRatersReviewFinal"} <= called
+
+
+def test_widget_choices_equal_the_library_tables():
+    """The combo-box choices are constants of the module file (nothing heavy imported at Slicer start-up);
+    they must stay equal to the tables the library checks against."""
+    from AISAnnotationLib import panels, raters
+
+    consts = _module_constants(_module_tree())
+    assert tuple(consts["ROLES"]) == tuple(raters.ROLES)
+    assert tuple(consts["QUEUE_FILTERS"]) == tuple(panels.QUEUE_FILTERS)
+    pytest.importorskip("slicer", reason="slicer-core is not installed")
+    from AISAnnotationMRML import workspace
+
+    assert tuple(consts["NOTE_DECISIONS"]) == tuple(workspace.NOTE_DECISIONS)
+    assert tuple(consts["DECISIONS"]) == tuple(workspace.DECISION_MAP)
+    screening_keys = ast.literal_eval(next(
+        s.value for s in _class(_module_tree(), "AISAnnotationWidget").body
+        if isinstance(s, ast.Assign) and s.targets[0].id == "_SCREENING_FIELDS"))
+    form_keys = {f"likert.{s}" for s in workspace.FORM_LIKERT} | {f"artifact.{a}" for a in workspace.FORM_ARTIFACTS}
+    form_keys |= {f"exclusion.{e}" for e in workspace.FORM_EXCLUSIONS} | {"note", "no_visible_lesion"}
+    assert set(screening_keys) == form_keys
+    params = _param_annotations()
+    assert set(screening_keys.values()) <= set(params)
+
+
+def test_logic_calls_only_existing_workspace_functions():
+    pytest.importorskip("slicer", reason="slicer-core is not installed")
+    from AISAnnotationMRML import workspace
+
+    logic = _class(_module_tree(), "AISAnnotationLogic")
+    used = set()
+    for node in ast.walk(logic):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Call)
+                and ast.unparse(node.value.func) == "self._ws"):
+            used.add(node.attr)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "ws":
+            used.add(node.attr)
+    assert len(used) >= 15
+    missing = sorted(n for n in used if not hasattr(workspace, n))
+    assert not missing, f"AISAnnotationMRML.workspace lacks {missing}"
+    test = _class(_module_tree(), "AISAnnotationTest")
+    used_t = {n.attr for n in ast.walk(test) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+              and n.value.id == "workspace"}
+    missing = sorted(n for n in used_t if not hasattr(workspace, n))
+    assert not missing, f"the self-test calls missing workspace functions {missing}"

@@ -218,3 +218,15 @@ def test_panel_rows_and_filters():
     assert [r["case_id"] for r in mine(rows, "r01", "annotator", "waiting for me")] == []
     assert [r["case_id"] for r in mine(rows, "r03", "annotator", "waiting for me")] == ["sub-4"]
     assert [r["case_id"] for r in mine(rows, "x", "annotator", "needs review")] == ["sub-1", "sub-2"]
+
+
+def test_candidates_for_the_jump_table(scene, demo):
+    ws = wsp.open_case(scene, demo, CASE, "r01", "annotator")
+    rows = wsp.candidates(ws, 620.0)
+    assert rows, "the demo lesion gives at least one candidate"
+    truth = _truth(demo)
+    assert ws.preannotation.mask[truth].mean() > 0.5  # the candidates cover the phantom lesion
+    for row in rows:
+        assert row["volume_ml"] > 0 and len(row["centroid_ras"]) == 3 and row["mean_adc"] < 620.0
+    with pytest.raises(InputError, match="adc_threshold"):
+        wsp.candidates(ws, 5000.0)

@@ -74,6 +74,7 @@ class CaseWorkspace:
     agreement: Optional[Any] = None
     opened: str = ""
     views: Optional[dict[str, Any]] = None
+    preannotation: Optional[Any] = None
 
     @property
     def subject(self) -> str:
@@ -303,6 +304,20 @@ def save_screening(ws: CaseWorkspace, form: dict[str, Any]) -> str:
     if stored.get("excluded"):
         return f"{ws.case_id} leaves the annotation queue: {stored.get('reason')}"
     return f"{ws.case_id} stays in the annotation queue (screening by {ws.rater_id} saved)"
+
+
+def candidates(ws: CaseWorkspace, adc_threshold: float = 620.0,
+               progress: Optional[ProgressCallback] = None) -> list[dict[str, Any]]:
+    """Threshold-then-refine pre-annotation of the open case (ADC threshold in ×10⁻⁶ mm²/s):
+    the candidate lesions (id, voxels, volume_ml, centroid_ras, mean_adc, mean_dwi_ratio) for the
+    jump-to table. The result is kept on the workspace (``ws.preannotation``)."""
+    from AISAnnotationLib.preannotate import PreannotationParameters, preannotate_case
+
+    progress = _progress(progress)
+    progress(0.1, f"Pre-annotation of {ws.case_id} (ADC < {adc_threshold:g}×10⁻⁶ mm²/s, refined on DWI)")
+    ws.preannotation = preannotate_case(ws.case, PreannotationParameters(adc_threshold=float(adc_threshold)))
+    progress(1.0, f"{len(ws.preannotation.candidates)} candidate(s)")
+    return [c.to_dict() for c in ws.preannotation.candidates]
 
 
 NOTE_DECISIONS = ("for review", "included", "excluded")

@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "workflow",
     "compare",
     "views",
+    "preannotate",
 )
 
 

@@ -1,0 +1,79 @@
+"""``preannotate``: the threshold-then-refine candidate lesion mask, headless.
+
+Default output: ``derivatives/lesions/sub-S/ses-T/dwi/sub-S_ses-T_space-orig_label-lesion_desc-preannotation_mask.nii.gz``
+with its BIDS sidecar (Type Lesion, SpatialReference, Sources, ``Manual: false``) carrying the
+parameters and candidate list under ``AISPreannotation``: one validator-clean derivative that
+cannot be mistaken for a rater's mask (those use ``desc-<rater>``). With ``--out FILE`` the mask
+goes to FILE and the same JSON beside it (FILE with ``.json``), outside the dataset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .. import bids
+from ..case import load_case
+from ..image import Image
+from ..io import strip_image_suffix, write_json, write_nifti
+from ..masks import write_mask
+from ..preannotate import INTEGER_PARAMETERS, PARAMETER_SPECS, PreannotationParameters, preannotate_case
+from ..shinethrough import shine_through_summary
+
+DESC = "preannotation"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "preannotate", help="candidate acute lesion mask: ADC threshold, then DWI refinement",
+        description="Threshold ADC (default < 620e-6 mm2/s) inside the eroded brain, keep DWI-bright 26-connected "
+                    "cores, grow them on DWI, drop small islands; flag T2 shine-through. Writes a binary uint8 mask "
+                    "on the DWI grid plus the candidate list and parameters (JSON).")
+    p.add_argument("root", type=Path, help="BIDS root")
+    p.add_argument("--subject", required=True)
+    p.add_argument("--session")
+    p.add_argument("--out", type=Path, help="mask file (.nii.gz); default: derivatives/lesions …_desc-preannotation_mask")
+    p.add_argument("--adc-unit", default="auto", help="override ADC unit detection (mm2/s, 1e-3 mm2/s, 1e-6 mm2/s)")
+    p.add_argument("--json", action="store_true", help="print the candidate JSON to stdout")
+    d = PreannotationParameters()
+    for name, (unit, lo, hi, text) in PARAMETER_SPECS.items():
+        typ = int if name in INTEGER_PARAMETERS else float
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=typ, default=getattr(d, name),
+                       help=f"{text} [{unit}, {lo:g}–{hi:g}, default %(default)s]")
+    p.set_defaults(func=_cmd_preannotate)
+
+
+def _cmd_preannotate(args: argparse.Namespace) -> int:
+    params = PreannotationParameters(**{k: getattr(args, k) for k in PARAMETER_SPECS})
+    case = load_case(args.root, args.subject, args.session, adc_unit=args.adc_unit)
+    result = preannotate_case(case, params)
+    info = result.to_dict()
+    info["case"] = case.case_id
+    info["adc_unit"] = case.adc_unit.as_dict() if case.adc_unit else "derived"
+    info["problems"] = list(case.problems)
+    mask = result.mask.astype(np.uint8)
+    if args.out:
+        out = Path(args.out)
+        write_nifti(Image(array=mask, affine=case.reference.affine), out, dtype=np.uint8)
+        js = out.with_name(Path(strip_image_suffix(out)).name + ".json")
+        write_json(js, info)
+    else:
+        sources = [case.files[k] for k in ("dwi", "adc") if k in case.files]
+        out = write_mask(case.root, case.subject, case.session, mask, case.reference, sources, desc=DESC,
+                         manual=False, extra={"Description": "automatic pre-annotation (ADC threshold, DWI refine); "
+                                                             "not reviewed", "AISPreannotation": info})
+        js = bids.sidecar_path(out)
+    if args.json:
+        print(json.dumps(info, indent=2, ensure_ascii=False))
+    else:
+        print(f"{case.case_id}: {len(result.candidates)} candidate(s), {int(mask.sum())} voxels, "
+              f"{sum(c.volume_ml for c in result.candidates):.3f} ml → {out}")
+        for c in result.candidates:
+            x, y, z = c.centroid_ras
+            print(f"  #{c.id}: {c.voxels} vox {c.volume_ml:.3f} ml at RAS ({x:.1f}, {y:.1f}, {z:.1f}) "
+                  f"ADC {c.mean_adc:.0f} DWI ratio {c.mean_dwi_ratio:.2f}")
+        print(f"  {shine_through_summary(result.shine_through_regions)}; details in {js}")
+    return 0

@@ -73,6 +73,16 @@ class AISAnnotation(ScriptedLoadableModule):
             "ischemic stroke (Chinese Medical Doctor Association, radiology branch, emergency imaging committee, "
             "2025). Agreement metrics follow the ISLES'22 challenge evaluation."
         )
+        slicer.app.connect("startupCompleted()", registerAISLayouts)
+
+
+def registerAISLayouts() -> None:
+    """Add the AIS layouts (2x2, row, 3-plane, review, ...) to Slicer's layout node once at start-up."""
+    if slicer.app.layoutManager() is None:  # no GUI (e.g. --no-main-window)
+        return
+    from AISAnnotationMRML.layouts import register_layouts
+
+    register_layouts(slicer.app.layoutManager().layoutLogic().GetLayoutNode())
 
 
 #
@@ -568,6 +578,8 @@ class AISAnnotationTest(ScriptedLoadableModuleTest):
         self.setUp()
         self.test_DemoCaseLoads()
         self.setUp()
+        self.test_LinkedViews()
+        self.setUp()
         self.test_TwoRatersReviewFinal()
 
     def test_DemoCaseLoads(self):
@@ -583,6 +595,32 @@ class AISAnnotationTest(ScriptedLoadableModuleTest):
         dwi.GetIJKToRASMatrix(m)
         self.assertAlmostEqual(abs(m.Determinant()), 1.75 * 1.75 * 5.0, places=3)
         self.assertEqual(ws.segmentation.GetSegmentation().GetNumberOfSegments(), 1)
+
+    def test_LinkedViews(self):
+        """Opening a case shows the linked AIS 2x2 layout; moving one view moves the others (issue 4)."""
+        from AISAnnotationMRML import layouts
+
+        logic = AISAnnotationLogic()
+        root = logic.writeDemo(os.path.join(tempfile.mkdtemp(), "demo"))
+        nodes = logic.openCase(slicer.mrmlScene, root, "sub-03_ses-01", "r01", "annotator").volumes
+        layoutManager = slicer.app.layoutManager()
+        layoutNode = layoutManager.layoutLogic().GetLayoutNode()
+        self.assertEqual(layoutNode.GetViewArrangement(), layouts.AIS_2X2)
+        for layoutId in layouts.LAYOUTS:
+            self.assertTrue(layoutNode.IsLayoutDescription(layoutId))
+        for viewName, key in (("AIS-DWI", "dwi"), ("AIS-ADC", "adc"), ("AIS-eADC", "eadc"), ("AIS-FLAIR", "flair")):
+            sliceWidget = layoutManager.sliceWidget(viewName)
+            self.assertIsNotNone(sliceWidget, viewName)
+            composite = sliceWidget.mrmlSliceCompositeNode()
+            self.assertEqual(composite.GetBackgroundVolumeID(), nodes[key].GetID())
+            self.assertTrue(composite.GetLinkedControl())
+        adcLogic = layoutManager.sliceWidget("AIS-ADC").sliceLogic()
+        adcLogic.StartSliceOffsetInteraction()
+        adcLogic.SetSliceOffset(adcLogic.GetSliceOffset() + 10.0)
+        adcLogic.EndSliceOffsetInteraction()
+        offset = adcLogic.GetSliceOffset()
+        for viewName in ("AIS-DWI", "AIS-eADC", "AIS-FLAIR"):
+            self.assertAlmostEqual(layoutManager.sliceWidget(viewName).sliceLogic().GetSliceOffset(), offset, places=3)
 
     def _annotateWithEffect(self, logic, root, raterId, threshold):
         """Open the case as ``raterId``, apply the threshold-then-refine effect, submit; return the workspace."""

@@ -127,7 +127,7 @@ def render_case_snapshot(case: Case, mask: Optional[np.ndarray], out_png: Union[
                 rgb = rgba[..., :3] / 255.0 * alpha
                 nonzero = float((rgba[..., :3].max(axis=-1) > 0).mean())
             outline_n = 0
-            if mask is not None:
+            if mask is not None and not info["missing"]:
                 lab = resliced_array(logic, "label")
                 if lab is not None:
                     edge = mask_outline(lab > 0)

@@ -1,0 +1,269 @@
+"""Linked AIS views on a bare MRML scene with Slicer's own layout, slice and slice-link logic (case 0009)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from aistest import ISLES_SES, ISLES_SUB
+
+pytest.importorskip("slicer", reason="slicer-core is not installed")
+
+from scipy import ndimage  # noqa: E402
+
+from AISAnnotationLib import bids  # noqa: E402
+from AISAnnotationLib.case import load_case  # noqa: E402
+from AISAnnotationLib.masks import read_mask  # noqa: E402
+from AISAnnotationMRML import layouts  # noqa: E402
+from AISAnnotationMRML.case_nodes import add_mask_segmentation, load_case_nodes  # noqa: E402
+from AISAnnotationMRML.views import ViewLogics, resliced_array, show_case, xy_to_ras  # noqa: E402
+from AISAnnotationMRML.volumes import array_from_image_data, ijk_to_ras_affine  # noqa: E402
+
+CORE = {"AIS-DWI": "dwi", "AIS-ADC": "adc", "AIS-eADC": "eadc", "AIS-FLAIR": "flair"}
+
+
+@pytest.fixture(scope="module")
+def expert_mask(isles_bids, isles_case):
+    return read_mask(bids.lesion_mask_path(isles_bids, ISLES_SUB, ISLES_SES, desc=bids.REFERENCE_DESC),
+                     isles_case.reference)
+
+
+@pytest.fixture
+def logics(scene):
+    vl = ViewLogics(scene)
+    yield vl
+    vl.close()  # before the scene fixture clears the scene
+
+
+@pytest.fixture
+def shown(logics, isles_case):
+    nodes = load_case_nodes(logics.scene, isles_case)
+    info = show_case(logics, nodes, "2x2", brain=isles_case.brain_mask())
+    return logics, nodes, info
+
+
+def _sample(node, ras_points):
+    """Trilinear sample of a volume node's voxels at RAS points (N×3); NaN outside the voxel centres' hull."""
+    arr = array_from_image_data(node.GetImageData()).astype(float)
+    ijk = (np.linalg.inv(ijk_to_ras_affine(node)) @ np.c_[ras_points, np.ones(len(ras_points))].T)[:3]
+    inside = np.all((ijk >= 0) & (ijk <= (np.array(arr.shape) - 1)[:, None]), axis=0)
+    out = np.full(len(ras_points), np.nan)
+    out[inside] = ndimage.map_coordinates(arr, ijk[:, inside], order=1)
+    return out
+
+
+def _pixel_ras(slice_node, shape):
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    xy = np.c_[xx.ravel(), yy.ravel(), np.zeros(h * w), np.ones(h * w)]
+    return (xy_to_ras(slice_node) @ xy.T).T[:, :3]
+
+
+def test_layouts_registered_once_and_survive_scene_clear(logics):
+    node = logics.layout_node
+    for spec in layouts.LAYOUTS.values():
+        assert node.IsLayoutDescription(spec.id), spec.name
+        assert node.GetLayoutDescription(spec.id) == spec.xml()
+    assert len({s.id for s in layouts.LAYOUTS.values()}) == len(layouts.LAYOUTS)
+    layouts.register_layouts(node)  # idempotent
+    logics.scene.Clear(0)
+    assert logics.layout_node is node
+    assert all(node.IsLayoutDescription(i) for i in layouts.LAYOUTS)
+    # Slicer parses our XML into view nodes: 3-plane layout has the three orientations in the AIS group
+    spec = logics.set_layout(layouts.AIS_3PLANE)
+    assert node.GetViewArrangement() == layouts.AIS_3PLANE
+    for v in spec.views:
+        sn = logics.slice_node(v.name)
+        assert sn.GetOrientation() == v.orientation
+        assert sn.GetViewGroup() == layouts.AIS_VIEW_GROUP
+        assert logics.slice_logic(v.name) is not None
+
+
+def test_case_views_show_the_right_volumes_linked(shown):
+    logics, nodes, info = shown
+    assert logics.layout_node.GetViewArrangement() == layouts.AIS_2X2
+    assert info["layout_id"] == layouts.AIS_2X2
+    for view, key in CORE.items():
+        cn = logics.composite_node(view)
+        assert cn.GetBackgroundVolumeID() == nodes[key].GetID(), view
+        assert cn.GetLinkedControl() == 1 and cn.GetHotLinkedControl() == 1
+        sn = logics.slice_node(view)
+        assert sn.GetViewGroup() == layouts.AIS_VIEW_GROUP
+        assert sn.GetLayoutLabel() == info["views"][view]["label"]
+        assert not info["views"][view]["missing"]
+    assert [logics.slice_node(v).GetLayoutLabel() for v in CORE] == ["DWI b1000", "ADC", "eADC", "FLAIR"]
+    # standard views are not in the AIS group, so our linking never moves them
+    red = logics.scene.GetNodeByID("vtkMRMLSliceNodeRed")
+    assert red is None or red.GetViewGroup() != layouts.AIS_VIEW_GROUP
+
+
+def test_moving_one_view_moves_all_and_each_reslices_its_own_volume(shown, expert_mask, isles_case):
+    logics, nodes, info = shown
+    ref = isles_case.reference
+    k = int(np.argmax(expert_mask.sum(axis=(0, 1))))
+    target = float((ref.affine @ [56, 56, k, 1])[2])
+    before = {v: logics.slice_logic(v).GetSliceOffset() for v in CORE}
+    logics.set_slice_offset("AIS-ADC", target)  # the slice slider of the ADC view
+    for view in CORE:
+        assert logics.slice_logic(view).GetSliceOffset() == pytest.approx(target, abs=1e-6), view
+        assert before[view] != pytest.approx(target)
+    xy0 = xy_to_ras(logics.slice_node("AIS-DWI"))
+    for view, key in CORE.items():
+        sn = logics.slice_node(view)
+        # same in-plane position, pan and zoom (column 2 is each view's own slice thickness)
+        np.testing.assert_allclose(xy_to_ras(sn)[:, [0, 1, 3]], xy0[:, [0, 1, 3]], atol=1e-6)
+        img = resliced_array(logics.slice_logic(view))
+        ras = _pixel_ras(sn, img.shape)
+        assert np.allclose(ras[:, 2], target)
+        want = _sample(nodes[key], ras).reshape(img.shape)
+        ok = np.isfinite(want)
+        assert ok.sum() > 0.2 * ok.size, view
+        got, ref_vals = img[ok].astype(float), want[ok]
+        scale = float(np.abs(ref_vals).max()) or 1.0
+        assert np.corrcoef(got, ref_vals)[0, 1] > 0.995, view
+        assert np.abs(got - ref_vals).mean() < 0.01 * scale, view
+        if nodes[key].GetImageData().GetDimensions() == ref.shape3:
+            # DWI-grid volumes at a DWI voxel plane: trilinear sampling, to float precision
+            np.testing.assert_allclose(got, ref_vals, atol=2e-3 * scale, err_msg=view)
+        else:
+            # FLAIR (oblique, 0.45×0.45×5 mm): VTK's reslice agrees with trilinear sampling up to
+            # sub-voxel positioning, so each pixel lies within the range sampled ±0.25 mm around it
+            env = np.array([_sample(nodes[key], ras + d).reshape(img.shape)[ok]
+                            for d in np.array(np.meshgrid(*[[-0.25, 0, 0.25]] * 3)).reshape(3, -1).T])
+            inside = (got >= np.nanmin(env, 0) - 1e-3 * scale) & (got <= np.nanmax(env, 0) + 1e-3 * scale)
+            assert inside.mean() > 0.995, (view, inside.mean())
+    # FLAIR is shown on its own (512×512×29, 0.45 mm) grid, never resampled to DWI
+    flair = nodes["flair"]
+    assert flair.GetImageData().GetDimensions() == isles_case.images["flair"].shape3
+    assert flair.GetImageData().GetDimensions() != ref.shape3
+
+
+def test_zoom_and_pan_are_linked(shown):
+    logics, _, _ = shown
+    import slicer
+
+    logic = logics.slice_logic("AIS-FLAIR")
+    sn = logic.GetSliceNode()
+    logic.StartSliceNodeInteraction(slicer.vtkMRMLSliceNode.FieldOfViewFlag | slicer.vtkMRMLSliceNode.XYZOriginFlag)
+    fov = sn.GetFieldOfView()
+    sn.SetFieldOfView(fov[0] / 2, fov[1] / 2, fov[2])
+    sn.SetXYZOrigin(12.0, -7.0, 0.0)
+    logic.EndSliceNodeInteraction()
+    for view in CORE:
+        other = logics.slice_node(view)
+        assert other.GetFieldOfView()[0] == pytest.approx(fov[0] / 2)
+        assert tuple(other.GetXYZOrigin()) == pytest.approx((12.0, -7.0, 0.0))
+
+
+def test_crosshair_jump_moves_every_plane(logics, isles_case, expert_mask):
+    nodes = load_case_nodes(logics.scene, isles_case)
+    info = show_case(logics, nodes, "3plane")
+    assert info["layout_id"] == layouts.AIS_3PLANE
+    ijk = np.argwhere(expert_mask).mean(axis=0)
+    ras = (isles_case.reference.affine @ [*ijk, 1])[:3]
+    logics.jump_to_ras(ras)
+    crosshair = logics.scene.GetFirstNodeByClass("vtkMRMLCrosshairNode")
+    assert crosshair.GetCrosshairRAS() == pytest.approx(tuple(ras))
+    for name, v in info["views"].items():
+        sn = logics.slice_node(name)
+        m = np.array([[sn.GetSliceToRAS().GetElement(r, c) for c in range(4)] for r in range(4)])
+        in_plane = np.linalg.inv(m) @ [*ras, 1]
+        assert in_plane[2] == pytest.approx(0, abs=1e-4), name  # the point is on every view's plane
+        assert logics.composite_node(name).GetBackgroundVolumeID() == nodes[v["sequence"]].GetID()
+
+
+def test_presets_adc_fixed_with_620_table_others_on_brain(shown, isles_case):
+    logics, nodes, info = shown
+    adc = nodes["adc"].GetDisplayNode()
+    assert (adc.GetWindow(), adc.GetLevel()) == pytest.approx((2000.0, 1000.0))
+    assert not adc.GetAutoWindowLevel()
+    table = adc.GetColorNode()
+    rgba_low, rgba_mid, rgba_high = ([0.0] * 4, [0.0] * 4, [0.0] * 4)
+    n = table.GetNumberOfColors()
+    table.GetColor(int(500 / 2000 * n), rgba_low)    # 500 < 620: tinted
+    table.GetColor(int(700 / 2000 * n), rgba_mid)    # 700 > 620: grey
+    table.GetColor(n - 1, rgba_high)
+    assert rgba_low[2] > rgba_low[0] + 0.3
+    assert rgba_mid[0] == pytest.approx(rgba_mid[2]) and rgba_high[:3] == pytest.approx([1, 1, 1])
+    dwi_all = isles_case.reference.array
+    for key in ("dwi", "eadc"):
+        dn = nodes[key].GetDisplayNode()
+        lo = dn.GetLevel() - dn.GetWindow() / 2
+        hi = dn.GetLevel() + dn.GetWindow() / 2
+        assert (lo, hi) == pytest.approx((info["presets"][key].lower, info["presets"][key].upper))
+        assert lo > 0 and hi < float(isles_case.images[key].array.max())
+    # a whole-image window would start at the background (0); ours starts inside the brain
+    assert float(np.percentile(dwi_all, 1)) < info["presets"]["dwi"].lower
+
+
+def test_segmentation_filled_on_dwi_outlined_elsewhere(logics, isles_case, expert_mask):
+    nodes = load_case_nodes(logics.scene, isles_case)
+    seg, _ = add_mask_segmentation(logics.scene, expert_mask, nodes["dwi"])
+    info = show_case(logics, nodes, "2x2", segmentation=seg)
+    styles = {}
+    for i in range(seg.GetNumberOfDisplayNodes()):
+        dn = seg.GetNthDisplayNode(i)
+        styles[dn.GetAttribute("AIS.segmentationStyle")] = dn
+    fill, outline = styles["fill"], styles["outline"]
+    ids = {v: info["views"][v]["slice_node_id"] for v in CORE}
+    assert fill.IsDisplayableInView(ids["AIS-DWI"]) and fill.GetVisibility2DFill()
+    assert not any(fill.IsDisplayableInView(ids[v]) for v in ("AIS-ADC", "AIS-eADC", "AIS-FLAIR"))
+    assert all(outline.IsDisplayableInView(ids[v]) for v in ("AIS-ADC", "AIS-eADC", "AIS-FLAIR"))
+    assert not outline.IsDisplayableInView(ids["AIS-DWI"])
+    assert outline.GetVisibility2DOutline() and not outline.GetVisibility2DFill()
+    show_case(logics, nodes, "2x2", segmentation=seg)  # again: still two display nodes
+    assert seg.GetNumberOfDisplayNodes() == 2
+
+
+@pytest.fixture(scope="module")
+def no_flair_root(isles_bids, tmp_path_factory):
+    """A copy of the ISLES import without FLAIR (ADC present, eADC not on disk)."""
+    root = tmp_path_factory.mktemp("noflair") / "bids"
+    shutil.copytree(isles_bids, root)
+    gone = [p for p in root.rglob("*FLAIR*") if p.is_file()]
+    assert gone
+    for p in gone:
+        p.unlink()
+    return root
+
+
+def test_missing_flair_and_eadc_give_a_sensible_layout(logics, no_flair_root):
+    case = load_case(no_flair_root, ISLES_SUB, ISLES_SES)
+    assert "flair" not in case.images and "eadc" in case.derived
+    nodes = load_case_nodes(logics.scene, case)
+    info = show_case(logics, nodes, "2x2", brain=case.brain_mask())
+    flair = info["views"]["AIS-FLAIR"]
+    assert flair["missing"] and flair["label"] == "FLAIR (missing)"
+    assert logics.composite_node("AIS-FLAIR").GetBackgroundVolumeID() is None
+    assert logics.slice_node("AIS-FLAIR").GetLayoutLabel() == "FLAIR (missing)"
+    assert logics.composite_node("AIS-eADC").GetBackgroundVolumeID() == nodes["eadc"].GetID()
+    assert nodes["eadc"].GetAttribute("AIS.derived") == "1"
+    logics.set_slice_offset("AIS-DWI", 10.0)  # linking still works with an empty view
+    assert logics.slice_logic("AIS-FLAIR").GetSliceOffset() == pytest.approx(10.0)
+
+
+def test_layout_choice_grows_with_t1_t2():
+    assert layouts.layout_for("2x2", ["dwi", "adc", "eadc", "flair"]).id == layouts.AIS_2X2
+    assert layouts.layout_for("2x2", ["dwi", "adc", "eadc", "flair", "t2w"]).id == layouts.AIS_ALL
+    assert layouts.layout_for("3plane", ["dwi", "t1w"]).id == layouts.AIS_3PLANE_ALL
+    with pytest.raises(ValueError, match="unknown layout"):
+        layouts.layout_for("5x5")
+    names = [v.name for v in layouts.LAYOUTS[layouts.AIS_REVIEW].views]
+    assert names == ["AIS-ReviewA", "AIS-ReviewB", "AIS-ADC", "AIS-Disagreement"]
+
+
+def test_review_layout_shows_disagreement_overlay(logics, isles_case, expert_mask):
+    from AISAnnotationLib.image import Image
+    from AISAnnotationMRML.volumes import image_to_volume_node
+
+    nodes = load_case_nodes(logics.scene, isles_case, ["dwi", "adc"])
+    diff = image_to_volume_node(logics.scene, Image(expert_mask.astype(np.uint8), isles_case.reference.affine),
+                                "disagreement", labelmap=True)
+    info = show_case(logics, nodes, "review", overlays={"disagreement": diff})
+    assert info["layout_id"] == layouts.AIS_REVIEW
+    assert logics.composite_node("AIS-Disagreement").GetLabelVolumeID() == diff.GetID()
+    for v in ("AIS-ReviewA", "AIS-ReviewB", "AIS-Disagreement"):
+        assert logics.composite_node(v).GetBackgroundVolumeID() == nodes["dwi"].GetID()
+    assert not any(v["missing"] for v in info["views"].values())

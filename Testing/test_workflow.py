@@ -6,9 +6,10 @@ import json
 
 import numpy as np
 import pytest
-
 from aistest_workflow import cli, register_raters
+
 from AISAnnotationLib import audit, bids, raters
+from AISAnnotationLib.case import load_case
 from AISAnnotationLib.errors import InputError
 from AISAnnotationLib.io import read_image, sha256_file, write_json, write_nifti
 from AISAnnotationLib.workflow import (
@@ -30,7 +31,18 @@ SES = "01"
 @pytest.fixture
 def wf(demo_copy):
     register_raters(demo_copy)
+    _cases.clear()
     return demo_copy
+
+
+_cases: dict = {}
+
+
+def C(root, sub="01"):
+    """The loaded case, once per test (submit/review reload it when not given: slower)."""
+    if (root, sub) not in _cases:
+        _cases[(root, sub)] = load_case(root, sub, SES)
+    return _cases[(root, sub)]
 
 
 def truth(root, sub="01"):
@@ -74,18 +86,18 @@ def test_rater_registry_checks(wf):
 def test_role_refusal(wf):
     m = truth(wf).array
     with pytest.raises(raters.RoleError, match="rev1 is registered as reviewer; only an annotator may submit"):
-        submit(wf, "01", SES, "rev1", m)
+        submit(wf, "01", SES, "rev1", m, case=C(wf, "01"))
     with pytest.raises(raters.RoleError, match="unknown rater 'nobody'"):
-        submit(wf, "01", SES, "nobody", m)
-    submit(wf, "01", SES, "ann1", m)
-    submit(wf, "01", SES, "ann2", missing_one(m))
+        submit(wf, "01", SES, "nobody", m, case=C(wf, "01"))
+    submit(wf, "01", SES, "ann1", m, case=C(wf, "01"))
+    submit(wf, "01", SES, "ann2", missing_one(m), case=C(wf, "01"))
     assert case_status(wf, "01", SES).state == "needs-review"
     with pytest.raises(raters.RoleError, match="only a reviewer may review"):
-        review(wf, "01", SES, "ann1", "accept", accept="ann1", reason="mine is better")
+        review(wf, "01", SES, "ann1", "accept", accept="ann1", reason="mine is better", case=C(wf, "01"))
     with pytest.raises(raters.RoleError, match="only a reviewer may review"):
-        review(wf, "01", SES, "arb1", "union")
+        review(wf, "01", SES, "arb1", "union", case=C(wf, "01"))
     with pytest.raises(raters.RoleError, match="only an arbitrator may arbitrate"):
-        arbitrate(wf, "01", SES, "rev1", "union", reason="x")
+        arbitrate(wf, "01", SES, "rev1", "union", reason="x", case=C(wf, "01"))
     # the CLI refuses the same way, exit 2 with the message
     p = cli("review", wf, "--subject", "01", "--session", SES, "--rater", "ann2", "--union")
     assert p.returncode == 2 and "only a reviewer may review" in p.stderr
@@ -94,7 +106,7 @@ def test_role_refusal(wf):
 
 def test_blinding(wf):
     m = truth(wf).array
-    submit(wf, "01", SES, "ann2", shrunk(m))
+    submit(wf, "01", SES, "ann2", shrunk(m), case=C(wf, "01"))
     with pytest.raises(BlindingError, match="ann1 may not see ann2's mask"):
         get_mask(wf, "01", SES, "ann1", "ann2")
     with pytest.raises(BlindingError, match="may not see the reference mask"):
@@ -104,7 +116,7 @@ def test_blinding(wf):
     assert p.returncode == 2 and "may not see ann2's mask" in p.stderr and not (wf / "leak.nii.gz").exists()
     assert np.array_equal(get_mask(wf, "01", SES, "ann2", "ann2").array, shrunk(m))  # own mask: fine
     assert np.array_equal(get_mask(wf, "01", SES, "rev1", "ann2").array, shrunk(m))  # reviewer sees it
-    submit(wf, "01", SES, "ann1", m)
+    submit(wf, "01", SES, "ann1", m, case=C(wf, "01"))
     assert np.array_equal(get_mask(wf, "01", SES, "ann1", "ann2").array, shrunk(m))  # both submitted
     views = [r for r in audit.read(store.audit_log(wf)) if r["action"] == "view-mask"]
     assert [(r["who"], r["details"]["owner"]) for r in views] == [("ann2", "ann2"), ("rev1", "ann2"), ("ann1", "ann2")]
@@ -112,9 +124,9 @@ def test_blinding(wf):
 
 def test_resubmission_keeps_revisions(wf):
     m = truth(wf).array
-    first = submit(wf, "01", SES, "ann1", shrunk(m), uncertain_regions=[{"centre_ras": [1, 2, 3], "note": "fuzzy"}])
+    first = submit(wf, "01", SES, "ann1", shrunk(m), uncertain_regions=[{"centre_ras": [1, 2, 3], "note": "fuzzy"}], case=C(wf, "01"))
     first_bytes = first.mask_path.read_bytes()
-    second = submit(wf, "01", SES, "ann1", m, parameters={"ADCThreshold": 600.0, "ADCThresholdUnit": "1e-6 mm2/s"})
+    second = submit(wf, "01", SES, "ann1", m, parameters={"ADCThreshold": 600.0, "ADCThresholdUnit": "1e-6 mm2/s"}, case=C(wf, "01"))
     assert (first.number, second.number) == (1, 2)
     assert first.mask_path.read_bytes() == first_bytes  # never overwritten
     assert [r.number for r in list_revisions(wf, "01", SES)] == [1, 2]
@@ -141,36 +153,36 @@ def test_qc_failure_blocks_submission(wf):
     m = truth(wf).array.copy()
     m[0, 0, 0] = 1  # a brush slip in the corner of the field of view
     with pytest.raises(MaskQCError, match="smaller than 3 voxels") as ei:
-        submit(wf, "01", SES, "ann1", m)
+        submit(wf, "01", SES, "ann1", m, case=C(wf, "01"))
     assert not ei.value.report.ok
     with pytest.raises(MaskQCError, match="declare 'no visible lesion'"):
-        submit(wf, "01", SES, "ann1", np.zeros_like(m))
+        submit(wf, "01", SES, "ann1", np.zeros_like(m), case=C(wf, "01"))
     assert list_revisions(wf, "01", SES) == []
-    rev = submit(wf, "01", SES, "ann1", np.zeros_like(m), no_visible_lesion=True)
+    rev = submit(wf, "01", SES, "ann1", np.zeros_like(m), no_visible_lesion=True, case=C(wf, "01"))
     assert rev.meta["AISNoVisibleLesion"] is True
 
 
 def test_review_rules_and_final_chain(wf):
     m = truth(wf, "02").array
     ann2 = missing_one(m)
-    submit(wf, "02", SES, "ann1", m)
+    submit(wf, "02", SES, "ann1", m, case=C(wf, "02"))
     with pytest.raises(WorkflowError, match="annotating; a reviewer can act only on a case that is needs-review"):
-        review(wf, "02", SES, "rev1", "union")
-    submit(wf, "02", SES, "ann2", ann2)
+        review(wf, "02", SES, "rev1", "union", case=C(wf, "02"))
+    submit(wf, "02", SES, "ann2", ann2, case=C(wf, "02"))
     with pytest.raises(WorkflowError, match="already has two annotators"):
-        submit(wf, "02", SES, "ann3", m)
+        submit(wf, "02", SES, "ann3", m, case=C(wf, "02"))
     st = case_status(wf, "02", SES)
     assert st.state == "needs-review" and st.waiting_for == "a reviewer" and st.agreement["reasons"]
     with pytest.raises(InputError, match="a reason is required for the decision 'accept'"):
-        review(wf, "02", SES, "rev1", "accept", accept="ann1")
+        review(wf, "02", SES, "rev1", "accept", accept="ann1", case=C(wf, "02"))
     with pytest.raises(InputError, match="accept which annotator"):
-        review(wf, "02", SES, "rev1", "accept", accept="ann3", reason="x")
+        review(wf, "02", SES, "rev1", "accept", accept="ann3", reason="x", case=C(wf, "02"))
     with pytest.raises(WorkflowError, match="an arbitrator can act only on a case that is escalated"):
-        arbitrate(wf, "02", SES, "arb1", "union", reason="x")
+        arbitrate(wf, "02", SES, "arb1", "union", reason="x", case=C(wf, "02"))
     # corrected mask drawn by the reviewer (here: every lesion, as in ann1)
     corrected = wf / "corrected.nii.gz"
     write_nifti(truth(wf, "02").with_array(m.astype(np.uint8)), corrected, dtype=np.uint8)
-    rec = review(wf, "02", SES, "rev1", "corrected", corrected=corrected, reason="ann2 stopped one slice early")
+    rec = review(wf, "02", SES, "rev1", "corrected", corrected=corrected, reason="ann2 stopped one slice early", case=C(wf, "02"))
     st = case_status(wf, "02", SES)
     assert st.state == "final" and st.final["via"] == "review" and st.final["by"] == "rev1"
     final = bids.lesion_mask_path(wf, "02", SES)
@@ -183,21 +195,21 @@ def test_review_rules_and_final_chain(wf):
     assert chain["decisions"][0]["corrected_sha256"] == rec["corrected_sha256"]
     assert meta["AISMaskSHA256"] == sha256_file(final) and meta["Type"] == "Lesion"
     with pytest.raises(WorkflowError, match="is final; annotations can no longer be changed"):
-        submit(wf, "02", SES, "ann2", m)
+        submit(wf, "02", SES, "ann2", m, case=C(wf, "02"))
 
 
 def test_union_needs_no_reason_escalation_does(wf):
     m = truth(wf, "01").array
-    submit(wf, "01", SES, "ann1", m)
-    submit(wf, "01", SES, "ann2", missing_one(m))
+    submit(wf, "01", SES, "ann1", m, case=C(wf, "01"))
+    submit(wf, "01", SES, "ann2", missing_one(m), case=C(wf, "01"))
     with pytest.raises(InputError, match="reason is required for the decision 'escalate'"):
-        review(wf, "01", SES, "rev1", "escalate")
-    review(wf, "01", SES, "rev1", "escalate", reason="boundary unclear on DWI")
+        review(wf, "01", SES, "rev1", "escalate", case=C(wf, "01"))
+    review(wf, "01", SES, "rev1", "escalate", reason="boundary unclear on DWI", case=C(wf, "01"))
     st = case_status(wf, "01", SES)
     assert st.state == "escalated" and st.waiting_for == "an arbitrator"
     with pytest.raises(InputError, match="reason is required for the decision 'union' by an arbitrator"):
-        arbitrate(wf, "01", SES, "arb1", "union")
-    arbitrate(wf, "01", SES, "arb1", "intersection", reason="prudence principle")
+        arbitrate(wf, "01", SES, "arb1", "union", case=C(wf, "01"))
+    arbitrate(wf, "01", SES, "arb1", "intersection", reason="prudence principle", case=C(wf, "01"))
     st = case_status(wf, "01", SES)
     assert st.state == "final" and st.final["via"] == "arbitration"
     assert np.array_equal(read_image(bids.lesion_mask_path(wf, "01", SES)).array.astype(bool), missing_one(m))
@@ -209,8 +221,8 @@ def test_configured_rule_is_applied_and_recorded(wf):
     p = cli("workflow-config", wf, "--rule", "min_dice=0.99", "--rule", "max_unmatched_lesion_ml=none",
             "--auto-merge", "union")
     assert p.returncode == 0, p.stderr
-    submit(wf, "01", SES, "ann1", m)
-    submit(wf, "01", SES, "ann2", shrunk(m))
+    submit(wf, "01", SES, "ann1", m, case=C(wf, "01"))
+    submit(wf, "01", SES, "ann2", shrunk(m), case=C(wf, "01"))
     st = case_status(wf, "01", SES)
     assert st.state == "needs-review" and st.agreement["rule"]["min_dice"] == 0.99
     write_json(store.config_path(wf), {"auto_accept": {"min_dice": 0.5}, "auto_merge": "union"})
@@ -232,5 +244,5 @@ def test_qc_exclusion_hook(wf):
     st = case_status(wf, "03", SES)
     assert st.state == "excluded" and st.excluded_reason == "severe motion artifact"
     with pytest.raises(WorkflowError, match="excluded at screening/QC \\(severe motion artifact\\)"):
-        submit(wf, "03", SES, "ann1", truth(wf, "03").array)
+        submit(wf, "03", SES, "ann1", truth(wf, "03").array, case=C(wf, "03"))
     assert case_status(wf, "02", SES).state == "annotating"

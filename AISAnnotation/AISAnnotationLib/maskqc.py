@@ -114,10 +114,11 @@ def check_mask(mask: Image, reference: Image, brain: Optional[np.ndarray] = None
     if no_visible_lesion:
         rep.problems.append(f"{what}: 'no visible lesion' was declared but the mask has {rep.voxels} voxel(s)")
     lab, n = ndimage.label(m, structure=np.ones((3, 3, 3), bool))
-    sizes = np.bincount(lab.ravel(), minlength=n + 1)[1:]
-    cents = ndimage.center_of_mass(m, lab, range(1, n + 1)) if n else []
     ijk_to_ras = reference.affine
-    for size, c in zip(sizes.tolist(), cents):
+    for i, sl in enumerate(ndimage.find_objects(lab), start=1):  # work on each lesion's bounding box
+        idx = np.argwhere(lab[sl] == i)
+        size = idx.shape[0]
+        c = idx.mean(axis=0) + np.array([s.start for s in sl])
         ras = (ijk_to_ras[:3, :3] @ np.asarray(c) + ijk_to_ras[:3, 3]).round(1).tolist()
         comp = Component(voxels=int(size), volume_ml=round(size * vox_ml, 4), centroid_ras=ras)
         rep.components.append(comp)

@@ -23,7 +23,9 @@ its number skipped. Published copies and the final mask are re-derived from thes
 the previous state readable and the dataset valid.
 
 Fault injection for tests: environment variable ``AIS_WORKFLOW_FAULT=<point>`` makes the
-process SIGKILL itself at that point; ``pause:<point>`` makes it sleep there (then kill it).
+process SIGKILL itself at that point; ``pause:<point>`` makes it write the file named by
+``$AIS_WORKFLOW_FAULT_FLAG`` and wait there (≤ 120 s) until the file named by
+``$AIS_WORKFLOW_FAULT_RELEASE`` exists (or until it is killed).
 """
 
 from __future__ import annotations
@@ -60,9 +62,12 @@ def fault_point(name: str) -> None:
         time.sleep(10)
     if want == f"pause:{name}":
         flag = os.environ.get(FAULT_ENV + "_FLAG")
+        release = os.environ.get(FAULT_ENV + "_RELEASE")
         if flag:
             Path(flag).write_text(name)
-        time.sleep(3600)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (release and Path(release).exists()):
+            time.sleep(0.05)
 
 
 # --------------------------------------------------------------------------- paths

@@ -9,7 +9,7 @@ import numpy as np
 from ..errors import InputError
 from ..image import Image
 from ..masks import as_binary_mask
-from .components import label_components
+from .components import label_pair
 from .crop import crop_pair
 from .dice import dice_from_counts
 from .lesion_count import count_difference_from_counts
@@ -47,8 +47,7 @@ def compare_masks(a: np.ndarray, b: np.ndarray, spacing: Optional[Sequence[float
     sp = _spacing(spacing, affine)
     pair = crop_pair(a, b, margin=1)
     ca, cb = pair.a, pair.b
-    comp_a = label_components(ca)
-    comp_b = label_components(cb)
+    comp_a, comp_b = label_pair(ca, cb)
     n_a = int(comp_a.sizes.sum())
     n_b = int(comp_b.sizes.sum())
     n_ab = int(np.count_nonzero(ca & cb))

@@ -44,17 +44,29 @@ def _as_bool(mask: np.ndarray, what: str) -> np.ndarray:
     return arr if arr.dtype == bool else arr != 0
 
 
+def bounding_box(mask: np.ndarray) -> Optional[tuple[slice, slice, slice]]:
+    """Tight bounding box (slices) of a bool mask's voxels, or None when it is empty.
+
+    One contiguous pass over the volume finds the slab of lesion rows; the other two axes are
+    then searched inside that slab only.
+    """
+    rows = np.flatnonzero(mask.any(axis=(1, 2)))
+    if rows.size == 0:
+        return None
+    slab = mask[rows[0]:rows[-1] + 1]
+    cols = np.flatnonzero(slab.any(axis=(0, 2)))
+    deps = np.flatnonzero(slab.any(axis=(0, 1)))
+    return (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1),
+            slice(int(deps[0]), int(deps[-1]) + 1))
+
+
 def union_bounding_box(a: np.ndarray, b: np.ndarray) -> Optional[tuple[slice, slice, slice]]:
-    """Tight bounding box (slices) of ``a | b``, or None when both are empty."""
-    union = a | b
-    box = []
-    for axis in range(3):
-        other = tuple(x for x in range(3) if x != axis)
-        hit = np.flatnonzero(union.any(axis=other))
-        if hit.size == 0:
-            return None
-        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
-    return (box[0], box[1], box[2])
+    """Tight bounding box (slices) of ``a | b`` (bool arrays), or None when both are empty."""
+    boxes = [bx for bx in (bounding_box(a), bounding_box(b)) if bx is not None]
+    if not boxes:
+        return None
+    return tuple(slice(min(bx[ax].start for bx in boxes), max(bx[ax].stop for bx in boxes))  # type: ignore[return-value]
+                 for ax in range(3))
 
 
 def crop_pair(a: np.ndarray, b: np.ndarray, margin: int = 1) -> MaskPair:

@@ -54,13 +54,24 @@ def surface_voxels(mask: np.ndarray) -> np.ndarray:
     return m & ~interior
 
 
+#: Below this many voxels a distance transform runs on one thread: thread start-up costs more
+#: than it saves on a lesion-sized box.
+SINGLE_THREAD_VOXELS = 1 << 18
+
+
 def _distance_to(surface: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
     """Euclidean distance (mm, float64) from every voxel to the nearest voxel of ``surface``."""
     img = sitk.GetImageFromArray(surface.astype(np.uint8))
     img.SetSpacing((float(spacing[2]), float(spacing[1]), float(spacing[0])))  # sitk x = array axis 2
-    d2 = sitk.SignedMaurerDistanceMap(img, insideIsPositive=False, squaredDistance=True,
-                                      useImageSpacing=True, backgroundValue=0.0)
-    d2 = sitk.GetArrayViewFromImage(d2).astype(np.float64)
+    f = sitk.SignedMaurerDistanceMapImageFilter()
+    f.SetInsideIsPositive(False)
+    f.SetSquaredDistance(True)
+    f.SetUseImageSpacing(True)
+    f.SetBackgroundValue(0.0)
+    if surface.size < SINGLE_THREAD_VOXELS:
+        f.SetNumberOfThreads(1)
+    out = f.Execute(img)  # keep the image alive while its buffer is viewed
+    d2 = sitk.GetArrayViewFromImage(out).astype(np.float64)
     np.maximum(d2, 0.0, out=d2)
     d2[surface] = 0.0
     return np.sqrt(d2)

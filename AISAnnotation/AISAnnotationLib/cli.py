@@ -16,6 +16,8 @@ COMMAND_MODULES = (
     "compare",
     "views",
     "preannotate",
+    "qc",
+    "report",
 )
 
 

@@ -67,11 +67,11 @@ def excluded(root: Path, subject: str, session: Optional[str]) -> Optional[str]:
     Reads ``derivatives/qc/sub-X/ses-Y/*_qc.json`` (written by the QC tools); a file with a
     top-level ``"excluded": true`` excludes the case, its ``"reason"`` is returned.
     """
-    from ..qc.store import queue_exclusion  # issue 6's QC record (integration, issue 8)
+    from ..qc.store import queue_exclusion  # the QC record written by `ais-annotate qc` / `qc-score`
 
-    qc_excluded, qc_reason = queue_exclusion(Path(root), subject, session)
-    if qc_excluded:
-        return qc_reason or "excluded at screening/QC"
+    is_out, why = queue_exclusion(root, subject, session)
+    if is_out:
+        return why or "excluded at image QC"
     d = bids.session_dir(Path(root) / "derivatives" / "qc", subject, session)
     if not d.is_dir():
         return None
@@ -164,9 +164,7 @@ def case_status(root: Path, subject: str, session: Optional[str]) -> CaseStatus:
         names = ", ".join(latest) or "none"
         st.waiting_for = f"annotators: {2 - len(latest)} more independent annotation(s) (submitted: {names})"
         return st
-    if not _agreement_current(agr, latest) or (
-            not decisions and final is None and agr.get("rule") != auto_accept_rule(root).as_dict()):
-        # no agreement yet, the masks changed, or the rule was reconfigured before any decision
+    if not _agreement_current(agr, latest):
         st.state, st.waiting_for = "agreement-pending", "agreement computation (any workflow command)"
         return st
     st.agreement = {"dice": agr["metrics"].get("dice"), "accepted": agr["accepted"], "reasons": agr["reasons"],
@@ -235,7 +233,7 @@ def _log(root: Path, **kw: Any) -> dict[str, Any]:
     return audit.append(store.audit_log(root), **kw)
 
 
-def auto_accept_rule(root: Path):
+def _rule(root: Path):
     """The auto-accept rule configured in ``code/ais/workflow.json`` (metrics defaults otherwise)."""
     from ..metrics import AutoAcceptRule
 
@@ -313,14 +311,13 @@ def submit(root: Path, subject: str, session: Optional[str], rater_id: str, mask
             "AISMaskDataSHA256": _data_sha(arr),
         }
         meta = masks.mask_sidecar(root, subject, session, _source_files(case), path, manual=True, extra=extra)
+        store.write_new_json(bids.sidecar_path(path), meta, fault="revision-sidecar-temp-written")
+        store.fault_point("revision-committed")
         rev = Revision(rater=rater_id, number=n, mask_path=path, meta=meta)
-        # audited before the commit: a committed revision is always in the log
         _log(root, who=rater_id, role="annotator", case=case.case_id, action="submit",
              inputs=meta["AISSourceSHA256"], outputs={store.rel(root, path): rev.sha256},
              reason=comment, details={"revision": n, "voxels": rep.voxels, "no_visible_lesion": no_visible_lesion,
                                       "uncertain_regions": len(regions)})
-        store.write_new_json(bids.sidecar_path(path), meta, fault="revision-sidecar-temp-written")
-        store.fault_point("revision-committed")
         repair(root, subject, session, case=case)
     return rev
 
@@ -374,7 +371,7 @@ def _compute_agreement(root: Path, subject: str, session: Optional[str], latest:
     ma, mb = read_image(a.mask_path, with_sidecar=False), read_image(b.mask_path, with_sidecar=False)
     res = compare_masks(np.asarray(ma.array).astype(bool), np.asarray(mb.array).astype(bool), ma.spacing,
                         affine=ma.affine)
-    rule = auto_accept_rule(root)
+    rule = _rule(root)
     accepted, reasons = rule.evaluate(res)
     rec = {
         "inputs": {"A": {"rater": a.rater, "revision": a.number, "sha256": a.sha256},
@@ -465,15 +462,14 @@ def _decide(root: Path, subject: str, session: Optional[str], rater_id: str, rol
         raise InputError(f"unknown {verb} decision {decision!r} (one of {', '.join(allowed)})")
     reason = (reason or "").strip() or None
     if reason is None and not (role == "reviewer" and decision in TRIVIAL_REVIEW):
-        raise InputError(f"a reason is required for the decision {decision!r} by {'an' if role[0] == 'a' else 'a'} {role}")
+        raise InputError(f"a reason is required for the decision {decision!r} by a {role}")
     case = case or load_case(root, subject, session)
     subject, session = case.subject, case.session
     with _lock(root):
         st = repair(root, subject, session, case=case)
         need = "needs-review" if role == "reviewer" else "escalated"
         if st.state != need:
-            raise WorkflowError(f"{case.case_id} is {st.state}; {'an' if role[0] == 'a' else 'a'} {role} can act only "
-                                f"on a case that is {need}")
+            raise WorkflowError(f"{case.case_id} is {st.state}; a {role} can act only on a case that is {need}")
         latest = store.latest_revisions(root, subject, session)
         if rater_id in latest:
             raise raters.RoleError(f"{rater_id} annotated {case.case_id}; a {role} must be independent of the case")
@@ -505,14 +501,13 @@ def _decide(root: Path, subject: str, session: Optional[str], rater_id: str, rol
         if decision != "escalate":
             rec["output_sha256"] = _data_sha(_decision_mask(root, rec, latest).astype(np.uint8))
         dp = store.decision_path(root, subject, session, rec["number"], role, rater_id)
-        data = store.json_bytes(rec)
+        store.write_new_json(dp, rec, fault="decision-temp-written")
+        store.fault_point("decision-committed")
         action = "escalate" if decision == "escalate" else verb
         _log(root, who=rater_id, role=role, case=case.case_id, action=action,
              inputs={k: v["sha256"] for k, v in rec["inputs"].items()},
-             outputs={store.rel(root, dp): hashlib.sha256(data).hexdigest()}, reason=reason,
+             outputs={store.rel(root, dp): sha256_file(dp)}, reason=reason,
              details={"decision": decision, "accept": rec["accept"]})
-        store.write_new_bytes(dp, data, fault="decision-temp-written")
-        store.fault_point("decision-committed")
         repair(root, subject, session, case=case)
     return rec
 
@@ -571,40 +566,3 @@ def get_mask(root: Path, subject: str, session: Optional[str], requester: str, o
          outputs={store.rel(root, path) if store.lesion_root(root).resolve() in path.resolve().parents
                   else path.name: sha256_file(path)}, details={"owner": owner, "revision": revision})
     return read_image(path)
-
-
-# --------------------------------------------------------------------------- verification
-def verify_dataset(root: Path) -> audit.AuditVerification:
-    """Audit-log chain (:func:`audit.verify`) plus the files it vouches for: every committed
-    revision and decision must be in the log with its SHA-256, revision files and published
-    copies must match their recorded hashes, final masks must match their sidecars."""
-    root = Path(root)
-    res = audit.verify(store.audit_log(root))
-    logged: dict[str, set[str]] = {}
-    for rec in audit.read(store.audit_log(root)) if store.audit_log(root).is_file() else []:
-        for k, v in rec.get("outputs", {}).items():
-            logged.setdefault(k, set()).add(v)
-    for subject, session in bids.find_sessions(root):
-        for rev in store.list_revisions(root, subject, session):
-            name = store.rel(root, rev.mask_path)
-            if sha256_file(rev.mask_path) != rev.sha256:
-                res.errors.append(f"{name}: content differs from the SHA-256 in its sidecar (file modified)")
-            if rev.sha256 not in logged.get(name, set()):
-                res.errors.append(f"{name}: submission not recorded in the audit log")
-        for rid, rev in store.latest_revisions(root, subject, session).items():
-            view = bids.lesion_mask_path(root, subject, session, desc=rid)
-            if view.is_file() and sha256_file(view) != rev.sha256:
-                res.warnings.append(f"{store.rel(root, view)}: differs from {rid}'s latest revision "
-                                    "(interrupted save or edited by hand; repaired by the next workflow command)")
-        for dec in store.list_decisions(root, subject, session):
-            p = dec["_file"]
-            if sha256_file(p) not in logged.get(store.rel(root, p), set()):
-                res.errors.append(f"{store.rel(root, p)}: decision not recorded in the audit log (or modified)")
-        _, probs = _final_info(root, subject, session)
-        res.errors.extend(probs)
-        fp = bids.lesion_mask_path(root, subject, session)
-        if fp.is_file() and _final_info(root, subject, session)[0] is not None:
-            if sha256_file(fp) not in logged.get(store.rel(root, fp), set()):
-                res.warnings.append(f"{store.rel(root, fp)}: final mask not recorded in the audit log "
-                                    "(interrupted finalisation?)")
-    return res

@@ -1,0 +1,129 @@
+"""Report figures (matplotlib, Agg via ``Figure`` — no pyplot, no GUI) returned as PNG bytes."""
+
+from __future__ import annotations
+
+import io
+from typing import Optional, Sequence
+
+import numpy as np
+
+DPI = 110
+_BLUE, _ORANGE, _GREY, _RED = "#1f5fa8", "#e07b00", "#888888", "#c0392b"
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def _figure(w: float = 5.2, h: float = 3.4):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(w, h))
+    return fig, fig.add_subplot(1, 1, 1)
+
+
+def _no_data(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=12, color=_GREY, transform=ax.transAxes)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def metric_distribution(values: Sequence[float], title: str, xlabel: str, labels: Optional[Sequence[str]] = None,
+                        threshold: Optional[float] = None) -> bytes:
+    """Strip plot + histogram of a [0, 1] agreement metric (one dot per case, labelled)."""
+    fig, ax = _figure()
+    v = np.asarray([x for x in values if x is not None], float)
+    if v.size == 0:
+        _no_data(ax, "no cases with two annotations")
+    else:
+        bins = np.linspace(0, 1, 11)
+        ax.hist(v, bins=bins, color=_BLUE, alpha=0.35, edgecolor=_BLUE, label="cases per bin")
+        ypos = np.full(v.size, 0.15)
+        ax.scatter(v, ypos, color=_BLUE, zorder=3, s=36, label="cases")
+        if labels:
+            for x, lab in zip(v, labels):
+                ax.annotate(lab, (x, 0.15), xytext=(0, 8), textcoords="offset points", ha="center", fontsize=8)
+        ax.axvline(float(np.median(v)), color=_ORANGE, ls="--", label=f"median {np.median(v):.2f}")
+        if threshold is not None:
+            ax.axvline(threshold, color=_RED, ls=":", label=f"auto-accept ≥ {threshold:g}")
+        ax.set_xlim(0, 1.02)
+        ax.set_ylabel("cases")
+        ax.legend(fontsize=8, loc="upper left")
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    return _png(fig)
+
+
+def bland_altman(a_ml: Sequence[float], b_ml: Sequence[float], labels: Optional[Sequence[str]] = None,
+                 title: str = "Bland–Altman: lesion volume, annotator A vs B") -> bytes:
+    """Mean vs difference of two annotators' volumes (ml) with bias and 95 % limits of agreement."""
+    fig, ax = _figure(5.6, 3.6)
+    a, b = np.asarray(a_ml, float), np.asarray(b_ml, float)
+    if a.size == 0:
+        _no_data(ax, "no cases with two annotations")
+    else:
+        mean, diff = (a + b) / 2, a - b
+        bias = float(diff.mean())
+        sd = float(diff.std(ddof=1)) if diff.size > 1 else 0.0
+        ax.scatter(mean, diff, color=_BLUE, s=40, zorder=3)
+        if labels:
+            for x, y, lab in zip(mean, diff, labels):
+                ax.annotate(lab, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=8)
+        ax.axhline(bias, color=_ORANGE, label=f"bias {bias:+.2f} ml")
+        ax.axhline(bias + 1.96 * sd, color=_RED, ls="--", label=f"+1.96 SD {bias + 1.96 * sd:+.2f} ml")
+        ax.axhline(bias - 1.96 * sd, color=_RED, ls="--", label=f"−1.96 SD {bias - 1.96 * sd:+.2f} ml")
+        ax.axhline(0, color=_GREY, lw=0.8)
+        ax.legend(fontsize=8, loc="best")
+    ax.set_xlabel("mean volume of A and B (ml)")
+    ax.set_ylabel("A − B (ml)")
+    ax.set_title(title)
+    return _png(fig)
+
+
+def volume_distribution(volumes_ml: Sequence[float], labels: Sequence[str],
+                        title: str = "Final lesion volume per case") -> bytes:
+    """Horizontal bars of final-mask volumes (ml), log axis when they span > 2 decades."""
+    fig, ax = _figure(5.6, max(2.2, 0.45 * len(volumes_ml) + 1.2))
+    v = np.asarray(volumes_ml, float)
+    if v.size == 0:
+        _no_data(ax, "no final masks")
+    else:
+        y = np.arange(v.size)
+        ax.barh(y, v, color=_BLUE)
+        ax.set_yticks(y)
+        ax.set_yticklabels(labels, fontsize=8)
+        ax.invert_yaxis()
+        for yy, vv in zip(y, v):
+            ax.text(vv, yy, f" {vv:.2f} ml", va="center", fontsize=8)
+        pos = v[v > 0]
+        if pos.size and pos.max() / max(pos.min(), 1e-9) > 100:
+            ax.set_xscale("log")
+        ax.set_xlim(0, None if ax.get_xscale() == "log" else v.max() * 1.3 + 1e-9)
+    ax.set_xlabel("volume (ml)")
+    ax.set_title(title)
+    return _png(fig)
+
+
+def snr_chart(rows: Sequence[tuple[str, str, Optional[float]]], threshold: float) -> bytes:
+    """SNR per case and sequence (grouped bars) with the rejection threshold."""
+    fig, ax = _figure(5.8, 3.4)
+    rows = [r for r in rows if r[2] is not None]
+    if not rows:
+        _no_data(ax, "SNR not measurable")
+    else:
+        cases = sorted({r[0] for r in rows})
+        seqs = sorted({r[1] for r in rows})
+        w = 0.8 / len(seqs)
+        for i, s in enumerate(seqs):
+            xs = [cases.index(r[0]) + i * w for r in rows if r[1] == s]
+            ys = [r[2] for r in rows if r[1] == s]
+            ax.bar(xs, ys, width=w, label=s)
+        ax.set_xticks([i + 0.4 - w / 2 for i in range(len(cases))])
+        ax.set_xticklabels(cases, fontsize=8, rotation=20, ha="right")
+        ax.axhline(threshold, color=_RED, ls="--", label=f"reject < {threshold:g}")
+        ax.legend(fontsize=8, ncol=2)
+    ax.set_ylabel("SNR")
+    ax.set_title("SNR (Rayleigh-corrected background noise)")
+    return _png(fig)

@@ -1,0 +1,306 @@
+"""The acceptance report's sections (consensus R19), each a plain-JSON dict with a ``status``.
+
+Sections: completeness, format, metadata, naming (official BIDS validator), image QC,
+agreement (Dice / lesion F1 / Bland–Altman / per rater), lesion volumes, snapshots.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from .. import bids
+from ..errors import AISError
+from ..io import read_image, read_json
+
+REQUIRED_SIDECAR = {
+    "dwi": ("MagneticFieldStrength", "RepetitionTime", "EchoTime", "SliceThickness", "Manufacturer"),
+    "trace": ("MagneticFieldStrength", "RepetitionTime", "EchoTime", "SliceThickness", "Manufacturer"),
+    "adc": ("MagneticFieldStrength", "SliceThickness", "Manufacturer"),
+    "flair": ("MagneticFieldStrength", "RepetitionTime", "EchoTime", "InversionTime", "SliceThickness", "Manufacturer"),
+    "t1w": ("MagneticFieldStrength", "RepetitionTime", "EchoTime", "SliceThickness", "Manufacturer"),
+    "t2w": ("MagneticFieldStrength", "RepetitionTime", "EchoTime", "SliceThickness", "Manufacturer"),
+}
+REQUIRED_MASK_SIDECAR = ("Type", "SpatialReference", "Sources", "Manual")
+
+
+def _workflow_status(root: Path, sub: str, ses: Optional[str]):
+    try:
+        from ..workflow.cases import case_status
+    except ImportError:  # review workflow not installed: masks only
+        return None
+    return case_status(root, sub, ses)
+
+
+def completeness(root: Path, sessions: list[tuple[str, Optional[str]]]) -> dict[str, Any]:
+    """Two annotations, review/arbitration where needed, a final mask — case by case."""
+    rows, missing_total = [], 0
+    for sub, ses in sessions:
+        st = _workflow_status(root, sub, ses)
+        final = bids.lesion_mask_path(root, sub, ses)
+        row: dict[str, Any] = {"case": bids.prefix(sub, ses), "annotations": 0, "annotators": [], "state": None,
+                               "review": None, "final_mask": final.is_file(), "missing": [], "excluded": None}
+        if st is not None:
+            row["annotators"] = [a["rater"] for a in st.annotators]
+            row["annotations"] = len(st.annotators)
+            row["state"] = st.state
+            row["review"] = (st.final or {}).get("via") or ", ".join(
+                f"{d['role']} {d['rater']}: {d['decision']}" for d in st.decisions) or None
+            row["excluded"] = st.excluded_reason
+            row["problems"] = list(st.problems)
+        if row["excluded"]:
+            rows.append(row)
+            continue
+        if row["annotations"] < 2:
+            row["missing"].append(f"{2 - row['annotations']} independent annotation(s)")
+        if st is not None and st.state in ("needs-review", "escalated", "agreement-pending"):
+            row["missing"].append({"needs-review": "review", "escalated": "arbitration",
+                                   "agreement-pending": "agreement computation"}[st.state])
+        if not row["final_mask"]:
+            row["missing"].append("final mask")
+        missing_total += len(row["missing"])
+        rows.append(row)
+    n_ok = sum(1 for r in rows if not r["missing"] and not r["excluded"])
+    n_excl = sum(1 for r in rows if r["excluded"])
+    return {"status": "pass" if rows and missing_total == 0 else "fail", "cases": rows, "complete": n_ok,
+            "excluded": n_excl, "total": len(rows),
+            "summary": f"{n_ok}/{len(rows)} cases complete, {n_excl} excluded at QC, {missing_total} item(s) missing"}
+
+
+def _mask_files(root: Path, sub: str, ses: Optional[str]) -> list[Path]:
+    d = bids.lesion_mask_path(root, sub, ses).parent
+    return sorted(p for p in d.glob("*_mask.nii*")) if d.is_dir() else []
+
+
+def format_check(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict[str, Any]) -> dict[str, Any]:
+    """Every lesion mask: NIfTI, binary, on the DWI grid, inside the brain (issue 5's mask QC)."""
+    from ..maskqc import check_mask
+
+    rows = []
+    for sub, ses in sessions:
+        case = cases.get(bids.prefix(sub, ses))
+        for p in _mask_files(root, sub, ses):
+            row = {"file": bids.bids_uri(p, root, "lesions").replace("bids:lesions:", "derivatives/lesions/"),
+                   "nifti": p.name.endswith((".nii", ".nii.gz")), "ok": False, "problems": [], "voxels": None}
+            if case is None:
+                row["problems"].append("its session could not be loaded")
+                rows.append(row)
+                continue
+            try:
+                img = read_image(p, with_sidecar=False)
+            except AISError as exc:
+                row["problems"].append(str(exc))
+                rows.append(row)
+                continue
+            side = bids.sidecar_path(p)
+            meta = read_json(side) if side.is_file() else {}
+            rep = check_mask(img, case.reference, brain=case.brain_mask(),
+                             no_visible_lesion=bool(meta.get("AISNoVisibleLesion", False)),
+                             allow_small_components=True, what=p.name)
+            row["ok"] = rep.ok and row["nifti"]
+            row["problems"] = list(rep.problems)
+            row["voxels"] = rep.voxels
+            rows.append(row)
+    bad = [r for r in rows if not r["ok"]]
+    return {"status": "pass" if rows and not bad else "fail", "masks": rows,
+            "summary": f"{len(rows) - len(bad)}/{len(rows)} masks binary NIfTI on the DWI grid inside the brain"}
+
+
+def metadata(root: Path, sessions: list[tuple[str, Optional[str]]]) -> dict[str, Any]:
+    """Required sidecar fields per raw sequence and per lesion mask."""
+    rows = []
+    for sub, ses in sessions:
+        for key in REQUIRED_SIDECAR:
+            p = bids.raw_path(root, sub, ses, key)
+            if not p.is_file():
+                continue
+            side = bids.sidecar_path(p)
+            meta = read_json(side) if side.is_file() else {}
+            miss = [k for k in REQUIRED_SIDECAR[key] if meta.get(k) in (None, "", [])]
+            rows.append({"file": p.relative_to(root).as_posix(), "missing": miss, "sidecar": side.is_file()})
+        for p in _mask_files(root, sub, ses):
+            side = bids.sidecar_path(p)
+            meta = read_json(side) if side.is_file() else {}
+            miss = [k for k in REQUIRED_MASK_SIDECAR if k not in meta]
+            rows.append({"file": p.relative_to(root).as_posix(), "missing": miss, "sidecar": side.is_file()})
+    bad = [r for r in rows if r["missing"] or not r["sidecar"]]
+    return {"status": "pass" if rows and not bad else "fail", "files": rows,
+            "required": {**{k: list(v) for k, v in REQUIRED_SIDECAR.items()}, "lesion mask": list(REQUIRED_MASK_SIDECAR)},
+            "summary": f"{len(rows) - len(bad)}/{len(rows)} files with every required sidecar field"}
+
+
+def naming(root: Path, run: bool = True) -> dict[str, Any]:
+    """The official BIDS validator's verdict (raw dataset and every derivative dataset)."""
+    exe = shutil.which("bids-validator-deno")
+    if not run or exe is None:
+        why = "disabled (--no-validator)" if not run else "bids-validator-deno not installed"
+        return {"status": "unknown", "validator": None, "errors": None, "warnings": None, "datasets": [],
+                "summary": f"validator not run: {why}"}
+    proc = subprocess.run([exe, str(root), "-r", "--format", "json"], capture_output=True, text=True, timeout=900)
+    try:
+        rep = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        return {"status": "fail", "validator": exe, "errors": None, "warnings": None, "datasets": [],
+                "summary": f"validator gave no JSON (exit {proc.returncode}): {proc.stderr[-500:]}"}
+    datasets = []
+    for name, issues in [("/", rep.get("issues", {}))] + [(k, v.get("issues", {})) for k, v in
+                                                          sorted(rep.get("derivativesSummary", {}).items())]:
+        items = issues.get("issues", [])
+        errs = [i for i in items if i.get("severity") == "error"]
+        warns = [i for i in items if i.get("severity") == "warning"]
+        codes: dict[str, int] = {}
+        for i in errs + warns:
+            codes[f"{i['severity']} {i['code']}"] = codes.get(f"{i['severity']} {i['code']}", 0) + 1
+        datasets.append({"dataset": name, "errors": len(errs), "warnings": len(warns), "codes": codes,
+                         "error_details": [{"code": i["code"], "location": i.get("location")} for i in errs][:50]})
+    n_err = sum(d["errors"] for d in datasets)
+    n_warn = sum(d["warnings"] for d in datasets)
+    version = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.strip()
+    return {"status": "pass" if n_err == 0 else "fail", "validator": f"bids-validator-deno {version}".strip(),
+            "errors": n_err, "warnings": n_warn, "datasets": datasets,
+            "summary": f"{n_err} error(s), {n_warn} warning(s) from the official BIDS validator (raw + derivatives)"}
+
+
+def image_qc(root: Path, sessions: list[tuple[str, Optional[str]]]) -> dict[str, Any]:
+    """Summary of the per-session QC records (QC is run, not written, where none exists)."""
+    from ..qc.session import run_session_qc
+    from ..qc.store import read_qc_record
+
+    rows = []
+    for sub, ses in sessions:
+        rec = read_qc_record(root, sub, ses)
+        ran = rec is not None
+        if rec is None:
+            rec = run_session_qc(root, sub, ses, write=False)
+        rules = [x for s in rec.get("acquisition", []) for x in s["rules"]]
+        obj = {o["sequence"]: o for o in rec.get("objective", [])}
+        rows.append({
+            "case": bids.prefix(sub, ses), "stored": ran, "status": rec.get("status"),
+            "excluded": rec.get("excluded"), "reason": rec.get("reason"),
+            "failed_rules": [f"{x['sequence']} {x['rule']} {x['measured']}" for x in rules if x["status"] == "fail"],
+            "warnings": sum(x["status"] == "warning" for x in rules),
+            "unknown": [f"{x['sequence']} {x['rule']}" for x in rules if x["status"] == "unknown"],
+            "snr": {k: v.get("snr") for k, v in obj.items()},
+            "cnr_dwi": obj.get("dwi", {}).get("cnr"), "cnr_kind": obj.get("dwi", {}).get("cnr_kind"),
+            "readers": [r["reader"] for r in rec.get("readers", [])],
+            "inconsistencies": rec.get("inconsistencies", []), "error": rec.get("error"),
+            "snr_min": rec.get("config", {}).get("snr_min"),
+        })
+    unread = [r["case"] for r in rows if not r["readers"] and not r["excluded"]]
+    status = "pass"
+    if any(r["error"] for r in rows):
+        status = "fail"
+    elif unread or any(not r["stored"] for r in rows):
+        status = "warning"
+    return {"status": status, "cases": rows,
+            "summary": (f"{sum(1 for r in rows if r['excluded'])} excluded, "
+                        f"{sum(1 for r in rows if r['failed_rules'])} with failed (non-blocking) rules, "
+                        f"{len(unread)} without a reader's Likert score, "
+                        f"{sum(len(r['inconsistencies']) for r in rows)} metadata inconsistencies")}
+
+
+def agreement(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict[str, Any]) -> dict[str, Any]:
+    """Inter-rater agreement per case, per-rater statistics against the final masks."""
+    from ..metrics import compare_masks
+
+    rows, per_rater, threshold = [], {}, None
+    for sub, ses in sessions:
+        cid = bids.prefix(sub, ses)
+        st = _workflow_status(root, sub, ses)
+        case = cases.get(cid)
+        if st is None or case is None or len(st.annotators) < 2:
+            continue
+        m = (st.agreement or {}).get("metrics")
+        raters = [a["rater"] for a in st.annotators]
+        masks = {}
+        for r in raters:
+            p = bids.lesion_mask_path(root, sub, ses, desc=r)
+            if p.is_file():
+                masks[r] = np.asarray(read_image(p, with_sidecar=False).array).astype(bool)
+        if m is None and len(masks) >= 2:
+            a, b = raters[:2]
+            m = compare_masks(masks[a], masks[b], spacing=case.reference.spacing).as_dict()
+        if m is None:
+            continue
+        rule = (st.agreement or {}).get("rule") or {}
+        threshold = threshold or rule.get("min_dice")
+        rows.append({"case": cid, "raters": raters[:2], "dice": m.get("dice"), "lesion_f1": m.get("lesion_f1"),
+                     "volume_a_ml": m.get("volume_a_ml"), "volume_b_ml": m.get("volume_b_ml"),
+                     "volume_diff_ml": m.get("volume_diff_ml"), "count_diff": m.get("count_diff"),
+                     "hd95_mm": m.get("hd95_mm"), "accepted": (st.agreement or {}).get("accepted"),
+                     "via": (st.final or {}).get("via")})
+        final_p = bids.lesion_mask_path(root, sub, ses)
+        if final_p.is_file():
+            fin = np.asarray(read_image(final_p, with_sidecar=False).array).astype(bool)
+            for r, mk in masks.items():
+                res = compare_masks(fin, mk, spacing=case.reference.spacing)
+                per_rater.setdefault(r, []).append({"case": cid, "dice": res.dice, "lesion_f1": res.lesion_f1,
+                                                    "volume_ml": float(mk.sum() * case.reference.voxel_volume_mm3 / 1000)})
+    stats = []
+    for r, items in sorted(per_rater.items()):
+        d = np.array([x["dice"] for x in items], float)
+        f = np.array([x["lesion_f1"] for x in items], float)
+        stats.append({"rater": r, "cases": len(items), "dice_vs_final_mean": float(d.mean()),
+                      "dice_vs_final_min": float(d.min()), "lesion_f1_vs_final_mean": float(f.mean()),
+                      "mean_volume_ml": float(np.mean([x["volume_ml"] for x in items])), "items": items})
+    dice = [r["dice"] for r in rows if r["dice"] is not None]
+    return {"status": "pass" if rows else "unknown", "cases": rows, "per_rater": stats, "auto_accept_dice": threshold,
+            "dice_median": float(np.median(dice)) if dice else None,
+            "summary": (f"{len(rows)} case(s) with two annotations; median Dice "
+                        f"{np.median(dice):.3f}" if dice else "no case with two annotations")}
+
+
+def volumes(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict[str, Any]) -> dict[str, Any]:
+    """Final-mask volume (ml) and lesion count (26-connectivity) per case."""
+    from scipy import ndimage
+
+    rows = []
+    for sub, ses in sessions:
+        cid = bids.prefix(sub, ses)
+        p = bids.lesion_mask_path(root, sub, ses)
+        if not p.is_file():
+            continue
+        img = read_image(p, with_sidecar=False)
+        m = np.asarray(img.array).astype(bool)
+        n = int(ndimage.label(m, structure=np.ones((3, 3, 3), bool))[1])
+        rows.append({"case": cid, "volume_ml": float(m.sum() * img.voxel_volume_mm3 / 1000.0), "voxels": int(m.sum()),
+                     "lesions": n})
+    v = [r["volume_ml"] for r in rows]
+    return {"status": "pass" if rows else "unknown", "cases": rows,
+            "total_ml": float(sum(v)), "median_ml": float(np.median(v)) if v else None,
+            "summary": (f"{len(rows)} final mask(s), median {np.median(v):.2f} ml, "
+                        f"{sum(r['lesions'] for r in rows)} lesions") if v else "no final masks"}
+
+
+def snapshots(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict[str, Any], out_dir: Path,
+              enabled: bool = True) -> dict[str, Any]:
+    """Per-case 2×2 (DWI, ADC, eADC, FLAIR) with the final mask outline, via the MRML bridge."""
+    if not enabled:
+        return {"status": "unknown", "available": False, "cases": [], "summary": "snapshots disabled"}
+    try:
+        from AISAnnotationMRML.snapshot import render_case_snapshot
+    except Exception as exc:  # slicer-core absent, or an older checkout without snapshot.py
+        return {"status": "unknown", "available": False, "cases": [],
+                "summary": f"snapshots unavailable ({type(exc).__name__}: {exc}); install slicer-core"}
+    rows = []
+    for sub, ses in sessions:
+        cid = bids.prefix(sub, ses)
+        case = cases.get(cid)
+        if case is None:
+            continue
+        p = bids.lesion_mask_path(root, sub, ses)
+        mask = np.asarray(read_image(p, with_sidecar=False).array).astype(bool) if p.is_file() else None
+        png = out_dir / f"{cid}_snapshot.png"
+        try:
+            info = render_case_snapshot(case, mask, png, title=f"{cid} — final mask" if mask is not None else cid)
+            rows.append({"case": cid, "png": png.name, "mask": "final" if mask is not None else None,
+                         "slice_index": info.get("slice_index")})
+        except Exception as exc:  # one bad case must not sink the report
+            rows.append({"case": cid, "png": None, "error": f"{type(exc).__name__}: {exc}"})
+    return {"status": "pass" if rows and all(r.get("png") for r in rows) else "warning", "available": True,
+            "cases": rows, "summary": f"{sum(1 for r in rows if r.get('png'))}/{len(rows)} snapshots rendered"}

@@ -1,0 +1,130 @@
+"""Session QC on real data and the demo: records written validator-clean, readers, queue exclusion."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from AISAnnotationLib.cli import main
+from AISAnnotationLib.qc.session import add_reader_record, run_session_qc
+from AISAnnotationLib.qc.store import qc_record_path, queue_exclusion
+from AISAnnotationLib.qc.subjective import ReaderRecord
+from aistest import ISLES_SES, ISLES_SUB, run_bids_validator
+
+
+def all_errors(root):
+    """Validator errors of the raw dataset AND every derivative dataset (aistest.bids_errors skips the latter)."""
+    rep = run_bids_validator(root)
+    errs = [i for i in rep["issues"]["issues"] if i["severity"] == "error"]
+    for name, d in rep.get("derivativesSummary", {}).items():
+        errs += [dict(i, dataset=name) for i in d["issues"]["issues"] if i["severity"] == "error"]
+    return errs
+
+
+def rules_of(rec, seq):
+    s = next(x for x in rec["acquisition"] if x["sequence"] == seq)
+    return {r["rule"]: r for r in s["rules"]}
+
+
+def test_case0009_qc_reports_inconsistencies(isles_bids, tmp_path):
+    import shutil
+
+    root = tmp_path / "b"
+    shutil.copytree(isles_bids, root)
+    rec = run_session_qc(root, ISLES_SUB, ISLES_SES)
+    assert rec["error"] is None
+    fl = rules_of(rec, "flair")
+    assert fl["slice_thickness"]["status"] == "pass" and fl["slice_gap"]["status"] == "fail"   # 4 mm + 1 mm gap
+    assert fl["te"]["status"] == "fail" and fl["ti"]["status"] == "fail"                     # 140 ms, 2850 ms
+    dwi = rules_of(rec, "dwi")
+    assert dwi["b_values"]["measured"] == "800" and dwi["matrix"]["measured"] == "112×110"
+    assert any("Rows×Columns 256×256" in i for i in rec["inconsistencies"])
+    assert rec["excluded"] is False  # none of the default blocking rules failed
+    assert all_errors(root) == []
+
+
+def test_gc_sample_inconsistent_json_reported(shared_data, tmp_path):
+    from AISAnnotationLib.importers import import_loose
+
+    src = shared_data / "isles22-gc-sample"
+    root = tmp_path / "gc"
+    import_loose(root, "gc", "01", {k: src / f"{k}.mha" for k in ("dwi", "adc", "flair")})
+    rec = run_session_qc(root, "gc", "01")
+    assert rec["error"] is None
+    inc = " | ".join(rec["inconsistencies"])
+    assert "SpacingBetweenSlices 2 mm but the image slice spacing is 4.8 mm" in inc
+    assert "flair: sidecar ImageOrientationPatient describes sagittal" in inc
+    assert rules_of(rec, "dwi")["slice_thickness"]["status"] == "warning"
+    assert rules_of(rec, "flair")["tr"]["measured"] == "4800 ms"
+    dwi_obj = next(o for o in rec["objective"] if o["sequence"] == "dwi")
+    assert dwi_obj["snr"] is None or dwi_obj["snr"] > 0
+    assert all_errors(root) == []
+
+
+def test_reader_scores_exclusion_and_workflow_hook(demo_copy):
+    rec = run_session_qc(demo_copy, "02", "01")
+    assert rec["excluded"] is False and queue_exclusion(demo_copy, "02", "01") == (False, "")
+    add_reader_record(demo_copy, "02", "01", ReaderRecord.create("r1", {"dwi": 4, "flair": 4}, ["motion"]))
+    assert queue_exclusion(demo_copy, "02", "01")[0] is False  # artifact flag alone does not exclude
+    add_reader_record(demo_copy, "02", "01", ReaderRecord.create("r2", {"dwi": 2}, exclusions=["hemorrhage"]))
+    out, why = queue_exclusion(demo_copy, "02", "01")
+    assert out and "reader r2: dwi Likert 2 < 3" in why and "haemorrhage" in why
+    # re-running automatic QC keeps the readers' records
+    assert run_session_qc(demo_copy, "02", "01")["excluded"] is True
+    from AISAnnotationLib.workflow.cases import case_status
+
+    st = case_status(demo_copy, "02", "01")
+    assert st.state == "excluded" and "haemorrhage" in st.excluded_reason
+    assert all_errors(demo_copy) == []
+
+
+def test_blocking_rule_excludes(demo_copy):
+    side = demo_copy / "sub-01/ses-01/dwi/sub-01_ses-01_dwi.json"
+    meta = json.loads(side.read_text())
+    meta["SliceThickness"] = 5.1
+    meta.pop("MagneticFieldStrength")
+    side.write_text(json.dumps(meta))
+    rec = run_session_qc(demo_copy, "01", "01")
+    assert rec["excluded"] and "dwi slice_thickness 5.1 mm" in rec["reason"]
+    assert rules_of(rec, "dwi")["field_strength"]["status"] == "unknown"
+
+
+def test_qc_cli_table_json_and_score(demo_copy, capsys):
+    assert main(["qc", str(demo_copy), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["subject"] for r in rows] == ["01", "02", "03"]
+    assert qc_record_path(demo_copy, "03", "01").is_file()
+    assert main(["qc", str(demo_copy), "--no-write"]) == 0
+    out = capsys.readouterr()
+    assert "sub-03_ses-01" in out.out and "100%" in out.err
+    assert main(["qc-score", str(demo_copy), "--subject", "01", "--session", "01", "--reader", "r1",
+                 "--likert", "dwi=4", "adc=4", "flair=2", "--artifact", "susceptibility"]) == 0
+    assert "EXCLUDED" in capsys.readouterr().out
+    assert main(["qc-score", str(demo_copy), "--subject", "01", "--session", "01", "--reader", "r1",
+                 "--likert", "dwi=6"]) == 2
+    assert "must be 1–5" in capsys.readouterr().err
+    assert main(["qc-score", str(demo_copy), "--subject", "01", "--session", "01", "--reader", "r1",
+                 "--exclude", "stroke"]) == 2
+
+
+@pytest.mark.parametrize("kind", ["wrong_grid", "non_binary"])
+def test_bad_masks_rejected_by_mask_qc(isles_case, kind):
+    """Via issue 5's mask QC (AISAnnotationLib.maskqc), which the report's format section uses."""
+    from AISAnnotationLib.image import Image
+    from AISAnnotationLib.maskqc import check_mask
+
+    ref = isles_case.reference
+    if kind == "wrong_grid":
+        aff = ref.affine.copy()
+        aff[0, 3] += 2.0
+        m = Image(array=np.zeros(ref.shape3, np.uint8), affine=aff)
+        m.array[50:55, 50:55, 30:33] = 1
+        want = "affine differs"
+    else:
+        m = Image(array=np.zeros(ref.shape3, np.uint8), affine=ref.affine)
+        m.array[50:55, 50:55, 30:33] = 2
+        want = "not binary"
+    rep = check_mask(m, ref, brain=isles_case.brain_mask())
+    assert not rep.ok and want in rep.message()

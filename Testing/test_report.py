@@ -1,0 +1,81 @@
+"""The acceptance report on the demo workflow dataset: every section, the validator's verdict, valid HTML."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+
+import pytest
+
+from AISAnnotationLib.cli import main
+from AISAnnotationLib.report import SECTION_ORDER
+
+
+class _Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.stack, self.ids, self.imgs, self.errors = [], set(), [], []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "id" in a:
+            self.ids.add(a["id"])
+        if tag == "img":
+            self.imgs.append(a.get("src", ""))
+        elif tag not in ("meta", "br", "link"):
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack.pop() != tag:
+            self.errors.append(tag)
+
+
+@pytest.fixture(scope="module")
+def workflow_report(tmp_path_factory):
+    from AISAnnotationLib.workflow.demo import run_demo_workflow
+
+    root = tmp_path_factory.mktemp("rep") / "wf"
+    run_demo_workflow(root)
+    assert main(["qc", str(root)]) == 0
+    out = root.parent / "report"
+    rc = main(["report", str(root), "--out", str(out)])
+    return root, out, rc
+
+
+def test_report_has_every_section_and_validator(workflow_report):
+    root, out, rc = workflow_report
+    rep = json.loads((out / "report.json").read_text())
+    assert set(SECTION_ORDER) <= set(rep["sections"])
+    nm = rep["sections"]["naming"]
+    assert nm["validator"].startswith("bids-validator-deno") and nm["errors"] == 0 and nm["warnings"] > 0
+    assert {d["dataset"] for d in nm["datasets"]} >= {"/", "/derivatives/lesions/", "/derivatives/qc/"}
+    comp = rep["sections"]["completeness"]
+    assert comp["complete"] == 3 and all(r["annotations"] == 2 and r["final_mask"] for r in comp["cases"])
+    via = {r["case"]: r["via"] for r in rep["sections"]["agreement"]["cases"]}
+    assert via == {"sub-01_ses-01": "auto-accept", "sub-02_ses-01": "review", "sub-03_ses-01": "arbitration"}
+    assert {r["rater"] for r in rep["sections"]["agreement"]["per_rater"]} == {"ann1", "ann2"}
+    assert rep["sections"]["format"]["status"] == "pass"
+    assert rep["sections"]["image_qc"]["cases"][0]["inconsistencies"]  # phantom sidecar: 5.5 mm vs 5 mm
+    assert rep["verdict"]["status"] == "pass" and rc == 0
+
+
+def test_report_html_is_a_self_contained_page(workflow_report):
+    _, out, _ = workflow_report
+    html = (out / "report.html").read_text()
+    p = _Page()
+    p.feed(html)
+    p.close()
+    assert p.errors == [] and p.stack == []
+    assert set(SECTION_ORDER) <= p.ids and "validator-errors" in p.ids
+    assert len(p.imgs) >= 5 and all(s.startswith("data:image/png;base64,") for s in p.imgs)
+    assert "Acceptance: PASS" in html and "Bland" in html
+    assert "http://" not in html and "https://" not in html.replace("https://github.com/AISAnnotation", "")
+
+
+def test_report_fails_when_a_case_is_incomplete(demo_copy, tmp_path, capsys):
+    rc = main(["report", str(demo_copy), "--out", str(tmp_path / "r"), "--no-snapshots", "--no-validator"])
+    rep = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert rc == 1 and rep["verdict"]["status"] == "fail"
+    missing = {r["case"]: r["missing"] for r in rep["sections"]["completeness"]["cases"]}
+    assert "final mask" in missing["sub-01_ses-01"] and "2 independent annotation(s)" in missing["sub-01_ses-01"]
+    assert rep["sections"]["naming"]["status"] == "unknown"

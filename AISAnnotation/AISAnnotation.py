@@ -33,7 +33,7 @@ from slicer.util import VTKObservationMixin
 # them against the library's own tables.
 ROLES = ("annotator", "reviewer", "arbitrator")
 QUEUE_FILTERS = ("waiting for me", "all cases", "annotating", "needs review", "escalated", "final", "excluded")
-NOTE_DECISIONS = ("for review", "included", "excluded")
+NOTE_DECISIONS = ("included", "excluded", "for-review")
 DECISIONS = ("accept_a", "accept_b", "union", "intersection", "edited")
 
 # Python packages that Slicer does not bundle, installed on first use with consent.
@@ -125,7 +125,7 @@ class AISAnnotationParameterNode:
     screeningNote: str = ""
     noVisibleLesion: bool = False
     adcThreshold: Annotated[float, WithinRange(200.0, 1200.0)] = 620.0
-    noteDecision: Annotated[str, Choice(list(NOTE_DECISIONS))] = "for review"
+    noteDecision: Annotated[str, Choice(list(NOTE_DECISIONS))] = "for-review"
     noteText: str = ""
     decisionReason: str = ""
     segmentationNode: Optional[vtkMRMLSegmentationNode] = None
@@ -359,7 +359,7 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _showNotes(self) -> None:
         notes = self.logic.notes(self._requireCase())
         self._fillTable(self.ui.notesTableWidget, [
-            [str(i + 1), ", ".join(f"{v:.1f}" for v in n["ras"]), n["decision"], n["text"]]
+            [str(i + 1), ", ".join(f"{v:.1f}" for v in n["position_ras"]), n["decision"], n["note"]]
             for i, n in enumerate(notes)])
 
     def onAddNote(self) -> None:
@@ -380,7 +380,7 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onNoteClicked(self, row: int, column: int) -> None:
         notes = self.logic.notes(self._requireCase())
         if 0 <= row < len(notes):
-            self.logic.jumpTo(slicer.mrmlScene, notes[row]["ras"])
+            self.logic.jumpTo(slicer.mrmlScene, notes[row]["position_ras"])
 
     def onSubmit(self) -> None:
         with slicer.util.tryWithErrorDisplay("The annotation was not submitted.", waitCursor=True):

@@ -128,7 +128,8 @@ def test_two_blinded_annotators_review_and_final_mask(scene, demo):
     assert result["sidecar"]["Type"] == "Lesion" and "SpatialReference" in result["sidecar"]
     rev = next(r for r in store.list_revisions(demo, "01", "01") if r.rater == "r01")
     regions = json.loads(bids.sidecar_path(rev.mask_path).read_text())["AISUncertainRegions"]
-    assert regions[0]["text"] == "boundary with CSF unclear" and regions[0]["ras"] == [1.0, -2.0, 3.5]
+    assert regions[0]["note"] == "boundary with CSF unclear" and regions[0]["position_ras"] == [1.0, -2.0, 3.5]
+    assert regions[0]["decision"] == "excluded" and regions[0]["rater"] == "r01"
     assert bids_errors(demo) == []
 
 
@@ -181,20 +182,20 @@ def test_notes_validation(scene, demo):
     ws = wsp.open_case(scene, demo, CASE, "r01", "annotator")
     with pytest.raises(InputError, match="write what"):
         wsp.add_note(ws, (0, 0, 0), "  ", "included")
-    with pytest.raises(InputError, match="note decision"):
+    with pytest.raises(InputError, match="decision 'maybe'"):
         wsp.add_note(ws, (0, 0, 0), "x", "maybe")
     with pytest.raises(InputError, match="three finite"):
         wsp.add_note(ws, (0, float("nan"), 0), "x", "included")
     wsp.add_note(ws, (0, 0, 0), "first", "included")
-    wsp.add_note(ws, (1, 1, 1), "second", "for review")
+    wsp.add_note(ws, (1, 1, 1), "second", "for-review")
     wsp.remove_note(ws, 0)
-    assert [n["text"] for n in wsp.notes(ws)] == ["second"]
+    assert [n["note"] for n in wsp.notes(ws)] == ["second"]
     with pytest.raises(InputError, match="no note number 5"):
         wsp.remove_note(ws, 4)
 
 
 def test_open_case_shows_the_linked_layouts(scene, demo):
-    from AISAnnotationMRML.layouts import AIS_2X2, AIS_REVIEW
+    from AISAnnotationMRML.layouts import AIS_2X2
     from AISAnnotationMRML.views import ViewLogics
 
     with ViewLogics(scene) as views:

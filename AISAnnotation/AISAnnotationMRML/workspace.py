@@ -22,7 +22,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from AISAnnotationLib import bids, panels, raters
+from AISAnnotationLib import bids, panels, raters, uncertain
 from AISAnnotationLib.case import Case, load_case
 from AISAnnotationLib.errors import InputError
 from AISAnnotationLib.image import Image
@@ -320,15 +320,23 @@ def candidates(ws: CaseWorkspace, adc_threshold: float = 620.0,
     return [c.to_dict() for c in ws.preannotation.candidates]
 
 
-NOTE_DECISIONS = ("for review", "included", "excluded")
+NOTE_DECISIONS = uncertain.DECISIONS
 NOTES_ATTRIBUTE = "AIS.uncertainRegions"
 
 
-def notes(ws: CaseWorkspace) -> list[dict[str, Any]]:
-    """Uncertain-region notes of the open annotation (kept on the segmentation node, so they are
-    saved with the scene, and written into the submission's sidecar)."""
+def _note_list(ws: CaseWorkspace) -> uncertain.UncertainRegionList:
     text = ws.segmentation.GetAttribute(NOTES_ATTRIBUTE)
-    return json.loads(text) if text else []
+    return uncertain.UncertainRegionList.from_dict(json.loads(text)) if text else uncertain.UncertainRegionList()
+
+
+def _store_notes(ws: CaseWorkspace, regions: uncertain.UncertainRegionList) -> None:
+    ws.segmentation.SetAttribute(NOTES_ATTRIBUTE, json.dumps(regions.to_dict()))
+
+
+def notes(ws: CaseWorkspace) -> list[dict[str, Any]]:
+    """Uncertain-region notes of the open annotation (``position_ras``, ``note``, ``decision``, ...),
+    kept on the segmentation node (saved with the scene) and written into the submission's sidecar."""
+    return [r.to_dict() for r in _note_list(ws).regions]
 
 
 def add_note(ws: CaseWorkspace, ras: Any, text: str, decision: str) -> dict[str, Any]:
@@ -336,23 +344,21 @@ def add_note(ws: CaseWorkspace, ras: Any, text: str, decision: str) -> dict[str,
     text = (text or "").strip()
     if not text:
         raise InputError("write what is doubtful about the region and how you handled it")
-    if decision not in NOTE_DECISIONS:
-        raise InputError(f"note decision {decision!r}: one of {', '.join(NOTE_DECISIONS)}")
-    point = [float(v) for v in ras]
-    if len(point) != 3 or not all(np.isfinite(point)):
+    region = uncertain.UncertainRegion(position_ras=ras, note=text, decision=decision, rater=ws.rater_id)
+    if not all(np.isfinite(region.position_ras)):
         raise InputError(f"note position {ras!r}: expected three finite RAS coordinates (mm)")
-    note = {"ras": point, "text": text, "decision": decision, "rater": ws.rater_id,
-            "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    ws.segmentation.SetAttribute(NOTES_ATTRIBUTE, json.dumps(notes(ws) + [note]))
-    return note
+    regions = _note_list(ws)
+    regions.add(region)
+    _store_notes(ws, regions)
+    return region.to_dict()
 
 
 def remove_note(ws: CaseWorkspace, index: int) -> None:
-    current = notes(ws)
-    if not 0 <= index < len(current):
-        raise InputError(f"no note number {index + 1} (there are {len(current)})")
-    del current[index]
-    ws.segmentation.SetAttribute(NOTES_ATTRIBUTE, json.dumps(current))
+    regions = _note_list(ws)
+    if not 0 <= index < len(regions.regions):
+        raise InputError(f"no note number {index + 1} (there are {len(regions.regions)})")
+    regions.remove(index)
+    _store_notes(ws, regions)
 
 
 def submit(ws: CaseWorkspace, form: dict[str, Any], progress: Optional[ProgressCallback] = None,

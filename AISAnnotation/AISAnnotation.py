@@ -127,6 +127,7 @@ class AISAnnotationParameterNode:
     adcThreshold: Annotated[float, WithinRange(200.0, 1200.0)] = 620.0
     noteDecision: Annotated[str, Choice(list(NOTE_DECISIONS))] = "for-review"
     noteText: str = ""
+    noteComponent: bool = False
     decisionReason: str = ""
     segmentationNode: Optional[vtkMRMLSegmentationNode] = None
     dwiNode: Optional[vtkMRMLScalarVolumeNode] = None
@@ -366,7 +367,7 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with slicer.util.tryWithErrorDisplay("Failed to add the note."):
             p = self._parameterNode
             self.logic.addNote(self._requireCase(), self.logic.crosshairRas(slicer.mrmlScene), p.noteText,
-                               p.noteDecision)
+                               p.noteDecision, p.noteComponent)
             p.noteText = ""
             self._showNotes()
 
@@ -520,8 +521,8 @@ class AISAnnotationLogic(ScriptedLoadableModuleLogic):
     def notes(self, ws) -> list:
         return self._ws().notes(ws)
 
-    def addNote(self, ws, ras, text: str, decision: str) -> None:
-        self._ws().add_note(ws, ras, text, decision)
+    def addNote(self, ws, ras, text: str, decision: str, component: bool = False) -> None:
+        self._ws().add_note(ws, ras, text, decision, component)
 
     def removeNote(self, ws, index: int) -> None:
         self._ws().remove_note(ws, index)

@@ -231,3 +231,15 @@ def test_candidates_for_the_jump_table(scene, demo):
         assert row["volume_ml"] > 0 and len(row["centroid_ras"]) == 3 and row["mean_adc"] < 620.0
     with pytest.raises(InputError, match="adc_threshold"):
         wsp.candidates(ws, 5000.0)
+
+
+def test_note_on_a_segment_component(scene, demo):
+    ws = wsp.open_case(scene, demo, CASE, "r01", "annotator")
+    truth = _truth(demo)
+    set_segment_mask(ws.segmentation, truth, ws.reference_node, segment_id=ws.editable_segment_id)
+    ijk = np.argwhere(truth)[0]
+    ras = ws.case.reference.ijk_to_ras(ijk.astype(float))
+    note = wsp.add_note(ws, ras, "fuzzy lower boundary", "for-review", component=True)
+    assert note["kind"] == "component" and 0 < note["voxels"] <= np.count_nonzero(truth)
+    with pytest.raises(InputError, match="no voxel"):
+        wsp.add_note(ws, (500.0, 500.0, 500.0), "outside", "for-review", component=True)

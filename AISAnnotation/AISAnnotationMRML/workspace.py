@@ -339,12 +339,19 @@ def notes(ws: CaseWorkspace) -> list[dict[str, Any]]:
     return [r.to_dict() for r in _note_list(ws).regions]
 
 
-def add_note(ws: CaseWorkspace, ras: Any, text: str, decision: str) -> dict[str, Any]:
-    """Record a doubtful region at ``ras`` (mm) with how it was handled (consensus R18)."""
+def add_note(ws: CaseWorkspace, ras: Any, text: str, decision: str, component: bool = False) -> dict[str, Any]:
+    """Record a doubtful region at ``ras`` (mm) with how it was handled (consensus R18): the point,
+    or with ``component`` the connected component of the editable segment containing it."""
+    from .uncertain_nodes import region_from_segment_component
+
     text = (text or "").strip()
     if not text:
         raise InputError("write what is doubtful about the region and how you handled it")
-    region = uncertain.UncertainRegion(position_ras=ras, note=text, decision=decision, rater=ws.rater_id)
+    if component:
+        region = region_from_segment_component(ws.segmentation, ws.editable_segment_id, ws.reference_node, ras,
+                                               text, decision=decision, rater=ws.rater_id)
+    else:
+        region = uncertain.UncertainRegion(position_ras=ras, note=text, decision=decision, rater=ws.rater_id)
     if not all(np.isfinite(region.position_ras)):
         raise InputError(f"note position {ras!r}: expected three finite RAS coordinates (mm)")
     regions = _note_list(ws)

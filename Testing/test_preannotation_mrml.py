@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from aistest_preannotate import affine, put, synthetic
 
 pytest.importorskip("slicer")

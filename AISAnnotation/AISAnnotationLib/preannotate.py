@@ -271,6 +271,16 @@ class PreannotationContext:
         return p.brain_erode_mm == self.brain_erode_mm and (p.parenchyma_adc_min, p.parenchyma_adc_max) == \
             self.parenchyma_range
 
+    def refine_intensity_range(self, p: PreannotationParameters) -> tuple[float, float]:
+        """DWI intensity range [grow_dwi_ratio × parenchyma median, brain maximum] for the refine step.
+
+        Used as the segment editor's editable intensity range: painting then only adds voxels at
+        least as bright as the grown lesion rim.
+        """
+        lower = float(p.grow_dwi_ratio * self.parenchyma_dwi_median)
+        upper = float(self.dwi[self.brain].max()) if self.brain.any() else lower + 1.0
+        return lower, max(upper, lower + 1.0)
+
     # -- interactive preview -------------------------------------------------
     def prepare_preview(self, core_dwi_ratio: float) -> None:
         """Cache the voxels that can ever be core at this DWI ratio (brain ∧ bright)."""

@@ -20,7 +20,7 @@ from AISAnnotationLib.preannotate import PreannotationContext, PreannotationPara
 from AISAnnotationLib.resample import resample_to
 from AISAnnotationLib.units import adc_to_internal, detect_adc_unit
 
-from .segmentations import ensure_segmentation_support, set_segment_mask, segment_to_mask
+from .segmentations import ensure_segmentation_support, segment_to_mask, set_segment_mask
 from .volumes import image_to_volume_node, volume_node_to_image
 
 PREVIEW_NODE_NAME = "AIS pre-annotation preview"
@@ -140,5 +140,17 @@ def clear_editable_intensity_range(editor_node: Any) -> None:
 __all__ = [
     "PREVIEW_NODE_NAME", "context_from_nodes", "update_preview_node", "show_preview_in_slice_views",
     "remove_preview_node", "apply_mask_to_segment", "set_editable_intensity_range",
-    "clear_editable_intensity_range", "slicer",
+    "clear_editable_intensity_range", "modifier_labelmap", "slicer",
 ]
+
+
+def modifier_labelmap(mask: np.ndarray, reference_node: Any) -> Any:
+    """``vtkOrientedImageData`` of a [i, j, k] mask with ``reference_node``'s (DWI) geometry.
+
+    This is what ``modifySelectedSegmentByLabelmap`` of a segment editor effect takes; the
+    segment editor then applies its masking settings and records the undo state.
+    """
+    from .segmentations import _oriented
+    from .volumes import ijk_to_ras_affine
+
+    return _oriented(np.asarray(mask, dtype=np.uint8), ijk_to_ras_affine(reference_node))

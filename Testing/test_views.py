@@ -61,6 +61,27 @@ def _pixel_ras(slice_node, shape):
     return (xy_to_ras(slice_node) @ xy.T).T[:, :3]
 
 
+def _slicer_xy_to_ijk(slice_node, volume_node, shape):
+    """IJK of every pixel as Slicer's slice layer computes it, and the largest distance (mm) to the exact IJK.
+
+    vtkMRMLSliceLayerLogic::UpdateTransforms builds XY→IJK = RASToIJK·XYToRAS and then
+    ``SnapToPermuteMatrix``: each element smaller than 1e-3 × the largest of its column is set
+    to 0 so that vtkImageReslice can use its faster axis-aligned path.
+    """
+    affine = ijk_to_ras_affine(volume_node)
+    exact = np.linalg.inv(affine) @ xy_to_ras(slice_node)
+    snap = exact.copy()
+    for c in range(3):
+        col = np.abs(snap[:3, c])
+        snap[:3, c][(col != 0) & (col < 1e-3 * col.max())] = 0.0
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    xy = np.c_[xx.ravel(), yy.ravel(), np.zeros(h * w), np.ones(h * w)].T
+    ijk_snap, ijk_exact = (snap @ xy)[:3], (exact @ xy)[:3]
+    shift = np.linalg.norm(affine[:3, :3] @ (ijk_snap - ijk_exact), axis=0).max()
+    return ijk_snap.T, float(shift)
+
+
 def test_layouts_registered_once_and_survive_scene_clear(logics):
     node = logics.layout_node
     for spec in layouts.LAYOUTS.values():
@@ -110,6 +131,7 @@ def test_moving_one_view_moves_all_and_each_reslices_its_own_volume(shown, exper
         assert logics.slice_logic(view).GetSliceOffset() == pytest.approx(target, abs=1e-6), view
         assert before[view] != pytest.approx(target)
     xy0 = xy_to_ras(logics.slice_node("AIS-DWI"))
+    shifts = {}
     for view, key in CORE.items():
         sn = logics.slice_node(view)
         # same in-plane position, pan and zoom (column 2 is each view's own slice thickness)
@@ -117,23 +139,26 @@ def test_moving_one_view_moves_all_and_each_reslices_its_own_volume(shown, exper
         img = resliced_array(logics.slice_logic(view))
         ras = _pixel_ras(sn, img.shape)
         assert np.allclose(ras[:, 2], target)
+        # exact reference: trilinear sampling of the view's own volume at RAS = XYToRAS·(x, y, 0)
         want = _sample(nodes[key], ras).reshape(img.shape)
         ok = np.isfinite(want)
         assert ok.sum() > 0.2 * ok.size, view
-        got, ref_vals = img[ok].astype(float), want[ok]
-        scale = float(np.abs(ref_vals).max()) or 1.0
-        assert np.corrcoef(got, ref_vals)[0, 1] > 0.995, view
-        assert np.abs(got - ref_vals).mean() < 0.01 * scale, view
-        if nodes[key].GetImageData().GetDimensions() == ref.shape3:
-            # DWI-grid volumes at a DWI voxel plane: trilinear sampling, to float precision
-            np.testing.assert_allclose(got, ref_vals, atol=2e-3 * scale, err_msg=view)
-        else:
-            # FLAIR (oblique, 0.45×0.45×5 mm): VTK's reslice agrees with trilinear sampling up to
-            # sub-voxel positioning, so each pixel lies within the range sampled ±0.25 mm around it
-            env = np.array([_sample(nodes[key], ras + d).reshape(img.shape)[ok]
-                            for d in np.array(np.meshgrid(*[[-0.25, 0, 0.25]] * 3)).reshape(3, -1).T])
-            inside = (got >= np.nanmin(env, 0) - 1e-3 * scale) & (got <= np.nanmax(env, 0) + 1e-3 * scale)
-            assert inside.mean() > 0.995, (view, inside.mean())
+        got, exact = img[ok].astype(float), want[ok]
+        scale = float(np.abs(exact).max()) or 1.0
+        assert np.corrcoef(got, exact)[0, 1] > 0.995, view
+        assert np.abs(got - exact).mean() < 0.01 * scale, view
+        # Slicer's slice layer snaps XY→IJK matrix elements below 1e-3 of their column's
+        # largest to 0 (SnapToPermuteMatrix, a reslice speed-up): with that matrix the match is
+        # to float precision, and the snap moves no sample by more than 0.5 mm
+        snapped, shift_mm = _slicer_xy_to_ijk(sn, nodes[key], img.shape)
+        assert shift_mm < 0.5, (view, shift_mm)
+        ijk = snapped.reshape(img.shape + (3,))[ok]
+        arr = array_from_image_data(nodes[key].GetImageData()).astype(float)
+        inside = np.all((ijk >= 0) & (ijk <= np.array(arr.shape) - 1), axis=1)
+        ref_vals = ndimage.map_coordinates(arr, ijk[inside].T, order=1)
+        np.testing.assert_allclose(got[inside], ref_vals, atol=1e-5 * scale, err_msg=view)
+        shifts[view] = shift_mm
+    assert shifts["AIS-DWI"] == pytest.approx(0, abs=1e-6)  # DWI grid: nothing to snap
     # FLAIR is shown on its own (512×512×29, 0.45 mm) grid, never resampled to DWI
     flair = nodes["flair"]
     assert flair.GetImageData().GetDimensions() == isles_case.images["flair"].shape3

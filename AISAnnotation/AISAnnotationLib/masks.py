@@ -71,6 +71,8 @@ def write_mask(root: Path, subject: str, session: Optional[str], mask: np.ndarra
     write_nifti(Image(array=mask.astype(np.uint8), affine=reference.affine), path, dtype=np.uint8)
     if layout == "consensus":
         bids.add_bidsignore(root, ["derivatives/lesions/**/*_lesionmask.*"])
+        # the validator checks derivatives/lesions as a dataset of its own, with its own .bidsignore
+        bids.add_bidsignore(bids.lesion_dir(root), ["**/*_lesionmask.*"])
     write_json(bids.sidecar_path(path), mask_sidecar(root, subject, session, source_files, path, manual, extra))
     return path
 

@@ -20,11 +20,12 @@ from .cases import (
     review,
     submit,
     workflow_status,
+    write_consensus_layout,
 )
 from .store import Revision, latest_revisions, list_decisions, list_revisions, load_config
 
 __all__ = [
     "DECISIONS", "BlindingError", "CaseStatus", "MaskQCError", "Revision", "WorkflowError", "arbitrate",
     "case_status", "excluded", "get_mask", "latest_revisions", "list_decisions", "list_revisions",
-    "load_config", "repair", "review", "submit", "workflow_status",
+    "load_config", "repair", "review", "submit", "workflow_status", "write_consensus_layout",
 ]

@@ -442,12 +442,41 @@ def _finalise(root: Path, subject: str, session: Optional[str], case: Case) -> P
     src = _source_files(case)
     path = masks.write_mask(root, subject, session, mask, case.reference, src, desc=None, manual=True, extra=extra)
     if cfg.get("consensus_layout"):
-        masks.write_mask(root, subject, session, mask, case.reference, src, desc=None, manual=True,
-                         extra=extra, layout="consensus")
+        write_consensus_layout(root, subject, session)
     _log(root, who=by, role="system" if by == "system" else ("reviewer" if via == "review" else "arbitrator"),
          case=case.case_id, action="finalise", inputs={a.rater: a.sha256, b.rater: b.sha256},
          outputs={store.rel(root, path): sha256_file(path)}, details={"via": via, "from": how})
     return path
+
+
+def write_consensus_layout(root: Path, subject: Optional[str] = None, session: Optional[str] = None) -> list[Path]:
+    """Copy final masks (one case, or every final case) to the consensus figure's layout,
+    ``derivatives/lesions/sub-X/ses-Y/sub-X_ses-Y_dwi_lesionmask.nii.gz`` (+ sidecar), and list
+    that name in the ``.bidsignore`` of the raw dataset and of ``derivatives/lesions``.
+
+    Note: bids-validator 2.x/3.x honours ``derivatives/lesions/.bidsignore`` when the
+    derivative dataset is validated on its own, but not in ``-r`` mode, where these files
+    are reported as NOT_INCLUDED; the default (BIDS) layout is clean in both modes.
+    """
+    from ..io import atomic_write_bytes
+
+    root = Path(root)
+    todo = [(subject, session)] if subject is not None else bids.find_sessions(root)
+    out = []
+    for sub, ses in todo:
+        final = bids.lesion_mask_path(root, sub, ses)
+        if not final.is_file() or not bids.sidecar_path(final).is_file():
+            continue
+        dst = bids.lesion_mask_path(root, sub, ses, layout="consensus")
+        atomic_write_bytes(dst, final.read_bytes())
+        meta = read_json(bids.sidecar_path(final))
+        meta["AISCopyOf"] = store.rel(root, final)
+        write_json(bids.sidecar_path(dst), meta)
+        out.append(dst)
+    if out:
+        bids.add_bidsignore(root, ["derivatives/lesions/**/*_lesionmask.*"])
+        bids.add_bidsignore(store.lesion_root(root), ["**/*_lesionmask.*"])
+    return out
 
 
 # --------------------------------------------------------------------------- decisions

@@ -279,16 +279,38 @@ def test_layout_choice_grows_with_t1_t2():
     assert names == ["AIS-ReviewA", "AIS-ReviewB", "AIS-ADC", "AIS-Disagreement"]
 
 
-def test_review_layout_shows_disagreement_overlay(logics, isles_case, expert_mask):
+def test_review_layout_outlines_each_annotator_in_its_own_view(logics, isles_case, expert_mask):
     from AISAnnotationLib.image import Image
     from AISAnnotationMRML.volumes import image_to_volume_node
 
     nodes = load_case_nodes(logics.scene, isles_case, ["dwi", "adc"])
-    diff = image_to_volume_node(logics.scene, Image(expert_mask.astype(np.uint8), isles_case.reference.affine),
-                                "disagreement", labelmap=True)
-    info = show_case(logics, nodes, "review", overlays={"disagreement": diff})
+    seg_a, _ = add_mask_segmentation(logics.scene, expert_mask, nodes["dwi"], name="annotator A")
+    info = show_case(logics, nodes, "review", overlays={"review_a": seg_a})
+    assert info["views"]["AIS-ReviewB"]["label"] == "DWI + annotator B (missing)"
+    assert info["views"]["AIS-Disagreement"]["missing"]
+    b_mask = ndimage.binary_erosion(expert_mask)
+    seg_b, _ = add_mask_segmentation(logics.scene, b_mask, nodes["dwi"], name="annotator B")
+    diff = image_to_volume_node(logics.scene, Image((expert_mask ^ b_mask).astype(np.uint8),
+                                                    isles_case.reference.affine), "A vs B", labelmap=True)
+    info = show_case(logics, nodes, "review", overlays={"review_a": seg_a, "review_b": seg_b, "disagreement": diff})
     assert info["layout_id"] == layouts.AIS_REVIEW
+    assert not any(v["missing"] for v in info["views"].values())
     assert logics.composite_node("AIS-Disagreement").GetLabelVolumeID() == diff.GetID()
     for v in ("AIS-ReviewA", "AIS-ReviewB", "AIS-Disagreement"):
         assert logics.composite_node(v).GetBackgroundVolumeID() == nodes["dwi"].GetID()
-    assert not any(v["missing"] for v in info["views"].values())
+    ids = {v: info["views"][v]["slice_node_id"] for v in info["views"]}
+    for seg, own in ((seg_a, "AIS-ReviewA"), (seg_b, "AIS-ReviewB")):
+        shown_in = [v for v in ids if any(seg.GetNthDisplayNode(i).GetVisibility()
+                                          and seg.GetNthDisplayNode(i).IsDisplayableInView(ids[v])
+                                          for i in range(seg.GetNumberOfDisplayNodes()))]
+        assert shown_in == [own], (seg.GetName(), shown_in)
+
+
+def test_t1_t2_views_appear_when_present(logics, isles_case):
+    nodes = load_case_nodes(logics.scene, isles_case, ["dwi", "adc", "eadc", "flair"])
+    nodes["t2w"] = nodes["flair"]  # stands for a T2 on its own grid
+    info = show_case(logics, nodes, "2x2")
+    assert info["layout_id"] == layouts.AIS_ALL
+    assert info["views"]["AIS-T2"]["label"] == "T2WI" and not info["views"]["AIS-T2"]["missing"]
+    assert info["views"]["AIS-T1"]["label"] == "T1WI (missing)"
+    assert logics.composite_node("AIS-T2").GetBackgroundVolumeID() == nodes["flair"].GetID()

@@ -267,7 +267,8 @@ def assign_views(scene: Any, spec: LayoutSpec, nodes: dict[str, Any],
         cn = composite_node_for(scene, sn)
         vol = nodes.get(v.sequence)
         over = overlays.get(v.content) if v.content == "disagreement" else None
-        present = vol is not None and (v.content != "disagreement" or over is not None)
+        present = vol is not None and (v.content not in ("disagreement", "review_a", "review_b")
+                                       or overlays.get(v.content) is not None)
         wasModifying = cn.StartModify()
         cn.SetBackgroundVolumeID(vol.GetID() if vol is not None else None)
         cn.SetForegroundVolumeID(None)
@@ -320,8 +321,9 @@ def show_segmentation(seg_node: Any, fill_view_ids: list[str], outline_view_ids:
     fill.SetAttribute("AIS.segmentationStyle", "fill")
     three_d = [scene.GetNthNodeByClass(i, "vtkMRMLViewNode").GetID()
                for i in range(scene.GetNumberOfNodesByClass("vtkMRMLViewNode"))]
-    fill.SetViewNodeIDs(list(fill_view_ids) + three_d)
-    fill.SetVisibility(1)
+    fill_ids = list(fill_view_ids) + three_d
+    fill.SetViewNodeIDs(fill_ids)  # an empty list would mean "every view": hide instead
+    fill.SetVisibility(1 if fill_ids else 0)
     fill.SetVisibility2DFill(1)
     fill.SetVisibility2DOutline(1)
     outline.SetViewNodeIDs(list(outline_view_ids))
@@ -351,8 +353,14 @@ def show_case(view_logics: ViewLogics, nodes: dict[str, Any], kind: str = "2x2",
     presets = apply_presets(view_logics.scene, nodes, brain)
     if segmentation is not None:
         fill_ids = [views[v.name]["slice_node_id"] for v in spec.views if v.content == "dwi"]
-        outline_ids = [views[v.name]["slice_node_id"] for v in spec.views if v.content != "dwi"]
+        outline_ids = [views[v.name]["slice_node_id"] for v in spec.views
+                       if v.content not in ("dwi", "review_a", "review_b")]
         show_segmentation(segmentation, fill_ids, outline_ids)
+    for content in ("review_a", "review_b"):  # one annotator's outline per review view
+        seg = (overlays or {}).get(content)
+        if seg is not None:
+            ids = [views[v.name]["slice_node_id"] for v in spec.views if v.content == content]
+            show_segmentation(seg, [], ids)
     dwi_view = next((v.name for v in spec.views if v.sequence == "dwi" and v.orientation == "Axial"), None)
     if dwi_view is not None and nodes.get("dwi") is not None and view_logics.slice_logic(dwi_view) is not None:
         view_logics.fit_linked(dwi_view)

@@ -32,25 +32,32 @@ def _no_data(ax, text: str) -> None:
 
 def metric_distribution(values: Sequence[float], title: str, xlabel: str, labels: Optional[Sequence[str]] = None,
                         threshold: Optional[float] = None) -> bytes:
-    """Strip plot + histogram of a [0, 1] agreement metric (one dot per case, labelled)."""
-    fig, ax = _figure()
-    v = np.asarray([x for x in values if x is not None], float)
-    if v.size == 0:
+    """One dot per case (≤ 30 cases, labelled rows) or a histogram (more), with the median."""
+    pairs = [(x, (labels[i] if labels else str(i + 1))) for i, x in enumerate(values) if x is not None]
+    n = len(pairs)
+    fig, ax = _figure(5.4, max(2.4, 0.32 * n + 1.4) if 0 < n <= 30 else 3.2)
+    if n == 0:
         _no_data(ax, "no cases with two annotations")
     else:
-        bins = np.linspace(0, 1, 11)
-        ax.hist(v, bins=bins, color=_BLUE, alpha=0.35, edgecolor=_BLUE, label="cases per bin")
-        ypos = np.full(v.size, 0.15)
-        ax.scatter(v, ypos, color=_BLUE, zorder=3, s=36, label="cases")
-        if labels:
-            for x, lab in zip(v, labels):
-                ax.annotate(lab, (x, 0.15), xytext=(0, 8), textcoords="offset points", ha="center", fontsize=8)
+        v = np.asarray([p[0] for p in pairs], float)
+        if n <= 30:
+            order = np.argsort(v)
+            y = np.arange(n)
+            ax.hlines(y, 0, v[order], color="#c9d7ea", lw=2)
+            ax.scatter(v[order], y, color=_BLUE, s=42, zorder=3)
+            ax.set_yticks(y)
+            ax.set_yticklabels([pairs[i][1] for i in order], fontsize=8)
+            for yy, xx in zip(y, v[order]):
+                ax.text(xx + 0.015, yy, f"{xx:.2f}", va="center", fontsize=8)
+            ax.set_ylim(-0.7, n - 0.3)
+        else:
+            ax.hist(v, bins=np.linspace(0, 1, 21), color=_BLUE, alpha=0.6, edgecolor=_BLUE)
+            ax.set_ylabel("cases")
         ax.axvline(float(np.median(v)), color=_ORANGE, ls="--", label=f"median {np.median(v):.2f}")
         if threshold is not None:
             ax.axvline(threshold, color=_RED, ls=":", label=f"auto-accept ≥ {threshold:g}")
-        ax.set_xlim(0, 1.02)
-        ax.set_ylabel("cases")
-        ax.legend(fontsize=8, loc="upper left")
+        ax.set_xlim(0, 1.08)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     return _png(fig)
@@ -123,7 +130,8 @@ def snr_chart(rows: Sequence[tuple[str, str, Optional[float]]], threshold: float
         ax.set_xticks([i + 0.4 - w / 2 for i in range(len(cases))])
         ax.set_xticklabels(cases, fontsize=8, rotation=20, ha="right")
         ax.axhline(threshold, color=_RED, ls="--", label=f"reject < {threshold:g}")
-        ax.legend(fontsize=8, ncol=2)
+        ax.set_ylim(0, max(max(r[2] for r in rows), threshold) * 1.3)
+        ax.legend(fontsize=8, ncol=len(seqs) + 1, loc="upper center")
     ax.set_ylabel("SNR")
     ax.set_title("SNR (Rayleigh-corrected background noise)")
     return _png(fig)

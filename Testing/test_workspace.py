@@ -243,3 +243,60 @@ def test_note_on_a_segment_component(scene, demo):
     assert note["kind"] == "component" and 0 < note["voxels"] <= np.count_nonzero(truth)
     with pytest.raises(InputError, match="no voxel"):
         wsp.add_note(ws, (500.0, 500.0, 500.0), "outside", "for-review", component=True)
+
+
+def _apply_like_the_effect(scene, ws, effect_parameters):
+    """What the self-test does through the segment editor: the "AIS threshold" effect reads its inputs
+    from the segment editor node and sets the segment to the library's candidate mask."""
+    import slicer
+
+    from AISAnnotationLib.preannotate import PreannotationParameters
+    from AISAnnotationMRML.preannotation_nodes import apply_mask_to_segment, context_from_nodes
+
+    editor = scene.AddNode(slicer.vtkMRMLSegmentEditorNode())  # not registered on a bare scene
+    wsp.set_effect_inputs(editor, ws, parameters=effect_parameters)
+    attr = {n: editor.GetAttribute(f"{wsp.EFFECT_NAME}.{n}") for n in ("AdcVolumeNodeID", "B0VolumeNodeID")}
+    assert attr["AdcVolumeNodeID"] == ws.volumes["adc"].GetID() and attr["B0VolumeNodeID"] == ws.volumes["b0"].GetID()
+    assert editor.GetSourceVolumeNode() is ws.reference_node and editor.GetSelectedSegmentID() == ws.editable_segment_id
+    values = {"min_volume_mm3": float(effect_parameters["MinVolumeMm3"])} if "MinVolumeMm3" in effect_parameters else {}
+    assert float(editor.GetAttribute(f"{wsp.EFFECT_NAME}.MinVolumeMm3") or 60.0) == values.get("min_volume_mm3", 60.0)
+    params = PreannotationParameters(**values)
+    ctx = context_from_nodes(scene.GetNodeByID(attr["AdcVolumeNodeID"]), ws.reference_node,
+                             scene.GetNodeByID(attr["B0VolumeNodeID"]), params)
+    apply_mask_to_segment(ws.segmentation, ws.editable_segment_id, ctx.compute(params).mask, ws.reference_node)
+    return wsp.segment_voxel_count(ws, ws.editable_segment_id)
+
+
+def test_effect_run_of_the_self_test(scene, demo):
+    """The numbers AISAnnotationTest.test_TwoRatersReviewFinal asserts inside Slicer."""
+    voxels = {}
+    for rater, params in (("r01", {}), ("r02", {"MinVolumeMm3": 1000.0})):
+        ws = wsp.open_case(scene, demo, CASE, rater, "annotator")
+        voxels[rater] = _apply_like_the_effect(scene, ws, params)
+        assert voxels[rater] > 0
+        wsp.save_screening(ws, FORM)
+        assert f"revision 1 of {rater}" in wsp.submit(ws, FORM)
+    assert voxels["r02"] < voxels["r01"]
+    assert [r["case_id"] for r in wsp.case_queue(demo, "rv01", "reviewer", "waiting for me")] == [CASE]
+    rv = wsp.open_case(scene, demo, CASE, "rv01", "reviewer")
+    metrics, lesions = wsp.agreement_tables(rv)
+    dice = {m["key"]: m["value"] for m in metrics}["dice"]
+    assert 0.9 < dice < 1.0
+    assert ("only A" if rv.raters["A"] == "r01" else "only B") in [row["match"] for row in lesions]
+    wsp.decide(rv, "union", "")
+    result = wsp.final_result(demo, CASE)
+    assert result["state"] == "final" and result["voxels"] == voxels["r01"]
+
+
+def test_effect_name_matches_the_registered_effect():
+    import ast
+
+    from aistest import REPO
+
+    src = (REPO / "AISAnnotation" / "SegmentEditorAISThresholdLib" / "SegmentEditorEffect.py").read_text()
+    names = [n.value.value for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Assign)
+             and ast.unparse(n.targets[0]) == "scriptedEffect.name" and isinstance(n.value, ast.Constant)]
+    assert names == [wsp.EFFECT_NAME]
+    assert f'UNCERTAIN_ATTRIBUTE = "{wsp.NOTES_ATTRIBUTE}"' in src  # notes made in the effect reach the sidecar
+    for param in ("AdcVolumeNodeID", "B0VolumeNodeID", "AdcThreshold", "MinVolumeMm3"):
+        assert f'"{param}"' in src

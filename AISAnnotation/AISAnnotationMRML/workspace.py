@@ -40,6 +40,8 @@ from .segmentations import new_segmentation_node, segment_to_mask, set_segment_m
 from .volumes import image_to_volume_node
 
 ROLES = raters.ROLES
+#: Name of the threshold-then-refine segment editor effect (SegmentEditorAISThresholdLib).
+EFFECT_NAME = "AIS threshold"
 CASE_ATTRIBUTE = "AIS.case"
 RATER_COLORS = {"own": (0.9, 0.2, 0.2), "A": (0.95, 0.75, 0.1), "B": (0.1, 0.6, 0.95), "corrected": (0.2, 0.85, 0.3)}
 DISAGREEMENT_COLORS = {0: (0.0, 0.0, 0.0, 0.0), 1: (0.2, 0.85, 0.3, 1.0), 2: (0.95, 0.75, 0.1, 1.0),
@@ -263,6 +265,27 @@ def _read_mask(ws: CaseWorkspace, owner: str) -> np.ndarray:
 
 # --------------------------------------------------------------------------- annotator
 
+def set_effect_inputs(editor_node: Any, ws: CaseWorkspace, adc_threshold: Optional[float] = None,
+                      parameters: Optional[dict[str, Any]] = None) -> None:
+    """Point the "AIS threshold" effect of ``editor_node`` (a ``vtkMRMLSegmentEditorNode``) at the
+    open case: source volume DWI b1000, its ADC and b0 volumes, and optional effect parameters
+    (``AdcThreshold`` in ×10⁻⁶ mm²/s, ``MinVolumeMm3``, ... as the effect names them).
+
+    Effect parameters are attributes ``"<effect name>.<parameter>"`` of the segment editor node
+    (what ``qSlicerSegmentEditorAbstractEffect::setParameter`` writes).
+    """
+    editor_node.SetAndObserveSegmentationNode(ws.segmentation)
+    editor_node.SetAndObserveSourceVolumeNode(ws.reference_node)
+    editor_node.SetSelectedSegmentID(ws.editable_segment_id)
+    values: dict[str, Any] = {"AdcVolumeNodeID": ws.volumes["adc"].GetID(),
+                              "B0VolumeNodeID": ws.volumes["b0"].GetID() if "b0" in ws.volumes else ""}
+    if adc_threshold is not None:
+        values["AdcThreshold"] = float(adc_threshold)
+    values.update(parameters or {})
+    for name, value in values.items():
+        editor_node.SetAttribute(f"{EFFECT_NAME}.{name}", str(value))
+
+
 FORM_LIKERT = ("dwi", "adc", "eadc", "flair", "t1w", "t2w")
 FORM_ARTIFACTS = ("motion", "susceptibility", "deformation", "inhomogeneity")
 FORM_EXCLUSIONS = {"tumour": "tumour", "vascular_malformation": "vascular_malformation",
@@ -321,7 +344,7 @@ def candidates(ws: CaseWorkspace, adc_threshold: float = 620.0,
 
 
 NOTE_DECISIONS = uncertain.DECISIONS
-NOTES_ATTRIBUTE = "AIS.uncertainRegions"
+NOTES_ATTRIBUTE = "AIS.UncertainRegions"  # the attribute the "AIS threshold" effect writes its notes to
 
 
 def _note_list(ws: CaseWorkspace) -> uncertain.UncertainRegionList:

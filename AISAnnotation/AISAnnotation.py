@@ -129,6 +129,7 @@ class AISAnnotationParameterNode:
     noteText: str = ""
     noteComponent: bool = False
     decisionReason: str = ""
+    reportDir: pathlib.Path
     segmentationNode: Optional[vtkMRMLSegmentationNode] = None
     dwiNode: Optional[vtkMRMLScalarVolumeNode] = None
 
@@ -187,6 +188,10 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.startEditButton.connect("clicked(bool)", self.onStartEdit)
         self.ui.acceptEditedButton.connect("clicked(bool)", lambda: self.onDecision("edited"))
         self.ui.escalateButton.connect("clicked(bool)", self.onEscalate)
+        self.ui.queueFilterComboBox.connect("currentIndexChanged(int)", self.onQueueFilterChanged)
+        self.ui.caseSearchLineEdit.connect("editingFinished()", self.onQueueFilterChanged)
+        self.ui.runQCButton.connect("clicked(bool)", self.onRunQC)
+        self.ui.writeReportButton.connect("clicked(bool)", self.onWriteReport)
 
         self.initializeParameterNode()
 
@@ -292,6 +297,10 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._fillTable(self.ui.caseQueueTableWidget, [
                 [row["case_id"], row["state"], row["submitted"], row["waiting_for"]] for row in self._queueRows])
             self._updateGui()
+
+    def onQueueFilterChanged(self, *args) -> None:
+        if self._parameterNode and (self._parameterNode.bidsRoot / "dataset_description.json").is_file():
+            self.onRefreshQueue()
 
     def onQueueSelectionChanged(self) -> None:
         self._updateGui()
@@ -423,6 +432,24 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.onRefreshQueue()
 
 
+    # ------------------------------------------------------------------ data manager
+
+    def onRunQC(self) -> None:
+        with slicer.util.tryWithErrorDisplay(f"Image QC of {self._parameterNode.bidsRoot} failed.", waitCursor=True):
+            message = self.logic.datasetQC(str(self._parameterNode.bidsRoot), progress=self._progress)
+            slicer.util.infoDisplay(message, windowTitle="Image QC")
+            self.onRefreshQueue()
+
+    def onWriteReport(self) -> None:
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay(f"The acceptance report was not written to {p.reportDir}.",
+                                             waitCursor=True):
+            result = self.logic.acceptanceReport(str(p.bidsRoot), str(p.reportDir), progress=self._progress)
+            verdict = "PASSED" if result["passed"] else "FAILED"
+            self.ui.reportStatusLabel.text = f"Acceptance {verdict}: " + "; ".join(result["reasons"])
+            qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(result["html"]))
+
+
 #
 # AISAnnotationLogic
 #
@@ -551,6 +578,15 @@ class AISAnnotationLogic(ScriptedLoadableModuleLogic):
 
     def escalate(self, ws, reason: str) -> str:
         return self._ws().escalate(ws, reason)
+
+    # -- data manager
+
+    def datasetQC(self, bidsRoot: str, progress=None) -> str:
+        return self._ws().dataset_qc(bidsRoot, progress=progress)
+
+    def acceptanceReport(self, bidsRoot: str, outDir: str, progress=None) -> dict:
+        self.ensureDependencies(REPORT_REQUIREMENTS)
+        return self._ws().acceptance_report(bidsRoot, outDir, progress=progress)
 
     # -- views
 

@@ -300,3 +300,14 @@ def test_effect_name_matches_the_registered_effect():
     assert f'UNCERTAIN_ATTRIBUTE = "{wsp.NOTES_ATTRIBUTE}"' in src  # notes made in the effect reach the sidecar
     for param in ("AdcVolumeNodeID", "B0VolumeNodeID", "AdcThreshold", "MinVolumeMm3"):
         assert f'"{param}"' in src
+
+
+def test_data_manager_qc_and_report(demo, tmp_path):
+    summary = wsp.dataset_qc(demo)
+    assert summary.startswith("Image QC of 3 session(s)")
+    with pytest.raises(InputError, match="output folder"):
+        wsp.acceptance_report(demo, demo)
+    result = wsp.acceptance_report(demo, tmp_path / "report", run_validator=False, snapshots=False)
+    assert (tmp_path / "report" / "report.html").is_file() and result["html"].endswith("report.html")
+    assert result["passed"] is False  # nothing annotated yet: completeness fails
+    assert any(r.startswith("completeness") for r in result["reasons"])

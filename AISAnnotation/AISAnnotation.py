@@ -243,7 +243,9 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if not p:
             return
         role = p.role
-        caseOpen = self._workspace is not None
+        # a case opened under another rater id or role must be reopened (blinding and role checks)
+        caseOpen = (self._workspace is not None and self._workspace.role == role
+                    and self._workspace.rater_id == p.raterId)
         self.ui.annotatorCollapsibleButton.visible = role == "annotator"
         self.ui.reviewerCollapsibleButton.visible = role in ("reviewer", "arbitrator")
         self.ui.arbitratorCollapsibleButton.visible = role == "arbitrator"
@@ -278,8 +280,10 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         slicer.app.processEvents()
 
     def _requireCase(self):
-        if self._workspace is None:
-            raise RuntimeError("Open a case first (Dataset and identity → Open selected case).")
+        p = self._parameterNode
+        if self._workspace is None or (self._workspace.role, self._workspace.rater_id) != (p.role, p.raterId):
+            raise RuntimeError("Open a case first, as the rater and role now selected "
+                               "(Dataset and identity → Open selected case).")
         return self._workspace
 
     # ------------------------------------------------------------------ dataset and identity

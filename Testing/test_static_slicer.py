@@ -162,32 +162,24 @@ def _ui_params(ui_file):
 
 
 def _ui_uses(tree):
-    """(name, attribute or None, signal or None, line) for every ``self.ui.<name>...`` in the module."""
+    """(name, attribute or None, signal or None, line) for every ``self.ui.<name>.<attr>`` and every
+    ``self.ui.<name>.connect("<signal>", ...)`` in the module."""
+    def ui_name(node):
+        inner = node.value
+        if (isinstance(inner, ast.Attribute) and isinstance(inner.value, ast.Attribute)
+                and isinstance(inner.value.value, ast.Name) and inner.value.value.id == "self"
+                and inner.value.attr == "ui"):
+            return inner.attr
+        return None
+
     uses = []
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
-                and isinstance(node.value.value, ast.Name) and node.value.value.id == "self"
-                and node.value.attr == "ui"):
-            uses.append([node.attr, None, None, node.lineno])
-    by_node = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute):
-            inner = node.value
-            if (isinstance(inner.value, ast.Attribute) and isinstance(inner.value.value, ast.Name)
-                    and inner.value.value.id == "self" and inner.value.attr == "ui"):
-                by_node[id(node)] = (inner.attr, node.attr, node.lineno)
-    attrs = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and id(node) in by_node:
-            name, attr, line = by_node[id(node)]
-            signal = None
-            attrs.append((name, attr, signal, line))
-    for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and id(node.func) in by_node
+        if isinstance(node, ast.Attribute) and ui_name(node):
+            uses.append((ui_name(node), node.attr, None, node.lineno))
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and ui_name(node.func)
                 and node.func.attr == "connect" and node.args and isinstance(node.args[0], ast.Constant)):
-            name, _, line = by_node[id(node.func)]
-            attrs.append((name, None, node.args[0].value, line))
-    return [tuple(u) for u in uses], attrs
+            uses.append((ui_name(node.func), None, node.args[0].value, node.lineno))
+    return uses
 
 
 def test_ui_widgets_have_unique_names_and_known_custom_classes():
@@ -201,7 +193,7 @@ def test_ui_widgets_have_unique_names_and_known_custom_classes():
 
 def test_widget_ui_uses_match_widget_classes():
     widgets = _ui_widgets(MODULE_UI)
-    _, attrs = _ui_uses(_module_tree())
+    attrs = _ui_uses(_module_tree())
     assert attrs, "no self.ui.<name>.<attr> found"
     problems = []
     for name, attr, signal, line in attrs:

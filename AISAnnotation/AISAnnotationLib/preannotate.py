@@ -160,36 +160,105 @@ def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return arr, int(arr.max()) if arr.size else 0
 
 
-def _dilate26(mask: np.ndarray) -> np.ndarray:
-    """One ring of 26-neighbours (numpy, separable max over the three axes)."""
-    out = mask.copy()
-    for ax in range(3):
-        src = out.copy()
-        sl_a = [slice(None)] * 3
-        sl_b = [slice(None)] * 3
-        sl_a[ax], sl_b[ax] = slice(1, None), slice(None, -1)
-        out[tuple(sl_a)] |= src[tuple(sl_b)]
-        out[tuple(sl_b)] |= src[tuple(sl_a)]
-    return out
+# ----------------------------------------------------------------------------- sparse voxel sets
+# The candidate computation works on the (few) brain voxels bright enough on DWI to matter,
+# held as sorted flat indices of the [i, j, k] grid: no full-volume pass per update.
+_OFFSETS26 = np.array([(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)
+                       if (a, b, c) != (0, 0, 0)], dtype=np.int64)
+_OFFSETS13 = _OFFSETS26[13:]  # one of each ± pair
 
 
-def describe_components(labels: np.ndarray, n: int, reference: Image, adc: np.ndarray, ratio: np.ndarray,
-                        offset: tuple[int, int, int] = (0, 0, 0)) -> list[Candidate]:
-    """One :class:`Candidate` per label 1..n, largest first (ids renumbered 1..n in that order).
+class _Lookup:
+    """Flat index → position in a sorted voxel set (−1 elsewhere), for O(1) neighbour tests.
 
-    ``labels``/``adc``/``ratio`` may be a crop of the reference grid starting at ``offset``.
+    A dense int32 table over the grid (4 bytes/voxel), built once per cached voxel set.
     """
+
+    def __init__(self, flat: np.ndarray, shape: tuple[int, int, int]) -> None:
+        self.shape = shape
+        self.dims = np.asarray(shape, dtype=np.int64)
+        self.strides = np.array([shape[1] * shape[2], shape[2], 1], dtype=np.int64)
+        self.table = np.full(int(np.prod(shape)), -1, dtype=np.int32)
+        self.table[flat] = np.arange(flat.size, dtype=np.int32)
+
+    def neighbours(self, ijk: np.ndarray, flat: np.ndarray, offsets: np.ndarray,
+                   index: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs (p, q): voxel ``p`` of (``ijk``, ``flat``) has a neighbour at set position ``q``.
+
+        With ``index`` (length set size + 1, last entry −1) positions are mapped through it and
+        pairs mapping to −1 are dropped: neighbours restricted to a subset of the set.
+        """
+        srcs, dsts = [], []
+        inner = np.flatnonzero(np.all((ijk >= 1) & (ijk < self.dims - 1), axis=1))
+        edge = None if inner.size == flat.size else np.setdiff1d(np.arange(flat.size), inner)
+        f_in = flat[inner]
+        for off in offsets:
+            d = int(off @ self.strides)
+            q = self.table[f_in + d]
+            if index is not None:
+                q = index[q]
+            hit = q >= 0
+            srcs.append(inner[hit])
+            dsts.append(q[hit].astype(np.int64))
+            if edge is not None and edge.size:  # voxels on the grid border: check bounds exactly
+                nb = ijk[edge] + off
+                ok = np.all((nb >= 0) & (nb < self.dims), axis=1)
+                e = edge[ok]
+                q = self.table[flat[e] + d]
+                if index is not None:
+                    q = index[q]
+                hit = q >= 0
+                srcs.append(e[hit])
+                dsts.append(q[hit].astype(np.int64))
+        if not srcs:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        return np.concatenate(srcs), np.concatenate(dsts)
+
+
+def sparse_components(ijk: np.ndarray, flat: np.ndarray, shape: tuple[int, int, int],
+                      lookup: Optional[_Lookup] = None, positions: Optional[np.ndarray] = None,
+                      set_size: int = 0) -> tuple[np.ndarray, int]:
+    """26-connected components of a sparse voxel set → (labels 1..n per voxel, n).
+
+    ``flat`` must be sorted. ``lookup``/``positions``/``set_size``: the voxels are
+    ``positions`` of a larger cached set with that lookup (saves building a table).
+    """
+    n = flat.size
+    if n == 0:
+        return np.empty(0, np.int64), 0
+    if lookup is None:
+        lookup = _Lookup(flat, shape)
+        index = None
+    else:
+        index = np.full(set_size + 1, -1, dtype=np.int64)
+        index[positions] = np.arange(n)
+    a, b = lookup.neighbours(ijk, flat, _OFFSETS13, index)
+    lab = np.arange(n, dtype=np.int64)
+    while a.size:
+        la, lb = lab[a], lab[b]
+        diff = la != lb
+        if not diff.any():
+            break
+        a, b, la, lb = a[diff], b[diff], la[diff], lb[diff]
+        np.minimum.at(lab, np.maximum(la, lb), np.minimum(la, lb))  # hook larger root onto smaller
+        while True:  # pointer jumping: every voxel points at its root
+            nxt = lab[lab]
+            if np.array_equal(nxt, lab):
+                break
+            lab = nxt
+    is_root = lab == np.arange(n)  # converged: every voxel holds its component's smallest position
+    new_id = np.cumsum(is_root)
+    return new_id[lab], int(new_id[-1])
+
+
+def _describe_sparse(labels: np.ndarray, n: int, ijk: np.ndarray, adc: np.ndarray, ratio: np.ndarray,
+                     reference: Image) -> list[Candidate]:
     if n == 0:
         return []
-    flat = labels.ravel()
-    sel = flat > 0
-    lab = flat[sel]
-    counts = np.bincount(lab, minlength=n + 1)
-    idx = np.nonzero(sel)[0]
-    ijk = np.stack(np.unravel_index(idx, labels.shape), axis=1).astype(float) + np.asarray(offset, float)
-    sums = np.stack([np.bincount(lab, weights=ijk[:, a], minlength=n + 1) for a in range(3)], axis=1)
-    adc_sum = np.bincount(lab, weights=adc.ravel()[sel].astype(float), minlength=n + 1)
-    ratio_sum = np.bincount(lab, weights=ratio.ravel()[sel].astype(float), minlength=n + 1)
+    counts = np.bincount(labels, minlength=n + 1)
+    sums = np.stack([np.bincount(labels, weights=ijk[:, a].astype(float), minlength=n + 1) for a in range(3)], 1)
+    adc_sum = np.bincount(labels, weights=adc.astype(float), minlength=n + 1)
+    ratio_sum = np.bincount(labels, weights=ratio.astype(float), minlength=n + 1)
     vox_ml = reference.voxel_volume_mm3 / 1000.0
     out = []
     for k in range(1, n + 1):
@@ -205,15 +274,27 @@ def describe_components(labels: np.ndarray, n: int, reference: Image, adc: np.nd
     return out
 
 
-def _bbox(mask: np.ndarray, pad: int) -> Optional[tuple[slice, slice, slice]]:
-    if not mask.any():
-        return None
-    sl = []
-    for ax in range(3):
-        other = tuple(a for a in range(3) if a != ax)
-        nz = np.nonzero(mask.any(axis=other))[0]
-        sl.append(slice(max(0, nz[0] - pad), min(mask.shape[ax], nz[-1] + pad + 1)))
-    return (sl[0], sl[1], sl[2])
+def _keep_big(labels: np.ndarray, n: int, voxel_mm3: float, min_volume_mm3: float) -> tuple[np.ndarray, int]:
+    """Drop components below the volume; relabel the rest 1..m (0 = dropped)."""
+    counts = np.bincount(labels, minlength=n + 1)
+    big = counts * voxel_mm3 >= min_volume_mm3 - 1e-9
+    big[0] = False
+    new = np.zeros(n + 1, dtype=np.int64)
+    new[big] = np.arange(1, int(big.sum()) + 1)
+    return new[labels], int(big.sum())
+
+
+@dataclass
+class _VoxelSet:
+    """A sparse set of voxels with their values (flat indices sorted)."""
+
+    flat: np.ndarray
+    ijk: np.ndarray
+    adc: np.ndarray
+    ratio: np.ndarray
+
+    def subset(self, sel: np.ndarray) -> _VoxelSet:
+        return _VoxelSet(self.flat[sel], self.ijk[sel], self.adc[sel], self.ratio[sel])
 
 
 # ----------------------------------------------------------------------------- context
@@ -283,23 +364,25 @@ class PreannotationContext:
 
     # -- interactive preview -------------------------------------------------
     def prepare_preview(self, core_dwi_ratio: float) -> None:
-        """Cache the voxels that can ever be core at this DWI ratio (brain ∧ bright)."""
-        elig = self.brain & (self.ratio >= core_dwi_ratio)
-        self._preview_idx = np.flatnonzero(elig)
-        self._preview_adc = self.adc.ravel()[self._preview_idx]
+        """Cache the voxels that can ever be core at this DWI ratio (brain ∧ bright) and their ADC."""
+        elig = np.flatnonzero(self.brain & (self.ratio >= np.float32(core_dwi_ratio)))
+        self._preview_adc = self.adc.ravel()[elig]
+        # positions in Fortran (i-fastest) order: the preview buffer has VTK's memory layout
+        self._preview_idx = np.ravel_multi_index(np.unravel_index(elig, self.adc.shape), self.adc.shape, order="F")
         self._preview_key = core_dwi_ratio
 
     def preview(self, adc_threshold: float, core_dwi_ratio: float, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Threshold-only update: uint8 [i, j, k], 1 where ADC < threshold ∧ DWI ratio ≥ ``core_dwi_ratio``.
 
-        Reuses ``out`` (e.g. the previous preview) and clears only what it set last time.
+        The buffer is Fortran-ordered (i fastest, like ``vtkImageData``), so copying it into a VTK
+        image is one memcpy. Reuses ``out`` (the previous preview) and clears only what it set.
         """
         if self._preview_key != core_dwi_ratio:
             self.prepare_preview(core_dwi_ratio)
-        if out is None or out.shape != self.adc.shape or out.dtype != np.uint8:
-            out = np.zeros(self.adc.shape, dtype=np.uint8)
+        if out is None or out.shape != self.adc.shape or out.dtype != np.uint8 or not out.flags.f_contiguous:
+            out = np.zeros(self.adc.shape, dtype=np.uint8, order="F")
             self._preview_on = np.empty(0, dtype=np.intp)
-        flat = out.reshape(-1)
+        flat = out.ravel(order="F")  # a view: out is Fortran-contiguous
         flat[self._preview_on] = 0
         on = self._preview_idx[self._preview_adc < np.float32(adc_threshold)]
         flat[on] = 1
@@ -307,8 +390,21 @@ class PreannotationContext:
         return out
 
     # -- full computation ---------------------------------------------------
+    def bright_voxels(self, min_ratio: float) -> tuple[_VoxelSet, _Lookup]:
+        """(voxel set, lookup) of brain voxels with DWI ratio ≥ ``min_ratio`` or a cached lower ratio.
+
+        Per-case work: rebuilt only when a lower ratio than the cached one is asked for.
+        """
+        cached = getattr(self, "_bright", None)
+        if cached is None or cached[0] > min_ratio:
+            flat = np.flatnonzero(self.brain & (self.ratio >= np.float32(min_ratio)))
+            ijk = np.stack(np.unravel_index(flat, self.adc.shape), axis=1).astype(np.int64)
+            vs = _VoxelSet(flat.astype(np.int64), ijk, self.adc.ravel()[flat], self.ratio.ravel()[flat])
+            self._bright = cached = (min_ratio, vs, _Lookup(vs.flat, self.adc.shape))
+        return cached[1], cached[2]
+
     def compute(self, parameters: Optional[PreannotationParameters] = None) -> PreannotationResult:
-        """The full candidate computation (see module doc)."""
+        """The full candidate computation (see module doc), on the sparse set of DWI-bright brain voxels."""
         from .shinethrough import flag_shine_through
 
         p = parameters or PreannotationParameters()
@@ -316,35 +412,40 @@ class PreannotationContext:
         if not self.compatible(p):
             notes.append("context built with other brain/parenchyma parameters; those of the context were used")
         shape = self.adc.shape
-        core = self.brain & (self.ratio >= p.core_dwi_ratio)
-        core &= self.adc < np.float32(p.adc_threshold)
+        ratios = [p.core_dwi_ratio, p.shine_dwi_ratio] + ([p.grow_dwi_ratio] if p.grow_steps else [])
+        bright, lookup = self.bright_voxels(min(ratios))
+        nb = bright.flat.size
+        is_core = (bright.ratio >= np.float32(p.core_dwi_ratio)) & (bright.adc < np.float32(p.adc_threshold))
+        core_pos = np.flatnonzero(is_core)
+        lab, n = sparse_components(bright.ijk[core_pos], bright.flat[core_pos], shape, lookup, core_pos, nb)
+        member = np.zeros(bright.flat.size, dtype=bool)
+        if n:
+            counts = np.bincount(lab, minlength=n + 1)
+            rsum = np.bincount(lab, weights=bright.ratio[core_pos].astype(float), minlength=n + 1)
+            asum = np.bincount(lab, weights=bright.adc[core_pos].astype(float), minlength=n + 1)
+            keep = (rsum >= p.core_mean_dwi_ratio * counts) | (asum <= p.core_mean_adc_max * counts)
+            keep[0] = False
+            member[core_pos[keep[lab]]] = True
+        if p.grow_steps and member.any():
+            allowed = (bright.ratio >= np.float32(p.grow_dwi_ratio)) & (bright.adc < np.float32(p.grow_adc_max))
+            frontier = np.flatnonzero(member)
+            for _ in range(int(p.grow_steps)):
+                _, dst = lookup.neighbours(bright.ijk[frontier], bright.flat[frontier], _OFFSETS26)
+                new = np.unique(dst[allowed[dst] & ~member[dst]])
+                if new.size == 0:
+                    break
+                member[new] = True
+                frontier = new
+        pos = np.flatnonzero(member)
+        lab, n = sparse_components(bright.ijk[pos], bright.flat[pos], shape, lookup, pos, nb)
+        lab, n = _keep_big(lab, n, self.reference.voxel_volume_mm3, p.min_volume_mm3)
+        pos, lab = pos[lab > 0], lab[lab > 0]
         mask = np.zeros(shape, dtype=bool)
-        box = _bbox(core, int(p.grow_steps) + 1)
-        candidates: list[Candidate] = []
-        if box is not None:
-            c = core[box]
-            ratio, adc, brain = self.ratio[box], self.adc[box], self.brain[box]
-            lab, n = label_components(c)
-            if n:
-                counts = np.bincount(lab.ravel(), minlength=n + 1)
-                rsum = np.bincount(lab.ravel(), weights=ratio.ravel().astype(float), minlength=n + 1)
-                asum = np.bincount(lab.ravel(), weights=adc.ravel().astype(float), minlength=n + 1)
-                keep = (rsum >= p.core_mean_dwi_ratio * counts) | (asum <= p.core_mean_adc_max * counts)
-                keep[0] = False
-                m = keep[lab]
-                if p.grow_steps:
-                    allowed = brain & (ratio >= p.grow_dwi_ratio) & (adc < np.float32(p.grow_adc_max))
-                    for _ in range(int(p.grow_steps)):
-                        m = (_dilate26(m) & allowed) | m
-                lab, n = label_components(m)
-                counts = np.bincount(lab.ravel(), minlength=n + 1)
-                big = counts * self.reference.voxel_volume_mm3 >= p.min_volume_mm3 - 1e-9
-                big[0] = False
-                lab = np.where(big[lab], lab, 0)
-                mask[box] = lab > 0
-                offset = (box[0].start, box[1].start, box[2].start)
-                candidates = describe_components(lab, n, self.reference, adc, ratio, offset)
-        shine, regions = flag_shine_through(self, p, mask)
+        mask.reshape(-1)[bright.flat[pos]] = True
+        candidates = _describe_sparse(lab, n, bright.ijk[pos], bright.adc[pos], bright.ratio[pos], self.reference)
+        lesion = np.zeros(bright.flat.size, dtype=bool)
+        lesion[pos] = True
+        shine, regions = flag_shine_through(self, p, bright, lesion, lookup)
         return PreannotationResult(mask, candidates, shine, regions, p, self.parenchyma_dwi_median, notes)
 
 

@@ -17,26 +17,23 @@ if TYPE_CHECKING:  # pragma: no cover
     from .preannotate import Candidate, PreannotationContext, PreannotationParameters
 
 
-def flag_shine_through(ctx: PreannotationContext, p: PreannotationParameters,
-                       lesion: np.ndarray) -> tuple[np.ndarray, list[Candidate]]:
-    """(bool mask [i, j, k], regions largest first) of T2 shine-through on the DWI grid."""
-    from .preannotate import _bbox, describe_components, label_components
+def flag_shine_through(ctx: PreannotationContext, p: PreannotationParameters, bright: Any,
+                       lesion: np.ndarray, lookup: Any = None) -> tuple[np.ndarray, list[Candidate]]:
+    """(bool mask [i, j, k], regions largest first) of T2 shine-through on the DWI grid.
 
-    flag = ctx.brain & (ctx.ratio >= p.shine_dwi_ratio)
-    flag &= ctx.adc >= np.float32(p.shine_adc_min)
-    flag &= ~lesion
-    out = np.zeros(flag.shape, dtype=bool)
-    box = _bbox(flag, 0)
-    if box is None:
-        return out, []
-    lab, n = label_components(flag[box])
-    counts = np.bincount(lab.ravel(), minlength=n + 1)
-    big = counts * ctx.reference.voxel_volume_mm3 >= p.min_volume_mm3 - 1e-9
-    big[0] = False
-    lab = np.where(big[lab], lab, 0)
-    out[box] = lab > 0
-    offset = (box[0].start, box[1].start, box[2].start)
-    return out, describe_components(lab, n, ctx.reference, ctx.adc[box], ctx.ratio[box], offset)
+    ``bright`` is the context's sparse set of DWI-bright brain voxels (ratio ≥ ``shine_dwi_ratio``
+    or lower) with its ``lookup``, and ``lesion`` the boolean membership of the lesion in that set.
+    """
+    from .preannotate import _describe_sparse, _keep_big, sparse_components
+
+    flag = (bright.ratio >= np.float32(p.shine_dwi_ratio)) & (bright.adc >= np.float32(p.shine_adc_min)) & ~lesion
+    pos = np.flatnonzero(flag)
+    lab, n = sparse_components(bright.ijk[pos], bright.flat[pos], ctx.adc.shape, lookup, pos, bright.flat.size)
+    lab, n = _keep_big(lab, n, ctx.reference.voxel_volume_mm3, p.min_volume_mm3)
+    pos, lab = pos[lab > 0], lab[lab > 0]
+    out = np.zeros(ctx.adc.shape, dtype=bool)
+    out.reshape(-1)[bright.flat[pos]] = True
+    return out, _describe_sparse(lab, n, bright.ijk[pos], bright.adc[pos], bright.ratio[pos], ctx.reference)
 
 
 def shine_through_summary(regions: list[Any]) -> str:

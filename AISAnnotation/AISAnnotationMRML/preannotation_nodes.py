@@ -64,7 +64,10 @@ def update_preview_node(scene: Any, mask: np.ndarray, reference_node: Any, node:
         scalars = node.GetImageData().GetPointData().GetScalars()
         view = numpy_support.vtk_to_numpy(scalars)
         if view.dtype == np.uint8:
-            view.reshape(mask.shape, order="F")[...] = mask
+            if mask.flags.f_contiguous and mask.dtype == np.uint8:
+                view[...] = mask.ravel(order="F")  # same memory layout: a plain copy
+            else:
+                view.reshape(mask.shape, order="F")[...] = mask
             scalars.Modified()
             node.GetImageData().Modified()
             node.Modified()

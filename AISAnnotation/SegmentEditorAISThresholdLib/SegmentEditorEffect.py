@@ -276,7 +276,7 @@ grown one ring on DWI. Source volume: the <b>DWI b1000</b>; choose the ADC below
         if ctx is None:
             return None
         self.result = ctx.compute(self.parameters())
-        self.showPreview(self.result.mask.astype("uint8"))
+        self.showPreview(self.result.mask.astype("uint8", order="F"))
         self.candidateList.clear()
         for c in self.result.candidates:
             x, y, z = c.centroid_ras

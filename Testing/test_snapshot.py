@@ -16,6 +16,7 @@ pytest.importorskip("slicer", reason="slicer-core is not installed")
 
 from AISAnnotationLib import bids  # noqa: E402
 from AISAnnotationLib.case import load_case  # noqa: E402
+from AISAnnotationLib.errors import InputError  # noqa: E402
 from AISAnnotationLib.masks import read_mask  # noqa: E402
 from AISAnnotationMRML.snapshot import render_case_snapshot  # noqa: E402
 
@@ -66,7 +67,9 @@ def test_snapshot_has_four_labelled_panels_with_outline(snapshot, expert_mask):
         assert p["outline_pixels"] >= 20
         title = rgb[max(0, y0 - 25):y0 - 2, x0:x1]
         assert (title.max(axis=-1) < 100).sum() > 20, p["label"]  # dark title text above the panel
-        assert p["centre_ras"][2] == pytest.approx(info["ras"][2], abs=1e-3)  # all at one position
+        # all four panels show one plane: same centre and offset as the DWI panel
+        assert p["centre_ras"] == pytest.approx(panels[0]["centre_ras"], abs=1e-3)
+        assert p["slice_offset"] == pytest.approx(panels[0]["slice_offset"], abs=1e-6)
     # outside the lesion slice range there is no outline
     empty_k = np.nonzero(expert_mask.sum(axis=(0, 1)) == 0)[0]
     assert len(empty_k)
@@ -145,3 +148,20 @@ def test_demo_sub03_derived_adc_snapshot(demo_root, tmp_path):
     assert {"adc", "eadc"} <= set(case.derived)
     assert [p["label"] for p in info["panels"].values()] == LABELS
     assert all(p["outline_pixels"] > 0 and not p["missing"] for p in info["panels"].values())
+
+
+def test_snapshot_outlines_two_annotators_in_two_colours(isles_case, expert_mask, tmp_path):
+    from scipy import ndimage
+
+    b = ndimage.binary_dilation(expert_mask, iterations=2)
+    info = render_case_snapshot(isles_case, {"A": expert_mask, "B": b}, tmp_path / "ab.png")
+    assert info["outline_colors"] == {"A": [1.0, 0.0, 0.0], "B": [0.0, 1.0, 1.0]}
+    rgb = _png(tmp_path / "ab.png")
+    cyan = (rgb[..., 0] < 40) & (rgb[..., 1] > 200) & (rgb[..., 2] > 200)
+    for p in info["panels"].values():
+        x0, y0, x1, y1 = p["box"]
+        assert _red(rgb[y0:y1, x0:x1]).sum() >= 20 and cyan[y0:y1, x0:x1].sum() >= 20, p["label"]
+        assert p["outline_pixels_by_mask"]["B"] > p["outline_pixels_by_mask"]["A"] > 0  # B encloses A
+    with pytest.raises(InputError, match="not the DWI grid"):
+        render_case_snapshot(isles_case, {"A": expert_mask[:-1]}, tmp_path / "bad.png")
+    assert not (tmp_path / "bad.png").exists()

@@ -18,7 +18,7 @@ from AISAnnotationLib.case import load_case  # noqa: E402
 from AISAnnotationLib.masks import read_mask  # noqa: E402
 from AISAnnotationMRML import layouts  # noqa: E402
 from AISAnnotationMRML.case_nodes import add_mask_segmentation, load_case_nodes  # noqa: E402
-from AISAnnotationMRML.views import ViewLogics, resliced_array, show_case, xy_to_ras  # noqa: E402
+from AISAnnotationMRML.views import ViewLogics, displayed_rgba, resliced_array, show_case, xy_to_ras  # noqa: E402
 from AISAnnotationMRML.volumes import array_from_image_data, ijk_to_ras_affine  # noqa: E402
 
 CORE = {"AIS-DWI": "dwi", "AIS-ADC": "adc", "AIS-eADC": "eadc", "AIS-FLAIR": "flair"}
@@ -124,7 +124,9 @@ def test_moving_one_view_moves_all_and_each_reslices_its_own_volume(shown, exper
     logics, nodes, info = shown
     ref = isles_case.reference
     k = int(np.argmax(expert_mask.sum(axis=(0, 1))))
-    target = float((ref.affine @ [56, 56, k, 1])[2])
+    # views are aligned with the (oblique) DWI acquisition: offset of the plane through DWI slice k
+    normal = np.array([logics.slice_node("AIS-ADC").GetSliceToRAS().GetElement(r, 2) for r in range(3)])
+    target = float(normal @ (ref.affine @ [56, 56, k, 1])[:3])
     before = {v: logics.slice_logic(v).GetSliceOffset() for v in CORE}
     logics.set_slice_offset("AIS-ADC", target)  # the slice slider of the ADC view
     for view in CORE:
@@ -138,7 +140,8 @@ def test_moving_one_view_moves_all_and_each_reslices_its_own_volume(shown, exper
         np.testing.assert_allclose(xy_to_ras(sn)[:, [0, 1, 3]], xy0[:, [0, 1, 3]], atol=1e-6)
         img = resliced_array(logics.slice_logic(view))
         ras = _pixel_ras(sn, img.shape)
-        assert np.allclose(ras[:, 2], target)
+        dwi_k = (np.linalg.inv(ref.affine) @ np.c_[ras, np.ones(len(ras))].T)[2]
+        np.testing.assert_allclose(dwi_k, k, atol=1e-6)  # every pixel lies on DWI slice k
         # exact reference: trilinear sampling of the view's own volume at RAS = XYToRAS·(x, y, 0)
         want = _sample(nodes[key], ras).reshape(img.shape)
         ok = np.isfinite(want)
@@ -221,6 +224,15 @@ def test_presets_adc_fixed_with_620_table_others_on_brain(shown, isles_case):
         assert lo > 0 and hi < float(isles_case.images[key].array.max())
     # a whole-image window would start at the background (0); ours starts inside the brain
     assert float(np.percentile(dwi_all, 1)) < info["presets"]["dwi"].lower
+    # what Slicer's ADC view displays: sub-620 tissue blue, above it grey
+    adc_logic = logics.slice_logic("AIS-ADC")
+    values = resliced_array(adc_logic)
+    rgba = displayed_rgba(adc_logic).astype(int)
+    low = (values > 50) & (values < 580)
+    high = values > 680
+    assert low.sum() > 50 and high.sum() > 1000
+    assert np.all(rgba[low][:, 2] > rgba[low][:, 0] + 40)
+    assert np.all(np.abs(rgba[high][:, 2] - rgba[high][:, 0]) <= 1)
 
 
 def test_segmentation_filled_on_dwi_outlined_elsewhere(logics, isles_case, expert_mask):

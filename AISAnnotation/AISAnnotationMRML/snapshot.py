@@ -1,8 +1,8 @@
 """Offscreen PNG of a case in the AIS 2×2 layout, through Slicer's layout and slice logic.
 
 A private scene is set up exactly as the module shows a case (:func:`.views.show_case`):
-the 2×2 layout, linked views, presets. The views are moved with a crosshair jump to the
-chosen slice; each panel's pixels are the slice logic's own windowed, colour-mapped
+the 2×2 layout, linked views aligned with the DWI acquisition planes, presets. The views
+are moved with a crosshair jump to the chosen point (so the DWI panel is a native DWI slice); each panel's pixels are the slice logic's own windowed, colour-mapped
 reslice of that view's volume, and the mask outline is drawn from the slice logic's
 label-layer reslice of the mask (nearest neighbour, in physical space), so FLAIR on its
 own grid shows the outline where the DWI mask is. Panels are composed with matplotlib
@@ -30,6 +30,9 @@ from .views import ViewLogics, displayed_rgba, resliced_array, show_case, xy_to_
 from .volumes import image_to_volume_node
 
 OUTLINE_RGB = (1.0, 0.0, 0.0)
+# further masks (e.g. annotator B, review): cyan, yellow, magenta
+EXTRA_OUTLINE_RGB = ((0.0, 1.0, 1.0), (1.0, 1.0, 0.0), (1.0, 0.0, 1.0))
+MaskArg = Union[None, np.ndarray, "dict[str, np.ndarray]"]
 PANEL_PIXELS = 384
 
 
@@ -72,30 +75,47 @@ def choose_slice_ras(case: Case, mask: Optional[np.ndarray], slice: Union[str, f
     return {"ras": [float(x) for x in ras], "slice_index": k, "source": "requested RAS S"}
 
 
-def render_case_snapshot(case: Case, mask: Optional[np.ndarray], out_png: Union[str, Path],
+def _as_masks(mask: MaskArg, shape: tuple[int, int, int]) -> dict[str, np.ndarray]:
+    if mask is None:
+        return {}
+    masks = dict(mask) if isinstance(mask, dict) else {"lesion": mask}
+    out = {}
+    for name, m in masks.items():
+        arr = np.asarray(m).astype(bool)
+        if arr.shape != shape:
+            raise InputError(f"mask {name!r}: shape {arr.shape} is not the DWI grid {shape}")
+        out[name] = arr
+    if len(out) > 1 + len(EXTRA_OUTLINE_RGB):
+        raise InputError(f"at most {1 + len(EXTRA_OUTLINE_RGB)} masks can be outlined, got {len(out)}")
+    return out
+
+
+def render_case_snapshot(case: Case, mask: MaskArg, out_png: Union[str, Path],
                          slice: Union[str, float] = "auto", panel_pixels: int = PANEL_PIXELS,
                          title: Optional[str] = None) -> dict[str, Any]:
     """Write a PNG of ``case`` in the AIS 2×2 layout (DWI b1000, ADC, eADC, FLAIR) with mask outlines.
 
     Args:
         case: the loaded case (``AISAnnotationLib.case.load_case``).
-        mask: lesion mask [i, j, k] on the DWI grid, or None (no outline).
+        mask: lesion mask [i, j, k] on the DWI grid, or None (no outline), or a dict
+            name → mask (e.g. {"A": ..., "B": ...}) outlined in red, cyan, yellow, magenta;
+            "auto" uses the union.
         out_png: PNG path (written atomically).
         slice: "auto" (largest lesion area) or a RAS S coordinate in mm.
         panel_pixels: slice view size in pixels (square).
 
     Returns a dict: ``path``, ``ras``, ``slice_index``, ``source``, ``layout_id`` and
     ``panels`` (view name → label, sequence, missing, volume name, nonzero fraction,
-    outline pixel count, and ``box`` [x0, y0, x1, y1] of the panel's image in PNG pixels).
+    outline pixel count (``outline_pixels``: all masks; ``outline_pixels_by_mask``), and ``box``
+    [x0, y0, x1, y1] of the panel's image in PNG pixels); ``outline_colors`` name → RGB.
     """
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, safe inside Slicer
 
     ref = case.reference
-    if mask is not None:
-        mask = np.asarray(mask).astype(bool)
-        if mask.shape != ref.shape3:
-            raise InputError(f"mask shape {mask.shape} is not the DWI grid {ref.shape3}")
-    where = choose_slice_ras(case, mask, slice)
+    masks = _as_masks(mask, ref.shape3)
+    colors = dict(zip(masks, (OUTLINE_RGB, *EXTRA_OUTLINE_RGB)))
+    union = np.logical_or.reduce(list(masks.values())) if masks else None
+    where = choose_slice_ras(case, union, slice)
 
     scene = slicer.vtkMRMLScene()
     logics = ViewLogics(scene)
@@ -106,12 +126,17 @@ def render_case_snapshot(case: Case, mask: Optional[np.ndarray], out_png: Union[
         for v in LAYOUTS[AIS_2X2].views:
             logics.slice_node(v.name).SetDimensions(panel_pixels, panel_pixels, 1)
         shown = show_case(logics, nodes, layout_id=AIS_2X2, brain=case.brain_mask())
-        if mask is not None:
-            label = image_to_volume_node(scene, Image(mask.astype(np.uint8), ref.affine, name="mask"),
-                                         "lesion mask", labelmap=True)
+        logics.jump_to_ras(where["ras"])
+        # each mask in turn in the label layer: the slice logic reslices it (nearest neighbour) per view
+        edges: dict[str, dict[str, np.ndarray]] = {v.name: {} for v in LAYOUTS[AIS_2X2].views}
+        for name, m in masks.items():
+            label = image_to_volume_node(scene, Image(m.astype(np.uint8), ref.affine, name=name),
+                                         f"mask {name}", labelmap=True)
             for v in LAYOUTS[AIS_2X2].views:
                 logics.composite_node(v.name).SetLabelVolumeID(label.GetID())
-        logics.jump_to_ras(where["ras"])
+                lab = None if shown["views"][v.name]["missing"] else resliced_array(logics.slice_logic(v.name), "label")
+                if lab is not None:
+                    edges[v.name][name] = mask_outline(lab > 0)
 
         panels: dict[str, dict[str, Any]] = {}
         images: dict[str, np.ndarray] = {}
@@ -126,16 +151,14 @@ def render_case_snapshot(case: Case, mask: Optional[np.ndarray], out_png: Union[
                 alpha = rgba[..., 3:4] / 255.0
                 rgb = rgba[..., :3] / 255.0 * alpha
                 nonzero = float((rgba[..., :3].max(axis=-1) > 0).mean())
-            outline_n = 0
-            if mask is not None and not info["missing"]:
-                lab = resliced_array(logic, "label")
-                if lab is not None:
-                    edge = mask_outline(lab > 0)
-                    outline_n = int(edge.sum())
-                    rgb = rgb.copy()
-                    rgb[edge] = OUTLINE_RGB
+            rgb = rgb.copy()
+            by_mask = {}
+            for name, edge in edges[v.name].items():
+                rgb[edge] = colors[name]
+                by_mask[name] = int(edge.sum())
+            outline_n = int(np.logical_or.reduce(list(edges[v.name].values())).sum()) if edges[v.name] else 0
             ras = xy_to_ras(logic.GetSliceNode()) @ np.array([panel_pixels / 2, panel_pixels / 2, 0, 1])
-            info.update(nonzero_fraction=nonzero, outline_pixels=outline_n,
+            info.update(nonzero_fraction=nonzero, outline_pixels=outline_n, outline_pixels_by_mask=by_mask,
                         slice_offset=float(logic.GetSliceOffset()), centre_ras=[float(x) for x in ras[:3]])
             panels[v.name] = info
             images[v.name] = rgb
@@ -144,7 +167,12 @@ def render_case_snapshot(case: Case, mask: Optional[np.ndarray], out_png: Union[
         scene.Clear(1)
 
     fig = Figure(figsize=(8, 8.6), dpi=100, facecolor="white")
-    head = title or f"{case.case_id}   S = {where['ras'][2]:.1f} mm (DWI slice {where['slice_index']}, {where['source']})"
+    head = title or (f"{case.case_id}   plane of DWI slice {where['slice_index']} ({where['source']}), "
+                     f"through S = {where['ras'][2]:.1f} mm")
+    if len(masks) > 1:
+        names = {OUTLINE_RGB: "red", EXTRA_OUTLINE_RGB[0]: "cyan", EXTRA_OUTLINE_RGB[1]: "yellow",
+                 EXTRA_OUTLINE_RGB[2]: "magenta"}
+        head += "\noutlines: " + ", ".join(f"{n} {names[c]}" for n, c in colors.items())
     fig.suptitle(head, fontsize=10)
     axes = {}
     for idx, v in enumerate(LAYOUTS[AIS_2X2].views):
@@ -168,4 +196,5 @@ def render_case_snapshot(case: Case, mask: Optional[np.ndarray], out_png: Union[
         x0, y0, x1, y1 = ax.get_window_extent().extents
         panels[name]["box"] = [int(round(x0)), int(round(height - y1)), int(round(x1)), int(round(height - y0))]
     path = atomic_write_bytes(Path(out_png), buf.getvalue())
-    return {"path": str(path), **where, "layout_id": AIS_2X2, "panels": panels, "size": [width, height]}
+    return {"path": str(path), **where, "layout_id": AIS_2X2, "panels": panels, "size": [width, height],
+            "outline_colors": {n: list(c) for n, c in colors.items()}}

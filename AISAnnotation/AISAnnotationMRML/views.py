@@ -339,11 +339,28 @@ def show_segmentation(seg_node: Any, fill_view_ids: list[str], outline_view_ids:
     return fill, outline
 
 
+def align_views_to_volume(view_logics: ViewLogics, spec: LayoutSpec, volume_node: Any) -> None:
+    """Rotate every view of ``spec`` to the closest axes of ``volume_node`` (Slicer's "rotate to volume plane").
+
+    With the DWI as reference, the axial views show the DWI acquisition slices themselves
+    (annotation is drawn slice by slice on DWI, R17) even when the acquisition is oblique;
+    the other sequences are resliced on those same planes. All views get the same rotation,
+    so Slicer's link logic (which links views of matching orientation) keeps linking them.
+    """
+    for v in spec.views:
+        sn = view_logics.slice_node(v.name)
+        if sn is not None:
+            sn.SetOrientation(v.orientation)
+            sn.RotateToVolumePlane(volume_node)
+
+
 def show_case(view_logics: ViewLogics, nodes: dict[str, Any], kind: str = "2x2",
               segmentation: Any = None, brain: Optional[np.ndarray] = None,
-              overlays: Optional[dict[str, Any]] = None, layout_id: Optional[int] = None) -> dict[str, Any]:
+              overlays: Optional[dict[str, Any]] = None, layout_id: Optional[int] = None,
+              align_to_dwi: bool = True) -> dict[str, Any]:
     """One action: layout ``kind`` shown, volumes assigned, views linked, presets applied,
-    the segmentation filled on DWI and outlined elsewhere, views fitted and centred on DWI.
+    the segmentation filled on DWI and outlined elsewhere, views aligned with the DWI
+    acquisition planes (``align_to_dwi``), fitted and centred on DWI.
 
     Returns ``{"layout_id", "layout", "views": view → info, "presets": key → DisplayPreset}``.
     """
@@ -361,6 +378,8 @@ def show_case(view_logics: ViewLogics, nodes: dict[str, Any], kind: str = "2x2",
         if seg is not None:
             ids = [views[v.name]["slice_node_id"] for v in spec.views if v.content == content]
             show_segmentation(seg, [], ids)
+    if align_to_dwi and nodes.get("dwi") is not None:
+        align_views_to_volume(view_logics, spec, nodes["dwi"])
     dwi_view = next((v.name for v in spec.views if v.sequence == "dwi" and v.orientation == "Axial"), None)
     if dwi_view is not None and nodes.get("dwi") is not None and view_logics.slice_logic(dwi_view) is not None:
         view_logics.fit_linked(dwi_view)

@@ -23,6 +23,7 @@ from AISAnnotationLib.metrics import (
     compute_hd95,
     compute_lesion_f1,
     compute_lesion_table,
+    compute_surface_distances,
     compute_volume_difference,
     count_components,
     disagreement_map,
@@ -345,3 +346,28 @@ def test_cli_compare_refuses_other_grid_and_non_binary(tmp_path, capsys):
     assert "labels.nii.gz: not binary (values 0, 2)" in capsys.readouterr().err
     with pytest.raises(InputError, match="4D"):
         compare_images(Image(np.zeros((2, 2, 2, 2)), np.eye(4)), Image(np.zeros((2, 2, 2)), np.eye(4)), what_a="4D")
+
+
+def test_nearest_neighbour_search_is_bitwise_identical_to_a_float64_distance_transform():
+    from scipy import ndimage as ndi
+
+    from AISAnnotationLib.metrics.surface import nearest_distances
+
+    rng = np.random.default_rng(3)
+    for spacing in [(1.0, 1.0, 1.0), (0.4296875, 0.4296875, 5.5), (2.000000009, 1.9999999, 3.3)]:
+        dst = rng.random((30, 40, 12)) < 0.01
+        src = np.argwhere(rng.random(dst.shape) < 0.05)
+        want = ndi.distance_transform_edt(~dst, sampling=spacing)[tuple(src.T)]
+        assert np.array_equal(nearest_distances(src, np.argwhere(dst), spacing), want)
+
+
+def test_distance_map_fallback_for_very_large_surfaces_agrees(monkeypatch):
+    from AISAnnotationLib.metrics import surface
+
+    a = box((1, 1, 1), (6, 7, 5))
+    b = box((2, 0, 1), (7, 5, 8))
+    fast = compute_surface_distances(a, b, (0.7, 1.1, 2.5))
+    monkeypatch.setattr(surface, "MAX_BOUND_PAIRS", 0)
+    slow = compute_surface_distances(a, b, (0.7, 1.1, 2.5))
+    assert slow.hd95_mm == pytest.approx(fast.hd95_mm, rel=1e-6)
+    assert slow.assd_mm == pytest.approx(fast.assd_mm, rel=1e-6)

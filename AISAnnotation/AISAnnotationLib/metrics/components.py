@@ -38,12 +38,13 @@ def _label(m: np.ndarray) -> tuple[np.ndarray, int]:
     f.SetFullyConnected(True)  # 26-neighbourhood in 3D
     if m.size < SINGLE_THREAD_VOXELS:
         f.SetNumberOfThreads(1)
-    labels = sitk.GetArrayFromImage(f.Execute(img)).astype(np.int32, copy=False)
+    labels = sitk.GetArrayFromImage(f.Execute(img))
+    labels = labels.view(np.int32) if labels.dtype == np.uint32 else labels.astype(np.int32)
     return labels, int(f.GetObjectCount())
 
 
-def _components(labels: np.ndarray, count: int) -> Components:
-    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:].astype(np.int64)
+def _components(labels: np.ndarray, count: int, mask: np.ndarray) -> Components:
+    sizes = np.bincount(labels[mask], minlength=count + 1)[1:].astype(np.int64)   # lesion voxels only
     return Components(labels, count, sizes)
 
 
@@ -55,7 +56,8 @@ def label_components(mask: np.ndarray) -> Components:
     m = np.asarray(mask)
     if m.size == 0 or not m.any():
         return Components(np.zeros(m.shape, dtype=np.int32), 0, np.zeros(0, dtype=np.int64))
-    return _components(*_label(m != 0))
+    m = m != 0
+    return _components(*_label(m), m)
 
 
 def label_pair(a: np.ndarray, b: np.ndarray) -> tuple[Components, Components]:
@@ -74,13 +76,12 @@ def label_pair(a: np.ndarray, b: np.ndarray) -> tuple[Components, Components]:
     stacked = np.zeros((2 * n + 1,) + a.shape[1:], dtype=bool)
     stacked[:n] = a
     stacked[n + 1:] = b
-    labels, _ = _label(stacked)
+    labels, count = _label(stacked)
     la = labels[:n]
     lb = labels[n + 1:]
-    count_a = int(la.max()) if la.size else 0
-    lb = np.where(lb > 0, lb - count_a, 0).astype(np.int32)
-    count_b = int(lb.max()) if lb.size else 0
-    return _components(np.ascontiguousarray(la), count_a), _components(lb, count_b)
+    count_a = int(la.max())
+    np.subtract(lb, count_a, out=lb, where=lb > 0)
+    return _components(la, count_a, a), _components(lb, count - count_a, b)
 
 
 def count_components(mask: np.ndarray) -> int:

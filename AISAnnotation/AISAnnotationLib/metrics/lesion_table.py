@@ -94,7 +94,8 @@ def lesion_table_from_components(comp_a: Components, comp_b: Components, a: np.n
     # nodes: A lesion k -> k-1, B lesion k -> na+k-1; link overlapping lesions
     parent = list(range(na + nb))
     both = (la > 0) & (lb > 0)
-    for pa, pb in np.unique(np.stack([la[both], lb[both]], axis=1), axis=0):
+    for key in np.unique(la[both].astype(np.int64) * (nb + 1) + lb[both]):
+        pa, pb = divmod(int(key), nb + 1)
         ra, rb = _find(parent, int(pa) - 1), _find(parent, na + int(pb) - 1)
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)

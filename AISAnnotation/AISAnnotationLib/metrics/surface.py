@@ -48,14 +48,16 @@ class SurfaceDistances:
 def surface_voxels(mask: np.ndarray) -> np.ndarray:
     """Voxels of ``mask`` with a 6-neighbour outside it (outside the array counts as outside)."""
     m = np.asarray(mask, dtype=bool)
-    p = np.pad(m, 1, constant_values=False)
-    interior = m.copy()
-    n0, n1, n2 = m.shape
-    for axis in range(3):
-        for step in (-1, 1):
-            sl = [slice(1, n0 + 1), slice(1, n1 + 1), slice(1, n2 + 1)]
-            sl[axis] = slice(1 + step, 1 + step + m.shape[axis])
-            interior &= p[tuple(sl)]
+    interior = np.zeros_like(m)
+    if min(m.shape) >= 3:
+        core = m[1:-1, 1:-1, 1:-1].copy()
+        core &= m[:-2, 1:-1, 1:-1]
+        core &= m[2:, 1:-1, 1:-1]
+        core &= m[1:-1, :-2, 1:-1]
+        core &= m[1:-1, 2:, 1:-1]
+        core &= m[1:-1, 1:-1, :-2]
+        core &= m[1:-1, 1:-1, 2:]
+        interior[1:-1, 1:-1, 1:-1] = core
     return m & ~interior
 
 
@@ -85,7 +87,7 @@ def _distance_to(surface: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
 #: Above this many (surface point × block) lower bounds the block search gives way to a distance map.
 MAX_BOUND_PAIRS = 4_000_000
 #: Edge of a search block along the finest axis, in voxels (coarser axes get proportionally fewer).
-BLOCK_VOXELS = 8
+BLOCK_VOXELS = 6
 
 
 def _blocks(spacing: Sequence[float]) -> np.ndarray:
@@ -93,8 +95,12 @@ def _blocks(spacing: Sequence[float]) -> np.ndarray:
     return np.maximum(1, np.round(BLOCK_VOXELS * sp.min() / sp)).astype(np.int64)
 
 
-def nearest_distances(src: np.ndarray, dst: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+def nearest_distances(src: np.ndarray, dst: np.ndarray, spacing: Sequence[float],
+                      max_bound_pairs: Optional[int] = None) -> Optional[np.ndarray]:
     """Distance (mm) from every point of ``src`` (n×3 voxel indices) to the nearest point of ``dst``.
+
+    Returns None (nothing computed) when the search would need more than ``max_bound_pairs``
+    point-block bounds.
 
     Exact: blocks of ``dst`` are visited per point in order of their box's lower-bound distance,
     stopping once that bound exceeds the best distance found (bounds and distances use the same
@@ -103,13 +109,20 @@ def nearest_distances(src: np.ndarray, dst: np.ndarray, spacing: Sequence[float]
     src = np.asarray(src, dtype=np.int32)
     dst = np.asarray(dst, dtype=np.int32)
     sp = np.asarray(spacing, dtype=np.float64)
-    _, cell = np.unique(dst // _blocks(spacing).astype(np.int32), axis=0, return_inverse=True)
-    cell = cell.ravel()
-    order = np.argsort(cell, kind="stable")
-    dst_sorted, cell_sorted = dst[order], cell[order]
-    counts = np.bincount(cell_sorted)
+    blk = (dst // _blocks(spacing).astype(np.int32)).astype(np.int64)
+    blk -= blk.min(axis=0)
+    ext = blk.max(axis=0) + 1
+    order = np.argsort((blk[:, 0] * ext[1] + blk[:, 1]) * ext[2] + blk[:, 2], kind="stable")
+    blk = blk[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (blk[1:] != blk[:-1]).any(axis=1)
+    dst_sorted = dst[order]
+    cell_sorted = np.cumsum(first) - 1
+    starts = np.flatnonzero(first)
+    counts = np.diff(np.append(starts, len(order)))
     n_cells = counts.size
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    if max_bound_pairs is not None and len(src) * n_cells > max_bound_pairs:
+        return None
     lo = np.minimum.reduceat(dst_sorted, starts, axis=0)
     hi = np.maximum.reduceat(dst_sorted, starts, axis=0)
     padded = np.full((n_cells, int(counts.max()), 3), 1 << 30, dtype=np.int32)  # far-away filler
@@ -158,9 +171,10 @@ def directed_surface_distances(a: np.ndarray, b: np.ndarray, spacing: Sequence[f
     sa = surface_voxels(a)
     sb = surface_voxels(b)
     pa, pb = np.argwhere(sa), np.argwhere(sb)
-    cells = np.prod(np.ceil(np.array(a.shape) / _blocks(spacing)))
-    if max(len(pa), len(pb)) * min(cells, max(len(pa), len(pb))) <= MAX_BOUND_PAIRS:
-        return nearest_distances(pa, pb, spacing), nearest_distances(pb, pa, spacing)
+    d_ab = nearest_distances(pa, pb, spacing, MAX_BOUND_PAIRS)
+    d_ba = nearest_distances(pb, pa, spacing, MAX_BOUND_PAIRS) if d_ab is not None else None
+    if d_ab is not None and d_ba is not None:
+        return d_ab, d_ba
     return _distance_to(sb, spacing)[sa], _distance_to(sa, spacing)[sb]
 
 

@@ -72,3 +72,20 @@ def test_margin_voxels_counted_but_allowed():
     rep = check_mask(Image(array=_blob((2, 9, 4), (2, 10, 4), (2, 11, 4)), affine=AFF), _ref(), brain=_brain())
     assert rep.ok and rep.outside_brain_voxels == 3 and rep.outside_margin_voxels == 0
     assert any("within the 3 mm tolerance" in n for n in rep.notes)
+
+
+def test_real_expert_mask(isles_bids, isles_case):
+    """ISLES'22 case 0009's expert mask: inside the brain, on the DWI grid; its two 2-voxel
+    specks are listed (and block until the rater confirms them)."""
+    from AISAnnotationLib import bids
+    from AISAnnotationLib.io import read_image
+    from aistest import ISLES_SES, ISLES_SUB
+
+    m = read_image(bids.lesion_mask_path(isles_bids, ISLES_SUB, ISLES_SES, desc=bids.REFERENCE_DESC))
+    rep = check_mask(m, isles_case.reference, brain=isles_case.brain_mask())
+    assert not rep.ok and rep.voxels == 523 and len(rep.components) == 18
+    assert [c.voxels for c in rep.small_components] == [2, 2]
+    assert "2 component(s) smaller than 3 voxels" in rep.message()
+    assert rep.outside_margin_voxels == 0
+    ok = check_mask(m, isles_case.reference, brain=isles_case.brain_mask(), allow_small_components=True)
+    assert ok.ok and ok.notes

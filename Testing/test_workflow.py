@@ -21,6 +21,7 @@ from AISAnnotationLib.workflow import (
     get_mask,
     list_revisions,
     review,
+    review_material,
     store,
     submit,
 )
@@ -116,10 +117,19 @@ def test_blinding(wf):
     assert p.returncode == 2 and "may not see ann2's mask" in p.stderr and not (wf / "leak.nii.gz").exists()
     assert np.array_equal(get_mask(wf, "01", SES, "ann2", "ann2").array, shrunk(m))  # own mask: fine
     assert np.array_equal(get_mask(wf, "01", SES, "rev1", "ann2").array, shrunk(m))  # reviewer sees it
+    with pytest.raises(BlindingError, match="may not compare masks"):
+        review_material(wf, "01", SES, "ann1")
     submit(wf, "01", SES, "ann1", m, case=C(wf, "01"))
     assert np.array_equal(get_mask(wf, "01", SES, "ann1", "ann2").array, shrunk(m))  # both submitted
+    mat = review_material(wf, "01", SES, "rev1")
+    assert (mat.a_rater, mat.b_rater) == ("ann2", "ann1")  # in order of first submission
+    dis = mat.disagreement.array
+    assert set(np.unique(dis)) == {0, 1, 3} and mat.label_names[3] == "B only"
+    assert np.array_equal(dis == 3, m.astype(bool) & ~shrunk(m).astype(bool))
+    assert mat.agreement["inputs"]["A"]["rater"] == "ann2"
     views = [r for r in audit.read(store.audit_log(wf)) if r["action"] == "view-mask"]
-    assert [(r["who"], r["details"]["owner"]) for r in views] == [("ann2", "ann2"), ("rev1", "ann2"), ("ann1", "ann2")]
+    assert [(r["who"], r["details"]["owner"]) for r in views] == [
+        ("ann2", "ann2"), ("rev1", "ann2"), ("ann1", "ann2"), ("rev1", "both")]
 
 
 def test_resubmission_keeps_revisions(wf):
@@ -231,6 +241,11 @@ def test_configured_rule_is_applied_and_recorded(wf):
     assert json.loads(p.stdout)[0]["state"] == "agreement-pending"
     from AISAnnotationLib.workflow import repair
 
+    write_json(store.config_path(wf), {"auto_accept": {"min_dice": 0.5}, "auto_merge": "union",
+                                       "require_review": True})
+    st = repair(wf, "01", SES)
+    assert st.state == "needs-review" and "sign-off" in st.waiting_for  # R14: senior review of every case
+    write_json(store.config_path(wf), {"auto_accept": {"min_dice": 0.5}, "auto_merge": "union"})
     st = repair(wf, "01", SES)
     assert st.state == "final" and st.final["via"] == "auto-accept"
     assert np.array_equal(read_image(bids.lesion_mask_path(wf, "01", SES)).array.astype(bool), m.astype(bool))
@@ -246,3 +261,33 @@ def test_qc_exclusion_hook(wf):
     with pytest.raises(WorkflowError, match="excluded at screening/QC \\(severe motion artifact\\)"):
         submit(wf, "03", SES, "ann1", truth(wf, "03").array, case=C(wf, "03"))
     assert case_status(wf, "02", SES).state == "annotating"
+
+
+def test_cli_register_submit_status(demo_copy, tmp_path):
+    root = demo_copy
+    p = cli("raters", "add", root, "--id", "ann1", "--name", "Dr A", "--role", "annotator", "--title", "resident",
+            "--years-imaging", "6", "--years-neuro", "3")
+    assert p.returncode == 0 and "registered ann1 (Dr A) as annotator" in p.stdout, p.stderr
+    p = cli("raters", "add", root, "--id", "arb2", "--name", "Dr J", "--role", "arbitrator", "--title", "attending",
+            "--years-neuro", "4")
+    assert p.returncode == 2 and "title attending is below chief" in p.stderr and "needs ≥ 10" in p.stderr
+    notes = tmp_path / "notes.json"
+    notes.write_text(json.dumps([{"centre_ras": [10, 20, 30], "handling": "excluded: chronic", "note": "FLAIR+"}]))
+    ref = bids.lesion_mask_path(root, "01", SES, desc=bids.REFERENCE_DESC)
+    p = cli("submit", root, "--subject", "sub-01", "--session", "ses-01", "--rater", "ann1", ref,
+            "--uncertain", notes, "--adc-threshold", "600", "--started", "2026-01-01T08:00:00Z")
+    assert p.returncode == 0 and "ann1 revision 1 saved" in p.stdout, p.stderr
+    bad = tmp_path / "bad.nii.gz"
+    img = read_image(ref)
+    write_nifti(img.with_array(img.array.astype(np.uint8) * 2), bad, dtype=np.uint8)
+    p = cli("submit", root, "--subject", "01", "--session", "01", "--rater", "ann1", bad)
+    assert p.returncode == 2 and "submission refused" in p.stderr and "not binary (values 0, 2)" in p.stderr
+    side = json.loads(bids.sidecar_path(bids.lesion_mask_path(root, "01", SES, desc="ann1")).read_text())
+    assert side["AISUncertainRegions"][0]["note"] == "FLAIR+" and side["AISStarted"] == "2026-01-01T08:00:00Z"
+    assert side["AISParameters"]["ADCThreshold"] == 600.0 and side["AISParameters"]["ADCThresholdUnit"] == "1e-6 mm2/s"
+    p = cli("status", root, "--repair")
+    assert p.returncode == 0, p.stderr
+    line = next(x for x in p.stdout.splitlines() if x.startswith("sub-01_ses-01"))
+    assert "annotating" in line and "ann1 r1" in line and "1 more independent annotation(s) (submitted: ann1)" in line
+    assert "[not screened by QC yet]" in line
+    assert "summary: 2 annotating" not in p.stdout and "summary: 3 annotating" in p.stdout

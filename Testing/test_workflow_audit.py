@@ -87,3 +87,35 @@ def test_missing_head_is_an_error(tmp_path):
     log = _log(tmp_path, 2)
     audit.head_path(log).unlink()
     assert not audit.verify(log).ok
+
+
+def test_append_refuses_after_a_cut_record(tmp_path):
+    from AISAnnotationLib.errors import AISError
+
+    log = _log(tmp_path, 2)
+    log.write_bytes(log.read_bytes()[:-5])
+    with pytest.raises(AISError, match="last record is incomplete"):
+        audit.append(log, who="ann1", role="annotator", case=None, action="submit")
+
+
+def test_lock_is_reentrant_per_thread_and_exclusive_across_threads(tmp_path):
+    import threading
+    import time
+
+    from AISAnnotationLib.locking import file_lock
+
+    lock = tmp_path / "sub" / "x.lock"
+    order = []
+
+    def other():
+        with file_lock(lock):
+            order.append("other")
+
+    with file_lock(lock):
+        with file_lock(lock):  # nested in the same thread: no deadlock
+            t = threading.Thread(target=other)
+            t.start()
+            time.sleep(0.3)
+            order.append("main")
+    t.join(10)
+    assert order == ["main", "other"]

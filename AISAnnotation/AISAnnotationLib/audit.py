@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from .errors import AISError
 from .io import read_json, write_json
 from .locking import file_lock
 
@@ -71,7 +72,13 @@ def _last_record(log: Path) -> tuple[int, str]:
                 break
             back = min(size, back * 4)
     last = lines[-1]
-    rec = json.loads(last)
+    if not chunk.endswith(b"\n"):
+        raise AISError(f"{log}: the last record is incomplete (an append was interrupted); check it with "
+                       "`ais-annotate audit ROOT --verify` and restore the log from backup before continuing")
+    try:
+        rec = json.loads(last)
+    except json.JSONDecodeError as exc:
+        raise AISError(f"{log}: the last record is not valid JSON ({exc.msg}); the log was edited") from exc
     return int(rec["seq"]), line_hash(last)
 
 

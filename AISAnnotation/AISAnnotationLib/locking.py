@@ -18,8 +18,7 @@ from typing import Iterator
 
 from .errors import AISError
 
-_held: dict[str, int] = {}
-_fds: dict[str, int] = {}
+_held: dict[str, tuple] = {}  # lock path -> (owning thread id, depth)
 _guard = threading.RLock()
 
 
@@ -63,35 +62,37 @@ def _unlock_fd(fd: int) -> None:
 
 @contextmanager
 def file_lock(path: Path, timeout_s: float = 60.0) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created if missing) for the ``with`` block."""
+    """Hold an exclusive lock on ``path`` (created if missing) for the ``with`` block.
+
+    Re-entrant for the thread holding it; another thread of the same process waits like
+    another process would (each acquisition opens its own file description).
+    """
     path = Path(path)
-    key = str(path.resolve()) if path.exists() else str(path.absolute())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = str(path.parent.resolve() / path.name)
+    me = threading.get_ident()
     with _guard:
-        if _held.get(key):
-            _held[key] += 1
-            reentered = True
-        else:
-            reentered = False
+        owner, count = _held.get(key, (None, 0))
+        reentered = owner == me and count > 0
+        if reentered:
+            _held[key] = (me, count + 1)
     if reentered:
         try:
             yield
         finally:
             with _guard:
-                _held[key] -= 1
+                _held[key] = (me, _held[key][1] - 1)
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(str(path), os.O_RDWR | os.O_CREAT, 0o666)
+    fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         _lock_fd(fd, timeout_s, path)
         with _guard:
-            _held[key] = 1
-            _fds[key] = fd
+            _held[key] = (me, 1)
         try:
             yield
         finally:
             with _guard:
                 _held.pop(key, None)
-                _fds.pop(key, None)
             _unlock_fd(fd)
     finally:
         os.close(fd)

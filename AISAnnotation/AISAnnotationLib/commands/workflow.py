@@ -79,6 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     st = sub.add_parser("status", help="every case's workflow state, who did what, what waits for whom")
     st.add_argument("root", type=Path)
     st.add_argument("--json", action="store_true")
+    st.add_argument("--repair", action="store_true",
+                    help="first bring derived files up to date (after an interrupted save or a rule change)")
     st.set_defaults(func=_cmd_status)
 
     au = sub.add_parser("audit", help="show or verify the audit log")
@@ -101,6 +103,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--auto-merge", choices=("intersection", "union"))
     c.add_argument("--consensus-layout", choices=("on", "off"),
                    help="also write final masks as sub-X_ses-Y_dwi_lesionmask.nii.gz (listed in .bidsignore)")
+    c.add_argument("--require-review", choices=("on", "off"),
+                   help="on: rule-accepted pairs still wait for a reviewer's sign-off (consensus R14)")
     c.set_defaults(func=_cmd_config)
 
     d = sub.add_parser("demo-workflow", help="run the scripted two-annotator workflow on the demo dataset")
@@ -184,12 +188,18 @@ def _fmt_status(st: cases.CaseStatus) -> str:
     line = f"{st.case_id:<24} {st.state:<18} {ann:<20} {agr:<26} {dec:<40} waiting for: {st.waiting_for} {fin}"
     if st.excluded_reason:
         line += f" [excluded: {st.excluded_reason}]"
+    elif st.screening == "not screened" and st.is_open:
+        line += " [not screened by QC yet]"
     for p in st.problems:
         line += f"\n    problem: {p}"
     return line
 
 
 def _cmd_status(a: argparse.Namespace) -> int:
+    if a.repair:
+        for sub_, ses in bids.find_sessions(a.root):
+            if cases.excluded(a.root, sub_, ses) is None and store.list_revisions(a.root, sub_, ses):
+                cases.repair(a.root, sub_, ses)
     rows = cases.workflow_status(a.root)
     if a.json:
         print(json.dumps([r.as_dict() for r in rows], indent=2, ensure_ascii=False, default=str))
@@ -250,7 +260,7 @@ def _cmd_config(a: argparse.Namespace) -> int:
     from ..metrics import AutoAcceptRule
 
     cfg = store.load_config(a.root)
-    if a.rule or a.auto_merge or a.consensus_layout:
+    if a.rule or a.auto_merge or a.consensus_layout or a.require_review:
         rule = dict(cfg.get("auto_accept") or {})
         for kv in a.rule:
             if "=" not in kv:
@@ -268,6 +278,8 @@ def _cmd_config(a: argparse.Namespace) -> int:
             cfg["auto_merge"] = a.auto_merge
         if a.consensus_layout:
             cfg["consensus_layout"] = a.consensus_layout == "on"
+        if a.require_review:
+            cfg["require_review"] = a.require_review == "on"
         bids.ensure_lesion_derivatives(a.root)
         with file_lock(store.lock_path(a.root)):
             write_json(store.config_path(a.root), cfg)

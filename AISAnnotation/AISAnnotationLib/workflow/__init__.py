@@ -11,6 +11,7 @@ from .cases import (
     BlindingError,
     CaseStatus,
     MaskQCError,
+    ReviewMaterial,
     WorkflowError,
     arbitrate,
     case_status,
@@ -18,6 +19,7 @@ from .cases import (
     get_mask,
     repair,
     review,
+    review_material,
     submit,
     workflow_status,
     write_consensus_layout,
@@ -25,7 +27,7 @@ from .cases import (
 from .store import Revision, latest_revisions, list_decisions, list_revisions, load_config
 
 __all__ = [
-    "DECISIONS", "BlindingError", "CaseStatus", "MaskQCError", "Revision", "WorkflowError", "arbitrate",
+    "DECISIONS", "BlindingError", "CaseStatus", "MaskQCError", "ReviewMaterial", "Revision", "WorkflowError", "arbitrate",
     "case_status", "excluded", "get_mask", "latest_revisions", "list_decisions", "list_revisions",
-    "load_config", "repair", "review", "submit", "workflow_status", "write_consensus_layout",
+    "load_config", "repair", "review", "review_material", "submit", "workflow_status", "write_consensus_layout",
 ]

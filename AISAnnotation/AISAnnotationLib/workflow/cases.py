@@ -61,6 +61,18 @@ class MaskQCError(InputError):
 
 
 # --------------------------------------------------------------------------- QC exclusion hook
+def screening(root: Path, subject: str, session: Optional[str]) -> str:
+    """"excluded", "passed" (QC files exist, none excludes) or "not screened" (no QC file)."""
+    d = bids.session_dir(Path(root) / "derivatives" / "qc", subject, session)
+    if excluded(root, subject, session) is not None:
+        return "excluded"
+    from ..qc.store import read_qc_record  # the QC record of issue 6 (integration)
+
+    if read_qc_record(Path(root), subject, session) is not None:
+        return "passed"
+    return "passed" if d.is_dir() and any(d.glob("*_qc.json")) else "not screened"
+
+
 def excluded(root: Path, subject: str, session: Optional[str]) -> Optional[str]:
     """Reason the case was excluded at screening/QC, or None.
 
@@ -97,6 +109,7 @@ class CaseStatus:
     decisions: list[dict[str, Any]] = field(default_factory=list)
     final: Optional[dict[str, Any]] = None
     excluded_reason: Optional[str] = None
+    screening: str = "not screened"
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -157,6 +170,7 @@ def case_status(root: Path, subject: str, session: Optional[str]) -> CaseStatus:
     st.final = final
     st.problems.extend(probs)
     reason = excluded(root, subject, session)
+    st.screening = screening(root, subject, session)
     if reason is not None:
         st.state, st.waiting_for, st.excluded_reason = "excluded", "nobody (excluded at screening/QC)", reason
         return st
@@ -164,7 +178,9 @@ def case_status(root: Path, subject: str, session: Optional[str]) -> CaseStatus:
         names = ", ".join(latest) or "none"
         st.waiting_for = f"annotators: {2 - len(latest)} more independent annotation(s) (submitted: {names})"
         return st
-    if not _agreement_current(agr, latest):
+    if not _agreement_current(agr, latest) or (
+            not decisions and final is None and agr.get("rule") != auto_accept_rule(root).as_dict()):
+        # no agreement yet, the masks changed, or the rule was reconfigured before any decision
         st.state, st.waiting_for = "agreement-pending", "agreement computation (any workflow command)"
         return st
     st.agreement = {"dice": agr["metrics"].get("dice"), "accepted": agr["accepted"], "reasons": agr["reasons"],
@@ -172,10 +188,12 @@ def case_status(root: Path, subject: str, session: Optional[str]) -> CaseStatus:
     last = decisions[-1] if decisions else None
     if final is not None:
         st.state, st.waiting_for = "final", "nobody"
-    elif agr["accepted"]:
+    elif agr["accepted"] and last is None and not store.load_config(root).get("require_review"):
         st.state, st.waiting_for = "auto-accepted", "final mask to be written (any workflow command)"
     elif last is None:
-        st.state, st.waiting_for = "needs-review", "a reviewer"
+        st.state = "needs-review"
+        st.waiting_for = "a reviewer" + (" (sign-off: the rule accepted the pair, the configuration "
+                                         "requires a senior review of every case)" if agr["accepted"] else "")
     elif last["decision"] == "escalate":
         st.state, st.waiting_for = "escalated", "an arbitrator"
     else:
@@ -203,7 +221,13 @@ def _source_files(case: Case) -> list[Path]:
     return [case.files[k] for k in order if k in case.files]
 
 
-def _norm_regions(regions: Optional[list[Any]]) -> list[dict[str, Any]]:
+def _norm_regions(regions: Any) -> list[dict[str, Any]]:
+    """Uncertain-region notes as plain dicts: a list of dicts / objects with ``to_dict()``,
+    an ``uncertain.UncertainRegionList`` or its ``to_dict()`` form (``{"regions": [...]}``)."""
+    if regions is not None and hasattr(regions, "regions"):
+        regions = regions.regions
+    elif isinstance(regions, dict):
+        regions = regions.get("regions", [regions])
     out = []
     for r in regions or []:
         if isinstance(r, dict):
@@ -233,7 +257,7 @@ def _log(root: Path, **kw: Any) -> dict[str, Any]:
     return audit.append(store.audit_log(root), **kw)
 
 
-def _rule(root: Path):
+def auto_accept_rule(root: Path):
     """The auto-accept rule configured in ``code/ais/workflow.json`` (metrics defaults otherwise)."""
     from ..metrics import AutoAcceptRule
 
@@ -247,7 +271,7 @@ def _rule(root: Path):
 # --------------------------------------------------------------------------- submit
 def submit(root: Path, subject: str, session: Optional[str], rater_id: str, mask: MaskLike, *,
            no_visible_lesion: bool = False, parameters: Optional[dict[str, Any]] = None,
-           uncertain_regions: Optional[list[Any]] = None, started: Optional[str] = None,
+           uncertain_regions: Any = None, started: Optional[str] = None,
            allow_small_components: bool = False, comment: Optional[str] = None,
            case: Optional[Case] = None) -> Revision:
     """Submit an annotator's mask as a new, immutable revision (QC'd, audited, published).
@@ -311,13 +335,14 @@ def submit(root: Path, subject: str, session: Optional[str], rater_id: str, mask
             "AISMaskDataSHA256": _data_sha(arr),
         }
         meta = masks.mask_sidecar(root, subject, session, _source_files(case), path, manual=True, extra=extra)
-        store.write_new_json(bids.sidecar_path(path), meta, fault="revision-sidecar-temp-written")
-        store.fault_point("revision-committed")
         rev = Revision(rater=rater_id, number=n, mask_path=path, meta=meta)
+        # audited before the commit: a committed revision is always in the log
         _log(root, who=rater_id, role="annotator", case=case.case_id, action="submit",
              inputs=meta["AISSourceSHA256"], outputs={store.rel(root, path): rev.sha256},
              reason=comment, details={"revision": n, "voxels": rep.voxels, "no_visible_lesion": no_visible_lesion,
                                       "uncertain_regions": len(regions)})
+        store.write_new_json(bids.sidecar_path(path), meta, fault="revision-sidecar-temp-written")
+        store.fault_point("revision-committed")
         repair(root, subject, session, case=case)
     return rev
 
@@ -371,7 +396,7 @@ def _compute_agreement(root: Path, subject: str, session: Optional[str], latest:
     ma, mb = read_image(a.mask_path, with_sidecar=False), read_image(b.mask_path, with_sidecar=False)
     res = compare_masks(np.asarray(ma.array).astype(bool), np.asarray(mb.array).astype(bool), ma.spacing,
                         affine=ma.affine)
-    rule = _rule(root)
+    rule = auto_accept_rule(root)
     accepted, reasons = rule.evaluate(res)
     rec = {
         "inputs": {"A": {"rater": a.rater, "revision": a.number, "sha256": a.sha256},
@@ -491,14 +516,15 @@ def _decide(root: Path, subject: str, session: Optional[str], rater_id: str, rol
         raise InputError(f"unknown {verb} decision {decision!r} (one of {', '.join(allowed)})")
     reason = (reason or "").strip() or None
     if reason is None and not (role == "reviewer" and decision in TRIVIAL_REVIEW):
-        raise InputError(f"a reason is required for the decision {decision!r} by a {role}")
+        raise InputError(f"a reason is required for the decision {decision!r} by {'an' if role[0] == 'a' else 'a'} {role}")
     case = case or load_case(root, subject, session)
     subject, session = case.subject, case.session
     with _lock(root):
         st = repair(root, subject, session, case=case)
         need = "needs-review" if role == "reviewer" else "escalated"
         if st.state != need:
-            raise WorkflowError(f"{case.case_id} is {st.state}; a {role} can act only on a case that is {need}")
+            raise WorkflowError(f"{case.case_id} is {st.state}; {'an' if role[0] == 'a' else 'a'} {role} can act only "
+                                f"on a case that is {need}")
         latest = store.latest_revisions(root, subject, session)
         if rater_id in latest:
             raise raters.RoleError(f"{rater_id} annotated {case.case_id}; a {role} must be independent of the case")
@@ -530,13 +556,14 @@ def _decide(root: Path, subject: str, session: Optional[str], rater_id: str, rol
         if decision != "escalate":
             rec["output_sha256"] = _data_sha(_decision_mask(root, rec, latest).astype(np.uint8))
         dp = store.decision_path(root, subject, session, rec["number"], role, rater_id)
-        store.write_new_json(dp, rec, fault="decision-temp-written")
-        store.fault_point("decision-committed")
+        data = store.json_bytes(rec)
         action = "escalate" if decision == "escalate" else verb
         _log(root, who=rater_id, role=role, case=case.case_id, action=action,
              inputs={k: v["sha256"] for k, v in rec["inputs"].items()},
-             outputs={store.rel(root, dp): sha256_file(dp)}, reason=reason,
+             outputs={store.rel(root, dp): hashlib.sha256(data).hexdigest()}, reason=reason,
              details={"decision": decision, "accept": rec["accept"]})
+        store.write_new_bytes(dp, data, fault="decision-temp-written")
+        store.fault_point("decision-committed")
         repair(root, subject, session, case=case)
     return rec
 
@@ -595,3 +622,79 @@ def get_mask(root: Path, subject: str, session: Optional[str], requester: str, o
          outputs={store.rel(root, path) if store.lesion_root(root).resolve() in path.resolve().parents
                   else path.name: sha256_file(path)}, details={"owner": owner, "revision": revision})
     return read_image(path)
+
+
+@dataclass
+class ReviewMaterial:
+    """What the review panel shows: both annotators' latest masks, their disagreement map
+    (0 none, 1 both, 2 A only, 3 B only; :data:`metrics.LABEL_NAMES`) and the agreement record."""
+
+    a_rater: str
+    b_rater: str
+    a: Image
+    b: Image
+    disagreement: Image
+    agreement: dict[str, Any]
+    label_names: dict[int, str]
+
+
+def review_material(root: Path, subject: str, session: Optional[str], requester: str) -> ReviewMaterial:
+    """Both masks + disagreement map for a reviewer or arbitrator (annotators: only once both
+    have submitted, as for :func:`get_mask`). Logged in the audit trail."""
+    from ..metrics import LABEL_NAMES, disagreement_map
+
+    root = Path(root)
+    who = raters.get_rater(root, requester)
+    latest = store.latest_revisions(root, subject, session)
+    case_id = bids.prefix(subject, session)
+    if len(latest) < 2:
+        if who.role == "annotator":
+            raise BlindingError(f"{requester} may not compare masks of {case_id} before both annotators submitted")
+        raise WorkflowError(f"{case_id}: {len(latest)} of 2 annotations submitted; nothing to compare yet")
+    a, b = _pair(latest)
+    ia, ib = read_image(a.mask_path, with_sidecar=False), read_image(b.mask_path, with_sidecar=False)
+    agr_p = store.agreement_path(root, subject, session)
+    agr = read_json(agr_p) if agr_p.is_file() else {}
+    dis = ia.with_array(disagreement_map(ia.array, ib.array), name="disagreement")
+    _log(root, who=requester, role=who.role, case=case_id, action="view-mask",
+         outputs={store.rel(root, a.mask_path): a.sha256, store.rel(root, b.mask_path): b.sha256},
+         details={"owner": "both", "purpose": "review material"})
+    return ReviewMaterial(a_rater=a.rater, b_rater=b.rater, a=ia, b=ib, disagreement=dis, agreement=agr,
+                          label_names=dict(LABEL_NAMES))
+
+
+# --------------------------------------------------------------------------- verification
+def verify_dataset(root: Path) -> audit.AuditVerification:
+    """Audit-log chain (:func:`audit.verify`) plus the files it vouches for: every committed
+    revision and decision must be in the log with its SHA-256, revision files and published
+    copies must match their recorded hashes, final masks must match their sidecars."""
+    root = Path(root)
+    res = audit.verify(store.audit_log(root))
+    logged: dict[str, set[str]] = {}
+    for rec in audit.read(store.audit_log(root)) if store.audit_log(root).is_file() else []:
+        for k, v in rec.get("outputs", {}).items():
+            logged.setdefault(k, set()).add(v)
+    for subject, session in bids.find_sessions(root):
+        for rev in store.list_revisions(root, subject, session):
+            name = store.rel(root, rev.mask_path)
+            if sha256_file(rev.mask_path) != rev.sha256:
+                res.errors.append(f"{name}: content differs from the SHA-256 in its sidecar (file modified)")
+            if rev.sha256 not in logged.get(name, set()):
+                res.errors.append(f"{name}: submission not recorded in the audit log")
+        for rid, rev in store.latest_revisions(root, subject, session).items():
+            view = bids.lesion_mask_path(root, subject, session, desc=rid)
+            if view.is_file() and sha256_file(view) != rev.sha256:
+                res.warnings.append(f"{store.rel(root, view)}: differs from {rid}'s latest revision "
+                                    "(interrupted save or edited by hand; repaired by the next workflow command)")
+        for dec in store.list_decisions(root, subject, session):
+            p = dec["_file"]
+            if sha256_file(p) not in logged.get(store.rel(root, p), set()):
+                res.errors.append(f"{store.rel(root, p)}: decision not recorded in the audit log (or modified)")
+        _, probs = _final_info(root, subject, session)
+        res.errors.extend(probs)
+        fp = bids.lesion_mask_path(root, subject, session)
+        if fp.is_file() and _final_info(root, subject, session)[0] is not None:
+            if sha256_file(fp) not in logged.get(store.rel(root, fp), set()):
+                res.warnings.append(f"{store.rel(root, fp)}: final mask not recorded in the audit log "
+                                    "(interrupted finalisation?)")
+    return res

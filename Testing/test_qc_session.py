@@ -92,13 +92,14 @@ def test_blocking_rule_excludes(demo_copy):
 
 
 def test_qc_cli_table_json_and_score(demo_copy, capsys):
-    assert main(["qc", str(demo_copy), "--json"]) == 0
+    assert main(["qc", str(demo_copy), "--json", "--subject", "03"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["subject"] for r in rows] == ["01", "02", "03"]
-    assert qc_record_path(demo_copy, "03", "01").is_file()
-    assert main(["qc", str(demo_copy), "--no-write"]) == 0
+    assert [r["subject"] for r in rows] == ["03"]
+    assert qc_record_path(demo_copy, "03", "01").is_file() and not qc_record_path(demo_copy, "01", "01").exists()
+    assert main(["qc", str(demo_copy), "--no-write", "--subject", "sub-03"]) == 0
     out = capsys.readouterr()
-    assert "sub-03_ses-01" in out.out and "100%" in out.err
+    assert "sub-03_ses-01" in out.out and "100%" in out.err and "SpacingBetweenSlices 5.5 mm" in out.out
+    assert main(["qc", str(demo_copy), "--subject", "99"]) == 2
     assert main(["qc-score", str(demo_copy), "--subject", "01", "--session", "01", "--reader", "r1",
                  "--likert", "dwi=4", "adc=4", "flair=2", "--artifact", "susceptibility"]) == 0
     assert "EXCLUDED" in capsys.readouterr().out

@@ -60,8 +60,20 @@ def test_reference_tissue_cnr_without_lesion():
     assert m.cnr_kind == "reference tissue" and m.cnr == pytest.approx(200 / 5.0, rel=0.05)
 
 
-def test_zero_filled_background_is_unknown():
-    img, brain, les = phantom(5.0)
-    img[~brain] = 0.0  # skull-stripped
+@pytest.mark.parametrize("sigma", [2.0, 5.0])
+def test_skull_stripped_image_uses_tissue_noise(sigma):
+    img, brain, les = phantom(sigma)
+    img[~brain] = 0.0  # skull-stripped: no air to measure
     m = S.measure("dwi", img, (2.0, 2.0, 4.0), brain, lesion=les)
+    assert m.method == "tissue" and "Laplacian" in m.detail
+    assert m.sigma == pytest.approx(sigma, rel=0.05)
+    assert m.snr == pytest.approx(img[brain].mean() / sigma, rel=0.05)
+
+
+def test_nothing_to_measure_is_unknown():
+    img = np.zeros((40, 40, 10))
+    brain = np.zeros(img.shape, bool)
+    brain[18:21, 18:21, 4:6] = True
+    img[brain] = 100.0
+    m = S.measure("dwi", img, (2.0, 2.0, 4.0), brain)
     assert m.snr is None and m.snr_status == "unknown" and "not measurable" in m.detail

@@ -79,3 +79,25 @@ def test_report_fails_when_a_case_is_incomplete(demo_copy, tmp_path, capsys):
     missing = {r["case"]: r["missing"] for r in rep["sections"]["completeness"]["cases"]}
     assert "final mask" in missing["sub-01_ses-01"] and "2 independent annotation(s)" in missing["sub-01_ses-01"]
     assert rep["sections"]["naming"]["status"] == "unknown"
+
+
+def test_report_renders_in_headless_chromium(workflow_report, tmp_path):
+    """Optional: only where Chromium is installed (apt-get install chromium)."""
+    import shutil
+    import subprocess
+
+    exe = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+    if exe is None:
+        pytest.skip("no headless Chromium installed (optional check)")
+    _, out, _ = workflow_report
+    png = tmp_path / "page.png"
+    proc = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,2000",
+                           f"--screenshot={png}", (out / "report.html").as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    assert png.is_file(), proc.stderr[-1000:]
+    Image = pytest.importorskip("PIL.Image")
+    im = Image.open(png)
+    assert im.size == (1200, 2000)
+    import numpy as np
+
+    assert np.unique(np.asarray(im.convert("L").resize((60, 100)))).size > 20  # a page, not a blank screen

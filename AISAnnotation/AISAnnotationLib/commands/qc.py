@@ -39,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("root", type=Path)
     p.add_argument("--json", action="store_true", help="print the records as JSON")
     p.add_argument("--no-write", action="store_true", help="do not write derivatives/qc")
+    p.add_argument("--subject", action="append", help="only this subject (repeatable)")
+    p.add_argument("--session", action="append", help="only this session (repeatable)")
     _config_args(p)
     p.set_defaults(func=_cmd_qc)
 
@@ -59,9 +61,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_qc(args: argparse.Namespace) -> int:
-    if not bids.find_sessions(args.root):
-        raise AISError(f"{args.root}: no sub-*/ses-* sessions")
-    recs = run_dataset_qc(args.root, _config(args), progress=TextProgress(), write=not args.no_write)
+    subjects = {bids.strip_prefix(x, "sub") for x in args.subject} if args.subject else None
+    sessions_ = {bids.strip_prefix(x, "ses") for x in args.session} if args.session else None
+    chosen = [(s, t) for s, t in bids.find_sessions(args.root)
+              if (subjects is None or s in subjects) and (sessions_ is None or t in sessions_)]
+    if not chosen:
+        raise AISError(f"{args.root}: no sub-*/ses-* sessions" + (" match the filter" if subjects or sessions_ else ""))
+    recs = run_dataset_qc(args.root, _config(args), progress=TextProgress(), write=not args.no_write,
+                          sessions=chosen)
     if args.json:
         print(json.dumps(recs, indent=2, ensure_ascii=False))
         return 0

@@ -240,9 +240,10 @@ def run_session_qc(root: Path, subject: str, session: Optional[str], config: Opt
 
 
 def run_dataset_qc(root: Path, config: Optional[QCConfig] = None, progress: ProgressCallback = null_progress,
-                   write: bool = True) -> list[dict[str, Any]]:
-    """QC of every session of the dataset (progress reported per session)."""
-    sessions = bids.find_sessions(root)
+                   write: bool = True, sessions: Optional[list[tuple[str, Optional[str]]]] = None
+                   ) -> list[dict[str, Any]]:
+    """QC of every session of the dataset, or of ``sessions`` (progress reported per session)."""
+    sessions = bids.find_sessions(root) if sessions is None else list(sessions)
     out = []
     for i, (sub, ses) in enumerate(sessions):
         progress(i / max(1, len(sessions)), f"QC {bids.prefix(sub, ses)}")

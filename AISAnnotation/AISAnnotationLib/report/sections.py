@@ -7,6 +7,7 @@ agreement (Dice / lesion F1 / Bland–Altman / per rater), lesion volumes, snaps
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -85,7 +86,7 @@ def format_check(root: Path, sessions: list[tuple[str, Optional[str]]], cases: d
     for sub, ses in sessions:
         case = cases.get(bids.prefix(sub, ses))
         for p in _mask_files(root, sub, ses):
-            row = {"file": bids.bids_uri(p, root, "lesions").replace("bids:lesions:", "derivatives/lesions/"),
+            row = {"file": p.relative_to(root).as_posix(),
                    "nifti": p.name.endswith((".nii", ".nii.gz")), "ok": False, "problems": [], "voxels": None}
             if case is None:
                 row["problems"].append("its session could not be loaded")
@@ -160,7 +161,8 @@ def naming(root: Path, run: bool = True) -> dict[str, Any]:
                          "error_details": [{"code": i["code"], "location": i.get("location")} for i in errs][:50]})
     n_err = sum(d["errors"] for d in datasets)
     n_warn = sum(d["warnings"] for d in datasets)
-    version = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.strip()
+    version = re.sub(r"\x1b\[[0-9;]*m", "", subprocess.run([exe, "--version"], capture_output=True, text=True).stdout)
+    version = " ".join(version.replace("bids-validator", "").split())
     return {"status": "pass" if n_err == 0 else "fail", "validator": f"bids-validator-deno {version}".strip(),
             "errors": n_err, "warnings": n_warn, "datasets": datasets,
             "summary": f"{n_err} error(s), {n_warn} warning(s) from the official BIDS validator (raw + derivatives)"}

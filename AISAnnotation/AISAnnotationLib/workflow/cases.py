@@ -76,8 +76,10 @@ def screening(root: Path, subject: str, session: Optional[str]) -> str:
 def excluded(root: Path, subject: str, session: Optional[str]) -> Optional[str]:
     """Reason the case was excluded at screening/QC, or None.
 
-    Reads ``derivatives/qc/sub-X/ses-Y/*_qc.json`` (written by the QC tools); a file with a
-    top-level ``"excluded": true`` excludes the case, its ``"reason"`` is returned.
+    Reads the session's QC record (``AISAnnotationLib.qc.store``: the sidecar
+    ``derivatives/qc/sub-X/ses-Y/dwi/sub-X_ses-Y_space-orig_desc-brain_mask.json`` written by
+    ``ais-annotate qc`` / ``qc-score``), then any legacy ``derivatives/qc/sub-X/ses-Y/*_qc.json``;
+    a top-level ``"excluded": true`` excludes the case and its ``"reason"`` is returned.
     """
     from ..qc.store import queue_exclusion  # the QC record written by `ais-annotate qc` / `qc-score`
 

@@ -121,6 +121,10 @@ def test_two_blinded_annotators_review_and_final_mask(scene, demo):
 
     with pytest.raises(InputError, match="only annotators submit"):
         wsp.submit(rv, FORM)
+    with pytest.raises(InputError, match="reason"):
+        wsp.decide(rv, "accept_a", "")
+    with pytest.raises(InputError, match="unknown decision"):
+        wsp.decide(rv, "toss a coin", "because")
     msg = wsp.decide(rv, "union", "")
     assert "final" in msg
     result = wsp.final_result(demo, CASE)

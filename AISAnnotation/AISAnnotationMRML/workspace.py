@@ -27,7 +27,7 @@ from AISAnnotationLib.case import Case, load_case
 from AISAnnotationLib.errors import InputError
 from AISAnnotationLib.image import Image
 from AISAnnotationLib.io import read_image, read_json
-from AISAnnotationLib.metrics import compare_masks, disagreement_map
+from AISAnnotationLib.metrics import compare_masks
 from AISAnnotationLib.metrics.disagreement import LABEL_NAMES
 from AISAnnotationLib.progress import ProgressCallback, null_progress
 from AISAnnotationLib.qc.session import add_reader_record
@@ -229,19 +229,20 @@ def open_case(scene: Any, root: Any, case_id: str, rater_id: str, role: str, vie
         ws.editable_segment_id = set_segment_mask(seg, own, dwi, f"lesion ({rater_id})", color=RATER_COLORS["own"])
     else:
         progress(0.6, "Loading both annotations")
-        if len(latest) != 2:
-            raise InputError(f"{case.case_id}: {len(latest)} annotation(s) submitted; review needs two")
+        material = cases.review_material(root, subject, session, rater_id)  # role and blinding checked there
         masks_ab = {}
-        for label, owner in zip(("A", "B"), latest):
-            masks_ab[label] = _read_mask(ws, owner)
+        for label, owner, img in (("A", material.a_rater, material.a), ("B", material.b_rater, material.b)):
+            if not img.same_grid(case.reference):
+                raise InputError(f"{case.case_id}: {owner}'s mask is not on the DWI grid")
+            masks_ab[label] = np.asarray(img.array) > 0
             ws.raters[label] = owner
             ws.rater_segment_ids[label] = set_segment_mask(seg, masks_ab[label], dwi, f"{label} ({owner})",
                                                            color=RATER_COLORS[label])
         ws.editable_segment_id = ws.rater_segment_ids["A"]
         progress(0.75, "Agreement")
         ws.agreement = compare_masks(masks_ab["A"], masks_ab["B"], affine=case.reference.affine)
-        dmap = case.reference.with_array(disagreement_map(masks_ab["A"], masks_ab["B"]), name="disagreement")
-        ws.disagreement = image_to_volume_node(scene, dmap, f"{case.case_id} disagreement A vs B", labelmap=True)
+        ws.disagreement = image_to_volume_node(scene, material.disagreement, f"{case.case_id} disagreement A vs B",
+                                               labelmap=True)
         ws.disagreement.SetAttribute(CASE_ATTRIBUTE, case.case_id)
         ws.disagreement.GetDisplayNode().SetAndObserveColorNodeID(_disagreement_colors(scene).GetID())
         overlays["disagreement"] = ws.disagreement
@@ -435,7 +436,8 @@ def decide(ws: CaseWorkspace, decision: str, reason: str = "", progress: Optiona
     progress = _progress(progress)
     if decision not in DECISION_MAP:
         raise InputError(f"unknown decision {decision!r} (one of {', '.join(DECISION_MAP)})")
-    kind, accept = DECISION_MAP[decision]
+    kind, side = DECISION_MAP[decision]
+    accept = ws.raters.get(side) if side else None  # the rater id shown as A / B in this workspace
     corrected = None
     if kind == "corrected":
         if "corrected" not in ws.rater_segment_ids:

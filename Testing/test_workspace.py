@@ -41,6 +41,10 @@ def _annotate(scene, root, rater, mask):
     return ws, wsp.submit(ws, FORM)
 
 
+def _nodes(scene, cls):
+    return [scene.GetNthNodeByClass(i, cls) for i in range(scene.GetNumberOfNodesByClass(cls))]
+
+
 def _shrunk(mask):
     """The truth minus its boundary voxels in-plane (a second, stricter rater)."""
     from scipy import ndimage
@@ -200,7 +204,8 @@ def test_notes_validation(scene, demo):
 
 
 def test_open_case_shows_the_linked_layouts(scene, demo):
-    from AISAnnotationMRML.layouts import AIS_2X2
+    """Annotator: AIS 2x2; reviewer: the review layout, A and B each outlined in its own view."""
+    from AISAnnotationMRML.layouts import AIS_2X2, AIS_REVIEW
     from AISAnnotationMRML.views import ViewLogics
 
     with ViewLogics(scene) as views:
@@ -209,6 +214,25 @@ def test_open_case_shows_the_linked_layouts(scene, demo):
         assert views.layout_node.GetViewArrangement() == AIS_2X2
         shown = {v["content"]: v["volume_id"] for v in ws.views["views"].values()}
         assert shown["dwi"] == ws.volumes["dwi"].GetID() and shown["adc"] == ws.volumes["adc"].GetID()
+        truth = _truth(demo)
+        set_segment_mask(ws.segmentation, truth, ws.reference_node, segment_id=ws.editable_segment_id)
+        wsp.submit(ws, FORM)
+        ws2 = wsp.open_case(scene, demo, CASE, "r02", "annotator", view_logics=views)
+        set_segment_mask(ws2.segmentation, _shrunk(_shrunk(truth)), ws2.reference_node,
+                         segment_id=ws2.editable_segment_id)
+        wsp.submit(ws2, FORM)
+        rv = wsp.open_case(scene, demo, CASE, "rv01", "reviewer", view_logics=views)
+        assert rv.views["layout_id"] == AIS_REVIEW == views.layout_node.GetViewArrangement()
+        by_content = {v["content"]: v for v in rv.views["views"].values()}
+        assert by_content["disagreement"]["missing"] is False
+        dis_cn = scene.GetNodeByID(by_content["disagreement"]["composite_node_id"])
+        assert dis_cn.GetLabelVolumeID() == rv.disagreement.GetID()
+        for content, label in (("review_a", "A"), ("review_b", "B")):
+            view_id = by_content[content]["slice_node_id"]
+            outlined = [n for n in _nodes(scene, "vtkMRMLSegmentationNode") if n.GetName().endswith("outline")
+                        and any(view_id in list(n.GetNthDisplayNode(i).GetViewNodeIDs())
+                                for i in range(n.GetNumberOfDisplayNodes()))]
+            assert [n.GetName() for n in outlined] == [f"{CASE} {label} ({rv.raters[label]}) outline"]
 
 
 def test_panel_rows_and_filters():

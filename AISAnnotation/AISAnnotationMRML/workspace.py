@@ -239,6 +239,11 @@ def open_case(scene: Any, root: Any, case_id: str, rater_id: str, role: str, vie
             ws.rater_segment_ids[label] = set_segment_mask(seg, masks_ab[label], dwi, f"{label} ({owner})",
                                                            color=RATER_COLORS[label])
         ws.editable_segment_id = ws.rater_segment_ids["A"]
+        for label in ("A", "B"):  # display-only copies: the review layout outlines one annotator per view
+            copy = new_segmentation_node(scene, dwi, f"{case.case_id} {label} ({ws.raters[label]}) outline")
+            copy.SetAttribute(CASE_ATTRIBUTE, case.case_id)
+            set_segment_mask(copy, masks_ab[label], dwi, label, color=RATER_COLORS[label])
+            overlays[f"review_{label.lower()}"] = copy
         progress(0.75, "Agreement")
         ws.agreement = compare_masks(masks_ab["A"], masks_ab["B"], affine=case.reference.affine)
         ws.disagreement = image_to_volume_node(scene, material.disagreement, f"{case.case_id} disagreement A vs B",

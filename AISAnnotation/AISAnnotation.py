@@ -303,8 +303,9 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._updateGui()
 
     def onQueueFilterChanged(self, *args) -> None:
+        # deferred: the parameter node receives the new filter from its own connection to the same signal
         if self._parameterNode and (self._parameterNode.bidsRoot / "dataset_description.json").is_file():
-            self.onRefreshQueue()
+            qt.QTimer.singleShot(0, self.onRefreshQueue)
 
     def onQueueSelectionChanged(self) -> None:
         self._updateGui()

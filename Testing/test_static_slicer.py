@@ -445,3 +445,22 @@ def test_logic_calls_only_existing_workspace_functions():
               and n.value.id == "workspace"}
     missing = sorted(n for n in used_t if not hasattr(workspace, n))
     assert not missing, f"the self-test calls missing workspace functions {missing}"
+
+
+def test_module_folder_compiles_with_a_real_python39():
+    """Slicer 5.8 ships Python 3.9: byte-compile every module file with a 3.9 interpreter when one exists."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    candidates = [shutil.which("python3.9")] + sorted(str(p) for p in Path.home().glob(".pyenv/versions/3.9*/bin/python3.9"))
+    exe = next((c for c in candidates if c and subprocess.run([c, "--version"], capture_output=True).returncode == 0),
+               None)
+    if exe is None:
+        pytest.skip("no working python3.9 interpreter")
+    files = [str(p) for p in _py_files(MODULE_DIR)]
+    code = ("import sys\n"
+            "for f in sys.argv[1:]:\n"
+            "    compile(open(f, encoding='utf-8').read(), f, 'exec')\n")
+    proc = subprocess.run([exe, "-c", code, *files], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -49,8 +49,19 @@ def test_effect_result_lands_on_dwi_grid_although_adc_was_thresholded(scene):
     back = segment_to_mask(seg, sid, dwi_node)
     assert np.array_equal(back, expected)
     # the segmentation's geometry is the DWI's, not the ADC's
-    geom = seg.GetSegmentation().GetConversionParameter("Reference image geometry")
-    assert geom.endswith(";0;39;0;39;0;19;") or ";0;39;0;39;0;19" in geom, geom
+    import slicer
+    import vtk
+
+    conv = slicer.vtkSegmentationConverter
+    geom = slicer.vtkOrientedImageData()
+    conv.DeserializeImageGeometry(seg.GetSegmentation().GetConversionParameter(
+        conv.GetReferenceImageGeometryParameterName()), geom)
+    assert geom.GetDimensions() == (40, 40, 20)
+    m = vtk.vtkMatrix4x4()
+    geom.GetImageToWorldMatrix(m)
+    from AISAnnotationMRML.volumes import affine_from_matrix
+
+    assert np.allclose(affine_from_matrix(m), ijk_to_ras_affine(dwi_node))  # 2 mm DWI, not the 1 mm ADC
 
 
 def test_apply_modes_add_and_remove(scene):
@@ -132,3 +143,20 @@ def test_uncertain_regions_from_markup_and_component(scene, tmp_path):
     un.jump_to(scene, again.listing()[1][2])
     m = slice_node.GetSliceToRAS()
     assert m.GetElement(2, 3) == pytest.approx(3.0)
+
+
+def test_segmentation_geometry_moved_to_dwi_only_while_empty(scene):
+    dwi_node, _, expected = _nodes(scene)
+    adc, _, _ = synthetic(shape=(20, 20, 10), spacing=(4.0, 4.0, 4.0))
+    coarse = image_to_volume_node(scene, adc, "other grid")
+    seg = new_segmentation_node(scene, coarse)
+    sid = seg.GetSegmentation().AddEmptySegment("lesion")
+    assert pn.ensure_dwi_geometry(seg, dwi_node)
+    assert seg.GetNodeReferenceID(seg.GetReferenceImageGeometryReferenceRole()) == dwi_node.GetID()
+    pn.apply_mask_to_segment(seg, sid, expected, dwi_node)
+    other = new_segmentation_node(scene, coarse, "drawn on another grid")
+    full = np.zeros((20, 20, 10), bool)
+    full[5:8, 5:8, 4:6] = True
+    pn.apply_mask_to_segment(other, None, full, coarse)
+    assert not pn.ensure_dwi_geometry(other, dwi_node)  # has content: left alone
+    assert other.GetNodeReferenceID(other.GetReferenceImageGeometryReferenceRole()) == coarse.GetID()

@@ -128,6 +128,26 @@ def apply_mask_to_segment(seg_node: Any, segment_id: Optional[str], mask: np.nda
     return set_segment_mask(seg_node, mask, reference_node, segment_name=segment_name, segment_id=segment_id)
 
 
+def ensure_dwi_geometry(seg_node: Any, dwi_node: Any) -> bool:
+    """Make the segmentation's reference geometry the DWI grid; True when it is (now) the DWI.
+
+    Changed only while every segment is empty (a segment with content would be resampled);
+    otherwise returns False and leaves the segmentation alone so the caller can warn.
+    """
+    role = seg_node.GetReferenceImageGeometryReferenceRole()
+    if seg_node.GetNodeReferenceID(role) == dwi_node.GetID():
+        return True
+    seg = seg_node.GetSegmentation()
+    name = slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName()
+    for i in range(seg.GetNumberOfSegments()):
+        rep = seg.GetNthSegment(i).GetRepresentation(name)
+        if rep is not None and not rep.IsEmpty() and \
+                segment_to_mask(seg_node, seg.GetNthSegmentID(i), dwi_node).any():
+            return False
+    seg_node.SetReferenceImageGeometryParameterFromVolumeNode(dwi_node)
+    return True
+
+
 def set_editable_intensity_range(editor_node: Any, lower: float, upper: float) -> None:
     """Restrict painting/erasing to source-volume (DWI) intensities in [lower, upper] (refine step)."""
     if not lower < upper:
@@ -143,7 +163,7 @@ def clear_editable_intensity_range(editor_node: Any) -> None:
 __all__ = [
     "PREVIEW_NODE_NAME", "context_from_nodes", "update_preview_node", "show_preview_in_slice_views",
     "remove_preview_node", "apply_mask_to_segment", "set_editable_intensity_range",
-    "clear_editable_intensity_range", "modifier_labelmap", "slicer",
+    "clear_editable_intensity_range", "modifier_labelmap", "ensure_dwi_geometry", "slicer",
 ]
 
 

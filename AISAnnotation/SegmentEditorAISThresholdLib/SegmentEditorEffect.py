@@ -289,13 +289,17 @@ grown one ring on DWI. Source volume: the <b>DWI b1000</b>; choose the ADC below
 
     # ------------------------------------------------------------------ actions
     def onApply(self):
-        from AISAnnotationMRML.preannotation_nodes import modifier_labelmap
+        from AISAnnotationMRML.preannotation_nodes import ensure_dwi_geometry, modifier_labelmap
 
         if not self.scriptedEffect.confirmCurrentSegmentVisible():
             return
         result = self.updateCandidates()
         if result is None:
             return
+        segmentationNode = self.scriptedEffect.parameterSetNode().GetSegmentationNode()
+        if not ensure_dwi_geometry(segmentationNode, self.dwiNode()):
+            self.setStatus("Warning: this segmentation was drawn on another grid; the result is resampled onto it. "
+                           "Masks are expected on the DWI grid.")
         self.scriptedEffect.saveStateForUndo()
         modifier = modifier_labelmap(result.mask, self.dwiNode())
         self.scriptedEffect.modifySelectedSegmentByLabelmap(
@@ -331,18 +335,30 @@ grown one ring on DWI. Source volume: the <b>DWI b1000</b>; choose the ADC below
             jump_to(slicer.mrmlScene, self.result.candidates[row].centroid_ras)
 
     def onAddNote(self):
-        """Record an uncertain region at the selected candidate on the segmentation node (R18)."""
+        """Record an uncertain region at the selected candidate on the segmentation node (R18).
+
+        When the selected segment has a component at the candidate, the note is about that
+        component (segment id, size, centroid); otherwise about the candidate's centre point.
+        """
+        from AISAnnotationLib.errors import InputError
         from AISAnnotationLib.uncertain import UncertainRegion, UncertainRegionList
+        from AISAnnotationMRML.uncertain_nodes import region_from_segment_component
 
         row = self.candidateList.currentRow
         if self.result is None or not 0 <= row < len(self.result.candidates):
             self.setStatus("Select a candidate first.")
             return
-        seg = self.scriptedEffect.parameterSetNode().GetSegmentationNode()
+        parameterSetNode = self.scriptedEffect.parameterSetNode()
+        seg = parameterSetNode.GetSegmentationNode()
         stored = seg.GetAttribute(UNCERTAIN_ATTRIBUTE)
         regions = UncertainRegionList.from_dict(json.loads(stored)) if stored else UncertainRegionList()
         cand = self.result.candidates[row]
-        regions.add(UncertainRegion(cand.centroid_ras, self.noteEdit.text, decision=self.decisionCombo.currentText,
-                                    rater=os.environ.get("USER", "")))
+        note, decision, rater = self.noteEdit.text, self.decisionCombo.currentText, os.environ.get("USER", "")
+        try:
+            region = region_from_segment_component(seg, parameterSetNode.GetSelectedSegmentID(), self.dwiNode(),
+                                                   cand.centroid_ras, note, decision=decision, rater=rater)
+        except (InputError, RuntimeError):  # no segment selected / no component there
+            region = UncertainRegion(cand.centroid_ras, note, decision=decision, rater=rater)
+        regions.add(region)
         seg.SetAttribute(UNCERTAIN_ATTRIBUTE, json.dumps(regions.to_dict()))
         self.setStatus(f"{len(regions.regions)} uncertain-region note(s) on {seg.GetName()}")

@@ -348,11 +348,14 @@ def test_cli_compare_refuses_other_grid_and_non_binary(tmp_path, capsys):
         compare_images(Image(np.zeros((2, 2, 2, 2)), np.eye(4)), Image(np.zeros((2, 2, 2)), np.eye(4)), what_a="4D")
 
 
-def test_nearest_neighbour_search_is_bitwise_identical_to_a_float64_distance_transform():
+@pytest.mark.parametrize("direct_pairs", [0, 1 << 16])   # block-level pruning on / off
+def test_nearest_neighbour_search_is_bitwise_identical_to_a_float64_distance_transform(direct_pairs, monkeypatch):
     from scipy import ndimage as ndi
 
+    from AISAnnotationLib.metrics import surface
     from AISAnnotationLib.metrics.surface import nearest_distances
 
+    monkeypatch.setattr(surface, "DIRECT_BOUND_PAIRS", direct_pairs)
     rng = np.random.default_rng(3)
     for spacing in [(1.0, 1.0, 1.0), (0.4296875, 0.4296875, 5.5), (2.000000009, 1.9999999, 3.3)]:
         dst = rng.random((30, 40, 12)) < 0.01
@@ -371,3 +374,15 @@ def test_distance_map_fallback_for_very_large_surfaces_agrees(monkeypatch):
     slow = compute_surface_distances(a, b, (0.7, 1.1, 2.5))
     assert slow.hd95_mm == pytest.approx(fast.hd95_mm, rel=1e-6)
     assert slow.assd_mm == pytest.approx(fast.assd_mm, rel=1e-6)
+
+
+def test_block_search_in_small_chunks_gives_the_same_distances(monkeypatch):
+    from AISAnnotationLib.metrics import surface
+
+    a = box((1, 1, 1), (7, 6, 5), shape=(9, 9, 9))
+    b = box((2, 2, 0), (8, 8, 4), shape=(9, 9, 9))
+    want = compute_surface_distances(a, b, (0.9, 1.0, 3.0))
+    monkeypatch.setattr(surface, "CHUNK_PAIRS", 7)
+    monkeypatch.setattr(surface, "BLOCK_VOXELS", 2)
+    monkeypatch.setattr(surface, "DIRECT_BOUND_PAIRS", 0)
+    assert compute_surface_distances(a, b, (0.9, 1.0, 3.0)) == want

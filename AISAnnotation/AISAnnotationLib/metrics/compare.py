@@ -13,8 +13,8 @@ from .components import label_pair
 from .crop import crop_pair
 from .dice import dice_from_counts
 from .lesion_count import count_difference_from_counts
-from .lesion_f1 import detection_from_components
-from .lesion_table import lesion_table_from_components
+from .lesion_f1 import detection_from_labels
+from .lesion_table import lesion_table_from_voxels
 from .result import AgreementResult
 from .surface import surface_distances_from_crop
 from .volume import volume_difference_from_counts, volume_ml
@@ -48,12 +48,14 @@ def compare_masks(a: np.ndarray, b: np.ndarray, spacing: Optional[Sequence[float
     pair = crop_pair(a, b, margin=1)
     ca, cb = pair.a, pair.b
     comp_a, comp_b = label_pair(ca, cb)
+    coords = np.nonzero(ca | cb)                      # from here on: lesion voxels only
+    la, lb = comp_a.labels[coords], comp_b.labels[coords]
     n_a = int(comp_a.sizes.sum())
     n_b = int(comp_b.sizes.sum())
-    n_ab = int(np.count_nonzero(ca & cb))
-    det = detection_from_components(comp_a, comp_b, ca, cb)
+    n_ab = int(np.count_nonzero((la > 0) & (lb > 0)))
+    det = detection_from_labels(la, lb, comp_a.count, comp_b.count)
     surf = surface_distances_from_crop(ca, cb, sp)
-    table = lesion_table_from_components(comp_a, comp_b, ca, cb, sp, pair.offset, affine)
+    table = lesion_table_from_voxels(coords, la, lb, comp_a.count, comp_b.count, sp, pair.offset, affine)
     return AgreementResult(
         dice=dice_from_counts(n_a, n_b, n_ab),
         volume_diff_ml=volume_difference_from_counts(n_a, n_b, sp),

@@ -38,14 +38,18 @@ class LesionDetection:
         return float(self.tp / (self.tp + (self.fp + self.fn) / 2))
 
 
+def detection_from_labels(la: np.ndarray, lb: np.ndarray, count_a: int, count_b: int) -> LesionDetection:
+    """TP/FP/FN from the A and B lesion labels of the same voxels (any voxel list covering A ∪ B)."""
+    both = (la > 0) & (lb > 0)
+    tp = int(np.unique(la[both]).size)           # A lesions sharing a voxel with B
+    fp = count_b - int(np.unique(lb[both]).size)  # B lesions sharing none with A
+    return LesionDetection(tp=tp, fp=fp, fn=count_a - tp)
+
+
 def detection_from_components(comp_a: Components, comp_b: Components, a: np.ndarray, b: np.ndarray) -> LesionDetection:
     """TP/FP/FN from precomputed components of ``a`` and ``b`` (same-shape bool arrays)."""
-    hit_a = np.unique(comp_a.labels[b])        # A labels touched by B (0 = B voxels outside A)
-    hit_b = np.unique(comp_b.labels[a])        # B labels touched by A
-    tp = int(np.count_nonzero(hit_a))
-    fn = comp_a.count - tp
-    fp = comp_b.count - int(np.count_nonzero(hit_b))
-    return LesionDetection(tp=tp, fp=fp, fn=fn)
+    where = np.nonzero(a | b)
+    return detection_from_labels(comp_a.labels[where], comp_b.labels[where], comp_a.count, comp_b.count)
 
 
 def compute_lesion_f1(a: np.ndarray, b: np.ndarray, empty_value: float = F1_EMPTY) -> float:

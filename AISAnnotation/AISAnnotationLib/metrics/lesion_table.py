@@ -85,12 +85,18 @@ def lesion_table_from_components(comp_a: Components, comp_b: Components, a: np.n
     ``offset`` is the full-grid index of the crop's voxel (0, 0, 0); ``affine`` maps full-grid
     voxel indices to RAS mm.
     """
-    na, nb = comp_a.count, comp_b.count
+    coords = np.nonzero(a | b)
+    return lesion_table_from_voxels(coords, comp_a.labels[coords], comp_b.labels[coords], comp_a.count,
+                                    comp_b.count, spacing, offset, affine)
+
+
+def lesion_table_from_voxels(coords: tuple[np.ndarray, ...], la: np.ndarray, lb: np.ndarray, na: int, nb: int,
+                             spacing: Sequence[float], offset: Sequence[int] = (0, 0, 0),
+                             affine: Optional[np.ndarray] = None) -> list[LesionMatch]:
+    """Build the table from the voxels of A ∪ B: their indices ``coords`` (as from ``np.nonzero``),
+    their A and B lesion labels ``la``/``lb`` (0 = not in that mask) and the lesion counts."""
     if na + nb == 0:
         return []
-    coords = np.nonzero(a | b)                         # only lesion voxels from here on
-    la = comp_a.labels[coords]
-    lb = comp_b.labels[coords]
     # nodes: A lesion k -> k-1, B lesion k -> na+k-1; link overlapping lesions
     parent = list(range(na + nb))
     both = (la > 0) & (lb > 0)
@@ -117,20 +123,25 @@ def lesion_table_from_components(comp_a: Components, comp_b: Components, a: np.n
         aff = np.asarray(affine, dtype=float)
         ras = centroid @ aff[:3, :3].T + aff[:3, 3]
     v = voxel_volume_ml(spacing)
+    members_of: list[list[int]] = [[] for _ in range(n_groups)]
+    for node_id, gi in enumerate(group_of_node.tolist()):
+        members_of[gi].append(node_id)
+    vox_a, vox_b, vox_ab = vox_a.tolist(), vox_b.tolist(), vox_ab.tolist()
+    centroid_l = centroid.tolist()
+    ras_l = None if ras is None else ras.tolist()
     rows = []
-    for gi in range(n_groups):
-        members = np.flatnonzero(group_of_node == gi)
-        a_labels = tuple(int(x) + 1 for x in members if x < na)
-        b_labels = tuple(int(x) - na + 1 for x in members if x >= na)
+    for gi, members in enumerate(members_of):
+        a_labels = tuple(x + 1 for x in members if x < na)
+        b_labels = tuple(x - na + 1 for x in members if x >= na)
         status = MATCHED if a_labels and b_labels else (ONLY_A if a_labels else ONLY_B)
-        va, vb, vab = int(vox_a[gi]), int(vox_b[gi]), int(vox_ab[gi])
+        va, vb, vab = vox_a[gi], vox_b[gi], vox_ab[gi]
         rows.append(LesionMatch(
             status=status, a_labels=a_labels, b_labels=b_labels,
             voxels_a=va, voxels_b=vb, voxels_both=vab,
             volume_a_ml=va * v, volume_b_ml=vb * v,
             dice=2.0 * vab / (va + vb),
-            centroid_ijk=tuple(float(x) for x in centroid[gi]),
-            centroid_ras=None if ras is None else tuple(float(x) for x in ras[gi]),
+            centroid_ijk=tuple(centroid_l[gi]),
+            centroid_ras=None if ras_l is None else tuple(ras_l[gi]),
         ))
     rows.sort(key=lambda r: (STATUS_ORDER.index(r.status), (r.a_labels or r.b_labels)[0]))
     return rows

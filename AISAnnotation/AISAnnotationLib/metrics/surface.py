@@ -86,6 +86,10 @@ def _distance_to(surface: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
 
 #: Above this many (surface point × block) lower bounds the block search gives way to a distance map.
 MAX_BOUND_PAIRS = 4_000_000
+#: Up to this many (point × block) bounds every point bounds every block (no block-level pruning).
+DIRECT_BOUND_PAIRS = 1 << 16
+#: Point pairs evaluated at once in the block search (memory: ~40 bytes each).
+CHUNK_PAIRS = 1 << 20
 #: Edge of a search block along the finest axis, in voxels (coarser axes get proportionally fewer).
 BLOCK_VOXELS = 6
 
@@ -95,6 +99,23 @@ def _blocks(spacing: Sequence[float]) -> np.ndarray:
     return np.maximum(1, np.round(BLOCK_VOXELS * sp.min() / sp)).astype(np.int64)
 
 
+def _bucket(points: np.ndarray, blocks: np.ndarray):
+    """Group points (n×3 int32) by block: (order, cell of each sorted point, starts, counts, lo, hi)."""
+    blk = (points // blocks).astype(np.int64)
+    blk -= blk.min(axis=0)
+    ext = blk.max(axis=0) + 1
+    order = np.argsort((blk[:, 0] * ext[1] + blk[:, 1]) * ext[2] + blk[:, 2], kind="stable")
+    blk = blk[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (blk[1:] != blk[:-1]).any(axis=1)
+    starts = np.flatnonzero(first)
+    counts = np.diff(np.append(starts, len(order)))
+    pts = points[order]
+    lo = np.minimum.reduceat(pts, starts, axis=0)
+    hi = np.maximum.reduceat(pts, starts, axis=0)
+    return order, np.cumsum(first) - 1, starts, counts, lo, hi
+
+
 def nearest_distances(src: np.ndarray, dst: np.ndarray, spacing: Sequence[float],
                       max_bound_pairs: Optional[int] = None) -> Optional[np.ndarray]:
     """Distance (mm) from every point of ``src`` (n×3 voxel indices) to the nearest point of ``dst``.
@@ -102,31 +123,17 @@ def nearest_distances(src: np.ndarray, dst: np.ndarray, spacing: Sequence[float]
     Returns None (nothing computed) when the search would need more than ``max_bound_pairs``
     point-block bounds.
 
-    Exact: blocks of ``dst`` are visited per point in order of their box's lower-bound distance,
-    stopping once that bound exceeds the best distance found (bounds and distances use the same
-    float64 expression, and rounding is monotone, so no nearer point can be skipped).
+    Exact. Both point sets are bucketed into blocks. For a block S of ``src`` points, every point
+    has a ``dst`` point within U(S) = min over ``dst`` blocks of the farthest box-to-box distance,
+    so only ``dst`` blocks whose box is within U(S) of S's box are candidates. Each point then
+    visits its candidates in order of their box's lower-bound distance, stopping once that bound
+    exceeds the best distance found. Bounds and distances use the same float64 expression and
+    rounding is monotone, so no nearer point can be skipped.
     """
     src = np.asarray(src, dtype=np.int32)
     dst = np.asarray(dst, dtype=np.int32)
     sp = np.asarray(spacing, dtype=np.float64)
-    blk = (dst // _blocks(spacing).astype(np.int32)).astype(np.int64)
-    blk -= blk.min(axis=0)
-    ext = blk.max(axis=0) + 1
-    order = np.argsort((blk[:, 0] * ext[1] + blk[:, 1]) * ext[2] + blk[:, 2], kind="stable")
-    blk = blk[order]
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = (blk[1:] != blk[:-1]).any(axis=1)
-    dst_sorted = dst[order]
-    cell_sorted = np.cumsum(first) - 1
-    starts = np.flatnonzero(first)
-    counts = np.diff(np.append(starts, len(order)))
-    n_cells = counts.size
-    if max_bound_pairs is not None and len(src) * n_cells > max_bound_pairs:
-        return None
-    lo = np.minimum.reduceat(dst_sorted, starts, axis=0)
-    hi = np.maximum.reduceat(dst_sorted, starts, axis=0)
-    padded = np.full((n_cells, int(counts.max()), 3), 1 << 30, dtype=np.int32)  # far-away filler
-    padded[cell_sorted, np.arange(dst_sorted.shape[0]) - starts[cell_sorted]] = dst_sorted
+    blocks = _blocks(spacing).astype(np.int32)
 
     def _sq(delta: np.ndarray) -> np.ndarray:          # Σ (Δ × spacing)², left to right, float64
         d = delta.astype(np.float64)
@@ -136,29 +143,51 @@ def nearest_distances(src: np.ndarray, dst: np.ndarray, spacing: Sequence[float]
         out += d[..., 2]
         return out
 
-    bound = None                                       # n × cells lower bounds, same expression as _sq
-    for ax in range(3):
-        x = src[:, ax, None]
-        g = (np.maximum(lo[None, :, ax] - x, 0) + np.maximum(x - hi[None, :, ax], 0)).astype(np.float64)
-        g *= sp[ax]
-        g *= g
-        if bound is None:
-            bound = g
-        else:
-            bound += g
+    order, cell_sorted, starts, counts, lo, hi = _bucket(dst, blocks)
+    n_cells = counts.size
+    far_away = np.full((1, 3), 1 << 29, dtype=np.int32)
+    if len(src) * n_cells <= DIRECT_BOUND_PAIRS:      # small: every point bounds every block
+        cells_of = np.broadcast_to(np.arange(n_cells), (len(src), n_cells))
+    else:
+        s_order, s_cell_sorted, _, _, s_lo, s_hi = _bucket(src, blocks)
+        s_cell = np.empty(len(src), dtype=np.int64)
+        s_cell[s_order] = s_cell_sorted
+        # block-to-block bounds (src blocks × dst blocks)
+        near = _sq(np.maximum(lo[None] - s_hi[:, None], 0) + np.maximum(s_lo[:, None] - hi[None], 0))
+        far = _sq(np.maximum(hi[None] - s_lo[:, None], s_hi[:, None] - lo[None]))
+        cand = near <= far.min(axis=1, keepdims=True)
+        n_cand = cand.sum(axis=1)
+        k_max = int(n_cand.max())
+        if max_bound_pairs is not None and len(src) * k_max > max_bound_pairs:
+            return None
+        # candidate dst blocks of each src block, padded with a far-away dummy block (index n_cells)
+        cand_idx = np.full((cand.shape[0], k_max), n_cells, dtype=np.int64)
+        rows, cols = np.nonzero(cand)
+        cand_idx[rows, np.arange(rows.size) - np.repeat(np.cumsum(n_cand) - n_cand, n_cand)] = cols
+        cells_of = cand_idx[s_cell]                    # n × k_max candidate blocks per point
+    lo = np.vstack([lo, far_away])
+    hi = np.vstack([hi, far_away])
+    padded = np.full((n_cells + 1, int(counts.max()), 3), 1 << 30, dtype=np.int32)  # far-away filler
+    padded[cell_sorted, np.arange(len(dst)) - starts[cell_sorted]] = dst[order]
+
+    bound = _sq(np.maximum(lo[cells_of] - src[:, None], 0) + np.maximum(src[:, None] - hi[cells_of], 0))
     best = np.full(src.shape[0], np.inf)
     active = np.arange(src.shape[0])
     while active.size:
         # next most promising block of every still-open point; stop the point when even that
         # block's bound exceeds its best distance (all its other blocks are then farther too)
-        nxt = bound[active].argmin(axis=1)
-        keep = bound[active, nxt] <= best[active]
-        active, nxt = active[keep], nxt[keep]
+        j = bound[active].argmin(axis=1)
+        keep = bound[active, j] <= best[active]
+        active, j = active[keep], j[keep]
         if not active.size:
             break
-        d2 = _sq(src[active, None, :] - padded[nxt]).min(axis=1)
-        best[active] = np.minimum(best[active], d2)
-        bound[active, nxt] = np.inf
+        nxt = cells_of[active, j]
+        step = max(1, CHUNK_PAIRS // padded.shape[1])  # bound the temporaries to ~CHUNK_PAIRS pairs
+        for k in range(0, active.size, step):
+            act, cells = active[k:k + step], nxt[k:k + step]
+            d2 = _sq(src[act, None, :] - padded[cells]).min(axis=1)
+            best[act] = np.minimum(best[act], d2)
+        bound[active, j] = np.inf
     return np.sqrt(best)
 
 

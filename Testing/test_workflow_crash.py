@@ -17,8 +17,7 @@ from AISAnnotationLib.errors import AISError
 from AISAnnotationLib.image import Image
 from AISAnnotationLib.io import read_image, write_nifti
 from AISAnnotationLib.locking import file_lock
-from AISAnnotationLib.workflow import case_status, list_revisions, repair, store, submit
-from AISAnnotationLib.workflow.cases import verify_dataset
+from AISAnnotationLib.workflow import case_status, list_revisions, repair, store, submit, verify_dataset
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL semantics")
 SES = "01"

@@ -37,6 +37,8 @@ def test_full_workflow_is_valid_traceable_and_reported(demo_copy):
         assert np.allclose(img.affine, ref.affine) and img.shape == ref.shape
         meta = img.meta
         assert meta["Type"] == "Lesion" and meta["AISMaskSHA256"] == sha256_file(final)
+        assert f"bids::sub-{sub}/ses-01/dwi/sub-{sub}_ses-01_space-orig_label-lesion_desc-ann1_mask.nii.gz" \
+            in meta["Sources"]
         chain = meta["AISWorkflow"]
         assert {s["rater"] for s in chain["submissions"]} == {"ann1", "ann2"}
         assert all(len(s["sha256"]) == 64 for s in chain["submissions"])

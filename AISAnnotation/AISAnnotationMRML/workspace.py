@@ -33,7 +33,8 @@ from AISAnnotationLib.progress import ProgressCallback, null_progress
 from AISAnnotationLib.qc.session import add_reader_record
 from AISAnnotationLib.qc.store import read_qc_record
 from AISAnnotationLib.qc.subjective import ReaderRecord, latest_per_reader
-from AISAnnotationLib.workflow import cases, store
+from AISAnnotationLib import workflow as cases
+from AISAnnotationLib.workflow import store
 
 from .case_nodes import load_case_nodes
 from .segmentations import new_segmentation_node, segment_to_mask, set_segment_mask

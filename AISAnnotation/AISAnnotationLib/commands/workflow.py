@@ -13,6 +13,8 @@ from ..errors import AISError, InputError
 from ..io import read_json, write_json, write_nifti
 from ..locking import file_lock
 from ..workflow import cases, store
+from ..workflow.access import get_mask
+from ..workflow.verify import verify_dataset
 
 
 def _case_args(p: argparse.ArgumentParser) -> None:
@@ -219,7 +221,7 @@ def _cmd_status(a: argparse.Namespace) -> int:
 
 def _cmd_audit(a: argparse.Namespace) -> int:
     if a.verify:
-        res = cases.verify_dataset(a.root)
+        res = verify_dataset(a.root)
         if a.json:
             print(json.dumps(res.as_dict(), indent=2, ensure_ascii=False))
         else:
@@ -240,7 +242,7 @@ def _cmd_audit(a: argparse.Namespace) -> int:
 
 
 def _cmd_fetch(a: argparse.Namespace) -> int:
-    img = cases.get_mask(a.root, _label(a.subject, "sub"), _label(a.session, "ses"), a.rater, a.owner,
+    img = get_mask(a.root, _label(a.subject, "sub"), _label(a.session, "ses"), a.rater, a.owner,
                          revision=a.revision)
     write_nifti(img, a.out, dtype="uint8")
     print(f"wrote {a.owner}'s mask to {a.out}")

@@ -1,29 +1,13 @@
-"""Case life cycle of the two-annotator review workflow (consensus R13, R14, R18, R7, R8).
+"""Submissions, agreement, decisions and final masks of the two-annotator workflow.
 
-State is derived only from files on disk (see :mod:`.store`), never from hidden state::
-
-    excluded                      (a QC file under derivatives/qc says so; see :func:`excluded`)
-    annotating                    0 or 1 annotator has submitted          → waiting for annotators
-    agreement-pending             2 submitted, agreement not yet computed  → next workflow command
-    auto-accepted                 rule accepted, final mask being written  → next workflow command
-    needs-review                  rule did not accept                      → waiting for a reviewer
-    escalated                     reviewer escalated                       → waiting for an arbitrator
-    reviewed / arbitrated         decision taken, final being written      → next workflow command
-    final                         final mask written (via auto-accept, review or arbitration)
-
-Rules enforced here (not only in the GUI): only annotators submit, at most two annotators per
-case, a resubmission is a new revision (allowed until the case is escalated or final);
-only reviewers review a case in ``needs-review``; only arbitrators arbitrate an ``escalated``
-case; reviewers and arbitrators never decide on a case they annotated; blinding (an
-annotator gets another annotator's mask, or the reference, only once both have submitted).
-Non-trivial decisions need a reason: accepting one annotator's mask, a corrected mask,
-escalation, and every arbitration (union/intersection by a reviewer may omit it).
+The case life cycle (states, rules) is described in :mod:`.state`; the on-disk layout in
+:mod:`.store`. Every write runs under the dataset lock; records are immutable; derived files
+(published rater copies, agreement, final mask) are rebuilt from the records by :func:`repair`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -35,178 +19,25 @@ from ..errors import AISError, InputError
 from ..image import Image
 from ..io import read_image, read_json, sha256_file, write_json
 from ..locking import file_lock
-from ..maskqc import MaskQCReport, check_mask
+from ..maskqc import check_mask
 from . import store
+from .state import (  # noqa: F401  (re-exported for callers of the first version)
+    BlindingError,
+    CaseStatus,
+    MaskQCError,
+    WorkflowError,
+    auto_accept_rule,
+    case_status,
+    excluded,
+    screening,
+    workflow_status,
+)
 from .store import Revision
 
 DECISIONS = ("accept", "union", "intersection", "corrected", "escalate")
 TRIVIAL_REVIEW = ("union", "intersection")
 MaskLike = Union[Image, np.ndarray, str, Path]
 
-
-class WorkflowError(InputError):
-    """An action not allowed in the case's current state."""
-
-
-class BlindingError(raters.RoleError):
-    """A rater asked for a mask they may not see yet."""
-
-
-class MaskQCError(InputError):
-    """The mask failed the pre-submission QC (``report`` says why)."""
-
-    def __init__(self, message: str, report: MaskQCReport):
-        super().__init__(message)
-        self.report = report
-
-
-# --------------------------------------------------------------------------- QC exclusion hook
-def screening(root: Path, subject: str, session: Optional[str]) -> str:
-    """"excluded", "passed" (QC files exist, none excludes) or "not screened" (no QC file)."""
-    d = bids.session_dir(Path(root) / "derivatives" / "qc", subject, session)
-    if excluded(root, subject, session) is not None:
-        return "excluded"
-    from ..qc.store import read_qc_record  # the QC record of issue 6 (integration)
-
-    if read_qc_record(Path(root), subject, session) is not None:
-        return "passed"
-    return "passed" if d.is_dir() and any(d.glob("*_qc.json")) else "not screened"
-
-
-def excluded(root: Path, subject: str, session: Optional[str]) -> Optional[str]:
-    """Reason the case was excluded at screening/QC, or None.
-
-    Reads the session's QC record (``AISAnnotationLib.qc.store``: the sidecar
-    ``derivatives/qc/sub-X/ses-Y/dwi/sub-X_ses-Y_space-orig_desc-brain_mask.json`` written by
-    ``ais-annotate qc`` / ``qc-score``), then any legacy ``derivatives/qc/sub-X/ses-Y/*_qc.json``;
-    a top-level ``"excluded": true`` excludes the case and its ``"reason"`` is returned.
-    """
-    from ..qc.store import queue_exclusion  # the QC record written by `ais-annotate qc` / `qc-score`
-
-    is_out, why = queue_exclusion(root, subject, session)
-    if is_out:
-        return why or "excluded at image QC"
-    d = bids.session_dir(Path(root) / "derivatives" / "qc", subject, session)
-    if not d.is_dir():
-        return None
-    for p in sorted(d.glob("*_qc.json")):
-        try:
-            j = read_json(p)
-        except AISError:
-            continue
-        if j.get("excluded") is True:
-            return str(j.get("reason") or f"excluded by {p.name}")
-    return None
-
-
-# --------------------------------------------------------------------------- status
-@dataclass
-class CaseStatus:
-    subject: str
-    session: Optional[str]
-    state: str
-    waiting_for: str
-    annotators: list[dict[str, Any]] = field(default_factory=list)
-    agreement: Optional[dict[str, Any]] = None
-    decisions: list[dict[str, Any]] = field(default_factory=list)
-    final: Optional[dict[str, Any]] = None
-    excluded_reason: Optional[str] = None
-    screening: str = "not screened"
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def case_id(self) -> str:
-        return bids.prefix(self.subject, self.session)
-
-    @property
-    def is_open(self) -> bool:
-        return self.state not in ("final", "excluded")
-
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["case"] = self.case_id
-        return d
-
-
-def _agreement_current(rec: Optional[dict[str, Any]], latest: dict[str, Revision]) -> bool:
-    if not rec or len(latest) != 2:
-        return False
-    want = sorted(r.sha256 for r in latest.values())
-    have = sorted(v["sha256"] for v in rec.get("inputs", {}).values())
-    return want == have
-
-
-def _final_info(root: Path, subject: str, session: Optional[str]) -> tuple[Optional[dict[str, Any]], list[str]]:
-    p = bids.lesion_mask_path(root, subject, session)
-    side = bids.sidecar_path(p)
-    if not p.is_file() or not side.is_file():
-        return None, []
-    meta = read_json(side)
-    wf = meta.get("AISWorkflow")
-    if not wf:
-        return None, [f"{p.name}: final mask without workflow record (written outside the workflow)"]
-    problems = []
-    if sha256_file(p) != meta.get("AISMaskSHA256"):
-        problems.append(f"{p.name}: content differs from the SHA-256 in its sidecar")
-    return {"file": store.rel(root, p), "sha256": meta.get("AISMaskSHA256"), "via": wf.get("finalised_via"),
-            "by": wf.get("finalised_by"), "time": wf.get("finalised")}, problems
-
-
-def case_status(root: Path, subject: str, session: Optional[str]) -> CaseStatus:
-    """The case's state derived from disk (read-only)."""
-    root = Path(root)
-    latest = store.latest_revisions(root, subject, session)
-    revs = store.list_revisions(root, subject, session)
-    ann = []
-    for rid, r in latest.items():
-        ann.append({"rater": rid, "revisions": sum(1 for x in revs if x.rater == rid), "latest": r.number,
-                    "sha256": r.sha256, "submitted": r.submitted,
-                    "no_visible_lesion": bool(r.meta.get("AISNoVisibleLesion", False))})
-    st = CaseStatus(subject=subject, session=session, state="annotating", waiting_for="", annotators=ann)
-    agr_p = store.agreement_path(root, subject, session)
-    agr = read_json(agr_p) if agr_p.is_file() else None
-    decisions = store.list_decisions(root, subject, session)
-    st.decisions = [{k: v for k, v in d.items() if k in ("number", "rater", "role", "decision", "accept", "reason",
-                                                           "time", "output_sha256")} for d in decisions]
-    final, probs = _final_info(root, subject, session)
-    st.final = final
-    st.problems.extend(probs)
-    reason = excluded(root, subject, session)
-    st.screening = screening(root, subject, session)
-    if reason is not None:
-        st.state, st.waiting_for, st.excluded_reason = "excluded", "nobody (excluded at screening/QC)", reason
-        return st
-    if len(latest) < 2:
-        names = ", ".join(latest) or "none"
-        st.waiting_for = f"annotators: {2 - len(latest)} more independent annotation(s) (submitted: {names})"
-        return st
-    if not _agreement_current(agr, latest) or (
-            not decisions and final is None and agr.get("rule") != auto_accept_rule(root).as_dict()):
-        # no agreement yet, the masks changed, or the rule was reconfigured before any decision
-        st.state, st.waiting_for = "agreement-pending", "agreement computation (any workflow command)"
-        return st
-    st.agreement = {"dice": agr["metrics"].get("dice"), "accepted": agr["accepted"], "reasons": agr["reasons"],
-                    "metrics": agr["metrics"], "rule": agr.get("rule")}
-    last = decisions[-1] if decisions else None
-    if final is not None:
-        st.state, st.waiting_for = "final", "nobody"
-    elif agr["accepted"] and last is None and not store.load_config(root).get("require_review"):
-        st.state, st.waiting_for = "auto-accepted", "final mask to be written (any workflow command)"
-    elif last is None:
-        st.state = "needs-review"
-        st.waiting_for = "a reviewer" + (" (sign-off: the rule accepted the pair, the configuration "
-                                         "requires a senior review of every case)" if agr["accepted"] else "")
-    elif last["decision"] == "escalate":
-        st.state, st.waiting_for = "escalated", "an arbitrator"
-    else:
-        st.state = "reviewed" if last["role"] == "reviewer" else "arbitrated"
-        st.waiting_for = "final mask to be written (any workflow command)"
-    return st
-
-
-def workflow_status(root: Path) -> list[CaseStatus]:
-    """Status of every session of the raw dataset."""
-    return [case_status(root, s, t) for s, t in bids.find_sessions(root)]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -257,17 +88,6 @@ def _lock(root: Path):
 
 def _log(root: Path, **kw: Any) -> dict[str, Any]:
     return audit.append(store.audit_log(root), **kw)
-
-
-def auto_accept_rule(root: Path):
-    """The auto-accept rule configured in ``code/ais/workflow.json`` (metrics defaults otherwise)."""
-    from ..metrics import AutoAcceptRule
-
-    cfg = store.load_config(root)
-    try:
-        return AutoAcceptRule.from_dict(cfg["auto_accept"]) if cfg.get("auto_accept") else AutoAcceptRule()
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{store.config_path(root)}: {exc}") from exc
 
 
 # --------------------------------------------------------------------------- submit
@@ -467,6 +287,10 @@ def _finalise(root: Path, subject: str, session: Optional[str], case: Case) -> P
         "AISWorkflow": chain,
     }
     src = _source_files(case)
+    # BIDS Sources: the raw images and the two annotators' masks (bids:: = this derivative dataset)
+    extra["Sources"] = [bids.bids_uri(p, root) for p in src] + [
+        "bids::" + store.rel(root, bids.lesion_mask_path(root, subject, session, desc=r.rater))
+        for r in (a, b)]
     path = masks.write_mask(root, subject, session, mask, case.reference, src, desc=None, manual=True, extra=extra)
     if cfg.get("consensus_layout"):
         write_consensus_layout(root, subject, session)
@@ -583,120 +407,3 @@ def arbitrate(root: Path, subject: str, session: Optional[str], rater_id: str, d
               case: Optional[Case] = None) -> dict[str, Any]:
     """Arbitrator's final decision on an ``escalated`` case (same choices, no escalation, reason required)."""
     return _decide(root, subject, session, rater_id, "arbitrator", decision, accept, corrected, reason, case)
-
-
-# --------------------------------------------------------------------------- blinded access
-def get_mask(root: Path, subject: str, session: Optional[str], requester: str, owner: str,
-             revision: Optional[int] = None) -> Image:
-    """Mask ``owner`` (an annotator id, ``"reference"`` or ``"final"``) as seen by ``requester``.
-
-    Blinding: an annotator gets another annotator's mask, or the reference, only once two
-    annotators have submitted; reviewers and arbitrators see everything. ``revision`` picks
-    an earlier revision (default: the latest). Every access is written to the audit log.
-    """
-    root = Path(root)
-    who = raters.get_rater(root, requester)
-    latest = store.latest_revisions(root, subject, session)
-    case_id = bids.prefix(subject, session)
-    if who.role == "annotator" and owner != requester and len(latest) < 2:
-        what = "the reference mask" if owner == bids.REFERENCE_DESC else f"{owner}'s mask"
-        raise BlindingError(f"{requester} may not see {what} of {case_id} while the case is open for "
-                            "independent annotation (both annotators must submit first)")
-    if owner == "final":
-        path = bids.lesion_mask_path(root, subject, session)
-    elif owner == bids.REFERENCE_DESC:
-        path = bids.lesion_mask_path(root, subject, session, desc=owner)
-    else:
-        revs = [r for r in store.list_revisions(root, subject, session) if r.rater == owner]
-        if not revs:
-            raise InputError(f"{case_id}: {owner} has not submitted a mask")
-        if revision is None:
-            path = revs[-1].mask_path
-        else:
-            hit = [r for r in revs if r.number == revision]
-            if not hit:
-                raise InputError(f"{case_id}: {owner} has no revision {revision} "
-                                 f"(revisions: {', '.join(str(r.number) for r in revs)})")
-            path = hit[0].mask_path
-    if not path.is_file():
-        raise InputError(f"{path}: no such mask")
-    _log(root, who=requester, role=who.role, case=case_id, action="view-mask",
-         outputs={store.rel(root, path) if store.lesion_root(root).resolve() in path.resolve().parents
-                  else path.name: sha256_file(path)}, details={"owner": owner, "revision": revision})
-    return read_image(path)
-
-
-@dataclass
-class ReviewMaterial:
-    """What the review panel shows: both annotators' latest masks, their disagreement map
-    (0 none, 1 both, 2 A only, 3 B only; :data:`metrics.LABEL_NAMES`) and the agreement record."""
-
-    a_rater: str
-    b_rater: str
-    a: Image
-    b: Image
-    disagreement: Image
-    agreement: dict[str, Any]
-    label_names: dict[int, str]
-
-
-def review_material(root: Path, subject: str, session: Optional[str], requester: str) -> ReviewMaterial:
-    """Both masks + disagreement map for a reviewer or arbitrator (annotators: only once both
-    have submitted, as for :func:`get_mask`). Logged in the audit trail."""
-    from ..metrics import LABEL_NAMES, disagreement_map
-
-    root = Path(root)
-    who = raters.get_rater(root, requester)
-    latest = store.latest_revisions(root, subject, session)
-    case_id = bids.prefix(subject, session)
-    if len(latest) < 2:
-        if who.role == "annotator":
-            raise BlindingError(f"{requester} may not compare masks of {case_id} before both annotators submitted")
-        raise WorkflowError(f"{case_id}: {len(latest)} of 2 annotations submitted; nothing to compare yet")
-    a, b = _pair(latest)
-    ia, ib = read_image(a.mask_path, with_sidecar=False), read_image(b.mask_path, with_sidecar=False)
-    agr_p = store.agreement_path(root, subject, session)
-    agr = read_json(agr_p) if agr_p.is_file() else {}
-    dis = ia.with_array(disagreement_map(ia.array, ib.array), name="disagreement")
-    _log(root, who=requester, role=who.role, case=case_id, action="view-mask",
-         outputs={store.rel(root, a.mask_path): a.sha256, store.rel(root, b.mask_path): b.sha256},
-         details={"owner": "both", "purpose": "review material"})
-    return ReviewMaterial(a_rater=a.rater, b_rater=b.rater, a=ia, b=ib, disagreement=dis, agreement=agr,
-                          label_names=dict(LABEL_NAMES))
-
-
-# --------------------------------------------------------------------------- verification
-def verify_dataset(root: Path) -> audit.AuditVerification:
-    """Audit-log chain (:func:`audit.verify`) plus the files it vouches for: every committed
-    revision and decision must be in the log with its SHA-256, revision files and published
-    copies must match their recorded hashes, final masks must match their sidecars."""
-    root = Path(root)
-    res = audit.verify(store.audit_log(root))
-    logged: dict[str, set[str]] = {}
-    for rec in audit.read(store.audit_log(root)) if store.audit_log(root).is_file() else []:
-        for k, v in rec.get("outputs", {}).items():
-            logged.setdefault(k, set()).add(v)
-    for subject, session in bids.find_sessions(root):
-        for rev in store.list_revisions(root, subject, session):
-            name = store.rel(root, rev.mask_path)
-            if sha256_file(rev.mask_path) != rev.sha256:
-                res.errors.append(f"{name}: content differs from the SHA-256 in its sidecar (file modified)")
-            if rev.sha256 not in logged.get(name, set()):
-                res.errors.append(f"{name}: submission not recorded in the audit log")
-        for rid, rev in store.latest_revisions(root, subject, session).items():
-            view = bids.lesion_mask_path(root, subject, session, desc=rid)
-            if view.is_file() and sha256_file(view) != rev.sha256:
-                res.warnings.append(f"{store.rel(root, view)}: differs from {rid}'s latest revision "
-                                    "(interrupted save or edited by hand; repaired by the next workflow command)")
-        for dec in store.list_decisions(root, subject, session):
-            p = dec["_file"]
-            if sha256_file(p) not in logged.get(store.rel(root, p), set()):
-                res.errors.append(f"{store.rel(root, p)}: decision not recorded in the audit log (or modified)")
-        _, probs = _final_info(root, subject, session)
-        res.errors.extend(probs)
-        fp = bids.lesion_mask_path(root, subject, session)
-        if fp.is_file() and _final_info(root, subject, session)[0] is not None:
-            if sha256_file(fp) not in logged.get(store.rel(root, fp), set()):
-                res.warnings.append(f"{store.rel(root, fp)}: final mask not recorded in the audit log "
-                                    "(interrupted finalisation?)")
-    return res

@@ -1,0 +1,210 @@
+"""Case life cycle of the two-annotator review workflow (consensus R13, R14, R18, R7, R8).
+
+State is derived only from files on disk (see :mod:`.store`), never from hidden state::
+
+    excluded                      (a QC file under derivatives/qc says so; see :func:`excluded`)
+    annotating                    0 or 1 annotator has submitted          → waiting for annotators
+    agreement-pending             2 submitted, agreement not yet computed  → next workflow command
+    auto-accepted                 rule accepted, final mask being written  → next workflow command
+    needs-review                  rule did not accept                      → waiting for a reviewer
+    escalated                     reviewer escalated                       → waiting for an arbitrator
+    reviewed / arbitrated         decision taken, final being written      → next workflow command
+    final                         final mask written (via auto-accept, review or arbitration)
+
+Rules enforced here (not only in the GUI): only annotators submit, at most two annotators per
+case, a resubmission is a new revision (allowed until the case is escalated or final);
+only reviewers review a case in ``needs-review``; only arbitrators arbitrate an ``escalated``
+case; reviewers and arbitrators never decide on a case they annotated; blinding (an
+annotator gets another annotator's mask, or the reference, only once both have submitted).
+Non-trivial decisions need a reason: accepting one annotator's mask, a corrected mask,
+escalation, and every arbitration (union/intersection by a reviewer may omit it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from .. import bids, raters
+from ..errors import AISError, InputError
+from ..io import read_json, sha256_file
+from ..maskqc import MaskQCReport
+from . import store
+from .store import Revision
+
+
+class WorkflowError(InputError):
+    """An action not allowed in the case's current state."""
+
+
+class BlindingError(raters.RoleError):
+    """A rater asked for a mask they may not see yet."""
+
+
+class MaskQCError(InputError):
+    """The mask failed the pre-submission QC (``report`` says why)."""
+
+    def __init__(self, message: str, report: MaskQCReport):
+        super().__init__(message)
+        self.report = report
+
+
+# --------------------------------------------------------------------------- QC exclusion hook
+def screening(root: Path, subject: str, session: Optional[str]) -> str:
+    """"excluded", "passed" (QC files exist, none excludes) or "not screened" (no QC file)."""
+    d = bids.session_dir(Path(root) / "derivatives" / "qc", subject, session)
+    if excluded(root, subject, session) is not None:
+        return "excluded"
+    from ..qc.store import read_qc_record  # the QC record of issue 6 (integration, issue 8)
+
+    if read_qc_record(Path(root), subject, session) is not None:
+        return "passed"
+    return "passed" if d.is_dir() and any(d.glob("*_qc.json")) else "not screened"
+
+
+def excluded(root: Path, subject: str, session: Optional[str]) -> Optional[str]:
+    """Reason the case was excluded at screening/QC, or None.
+
+    Reads ``derivatives/qc/sub-X/ses-Y/*_qc.json`` (written by the QC tools); a file with a
+    top-level ``"excluded": true`` excludes the case, its ``"reason"`` is returned. The QC record of
+    ``AISAnnotationLib.qc`` (written by ``ais-annotate qc`` / ``qc-score`` and the module's screening
+    form) is read first.
+    """
+    from ..qc.store import queue_exclusion  # integration with issue 6 (issue 8)
+
+    is_out, why = queue_exclusion(root, subject, session)
+    if is_out:
+        return why or "excluded at image QC"
+    d = bids.session_dir(Path(root) / "derivatives" / "qc", subject, session)
+    if not d.is_dir():
+        return None
+    for p in sorted(d.glob("*_qc.json")):
+        try:
+            j = read_json(p)
+        except AISError:
+            continue
+        if j.get("excluded") is True:
+            return str(j.get("reason") or f"excluded by {p.name}")
+    return None
+
+
+# --------------------------------------------------------------------------- status
+@dataclass
+class CaseStatus:
+    subject: str
+    session: Optional[str]
+    state: str
+    waiting_for: str
+    annotators: list[dict[str, Any]] = field(default_factory=list)
+    agreement: Optional[dict[str, Any]] = None
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    final: Optional[dict[str, Any]] = None
+    excluded_reason: Optional[str] = None
+    screening: str = "not screened"
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def case_id(self) -> str:
+        return bids.prefix(self.subject, self.session)
+
+    @property
+    def is_open(self) -> bool:
+        return self.state not in ("final", "excluded")
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["case"] = self.case_id
+        return d
+
+
+def _agreement_current(rec: Optional[dict[str, Any]], latest: dict[str, Revision]) -> bool:
+    if not rec or len(latest) != 2:
+        return False
+    want = sorted(r.sha256 for r in latest.values())
+    have = sorted(v["sha256"] for v in rec.get("inputs", {}).values())
+    return want == have
+
+
+def _final_info(root: Path, subject: str, session: Optional[str]) -> tuple[Optional[dict[str, Any]], list[str]]:
+    p = bids.lesion_mask_path(root, subject, session)
+    side = bids.sidecar_path(p)
+    if not p.is_file() or not side.is_file():
+        return None, []
+    meta = read_json(side)
+    wf = meta.get("AISWorkflow")
+    if not wf:
+        return None, [f"{p.name}: final mask without workflow record (written outside the workflow)"]
+    problems = []
+    if sha256_file(p) != meta.get("AISMaskSHA256"):
+        problems.append(f"{p.name}: content differs from the SHA-256 in its sidecar")
+    return {"file": store.rel(root, p), "sha256": meta.get("AISMaskSHA256"), "via": wf.get("finalised_via"),
+            "by": wf.get("finalised_by"), "time": wf.get("finalised")}, problems
+
+
+def case_status(root: Path, subject: str, session: Optional[str]) -> CaseStatus:
+    """The case's state derived from disk (read-only)."""
+    root = Path(root)
+    latest = store.latest_revisions(root, subject, session)
+    revs = store.list_revisions(root, subject, session)
+    ann = []
+    for rid, r in latest.items():
+        ann.append({"rater": rid, "revisions": sum(1 for x in revs if x.rater == rid), "latest": r.number,
+                    "sha256": r.sha256, "submitted": r.submitted,
+                    "no_visible_lesion": bool(r.meta.get("AISNoVisibleLesion", False))})
+    st = CaseStatus(subject=subject, session=session, state="annotating", waiting_for="", annotators=ann)
+    agr_p = store.agreement_path(root, subject, session)
+    agr = read_json(agr_p) if agr_p.is_file() else None
+    decisions = store.list_decisions(root, subject, session)
+    st.decisions = [{k: v for k, v in d.items() if k in ("number", "rater", "role", "decision", "accept", "reason",
+                                                           "time", "output_sha256")} for d in decisions]
+    final, probs = _final_info(root, subject, session)
+    st.final = final
+    st.problems.extend(probs)
+    reason = excluded(root, subject, session)
+    st.screening = screening(root, subject, session)
+    if reason is not None:
+        st.state, st.waiting_for, st.excluded_reason = "excluded", "nobody (excluded at screening/QC)", reason
+        return st
+    if len(latest) < 2:
+        names = ", ".join(latest) or "none"
+        st.waiting_for = f"annotators: {2 - len(latest)} more independent annotation(s) (submitted: {names})"
+        return st
+    if not _agreement_current(agr, latest) or (
+            not decisions and final is None and agr.get("rule") != auto_accept_rule(root).as_dict()):
+        # no agreement yet, the masks changed, or the rule was reconfigured before any decision
+        st.state, st.waiting_for = "agreement-pending", "agreement computation (any workflow command)"
+        return st
+    st.agreement = {"dice": agr["metrics"].get("dice"), "accepted": agr["accepted"], "reasons": agr["reasons"],
+                    "metrics": agr["metrics"], "rule": agr.get("rule")}
+    last = decisions[-1] if decisions else None
+    if final is not None:
+        st.state, st.waiting_for = "final", "nobody"
+    elif agr["accepted"] and last is None and not store.load_config(root).get("require_review"):
+        st.state, st.waiting_for = "auto-accepted", "final mask to be written (any workflow command)"
+    elif last is None:
+        st.state = "needs-review"
+        st.waiting_for = "a reviewer" + (" (sign-off: the rule accepted the pair, the configuration "
+                                         "requires a senior review of every case)" if agr["accepted"] else "")
+    elif last["decision"] == "escalate":
+        st.state, st.waiting_for = "escalated", "an arbitrator"
+    else:
+        st.state = "reviewed" if last["role"] == "reviewer" else "arbitrated"
+        st.waiting_for = "final mask to be written (any workflow command)"
+    return st
+
+
+def workflow_status(root: Path) -> list[CaseStatus]:
+    """Status of every session of the raw dataset."""
+    return [case_status(root, s, t) for s, t in bids.find_sessions(root)]
+
+
+def auto_accept_rule(root: Path):
+    """The auto-accept rule configured in ``code/ais/workflow.json`` (metrics defaults otherwise)."""
+    from ..metrics import AutoAcceptRule
+
+    cfg = store.load_config(root)
+    try:
+        return AutoAcceptRule.from_dict(cfg["auto_accept"]) if cfg.get("auto_accept") else AutoAcceptRule()
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{store.config_path(root)}: {exc}") from exc

@@ -78,6 +78,14 @@ def test_matrix(seq, am, status):
     assert acq.rule_matrix(seq, {"AcquisitionMatrix": am}, None).status == status
 
 
+def test_matrix_from_dcm2niix_phase_size():
+    # dcm2niix's sidecar of the Philips DWI sample: AcquisitionMatrixPE 110, no frequency size
+    assert acq.rule_matrix("dwi", {"AcquisitionMatrixPE": 110, "ReconMatrixPE": 112}, None).status == "fail"
+    assert acq.rule_matrix("dwi", {"AcquisitionMatrixPE": 128}, None).status == "unknown"
+    # PE fine but even the reconstructed matrix is too small (the demo phantom's FLAIR)
+    assert acq.rule_matrix("flair", {"AcquisitionMatrixPE": 224}, geom(shape=(224, 224, 26))).status == "fail"
+
+
 def test_matrix_without_metadata_never_passes():
     assert acq.rule_matrix("flair", {}, geom(shape=(512, 512, 30))).status == "unknown"
     assert acq.rule_matrix("flair", {}, geom(shape=(224, 224, 30))).status == "fail"

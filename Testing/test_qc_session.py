@@ -6,21 +6,13 @@ import json
 
 import numpy as np
 import pytest
+from aistest_qc import all_errors
 
 from AISAnnotationLib.cli import main
 from AISAnnotationLib.qc.session import add_reader_record, run_session_qc
 from AISAnnotationLib.qc.store import qc_record_path, queue_exclusion
 from AISAnnotationLib.qc.subjective import ReaderRecord
-from aistest import ISLES_SES, ISLES_SUB, run_bids_validator
-
-
-def all_errors(root):
-    """Validator errors of the raw dataset AND every derivative dataset (aistest.bids_errors skips the latter)."""
-    rep = run_bids_validator(root)
-    errs = [i for i in rep["issues"]["issues"] if i["severity"] == "error"]
-    for name, d in rep.get("derivativesSummary", {}).items():
-        errs += [dict(i, dataset=name) for i in d["issues"]["issues"] if i["severity"] == "error"]
-    return errs
+from aistest import ISLES_SES, ISLES_SUB
 
 
 def rules_of(rec, seq):

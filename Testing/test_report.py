@@ -6,6 +6,7 @@ import json
 from html.parser import HTMLParser
 
 import pytest
+from aistest_qc import all_errors
 
 from AISAnnotationLib.cli import main
 from AISAnnotationLib.report import SECTION_ORDER
@@ -37,6 +38,8 @@ def workflow_report(tmp_path_factory):
     root = tmp_path_factory.mktemp("rep") / "wf"
     run_demo_workflow(root)
     assert main(["qc", str(root)]) == 0
+    assert main(["qc-score", str(root), "--subject", "02", "--session", "01", "--reader", "qc1",
+                 "--likert", "dwi=4", "adc=4", "flair=3", "--artifact", "motion"]) == 0
     out = root.parent / "report"
     rc = main(["report", str(root), "--out", str(out)])
     return root, out, rc
@@ -56,6 +59,9 @@ def test_report_has_every_section_and_validator(workflow_report):
     assert {r["rater"] for r in rep["sections"]["agreement"]["per_rater"]} == {"ann1", "ann2"}
     assert rep["sections"]["format"]["status"] == "pass"
     assert rep["sections"]["image_qc"]["cases"][0]["inconsistencies"]  # phantom sidecar: 5.5 mm vs 5 mm
+    qc2 = next(r for r in rep["sections"]["image_qc"]["cases"] if r["case"] == "sub-02_ses-01")
+    assert qc2["reader_scores"][0]["likert"] == {"dwi": 4, "adc": 4, "flair": 3} and not qc2["excluded"]
+    assert any(x["rule"] == "coverage" for x in qc2["rules"])
     assert rep["verdict"]["status"] == "pass" and rc == 0
 
 
@@ -68,17 +74,35 @@ def test_report_html_is_a_self_contained_page(workflow_report):
     assert p.errors == [] and p.stack == []
     assert set(SECTION_ORDER) <= p.ids and "validator-errors" in p.ids
     assert len(p.imgs) >= 5 and all(s.startswith("data:image/png;base64,") for s in p.imgs)
-    assert "Acceptance: PASS" in html and "Bland" in html
+    assert "Acceptance: PASS" in html and "Bland" in html and "Readers&#x27; subjective QC" not in html
+    assert "Readers' subjective QC" in html and html.count("<details>") == 3
     assert "http://" not in html and "https://" not in html.replace("https://github.com/AISAnnotation", "")
 
 
 def test_report_fails_when_a_case_is_incomplete(demo_copy, tmp_path, capsys):
+    import shutil
+
+    # a session without DWI cannot be loaded: reported, not a crash
+    bad = demo_copy / "sub-04" / "ses-01" / "anat"
+    bad.mkdir(parents=True)
+    for ext in (".nii.gz", ".json"):
+        shutil.copy(demo_copy / "sub-01/ses-01/anat" / f"sub-01_ses-01_FLAIR{ext}", bad / f"sub-04_ses-01_FLAIR{ext}")
+    from AISAnnotationLib.bids import add_participant
+    from AISAnnotationLib.qc.session import run_session_qc
+
+    add_participant(demo_copy, "04")
+    rec = run_session_qc(demo_copy, "04", "01")
+    assert rec["excluded"] and "no DWI" in rec["reason"] and rec["AISPlaceholderMask"]
+    assert all_errors(demo_copy) == []  # the placeholder keeps the record validator-clean
     rc = main(["report", str(demo_copy), "--out", str(tmp_path / "r"), "--no-snapshots", "--no-validator"])
     rep = json.loads((tmp_path / "r" / "report.json").read_text())
     assert rc == 1 and rep["verdict"]["status"] == "fail"
     missing = {r["case"]: r["missing"] for r in rep["sections"]["completeness"]["cases"]}
     assert "final mask" in missing["sub-01_ses-01"] and "2 independent annotation(s)" in missing["sub-01_ses-01"]
+    assert "sub-04_ses-01" in rep["load_errors"]
+    assert next(r for r in rep["sections"]["completeness"]["cases"] if r["case"] == "sub-04_ses-01")["excluded"]
     assert rep["sections"]["naming"]["status"] == "unknown"
+    assert rep["sections"]["image_qc"]["status"] == "fail"
 
 
 def test_report_renders_in_headless_chromium(workflow_report, tmp_path):

@@ -23,6 +23,7 @@ from typing import Any, Optional
 import numpy as np
 
 from AISAnnotationLib import bids, panels, raters, uncertain
+from AISAnnotationLib import workflow as cases
 from AISAnnotationLib.case import Case, load_case
 from AISAnnotationLib.errors import InputError
 from AISAnnotationLib.image import Image
@@ -33,7 +34,6 @@ from AISAnnotationLib.progress import ProgressCallback, null_progress
 from AISAnnotationLib.qc.session import add_reader_record
 from AISAnnotationLib.qc.store import read_qc_record
 from AISAnnotationLib.qc.subjective import ReaderRecord, latest_per_reader
-from AISAnnotationLib import workflow as cases
 from AISAnnotationLib.workflow import store
 
 from .case_nodes import load_case_nodes

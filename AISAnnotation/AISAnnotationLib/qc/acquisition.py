@@ -10,7 +10,10 @@ Rules (ids):
 field_strength    MagneticFieldStrength ≥ 1.5 T (3 T preferred)
 slice_thickness   SliceThickness ≤ 5 mm (sidecar; the image's slice spacing is not a thickness)
 slice_gap         gap = SpacingBetweenSlices − SliceThickness ≤ 20 % of the thickness
-                  (spacing from the sidecar, else from the image affine, source recorded)
+                  (spacing from the sidecar when it agrees with the image affine within
+                  0.1 mm, else the image's own slice spacing; source recorded). A sidecar
+                  spacing that contradicts the image turns a thickness/gap pass into a
+                  warning: its SliceThickness is not trustworthy either
 orientation       axial: slice normal within 30° of the S axis (image affine); a sidecar
                   ImageOrientationPatient pointing elsewhere is reported as inconsistent
 coverage          whole brain (foramen magnum to vertex), estimated on the image: slab
@@ -19,8 +22,10 @@ coverage          whole brain (foramen magnum to vertex), estimated on the image
                   :func:`coverage_estimate`
 b_values          DWI: a b≈0 (≤ 50 s/mm²) and a b≈1000 (±10 %) volume
 matrix            acquisition matrix ≥ 128×128 (DWI/ADC), ≥ 256×192 (T1/T2/FLAIR);
-                  sidecar AcquisitionMatrix; without it the reconstructed matrix can
-                  only fail (interpolation raises it), a pass there stays ``unknown``
+                  sidecar AcquisitionMatrix (DICOM) or AcquisitionMatrixPE (dcm2niix: a
+                  phase size below the smaller minimum fails, otherwise ``unknown``);
+                  without either the reconstructed matrix can only fail
+                  (interpolation raises it), a pass there stays ``unknown``
 fov               in-plane field of view 200–240 mm (larger in-plane extent of the image;
                   ReconstructionDiameter compared when present)
 tr, te, ti        Table 1: T1WI TR 300–800 ms, TE < 30 ms; T2WI TR > 2000 ms, TE 80–130 ms;
@@ -290,6 +295,13 @@ def rule_matrix(seq: str, meta: dict[str, Any], geom: Optional[Geometry]) -> Rul
     if m is not None:
         st = PASS if m[0] >= need[0] and m[1] >= need[1] else FAIL
         return RuleResult("matrix", seq, st, f"{m[0]}×{m[1]}", req, "sidecar AcquisitionMatrix")
+    pe = _num(meta, "AcquisitionMatrixPE")  # dcm2niix writes only the phase-encoding size
+    if pe is not None and pe < min(need):
+        return RuleResult("matrix", seq, FAIL, f"PE {int(pe)}", req, "sidecar AcquisitionMatrixPE",
+                          "phase-encoding matrix alone is below the minimum")
+    if pe is not None and (geom is None or (max(geom.shape[:2]) >= need[0] and min(geom.shape[:2]) >= need[1])):
+        return RuleResult("matrix", seq, UNKNOWN, f"PE {int(pe)}", req, "sidecar AcquisitionMatrixPE",
+                          "frequency-encoding matrix not in the sidecar")
     if geom is None:
         return RuleResult("matrix", seq, UNKNOWN, None, req, "", "no acquisition matrix in the sidecar")
     r = (max(geom.shape[:2]), min(geom.shape[:2]))

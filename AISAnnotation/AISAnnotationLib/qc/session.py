@@ -168,8 +168,8 @@ def assess_session(root: Path, subject: str, session: Optional[str], config: Opt
         m = measure(seq, im.array, im.spacing, b, lesion=lesion if seq == "dwi" else None,
                     method=config.noise_method, snr_min=config.snr_min, cnr_min=config.cnr_min)
         out.objective.append(m.as_dict())
-    for p in case.problems:
-        out.acquisition and out.acquisition[0].inconsistencies.append(f"loader: {p}")
+    if out.acquisition:  # what the loader noticed (b-value mismatch, ADC off-grid, clipped voxels…)
+        out.acquisition[0].inconsistencies.extend(f"loader: {p}" for p in case.problems)
     return out
 
 
@@ -179,7 +179,10 @@ def record_from(qc: SessionQC, config: QCConfig, root: Path) -> dict[str, Any]:
     dwi = bids.raw_path(root, qc.subject, qc.session, "dwi")
     if not dwi.exists():
         dwi = bids.raw_path(root, qc.subject, qc.session, "trace")
-    return {
+    if not dwi.exists():  # unloadable session: refer to whatever image it has (SpatialReference is REQUIRED)
+        sdir = bids.session_dir(root, qc.subject, qc.session)
+        dwi = next(iter(sorted(sdir.rglob("*.nii*"))), dwi) if sdir.is_dir() else dwi
+    rec = {
         "Description": "Brain mask on the DWI grid used for image QC; this sidecar holds the session's "
                        "QC record (consensus R3, R4, R16)",
         "Type": "Brain",
@@ -198,6 +201,9 @@ def record_from(qc: SessionQC, config: QCConfig, root: Path) -> dict[str, Any]:
         "updated": _now(),
         "GeneratedBy": {"Name": "AISAnnotation", "Version": __version__},
     }
+    if qc.brain is None:
+        rec["AISPlaceholderMask"] = True  # the session could not be loaded: the mask is a 1-voxel placeholder
+    return rec
 
 
 def write_record(root: Path, qc: SessionQC, record: dict[str, Any]) -> Path:
@@ -209,7 +215,8 @@ def write_record(root: Path, qc: SessionQC, record: dict[str, Any]) -> Path:
     if qc.brain is not None and qc.reference is not None:
         write_nifti(Image(array=qc.brain.astype(np.uint8), affine=qc.reference.affine), mp, dtype=np.uint8)
     elif not mp.exists():
-        # unloadable session: an empty placeholder keeps the sidecar attached to a data file
+        # unloadable session: an empty 1-voxel placeholder keeps the sidecar attached to a data file
+        # (a sidecar without one is a validator error); the record says so
         write_nifti(Image(array=np.zeros((1, 1, 1), np.uint8), affine=np.eye(4)), mp, dtype=np.uint8)
     return write_json(qc_record_path(root, qc.subject, qc.session), record)
 

@@ -14,7 +14,7 @@ th{background:#f3f3f3;text-align:left} .pass{color:#1e7d32;font-weight:600} .fai
 .verdict{font-size:22px;padding:10px 16px;border-radius:6px;display:inline-block;margin:8px 0}
 .verdict.pass{background:#e3f4e5} .verdict.fail{background:#fbe5e3}
 .figs img{max-width:520px;margin:6px;border:1px solid #eee} .snap img{max-width:520px;border:1px solid #ccc}
-small{color:#666}
+small{color:#666} details{margin:4px 0} summary{cursor:pointer;color:#1f5fa8}
 """
 
 _TITLES = {
@@ -106,6 +106,16 @@ def render_html(rep: dict[str, Any], images: dict[str, str]) -> str:
                      [(r["case"], r["status"], r["excluded"], r["reason"] or None, r["failed_rules"], r["unknown"],
                        r["snr"], r["cnr_dwi"], r["readers"]) for r in q["cases"]]),
               '<div class="figs">' + _img(images.get("snr"), "SNR per case") + "</div>"]
+    scores = [(r["case"], x["reader"], x["likert"], x["artifacts"], x["exclusions"], x["time"])
+              for r in q["cases"] for x in r["reader_scores"]]
+    if scores:
+        parts += ["<p>Readers' subjective QC (Likert 1–5 per sequence):</p>",
+                  _table(["case", "reader", "Likert", "artifacts", "exclusions", "time"], scores)]
+    for r in q["cases"]:
+        parts.append(f"<details><summary>{escape(r['case'])}: every acquisition rule ({len(r['rules'])})</summary>" +
+                     _table(["sequence", "rule", "status", "measured", "requirement", "detail"],
+                            [(x["sequence"], x["rule"], x["status"], x["measured"], x["requirement"],
+                              x["detail"] or None) for x in r["rules"]]) + "</details>")
     inc = [(r["case"], i) for r in q["cases"] for i in r["inconsistencies"]]
     if inc:
         parts += ["<p>Metadata inconsistent with the image geometry:</p>", _table(["case", "inconsistency"], inc)]

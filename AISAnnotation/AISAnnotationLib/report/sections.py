@@ -108,7 +108,9 @@ def format_check(root: Path, sessions: list[tuple[str, Optional[str]]], cases: d
             row["voxels"] = rep.voxels
             rows.append(row)
     bad = [r for r in rows if not r["ok"]]
-    return {"status": "pass" if rows and not bad else "fail", "masks": rows,
+    if not rows:
+        return {"status": "fail", "masks": rows, "summary": "no lesion masks in derivatives/lesions"}
+    return {"status": "pass" if not bad else "fail", "masks": rows,
             "summary": f"{len(rows) - len(bad)}/{len(rows)} masks binary NIfTI on the DWI grid inside the brain"}
 
 
@@ -129,6 +131,12 @@ def metadata(root: Path, sessions: list[tuple[str, Optional[str]]]) -> dict[str,
             meta = read_json(side) if side.is_file() else {}
             miss = [k for k in REQUIRED_MASK_SIDECAR if k not in meta]
             rows.append({"file": p.relative_to(root).as_posix(), "missing": miss, "sidecar": side.is_file()})
+    # participants.tsv: one row per subject (the place for clinical variables)
+    listed = {r.get("participant_id") for r in bids.read_participants(root)}
+    subjects = sorted({f"sub-{s}" for s, _ in sessions})
+    absent = [s for s in subjects if s not in listed]
+    rows.append({"file": "participants.tsv", "missing": [f"row for {s}" for s in absent],
+                 "sidecar": (Path(root) / "participants.json").is_file()})
     bad = [r for r in rows if r["missing"] or not r["sidecar"]]
     return {"status": "pass" if rows and not bad else "fail", "files": rows,
             "required": {**{k: list(v) for k, v in REQUIRED_SIDECAR.items()}, "lesion mask": list(REQUIRED_MASK_SIDECAR)},
@@ -190,6 +198,11 @@ def image_qc(root: Path, sessions: list[tuple[str, Optional[str]]]) -> dict[str,
             "snr": {k: v.get("snr") for k, v in obj.items()},
             "cnr_dwi": obj.get("dwi", {}).get("cnr"), "cnr_kind": obj.get("dwi", {}).get("cnr_kind"),
             "readers": [r["reader"] for r in rec.get("readers", [])],
+            "reader_scores": [{"reader": r["reader"], "time": r.get("time"), "likert": r.get("likert", {}),
+                               "artifacts": r.get("artifacts", []), "exclusions": r.get("exclusions", [])}
+                              for r in rec.get("readers", [])],
+            "rules": [{"sequence": x["sequence"], "rule": x["rule"], "status": x["status"], "measured": x["measured"],
+                       "requirement": x["requirement"], "detail": x.get("detail", "")} for x in rules],
             "inconsistencies": rec.get("inconsistencies", []), "error": rec.get("error"),
             "snr_min": rec.get("config", {}).get("snr_min"),
         })

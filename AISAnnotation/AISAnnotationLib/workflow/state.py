@@ -2,7 +2,7 @@
 
 State is derived only from files on disk (see :mod:`.store`), never from hidden state::
 
-    excluded                      (a QC file under derivatives/qc says so; see :func:`excluded`)
+    excluded                      (the QC record under derivatives/qc says so; see :func:`excluded`)
     annotating                    0 or 1 annotator has submitted          → waiting for annotators
     agreement-pending             2 submitted, agreement not yet computed  → next workflow command
     auto-accepted                 rule accepted, final mask being written  → next workflow command
@@ -53,12 +53,12 @@ class MaskQCError(InputError):
 # --------------------------------------------------------------------------- QC exclusion hook
 def screening(root: Path, subject: str, session: Optional[str]) -> str:
     """"excluded", "passed" (QC files exist, none excludes) or "not screened" (no QC file)."""
+    from ..qc.store import read_qc_record
+
     d = bids.session_dir(Path(root) / "derivatives" / "qc", subject, session)
     if excluded(root, subject, session) is not None:
         return "excluded"
-    from ..qc.store import read_qc_record  # the QC record of issue 6 (integration, issue 8)
-
-    if read_qc_record(Path(root), subject, session) is not None:
+    if read_qc_record(root, subject, session) is not None:
         return "passed"
     return "passed" if d.is_dir() and any(d.glob("*_qc.json")) else "not screened"
 
@@ -66,12 +66,12 @@ def screening(root: Path, subject: str, session: Optional[str]) -> str:
 def excluded(root: Path, subject: str, session: Optional[str]) -> Optional[str]:
     """Reason the case was excluded at screening/QC, or None.
 
-    Reads ``derivatives/qc/sub-X/ses-Y/*_qc.json`` (written by the QC tools); a file with a
-    top-level ``"excluded": true`` excludes the case, its ``"reason"`` is returned. The QC record of
-    ``AISAnnotationLib.qc`` (written by ``ais-annotate qc`` / ``qc-score`` and the module's screening
-    form) is read first.
+    Reads the session's QC record (``AISAnnotationLib.qc.store``: the sidecar
+    ``derivatives/qc/sub-X/ses-Y/dwi/sub-X_ses-Y_space-orig_desc-brain_mask.json`` written by
+    ``ais-annotate qc`` / ``qc-score``), then any legacy ``derivatives/qc/sub-X/ses-Y/*_qc.json``;
+    a top-level ``"excluded": true`` excludes the case and its ``"reason"`` is returned.
     """
-    from ..qc.store import queue_exclusion  # integration with issue 6 (issue 8)
+    from ..qc.store import queue_exclusion
 
     is_out, why = queue_exclusion(root, subject, session)
     if is_out:

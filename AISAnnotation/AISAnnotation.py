@@ -313,6 +313,8 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onOpenCase(self, *args) -> None:
         p = self._parameterNode
         caseId = self._selectedCaseId()
+        self._workspace = None  # opening replaces the scene content of the previous case
+        self.ui.segmentEditorWidget.setSegmentationNode(None)
         with slicer.util.tryWithErrorDisplay(f"Failed to open case {caseId} of {p.bidsRoot}.", waitCursor=True):
             self._workspace = self.logic.openCase(slicer.mrmlScene, str(p.bidsRoot), caseId, p.raterId, p.role,
                                                   progress=self._progress)

@@ -491,7 +491,10 @@ class AISAnnotationLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def ensureDependencies(requirements: Optional[dict[str, str]] = None) -> None:
-        """Install packages Slicer does not bundle on first use, after asking the user."""
+        """Install packages Slicer does not bundle on first use, after asking the user.
+
+        Under ``--testing`` (ctest, no user to ask) they are installed without the question.
+        """
         import importlib.util
 
         requirements = REQUIREMENTS if requirements is None else requirements

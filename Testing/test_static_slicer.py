@@ -464,3 +464,18 @@ def test_module_folder_compiles_with_a_real_python39():
             "    compile(open(f, encoding='utf-8').read(), f, 'exec')\n")
     proc = subprocess.run([exe, "-c", code, *files], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_every_connected_handler_exists():
+    cls = _class(_module_tree(), "AISAnnotationWidget")
+    methods = {f.name for f in cls.body if isinstance(f, ast.FunctionDef)}
+    handlers = []
+    for node in ast.walk(cls):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "connect":
+            target = node.args[1]
+            if isinstance(target, ast.Lambda):
+                target = target.body.func
+            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
+                handlers.append(target.attr)
+    assert len(handlers) >= 25
+    assert set(handlers) <= methods, sorted(set(handlers) - methods)

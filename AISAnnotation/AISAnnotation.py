@@ -632,6 +632,8 @@ class AISAnnotationTest(ScriptedLoadableModuleTest):
         self.setUp()
         self.test_LinkedViews()
         self.setUp()
+        self.test_AnnotatorPanel()
+        self.setUp()
         self.test_TwoRatersReviewFinal()
 
     def test_DemoCaseLoads(self):
@@ -673,6 +675,45 @@ class AISAnnotationTest(ScriptedLoadableModuleTest):
         offset = adcLogic.GetSliceOffset()
         for viewName in ("AIS-DWI", "AIS-eADC", "AIS-FLAIR"):
             self.assertAlmostEqual(layoutManager.sliceWidget(viewName).sliceLogic().GetSliceOffset(), offset, places=3)
+
+    def test_AnnotatorPanel(self):
+        """Drive the annotator panel as a user would: queue, open, candidates, note, refused and accepted submit."""
+        logic = AISAnnotationLogic()
+        root = logic.writeDemo(os.path.join(tempfile.mkdtemp(), "demo"))
+        slicer.util.selectModule("AISAnnotation")
+        widget = slicer.util.getModuleWidget("AISAnnotation")
+        p = widget._parameterNode
+        p.bidsRoot = pathlib.Path(root)
+        p.raterId = "r01"
+        p.role = "annotator"
+        p.queueFilter = "waiting for me"
+        widget.onRefreshQueue()
+        self.assertEqual(widget.ui.caseQueueTableWidget.rowCount, 3)
+        self.assertFalse(widget.ui.annotatorCollapsibleButton.isHidden())
+        self.assertTrue(widget.ui.reviewerCollapsibleButton.isHidden())
+        widget.ui.caseQueueTableWidget.selectRow(2)
+        self.assertTrue(widget.ui.openCaseButton.enabled)
+        widget.onOpenCase()
+        self.assertEqual(p.caseId, "sub-03_ses-01")
+        self.assertEqual(widget.ui.segmentEditorWidget.activeEffect().name, logic.effectName())
+        widget.onPreannotate()
+        self.assertGreater(widget.ui.candidatesTableWidget.rowCount, 0)
+        widget.onCandidateClicked(0, 0)
+        p.noteText = "bright on DWI, ADC not low: shine-through, left out"
+        p.noteDecision = "excluded"
+        widget.onAddNote()
+        self.assertEqual(widget.ui.notesTableWidget.rowCount, 1)
+        from AISAnnotationLib.workflow import MaskQCError
+
+        with self.assertRaisesRegex(MaskQCError, "submission refused"):  # empty, and "no visible lesion" not ticked
+            widget.onSubmit()
+        widget.ui.segmentEditorWidget.activeEffect().self().onApply()
+        p.likertDwi, p.likertAdc, p.likertEadc, p.likertFlair = 4, 4, 4, 3
+        widget.onSaveScreening()
+        widget.onSubmit()
+        rows = {r["case_id"]: r for r in logic.caseQueue(root, "r01", "annotator", "all cases")}
+        self.assertEqual(rows["sub-03_ses-01"]["submitted"], "r01")
+        self.assertEqual(widget.ui.caseQueueTableWidget.rowCount, 2)  # no longer waiting for r01
 
     def _annotateWithEffect(self, logic, root, raterId, effectParameters):
         """Open the case as ``raterId``, apply the "AIS threshold" effect through the segment editor, submit.

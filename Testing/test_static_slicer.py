@@ -392,14 +392,14 @@ def test_self_test_exercises_the_whole_workflow():
     tree = _module_tree()
     test = _class(tree, "AISAnnotationTest")
     names = {f.name for f in test.body if isinstance(f, ast.FunctionDef)}
-    assert {"runTest", "test_DemoCaseLoads", "test_TwoRatersReviewFinal"} <= names
+    assert {"runTest", "test_DemoCaseLoads", "test_AnnotatorPanel", "test_TwoRatersReviewFinal"} <= names
     src = ast.unparse(test)
     for needle in ("setActiveEffectByName", "activeEffect()", "logic.submit", "logic.decide", "final_result",
                    "assertEqual(result['state'], 'final')", "assertGreater(dice"):
         assert needle in src, needle
     run = next(f for f in test.body if isinstance(f, ast.FunctionDef) and f.name == "runTest")
     called = {ast.unparse(c.func) for c in ast.walk(run) if isinstance(c, ast.Call)}
-    assert {"self.test_DemoCaseLoads", "self.test_TwoRatersReviewFinal"} <= called
+    assert {"self.test_DemoCaseLoads", "self.test_AnnotatorPanel", "self.test_TwoRatersReviewFinal"} <= called
 
 
 def test_widget_choices_equal_the_library_tables():

@@ -344,3 +344,12 @@ def test_data_manager_qc_and_report(demo, tmp_path):
     assert (tmp_path / "report" / "report.html").is_file() and result["html"].endswith("report.html")
     assert result["passed"] is False  # nothing annotated yet: completeness fails
     assert any(r.startswith("completeness") for r in result["reasons"])
+
+
+def test_empty_submission_needs_no_visible_lesion(scene, demo):
+    from AISAnnotationLib.workflow import MaskQCError
+
+    ws = wsp.open_case(scene, demo, "sub-03_ses-01", "r01", "annotator")
+    with pytest.raises(MaskQCError, match="submission refused"):
+        wsp.submit(ws, FORM)
+    assert "revision 1 of r01 stored (0 voxels)" in wsp.submit(ws, dict(FORM, no_visible_lesion=True))

@@ -154,12 +154,12 @@ S = math.sqrt
     (V, W, (1, 1, 3.5), 3.5, 3.5),                 # k axis spacing counts
     (V, vol((3, 3, 2)), (1, 2, 3), S(1 + 4), S(5)),  # diagonal in i-j: sqrt(1² + 2²)
     (V, vol((5, 2, 2)), (0.5, 1, 1), 1.5, 1.5),
-    # A line of 3 along k vs its middle voxel: A→B 1, 0, 1 (mean 2/3); B→A 0.
-    # pooled [1, 0, 1, 0] → 95th percentile 1.0; ASSD (2/3 + 0) / 2.
-    (L3, vol((1, 1, 2)), (1, 1, 1), 1.0, 1 / 3),
+    # A line of 3 along k vs its middle voxel: A→B 1, 0, 1; B→A 0.
+    # pooled [1, 0, 1, 0] → 95th percentile 1.0; ASSD = pooled mean 2/4.
+    (L3, vol((1, 1, 2)), (1, 1, 1), 1.0, 0.5),
     # two voxels 0 and 4 along i vs one voxel at 1: A→B [1, 3], B→A [1];
-    # pooled [1, 1, 3] → percentile 95 = 1 + 0.9 * 2 = 2.8; ASSD (2 + 1) / 2 = 1.5
-    (vol((0, 2, 2), (4, 2, 2)), vol((1, 2, 2)), (1, 1, 1), 2.8, 1.5),
+    # pooled [1, 3, 1] → percentile 95 = 1 + 0.9 * 2 = 2.8; ASSD 5 / 3
+    (vol((0, 2, 2), (4, 2, 2)), vol((1, 2, 2)), (1, 1, 1), 2.8, 5 / 3),
 ])
 def test_surface_distance_table(a, b, spacing, hd95, assd):
     got_h, got_a = compute_hd95(a, b, spacing), compute_assd(a, b, spacing)
@@ -177,13 +177,17 @@ def test_surface_of_a_solid_cube_excludes_its_interior():
     # B→A: B's 25 top voxels are 1 mm above A's top face; the rest lie on A's surface.
     # pooled: 34 ones among 212 values → 95th percentile 1.0
     assert compute_hd95(a, b) == 1.0
-    assert compute_assd(a, b) == pytest.approx((9 / 98 + 25 / 114) / 2, abs=1e-12)
+    assert compute_assd(a, b) == pytest.approx(34 / 212, abs=1e-12)
     # k spacing 2 mm: the very centre voxel of A's top face is now 2 mm from B's surface (its
     # neighbours still 1 mm sideways); B's top layer is 2 mm above A.
-    assert compute_assd(a, b, (1, 1, 2)) == pytest.approx(((8 + 2) / 98 + 25 * 2 / 114) / 2, abs=1e-12)
+    assert compute_assd(a, b, (1, 1, 2)) == pytest.approx((8 + 2 + 25 * 2) / 212, abs=1e-12)
 
 
-def test_surface_distances_match_the_medpy_style_reference_on_random_shapes():
+@pytest.mark.parametrize("brute_pairs", [0, 1 << 19])   # block search / all pairs
+def test_surface_distances_match_the_medpy_style_reference_on_random_shapes(brute_pairs, monkeypatch):
+    from AISAnnotationLib.metrics import surface
+
+    monkeypatch.setattr(surface, "BRUTE_FORCE_PAIRS", brute_pairs)
     bench = _bench()
     rng = np.random.default_rng(5)
     from scipy import ndimage as ndi
@@ -195,8 +199,8 @@ def test_surface_distances_match_the_medpy_style_reference_on_random_shapes():
         if not a.any() or not b.any():
             continue
         h, s = bench.ref_hd95_assd(a, b, spacing)
-        assert compute_hd95(a, b, spacing) == pytest.approx(h, rel=1e-6)
-        assert compute_assd(a, b, spacing) == pytest.approx(s, rel=1e-6)
+        assert compute_hd95(a, b, spacing) == h
+        assert compute_assd(a, b, spacing) == s
 
 
 # ----------------------------------------------------------------------------- lesion table / disagreement
@@ -370,8 +374,14 @@ def test_distance_map_fallback_for_very_large_surfaces_agrees(monkeypatch):
     a = box((1, 1, 1), (6, 7, 5))
     b = box((2, 0, 1), (7, 5, 8))
     fast = compute_surface_distances(a, b, (0.7, 1.1, 2.5))
+    real = surface._distance_to
     monkeypatch.setattr(surface, "MAX_BOUND_PAIRS", 0)
+    monkeypatch.setattr(surface, "BRUTE_FORCE_PAIRS", 0)
+    monkeypatch.setattr(surface, "DIRECT_BOUND_PAIRS", 0)
+    called = []
+    monkeypatch.setattr(surface, "_distance_to", lambda *args: called.append(1) or real(*args))
     slow = compute_surface_distances(a, b, (0.7, 1.1, 2.5))
+    assert called == [1, 1]                             # the distance map really ran, once per direction
     assert slow.hd95_mm == pytest.approx(fast.hd95_mm, rel=1e-6)
     assert slow.assd_mm == pytest.approx(fast.assd_mm, rel=1e-6)
 
@@ -385,4 +395,5 @@ def test_block_search_in_small_chunks_gives_the_same_distances(monkeypatch):
     monkeypatch.setattr(surface, "CHUNK_PAIRS", 7)
     monkeypatch.setattr(surface, "BLOCK_VOXELS", 2)
     monkeypatch.setattr(surface, "DIRECT_BOUND_PAIRS", 0)
+    monkeypatch.setattr(surface, "BRUTE_FORCE_PAIRS", 0)
     assert compute_surface_distances(a, b, (0.9, 1.0, 3.0)) == want

@@ -14,8 +14,8 @@ CONVENTIONS = {
     "lesion_match": ">= 1 voxel overlap; A is the reference for lesion F1",
     "dice_both_empty": 1.0,
     "lesion_f1_both_empty": 1.0,
-    "surface": "6-neighbour surface voxels; HD95 = 95th percentile of pooled A->B and B->A distances; "
-               "ASSD = mean of the two directed means (MedPy convention)",
+    "surface": "6-neighbour surface voxels (outside the image = background); HD95 = 95th percentile and "
+               "ASSD = mean of the pooled A->B and B->A surface distances in mm (MedPy 0.5 hd95/assd)",
     "surface_both_empty": 0.0,
     "surface_one_empty": None,
 }

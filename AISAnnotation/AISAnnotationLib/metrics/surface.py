@@ -1,7 +1,8 @@
 """Surface distances in mm: 95th-percentile Hausdorff distance (HD95) and average symmetric
 surface distance (ASSD), spacing-aware.
 
-Convention (the one of MedPy's ``medpy.metric.binary.hd95`` / ``assd``, written out):
+Convention (the one of MedPy 0.5 ``medpy.metric.binary.hd95`` / ``assd`` with A as ``result``,
+written out):
 
 - The surface of a mask is its voxels that have at least one of their 6 face neighbours outside
   the mask; voxels beyond the image edge count as outside.
@@ -10,14 +11,16 @@ Convention (the one of MedPy's ``medpy.metric.binary.hd95`` / ``assd``, written 
   axes are assumed orthogonal, as in every scanner grid).
 - HD95 = 95th percentile (numpy linear interpolation) of the pooled distances of both directions
   (all A-surface voxels to S_B, and all B-surface voxels to S_A).
-- ASSD = (mean of A→B distances + mean of B→A distances) / 2.
+- ASSD = mean of the same pooled distances (all A→B and B→A distances together, so the surface
+  with more voxels weighs more; older MedPy versions averaged the two directed means instead).
 - Both masks empty: HD95 = ASSD = 0.0 (the raters agree exactly). Exactly one empty: undefined,
   returned as ``None`` (JSON null); a surface distance to nothing does not exist, and Dice /
   lesion F1 (both 0.0 then) already express the total disagreement.
 
 Speed: the work scales with the lesions' surfaces, not the volume. The surfaces are extracted on
 the union's bounding box (one-voxel margin); nearest-surface distances then come from an exact
-nearest-neighbour search over the other surface's points bucketed into small blocks (a block is
+nearest-neighbour search: all point pairs at once for small surfaces, else over the other
+surface's points bucketed into small blocks (a block is
 searched only when its bounding box could hold a point nearer than the best found so far). Every
 distance is evaluated as ``sqrt(Σ (Δ_axis × spacing_axis)²)`` in float64, the very expression of
 ``scipy.ndimage.distance_transform_edt(..., sampling=spacing)``, so values are identical to a
@@ -86,6 +89,8 @@ def _distance_to(surface: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
 
 #: Above this many (surface point × block) lower bounds the block search gives way to a distance map.
 MAX_BOUND_PAIRS = 4_000_000
+#: Up to this many surface point pairs (|A| × |B|) all pairs are compared at once (~16 bytes each).
+BRUTE_FORCE_PAIRS = 1 << 19
 #: Up to this many (point × block) bounds every point bounds every block (no block-level pruning).
 DIRECT_BOUND_PAIRS = 1 << 16
 #: Point pairs evaluated at once in the block search (memory: ~40 bytes each).
@@ -191,6 +196,20 @@ def nearest_distances(src: np.ndarray, dst: np.ndarray, spacing: Sequence[float]
     return np.sqrt(best)
 
 
+def _all_pairs_nearest(pa: np.ndarray, pb: np.ndarray, spacing: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Both directed nearest distances from one |A| × |B| matrix (small surfaces), same expression."""
+    d2 = None
+    for ax in range(3):
+        d = np.subtract.outer(pa[:, ax], pb[:, ax]).astype(np.float64)
+        d *= float(spacing[ax])
+        d *= d
+        if d2 is None:
+            d2 = d
+        else:
+            d2 += d
+    return np.sqrt(d2.min(axis=1)), np.sqrt(d2.min(axis=0))
+
+
 def directed_surface_distances(a: np.ndarray, b: np.ndarray, spacing: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """(distances A-surface → B-surface, distances B-surface → A-surface) in mm, C order.
 
@@ -200,6 +219,8 @@ def directed_surface_distances(a: np.ndarray, b: np.ndarray, spacing: Sequence[f
     sa = surface_voxels(a)
     sb = surface_voxels(b)
     pa, pb = np.argwhere(sa), np.argwhere(sb)
+    if len(pa) * len(pb) <= BRUTE_FORCE_PAIRS:
+        return _all_pairs_nearest(pa, pb, spacing)
     d_ab = nearest_distances(pa, pb, spacing, MAX_BOUND_PAIRS)
     d_ba = nearest_distances(pb, pa, spacing, MAX_BOUND_PAIRS) if d_ab is not None else None
     if d_ab is not None and d_ba is not None:
@@ -215,8 +236,9 @@ def surface_distances_from_crop(a: np.ndarray, b: np.ndarray, spacing: Sequence[
     if has_a != has_b:
         return SurfaceDistances(None, None)
     d_ab, d_ba = directed_surface_distances(a, b, spacing)
-    hd95 = float(np.percentile(np.hstack((d_ab, d_ba)), 95))
-    assd = float((d_ab.mean() + d_ba.mean()) / 2.0)
+    pooled = np.concatenate((d_ab, d_ba))
+    hd95 = float(np.percentile(pooled, 95))
+    assd = float(pooled.mean())
     return SurfaceDistances(hd95, assd)
 
 

@@ -65,10 +65,11 @@ def test_reader_scores_exclusion_and_workflow_hook(demo_copy):
     assert out and "reader r2: dwi Likert 2 < 3" in why and "haemorrhage" in why
     # re-running automatic QC keeps the readers' records
     assert run_session_qc(demo_copy, "02", "01")["excluded"] is True
-    from AISAnnotationLib.workflow.cases import case_status
+    from AISAnnotationLib.workflow.state import case_status
 
     st = case_status(demo_copy, "02", "01")
-    assert st.state == "excluded" and "haemorrhage" in st.excluded_reason
+    assert st.state == "excluded" and "haemorrhage" in st.excluded_reason and st.screening == "excluded"
+    assert case_status(demo_copy, "01", "01").screening == "not screened"
     assert all_errors(demo_copy) == []
 
 

@@ -62,6 +62,13 @@ def test_report_has_every_section_and_validator(workflow_report):
     qc2 = next(r for r in rep["sections"]["image_qc"]["cases"] if r["case"] == "sub-02_ses-01")
     assert qc2["reader_scores"][0]["likert"] == {"dwi": 4, "adc": 4, "flair": 3} and not qc2["excluded"]
     assert any(x["rule"] == "coverage" for x in qc2["rules"])
+    snaps = rep["sections"]["snapshots"]
+    try:
+        import AISAnnotationMRML.snapshot  # noqa: F401  (needs slicer-core)
+    except ImportError:
+        assert snaps["available"] is False and "unavailable" in snaps["summary"]
+    else:
+        assert snaps["status"] == "pass" and all((out / r["png"]).is_file() for r in snaps["cases"])
     assert rep["verdict"]["status"] == "pass" and rc == 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any, Callable, Optional
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,12 +19,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_report)
 
 
+def snapshot_renderer() -> tuple[Optional[Callable[..., Any]], str]:
+    """The MRML bridge's 2×2 renderer when slicer-core is importable, else (None, why)."""
+    try:
+        from AISAnnotationMRML.snapshot import render_case_snapshot
+    except Exception as exc:  # slicer-core absent, or a checkout without the snapshot module
+        return None, f"{type(exc).__name__}: {exc}; install slicer-core"
+    return render_case_snapshot, ""
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from ..progress import TextProgress
     from ..report import build_report
 
-    rep = build_report(args.root, args.out, run_validator=not args.no_validator,
-                       snapshots=not args.no_snapshots, progress=TextProgress())
+    renderer, why = (None, "disabled (--no-snapshots)") if args.no_snapshots else snapshot_renderer()
+    rep = build_report(args.root, args.out, run_validator=not args.no_validator, snapshot_renderer=renderer,
+                       no_snapshot_reason=why, progress=TextProgress())
     print(f"acceptance: {rep['verdict']['status'].upper()}")
     for r in rep["verdict"]["reasons"]:
         print(f"  - {r}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional
 
 from .. import __version__, bids
 from ..case import load_case
@@ -41,9 +41,15 @@ def _b64(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def build_report(root: Path, out: Path, run_validator: bool = True, snapshots: bool = True,
+def build_report(root: Path, out: Path, run_validator: bool = True,
+                 snapshot_renderer: Optional[Callable[..., dict[str, Any]]] = None, no_snapshot_reason: str = "",
                  progress: ProgressCallback = null_progress) -> dict[str, Any]:
-    """Collect every section, draw the figures, write ``out/report.json`` and ``out/report.html``."""
+    """Collect every section, draw the figures, write ``out/report.json`` and ``out/report.html``.
+
+    Args:
+        snapshot_renderer: ``AISAnnotationMRML.snapshot.render_case_snapshot`` (or a function
+            with its signature); None → the snapshot section says why (``no_snapshot_reason``).
+    """
     root, out = Path(root), Path(out)
     sessions = bids.find_sessions(root)
     if not sessions:
@@ -66,7 +72,7 @@ def build_report(root: Path, out: Path, run_validator: bool = True, snapshots: b
         ("image_qc", lambda: sections.image_qc(root, sessions)),
         ("agreement", lambda: sections.agreement(root, sessions, cases)),
         ("volumes", lambda: sections.volumes(root, sessions, cases)),
-        ("snapshots", lambda: sections.snapshots(root, sessions, cases, out, snapshots)),
+        ("snapshots", lambda: sections.snapshots(root, sessions, cases, out, snapshot_renderer, no_snapshot_reason)),
     ]
     for j, (name, fn) in enumerate(steps):
         progress(0.3 + 0.65 * j / len(steps), f"report: {name}")

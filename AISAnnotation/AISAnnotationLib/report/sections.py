@@ -11,7 +11,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -32,7 +32,7 @@ REQUIRED_MASK_SIDECAR = ("Type", "SpatialReference", "Sources", "Manual")
 
 def _workflow_status(root: Path, sub: str, ses: Optional[str]):
     try:
-        from ..workflow.cases import case_status
+        from ..workflow.state import case_status
     except ImportError:  # review workflow not installed: masks only
         return None
     return case_status(root, sub, ses)
@@ -293,15 +293,16 @@ def volumes(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict[s
 
 
 def snapshots(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict[str, Any], out_dir: Path,
-              enabled: bool = True) -> dict[str, Any]:
-    """Per-case 2×2 (DWI, ADC, eADC, FLAIR) with the final mask outline, via the MRML bridge."""
-    if not enabled:
-        return {"status": "unknown", "available": False, "cases": [], "summary": "snapshots disabled"}
-    try:
-        from AISAnnotationMRML.snapshot import render_case_snapshot
-    except Exception as exc:  # slicer-core absent, or an older checkout without snapshot.py
+              renderer: Optional[Callable[..., dict[str, Any]]] = None, why_none: str = "") -> dict[str, Any]:
+    """Per-case 2×2 (DWI, ADC, eADC, FLAIR) with the final mask outline.
+
+    ``renderer`` has the signature of ``AISAnnotationMRML.snapshot.render_case_snapshot``
+    (case, mask, out_png, title=…); the pure library never imports the MRML bridge itself.
+    """
+    if renderer is None:
         return {"status": "unknown", "available": False, "cases": [],
-                "summary": f"snapshots unavailable ({type(exc).__name__}: {exc}); install slicer-core"}
+                "summary": f"snapshots unavailable ({why_none or 'no snapshot renderer'})"}
+    render_case_snapshot = renderer
     rows = []
     for sub, ses in sessions:
         cid = bids.prefix(sub, ses)

@@ -513,6 +513,13 @@ def acceptance_report(root: Any, out_dir: Any, progress: Optional[ProgressCallba
     out = Path(str(out_dir))
     if str(out_dir) in ("", ".") or out.resolve() == root.resolve():
         raise InputError(f"choose an output folder for the report (not the dataset root {root})")
-    rep = build_report(root, out, run_validator=run_validator, snapshots=snapshots, progress=_progress(progress))
+    if snapshots:
+        from .snapshot import render_case_snapshot
+
+        renderer, why = render_case_snapshot, ""
+    else:
+        renderer, why = None, "snapshots disabled"
+    rep = build_report(root, out, run_validator=run_validator, snapshot_renderer=renderer, no_snapshot_reason=why,
+                       progress=_progress(progress))
     return {"html": str(out / "report.html"), "passed": rep["verdict"]["status"] == "pass",
             "reasons": list(rep["verdict"]["reasons"])}

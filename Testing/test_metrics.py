@@ -263,7 +263,7 @@ def test_auto_accept_rule_configurable_and_recorded():
     assert r.dice > 0.98 and r.largest_unmatched_ml == pytest.approx(0.008)
     assert AutoAcceptRule().evaluate(r) == (True, [])
     ok, reasons = AutoAcceptRule(max_unmatched_lesion_ml=0.0).evaluate(r)
-    assert not ok and reasons == ["lesion B2 (0.008 ml) drawn only B > 0 ml"]
+    assert not ok and reasons == ["lesion B2 drawn only by B: 0.008 ml > 0 ml"]
     ok, reasons = AutoAcceptRule(min_dice=0.995, max_count_diff=0, min_lesion_f1=0.9).evaluate(r)
     assert not ok and reasons == ["Dice 0.992 < 0.995", "lesion F1 0.667 < 0.9", "lesion count difference 1 > 0"]
     rule = AutoAcceptRule(min_dice=0.7, max_hd95_mm=5.0)
@@ -397,3 +397,20 @@ def test_block_search_in_small_chunks_gives_the_same_distances(monkeypatch):
     monkeypatch.setattr(surface, "DIRECT_BOUND_PAIRS", 0)
     monkeypatch.setattr(surface, "BRUTE_FORCE_PAIRS", 0)
     assert compute_surface_distances(a, b, (0.9, 1.0, 3.0)) == want
+
+
+def test_voxel_list_labelling_equals_full_grid_labelling():
+    from scipy import ndimage as ndi
+
+    from AISAnnotationLib.metrics import label_voxels
+
+    rng = np.random.default_rng(8)
+    for _ in range(40):
+        shape = tuple(int(x) for x in rng.integers(2, 14, 3))
+        m = rng.random(shape) < rng.uniform(0.05, 0.6)       # lesions touching the array edges too
+        ref, n = ndi.label(m, structure=np.ones((3, 3, 3)))
+        lin, labels, count = label_voxels(m)
+        assert count == n == label_components(m).count
+        assert np.array_equal(lin, np.flatnonzero(m)) and np.array_equal(labels, ref.ravel()[lin])
+        assert np.array_equal(labels, label_components(m).labels.ravel()[lin])
+    assert label_voxels(E)[2] == 0 and label_voxels(D)[2] == 1 and label_voxels(T)[2] == 2

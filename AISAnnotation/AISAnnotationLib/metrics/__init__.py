@@ -12,7 +12,7 @@ whether a pair needs review. Each metric is also available alone (``compute_*``)
 from __future__ import annotations
 
 from .compare import compare_images, compare_masks
-from .components import Components, count_components, label_components
+from .components import Components, count_components, label_components, label_voxels
 from .dice import compute_dice
 from .disagreement import LABEL_NAMES, disagreement_map
 from .lesion_count import compute_count_difference
@@ -28,6 +28,6 @@ __all__ = [
     "AgreementResult", "AutoAcceptRule", "Components", "LesionDetection", "LesionMatch", "SurfaceDistances",
     "compare_images", "compare_masks", "compute_assd", "compute_count_difference", "compute_dice",
     "compute_hd95", "compute_lesion_f1", "compute_lesion_table", "compute_surface_distances",
-    "compute_volume_difference", "count_components", "disagreement_map", "label_components",
+    "compute_volume_difference", "count_components", "disagreement_map", "label_components", "label_voxels",
     "voxel_volume_ml",
 ]

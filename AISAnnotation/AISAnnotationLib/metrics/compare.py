@@ -9,7 +9,7 @@ import numpy as np
 from ..errors import InputError
 from ..image import Image
 from ..masks import as_binary_mask
-from .components import label_pair
+from .components import label_voxels
 from .crop import crop_pair
 from .dice import dice_from_counts
 from .lesion_count import count_difference_from_counts
@@ -41,30 +41,34 @@ def compare_masks(a: np.ndarray, b: np.ndarray, spacing: Optional[Sequence[float
         spacing: voxel size in mm along i, j, k; default: from ``affine``, else 1 mm.
         affine: 4×4 voxel→RAS matrix; when given the lesion table has RAS centroids.
 
-    The masks are cropped once to the bounding box of A ∪ B; lesions are labelled once and the
-    labels reused by the count, F1 and the lesion table.
+    The masks are cropped once to the bounding box of A ∪ B; lesions are labelled once, on the
+    lesion voxels only, and the labels reused by the count, F1 and the lesion table.
     """
     sp = _spacing(spacing, affine)
     pair = crop_pair(a, b, margin=1)
     ca, cb = pair.a, pair.b
-    comp_a, comp_b = label_pair(ca, cb)
-    coords = np.nonzero(ca | cb)                      # from here on: lesion voxels only
-    la, lb = comp_a.labels[coords], comp_b.labels[coords]
-    n_a = int(comp_a.sizes.sum())
-    n_b = int(comp_b.sizes.sum())
+    lin_a, lab_a, count_a = label_voxels(ca)         # lesions from the lesion voxels only
+    lin_b, lab_b, count_b = label_voxels(cb)
+    lin = np.union1d(lin_a, lin_b)                    # every voxel of A ∪ B, C order
+    la = np.zeros(lin.size, dtype=np.int64)
+    lb = np.zeros(lin.size, dtype=np.int64)
+    la[np.searchsorted(lin, lin_a)] = lab_a
+    lb[np.searchsorted(lin, lin_b)] = lab_b
+    coords = np.unravel_index(lin, ca.shape)
+    n_a, n_b = int(lin_a.size), int(lin_b.size)
     n_ab = int(np.count_nonzero((la > 0) & (lb > 0)))
-    det = detection_from_labels(la, lb, comp_a.count, comp_b.count)
+    det = detection_from_labels(la, lb, count_a, count_b)
     surf = surface_distances_from_crop(ca, cb, sp)
-    table = lesion_table_from_voxels(coords, la, lb, comp_a.count, comp_b.count, sp, pair.offset, affine)
+    table = lesion_table_from_voxels(coords, la, lb, count_a, count_b, sp, pair.offset, affine)
     return AgreementResult(
         dice=dice_from_counts(n_a, n_b, n_ab),
         volume_diff_ml=volume_difference_from_counts(n_a, n_b, sp),
-        count_diff=count_difference_from_counts(comp_a.count, comp_b.count),
+        count_diff=count_difference_from_counts(count_a, count_b),
         lesion_f1=det.f1(),
         hd95_mm=surf.hd95_mm,
         assd_mm=surf.assd_mm,
-        n_lesions_a=comp_a.count,
-        n_lesions_b=comp_b.count,
+        n_lesions_a=count_a,
+        n_lesions_b=count_b,
         volume_a_ml=volume_ml(n_a, sp),
         volume_b_ml=volume_ml(n_b, sp),
         voxels_a=n_a,

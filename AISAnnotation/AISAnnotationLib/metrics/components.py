@@ -84,6 +84,57 @@ def label_pair(a: np.ndarray, b: np.ndarray) -> tuple[Components, Components]:
     return _components(la, count_a, a), _components(lb, count - count_a, b)
 
 
+#: The 13 "forward" offsets of the 26-neighbourhood (the other 13 are their opposites).
+_FORWARD = [(di, dj, dk) for di in (0, 1) for dj in (-1, 0, 1) for dk in (-1, 0, 1) if (di, dj, dk) > (0, 0, 0)]
+
+
+def label_voxels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """26-connected lesions of a sparse bool mask, computed on its lesion voxels only.
+
+    Returns ``(lin, labels, count)``: the C-order linear indices of the lesion voxels (sorted),
+    each one's lesion number (1..count, numbered by first voxel in C order, like
+    :func:`label_components`) and the number of lesions. Work is proportional to the number of
+    lesion voxels (13 sorted look-ups per voxel, then union-find by min-label hooking with full
+    path compression, which at least halves the number of trees per round).
+    """
+    m = np.asarray(mask, dtype=bool)
+    if m.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 0
+    if any(m[idx].any() for idx in (0, -1, (slice(None), 0), (slice(None), -1), (Ellipsis, 0), (Ellipsis, -1))):
+        padded = np.pad(m, 1)                          # neighbours must not wrap across rows
+        lin_p, labels, count = label_voxels(padded)
+        i, j, k = np.unravel_index(lin_p, padded.shape)
+        return np.ravel_multi_index((i - 1, j - 1, k - 1), m.shape), labels, count
+    lin = np.flatnonzero(m)
+    n = lin.size
+    if n == 0:
+        return lin, np.zeros(0, dtype=np.int64), 0
+    s1, s2 = m.shape[1], m.shape[2]
+    us, vs = [], []
+    for di, dj, dk in _FORWARD:
+        nb = lin + (di * s1 * s2 + dj * s2 + dk)
+        pos = np.minimum(np.searchsorted(lin, nb), n - 1)
+        hit = lin[pos] == nb
+        us.append(np.flatnonzero(hit))
+        vs.append(pos[hit])
+    u, v = np.concatenate(us), np.concatenate(vs)
+    parent = np.arange(n)
+    while True:
+        pu, pv = parent[u], parent[v]
+        open_ = pu != pv
+        if not open_.any():
+            break
+        u, v, pu, pv = u[open_], v[open_], pu[open_], pv[open_]
+        np.minimum.at(parent, np.maximum(pu, pv), np.minimum(pu, pv))   # hook the higher root
+        while True:                                                    # compress to roots
+            pp = parent[parent]
+            if np.array_equal(pp, parent):
+                break
+            parent = pp
+    roots, labels = np.unique(parent, return_inverse=True)           # root = first voxel of its lesion
+    return lin, labels.ravel().astype(np.int64) + 1, int(roots.size)
+
+
 def count_components(mask: np.ndarray) -> int:
     """Number of 26-connected lesions in a binary mask."""
     return label_components(mask).count

@@ -39,8 +39,8 @@ class AutoAcceptRule:
                 if row.volume_ml > self.max_unmatched_lesion_ml:
                     side, labels = ("A", row.a_labels) if row.a_labels else ("B", row.b_labels)
                     reasons.append(
-                        f"lesion {side}{'+'.join(map(str, labels))} ({row.volume_ml:.3f} ml) drawn {row.status} "
-                        f"> {self.max_unmatched_lesion_ml:g} ml")
+                        f"lesion {side}{'+'.join(map(str, labels))} drawn only by {side}: "
+                        f"{row.volume_ml:.3f} ml > {self.max_unmatched_lesion_ml:g} ml")
         if self.min_lesion_f1 is not None and result.lesion_f1 < self.min_lesion_f1:
             reasons.append(f"lesion F1 {result.lesion_f1:.3f} < {self.min_lesion_f1:g}")
         if self.max_volume_diff_ml is not None and result.volume_diff_ml > self.max_volume_diff_ml:

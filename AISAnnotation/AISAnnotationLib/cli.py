@@ -12,11 +12,13 @@ from .errors import AISError
 
 COMMAND_MODULES = (
     "data",
+    "workflow",
     "compare",
     "preannotate",
     "views",
     "dicom",
     "workflow",
+    "preannotate",
     "qc",
     "report",
 )

@@ -17,8 +17,6 @@ COMMAND_MODULES = (
     "preannotate",
     "views",
     "dicom",
-    "workflow",
-    "preannotate",
     "qc",
     "report",
 )

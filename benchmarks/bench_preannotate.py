@@ -12,24 +12,16 @@ and the ratios. Targets: full ≤ 60 ms; preview ≤ 1.0× vtkImageThreshold.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "AISAnnotation"))
+from benchutil import REPO, median_seconds  # noqa: E402  (puts the checkout on sys.path)
 
 
 def _median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000.0)
-    return statistics.median(times)
+    return median_seconds(fn, repeats) * 1000.0
 
 
 def main() -> int:

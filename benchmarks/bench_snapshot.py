@@ -14,23 +14,11 @@ from __future__ import annotations
 
 import argparse
 import io
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "AISAnnotation"))
-
-
-def _median_time(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from benchutil import REPO, median_seconds  # noqa: E402  (puts the checkout on sys.path)
 
 
 def main() -> int:
@@ -79,9 +67,9 @@ def main() -> int:
     def snapshot() -> None:
         render_case_snapshot(case, mask, tmp / "snap.png")
 
-    ref = _median_time(reference, args.repeat)
-    v = _median_time(views, args.repeat)
-    snap = _median_time(snapshot, args.repeat)
+    ref = median_seconds(reference, args.repeat)
+    v = median_seconds(views, args.repeat)
+    snap = median_seconds(snapshot, args.repeat)
     print(f"reference (numpy slices + matplotlib): {ref:.3f} s")
     print(f"views (scene, layout, links, presets): {v:.3f} s")
     print(f"snapshot (render_case_snapshot):       {snap:.3f} s")

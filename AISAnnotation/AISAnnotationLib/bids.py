@@ -155,21 +155,33 @@ def ensure_raw_dataset(root: Path, name: str = "AIS MRI annotation dataset",
         atomic_write_text(pt, "participant_id\n")
 
 
-def ensure_lesion_derivatives(root: Path) -> Path:
-    """Create derivatives/lesions/dataset_description.json (DatasetType derivative) if missing."""
-    d = lesion_dir(root)
+def ensure_derivative_dataset(root: Path, pipeline: str, name: str, authors: Optional[list[str]] = None,
+                              readme: Optional[str] = None) -> Path:
+    """Create ``derivatives/<pipeline>/`` with its dataset_description.json (DatasetType
+    derivative, GeneratedBy) and, when given, a README; existing files are kept."""
+    d = Path(root) / "derivatives" / pipeline
     d.mkdir(parents=True, exist_ok=True)
     dd = d / "dataset_description.json"
     if not dd.exists():
-        write_json(dd, {
-            "Name": "AIS lesion annotations",
+        desc: dict[str, Any] = {
+            "Name": name,
             "BIDSVersion": BIDS_VERSION,
             "DatasetType": "derivative",
             "GeneratedBy": generated_by(),
             "SourceDatasets": [{"URL": "bids::"}],
             "License": "CC-BY-4.0",
-        })
+        }
+        if authors:
+            desc["Authors"] = list(authors)
+        write_json(dd, desc)
+    if readme is not None and not (d / "README").exists():
+        atomic_write_text(d / "README", readme)
     return d
+
+
+def ensure_lesion_derivatives(root: Path) -> Path:
+    """Create derivatives/lesions/dataset_description.json (DatasetType derivative) if missing."""
+    return ensure_derivative_dataset(root, LESION_PIPELINE, "AIS lesion annotations")
 
 
 def add_bidsignore(root: Path, patterns: Iterable[str]) -> None:

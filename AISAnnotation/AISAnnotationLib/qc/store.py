@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .. import bids
-from ..io import read_json, write_json
+from ..io import read_json
 
 QC_PIPELINE = "qc"
 
@@ -32,25 +32,9 @@ def qc_dir(root: Path) -> Path:
 
 def ensure_qc_derivatives(root: Path) -> Path:
     """Create derivatives/qc/ with its dataset_description.json and README if missing."""
-    d = qc_dir(root)
-    d.mkdir(parents=True, exist_ok=True)
-    dd = d / "dataset_description.json"
-    if not dd.exists():
-        write_json(dd, {
-            "Name": "AIS image quality control",
-            "BIDSVersion": bids.BIDS_VERSION,
-            "DatasetType": "derivative",
-            "GeneratedBy": bids.generated_by(),
-            "SourceDatasets": [{"URL": "bids::"}],
-            "License": "CC-BY-4.0",
-            "Authors": ["AISAnnotation data manager", "AISAnnotation QC readers"],
-        })
-    rd = d / "README"
-    if not rd.exists():
-        from ..io import atomic_write_text
-
-        atomic_write_text(rd, _README)
-    return d
+    return bids.ensure_derivative_dataset(root, QC_PIPELINE, "AIS image quality control",
+                                          authors=["AISAnnotation data manager", "AISAnnotation QC readers"],
+                                          readme=_README)
 
 
 def qc_mask_path(root: Path, subject: str, session: Optional[str]) -> Path:

@@ -11,26 +11,14 @@ from __future__ import annotations
 import argparse
 import gzip
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "AISAnnotation"))
+from benchutil import REPO, median_seconds  # noqa: E402  (puts the checkout on sys.path)
 
 from AISAnnotationLib.dicom import dcm2niix_executable, import_dicom_session, phi_scan  # noqa: E402
-
-
-def _median(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main() -> int:
@@ -61,10 +49,10 @@ def main() -> int:
             n[0] += 1
             import_dicom_session(src, work / f"bids{n[0]}", "01", "01", keep_sourcedata=False)
 
-        ref = _median(reference, args.repeat)
-        full = _median(full_import, args.repeat)
-        conv = _median(no_sourcedata, args.repeat)
-        scan = _median(lambda: phi_scan(work / "bids1"), args.repeat)
+        ref = median_seconds(reference, args.repeat)
+        full = median_seconds(full_import, args.repeat)
+        conv = median_seconds(no_sourcedata, args.repeat)
+        scan = median_seconds(lambda: phi_scan(work / "bids1"), args.repeat)
         print(f"files: 544 DICOM (gzip), repeat {args.repeat}")
         print(f"reference dcm2niix on decompressed files : {ref:7.2f} s")
         print(f"import-dicom without sourcedata copy     : {conv:7.2f} s  ratio {conv / ref:6.1f}x")

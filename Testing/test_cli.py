@@ -47,6 +47,16 @@ def test_demo_runs_the_whole_job(tmp_path):
     assert summary["report"]["verdict"]["status"] == "pass"
     assert (tmp_path / "d-report" / "report.html").is_file()
     assert bids_errors(tmp_path / "d") == []
+    # the finished dataset carries no identifying data; process timestamps of the workflow/QC
+    # records are not patient dates, but a patient date anywhere is still found
+    from AISAnnotationLib.dicom import phi_scan
+
+    assert phi_scan(tmp_path / "d") == []
+    side = next((tmp_path / "d" / "derivatives" / "lesions").rglob("*_desc-ann1_mask.json"))
+    side.write_text(json.dumps(dict(json.loads(side.read_text()), StudyDate="20240105")))
+    raw = next((tmp_path / "d" / "sub-01").rglob("*_FLAIR.json"))
+    raw.write_text(json.dumps(dict(json.loads(raw.read_text()), updated="2024-01-05")))
+    assert {(f.path.name, f.field) for f in phi_scan(tmp_path / "d")} == {(side.name, "StudyDate"), (raw.name, "updated")}
     # a second run never writes into an existing dataset
     again = subprocess.run([sys.executable, "-m", "AISAnnotationLib", "demo", str(tmp_path / "d")],
                            capture_output=True, text=True, timeout=120, env=env)

@@ -51,7 +51,11 @@ VERSION_KEYS = frozenset({"ConversionSoftwareVersion", "SoftwareVersions", "Vers
                           "DatasetDOI", "CodeURL", "URL", "SourceDatasets", "Sources", "SpatialReference"})
 WORKFLOW_KEY_PREFIX = "AIS"
 """Sidecar keys the project writes about its own work (e.g. AISCreated: when a mask was drawn);
-their timestamps describe the annotation, not the patient, and are allowed."""
+their timestamps (and those of everything nested under them) describe the annotation, not the
+patient, and are allowed."""
+PROCESS_TIME_KEYS = frozenset({"submitted", "finalised", "computed", "time", "updated", "created", "when"})
+"""Timestamp keys of the workflow and QC records the project writes under ``derivatives/``
+(when a rater submitted, a reviewer decided, QC ran): process times, not patient dates."""
 IDENTIFYING_COLUMNS = re.compile(
     r"(?i)(^|_)(name|surname|first_?name|last_?name|birth|dob|birth_?date|patient_?id|mrn|hospital_?id|"
     r"accession|address|street|zip|postcode|phone|telephone|email|ssn|id_?card|insurance)(_|$)"
@@ -79,14 +83,14 @@ def mask(value: Any) -> str:
     return f"{s[0]}{'*' * min(8, len(s) - 1)} ({len(s)} chars)"
 
 
-def _check_json_value(path: Path, key: str, value: Any, out: list[Finding]) -> None:
+def _check_json_value(path: Path, key: str, value: Any, out: list[Finding], process_record: bool = False) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
-            _check_json_value(path, f"{key}.{k}" if key else k, v, out)
+            _check_json_value(path, f"{key}.{k}" if key else k, v, out, process_record)
         return
     if isinstance(value, list):
         for v in value:
-            _check_json_value(path, key, v, out)
+            _check_json_value(path, key, v, out, process_record)
         return
     leaf = key.rsplit(".", 1)[-1]
     if value in (None, "", []):
@@ -94,7 +98,9 @@ def _check_json_value(path: Path, key: str, value: Any, out: list[Finding]) -> N
     if leaf in IDENTIFYING_JSON_KEYS:
         out.append(Finding(path, leaf, f"identifying key present = {mask(value)}"))
         return
-    workflow = leaf.startswith(WORKFLOW_KEY_PREFIX)  # our own annotation timestamps, not patient dates
+    # our own annotation / QC timestamps, not patient dates
+    workflow = any(part.startswith(WORKFLOW_KEY_PREFIX) for part in key.split(".")) or (
+        process_record and leaf in PROCESS_TIME_KEYS)
     if "Date" in leaf and leaf not in VERSION_KEYS and not workflow:
         out.append(Finding(path, leaf, f"date key present = {mask(value)}"))
         return
@@ -105,13 +111,14 @@ def _check_json_value(path: Path, key: str, value: Any, out: list[Finding]) -> N
             out.append(Finding(path, leaf, f"person-name-like value {mask(value)}"))
 
 
-def scan_json(path: Path) -> list[Finding]:
+def scan_json(path: Path, process_record: bool = False) -> list[Finding]:
+    """Findings in one JSON file; ``process_record``: a file under ``derivatives/`` (workflow/QC record)."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         return [Finding(path, "file", f"unreadable JSON ({exc}) — cannot be checked")]
     out: list[Finding] = []
-    _check_json_value(path, "", data, out)
+    _check_json_value(path, "", data, out, process_record)
     return out
 
 
@@ -259,7 +266,7 @@ def phi_scan(root: Path, progress: ProgressCallback = null_progress,
         out += scan_name(p, base)
         name = p.name.lower()
         if name.endswith(".json"):
-            out += scan_json(p)
+            out += scan_json(p, process_record="derivatives" in p.relative_to(base).parts)
         elif name.endswith(".tsv"):
             out += scan_tsv(p)
         elif name.endswith((".nii", ".nii.gz")):

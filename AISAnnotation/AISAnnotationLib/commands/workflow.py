@@ -12,7 +12,7 @@ from .. import audit, bids, raters
 from ..errors import AISError, InputError
 from ..io import read_json, write_json, write_nifti
 from ..locking import file_lock
-from ..workflow import cases, store
+from ..workflow import cases, state, store
 from ..workflow.access import get_mask
 from ..workflow.verify import verify_dataset
 
@@ -160,9 +160,9 @@ def _cmd_submit(a: argparse.Namespace) -> int:
                            no_visible_lesion=a.no_visible_lesion, parameters=params,
                            uncertain_regions=_read_list(a.uncertain) if a.uncertain else None,
                            started=a.started, allow_small_components=a.allow_small_components, comment=a.comment)
-    except cases.MaskQCError as exc:
+    except state.MaskQCError as exc:
         raise AISError(str(exc)) from exc
-    st = cases.case_status(a.root, _label(a.subject, "sub"), _label(a.session, "ses"))
+    st = state.case_status(a.root, _label(a.subject, "sub"), _label(a.session, "ses"))
     print(f"{st.case_id}: {a.rater} revision {rev.number} saved (sha256 {rev.sha256[:12]}…); "
           f"case is {st.state}, waiting for {st.waiting_for}")
     return 0
@@ -174,13 +174,13 @@ def _cmd_decide(a: argparse.Namespace, role: str) -> int:
     fn = cases.review if role == "reviewer" else cases.arbitrate
     rec = fn(a.root, _label(a.subject, "sub"), _label(a.session, "ses"), a.rater, decision, accept=a.accept,
              corrected=a.corrected, reason=a.reason)
-    st = cases.case_status(a.root, _label(a.subject, "sub"), _label(a.session, "ses"))
+    st = state.case_status(a.root, _label(a.subject, "sub"), _label(a.session, "ses"))
     what = decision + (f" {rec['accept']}" if rec.get("accept") else "")
     print(f"{st.case_id}: {role} {a.rater} decided '{what}'; case is {st.state}, waiting for {st.waiting_for}")
     return 0
 
 
-def _fmt_status(st: cases.CaseStatus) -> str:
+def _fmt_status(st: state.CaseStatus) -> str:
     ann = ", ".join(f"{x['rater']} r{x['latest']}" for x in st.annotators) or "-"
     dice = st.agreement["dice"] if st.agreement else None
     agr = f"Dice {dice:.3f} {'accepted' if st.agreement['accepted'] else 'below rule'}" if st.agreement else "-"
@@ -200,9 +200,9 @@ def _fmt_status(st: cases.CaseStatus) -> str:
 def _cmd_status(a: argparse.Namespace) -> int:
     if a.repair:
         for sub_, ses in bids.find_sessions(a.root):
-            if cases.excluded(a.root, sub_, ses) is None and store.list_revisions(a.root, sub_, ses):
+            if state.excluded(a.root, sub_, ses) is None and store.list_revisions(a.root, sub_, ses):
                 cases.repair(a.root, sub_, ses)
-    rows = cases.workflow_status(a.root)
+    rows = state.workflow_status(a.root)
     if a.json:
         print(json.dumps([r.as_dict() for r in rows], indent=2, ensure_ascii=False, default=str))
         return 0
@@ -288,7 +288,7 @@ def _cmd_config(a: argparse.Namespace) -> int:
             audit.append(store.audit_log(a.root), who="data-manager", role="data-manager", case=None,
                          action="configure", details=cfg)
     shown = dict(cfg)
-    shown["auto_accept_effective"] = cases.auto_accept_rule(a.root).as_dict()
+    shown["auto_accept_effective"] = state.auto_accept_rule(a.root).as_dict()
     print(json.dumps(shown, indent=2))
     return 0
 

@@ -21,16 +21,13 @@ from ..io import read_image, read_json, sha256_file, write_json
 from ..locking import file_lock
 from ..maskqc import check_mask
 from . import store
-from .state import (  # noqa: F401  (re-exported for callers of the first version)
-    BlindingError,
+from .state import (
     CaseStatus,
     MaskQCError,
     WorkflowError,
     auto_accept_rule,
     case_status,
     excluded,
-    screening,
-    workflow_status,
 )
 from .store import Revision
 

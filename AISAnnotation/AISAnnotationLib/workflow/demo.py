@@ -23,7 +23,7 @@ from .. import bids, raters
 from ..case import load_case
 from ..io import read_image
 from ..phantom import DEMO_SUBJECTS, write_demo_dataset
-from . import cases
+from . import cases, state
 
 SESSION = "01"
 DEMO_RATERS = (
@@ -126,7 +126,7 @@ def run_demo_workflow(root: Path, write_dataset: bool = True) -> dict[str, dict[
                             reason="ADC is not restricted in the right frontal region: T2 shine-through, "
                                    "not an acute infarct")
     out = {}
-    for st in cases.workflow_status(root):
+    for st in state.workflow_status(root):
         out[st.case_id] = {"state": st.state, "via": (st.final or {}).get("via"),
                            "dice": (st.agreement or {}).get("dice"),
                            "revisions": {a["rater"]: a["revisions"] for a in st.annotators}}

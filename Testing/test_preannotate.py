@@ -7,7 +7,8 @@ import pytest
 from aistest_preannotate import SPACING, synthetic
 
 from AISAnnotationLib.errors import InputError
-from AISAnnotationLib.preannotate import PreannotationContext, PreannotationParameters, dice
+from AISAnnotationLib.metrics import compute_dice as dice
+from AISAnnotationLib.preannotate import PreannotationContext, PreannotationParameters
 from AISAnnotationLib.units import adc_to_internal, detect_adc_unit
 
 # plain criteria: no erosion needed (brain given), no islands dropped, no growth

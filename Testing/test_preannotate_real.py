@@ -13,7 +13,8 @@ import pytest
 from AISAnnotationLib import bids
 from AISAnnotationLib.case import load_case
 from AISAnnotationLib.io import read_image
-from AISAnnotationLib.preannotate import PreannotationParameters, dice, preannotate_case
+from AISAnnotationLib.metrics import compute_dice as dice
+from AISAnnotationLib.preannotate import PreannotationParameters, preannotate_case
 from aistest import ISLES_SES, ISLES_SUB, REPO, bids_errors
 
 # achieved with the defaults: ISLES 0.544, JHU 0.515 (model-predicted reference), phantom 1.0

@@ -14,8 +14,9 @@ from . import bids
 from .case import load_case
 from .errors import InputError
 from .io import read_image
+from .metrics import compute_dice
 from .phantom import write_demo_dataset
-from .preannotate import dice, preannotate_case, write_preannotation
+from .preannotate import preannotate_case, write_preannotation
 from .progress import ProgressCallback, null_progress
 from .qc.session import run_dataset_qc
 from .report import build_report
@@ -44,7 +45,7 @@ def run_demo(out: Path, report_dir: Optional[Path] = None, data_only: bool = Fal
         result = preannotate_case(case)
         write_preannotation(case, result)
         truth = read_image(bids.lesion_mask_path(out, sub, ses, desc=bids.REFERENCE_DESC)).array > 0
-        pre[case.case_id] = {"candidates": len(result.candidates), "dice_vs_truth": round(dice(result.mask, truth), 4),
+        pre[case.case_id] = {"candidates": len(result.candidates), "dice_vs_truth": round(compute_dice(result.mask, truth), 4),
                              "shine_through_flagged": len(result.shine_through_regions)}
     summary["preannotation"] = pre
     progress(0.3, "two annotators, review, arbitration")

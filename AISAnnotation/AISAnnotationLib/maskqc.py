@@ -24,6 +24,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .image import Image
+from .metrics.components import label_components
 
 AFFINE_TOL_MM = 1e-3
 BRAIN_MARGIN_MM = 3.0
@@ -113,7 +114,7 @@ def check_mask(mask: Image, reference: Image, brain: Optional[np.ndarray] = None
         return rep
     if no_visible_lesion:
         rep.problems.append(f"{what}: 'no visible lesion' was declared but the mask has {rep.voxels} voxel(s)")
-    lab, n = ndimage.label(m, structure=np.ones((3, 3, 3), bool))
+    lab = label_components(m).labels
     ijk_to_ras = reference.affine
     for i, sl in enumerate(ndimage.find_objects(lab), start=1):  # work on each lesion's bounding box
         idx = np.argwhere(lab[sl] == i)

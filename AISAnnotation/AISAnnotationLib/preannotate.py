@@ -150,17 +150,6 @@ class PreannotationResult:
         }
 
 
-# ----------------------------------------------------------------------------- components
-def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """26-connected components of a boolean [i, j, k] mask → (int32 labels, count)."""
-    import SimpleITK as sitk
-
-    m = np.ascontiguousarray(np.asarray(mask, dtype=np.uint8).transpose(2, 1, 0))
-    lab = sitk.ConnectedComponent(sitk.GetImageFromArray(m), True)
-    arr = sitk.GetArrayViewFromImage(lab).transpose(2, 1, 0).astype(np.int32)
-    return arr, int(arr.max()) if arr.size else 0
-
-
 # ----------------------------------------------------------------------------- sparse voxel sets
 # The candidate computation works on the (few) brain voxels bright enough on DWI to matter,
 # held as sorted flat indices of the [i, j, k] grid: no full-volume pass per update.
@@ -454,14 +443,6 @@ def preannotate_case(case: Any, parameters: Optional[PreannotationParameters] = 
     """Full pre-annotation of a loaded case (convenience for the CLI and tests)."""
     p = parameters or PreannotationParameters()
     return PreannotationContext.from_case(case, p).compute(p)
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice = 2|A∩B|/(|A|+|B|); 1.0 when both are empty (ISLES'22 convention)."""
-    a = np.asarray(a, dtype=bool)
-    b = np.asarray(b, dtype=bool)
-    s = int(a.sum()) + int(b.sum())
-    return 1.0 if s == 0 else 2.0 * int((a & b).sum()) / s
 
 
 PREANNOTATION_DESC = "preannotation"

@@ -8,7 +8,7 @@ import numpy as np
 import slicer
 
 from AISAnnotationLib.errors import InputError
-from AISAnnotationLib.preannotate import label_components
+from AISAnnotationLib.metrics import label_components
 from AISAnnotationLib.uncertain import UncertainRegion
 
 from .segmentations import segment_to_mask
@@ -33,7 +33,7 @@ def component_at(seg_node: Any, segment_id: str, reference_node: Any, ras: Any) 
     ijk = np.rint(ref.ras_to_ijk(np.asarray(ras, float))).astype(int)
     if np.any(ijk < 0) or np.any(ijk >= np.array(mask.shape)) or not mask[tuple(ijk)]:
         raise InputError(f"segment {segment_id!r} has no voxel at RAS {tuple(np.round(ras, 1))}")
-    labels, _ = label_components(mask)
+    labels = label_components(mask).labels
     return labels == labels[tuple(ijk)]
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from .. import bids
 from ..errors import AISError
 from ..io import read_image, read_json
+from ..metrics import count_components
 
 REQUIRED_SIDECAR = {
     "dwi": ("MagneticFieldStrength", "RepetitionTime", "EchoTime", "SliceThickness", "Manufacturer"),
@@ -272,8 +273,6 @@ def agreement(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict
 
 def volumes(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict[str, Any]) -> dict[str, Any]:
     """Final-mask volume (ml) and lesion count (26-connectivity) per case."""
-    from scipy import ndimage
-
     rows = []
     for sub, ses in sessions:
         cid = bids.prefix(sub, ses)
@@ -282,7 +281,7 @@ def volumes(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict[s
             continue
         img = read_image(p, with_sidecar=False)
         m = np.asarray(img.array).astype(bool)
-        n = int(ndimage.label(m, structure=np.ones((3, 3, 3), bool))[1])
+        n = count_components(m)
         rows.append({"case": cid, "volume_ml": float(m.sum() * img.voxel_volume_mm3 / 1000.0), "voxels": int(m.sum()),
                      "lesions": n})
     v = [r["volume_ml"] for r in rows]

@@ -22,6 +22,7 @@ import numpy as np
 from .. import bids, raters
 from ..case import load_case
 from ..io import read_image
+from ..metrics import label_components
 from ..phantom import DEMO_SUBJECTS, write_demo_dataset
 from . import cases, state
 
@@ -51,9 +52,7 @@ def _grow_inplane(mask: np.ndarray, slices: np.ndarray) -> np.ndarray:
 
 
 def _drop_component_near(mask: np.ndarray, affine: np.ndarray, centre_ras: tuple[float, float, float]) -> np.ndarray:
-    from scipy import ndimage
-
-    lab, n = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
+    lab = label_components(mask).labels
     ras = _ras(mask.shape, affine)
     d = np.linalg.norm(ras - np.asarray(centre_ras), axis=-1)
     d[lab == 0] = np.inf

@@ -13,7 +13,6 @@ Supported sources:
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -26,7 +25,7 @@ from .deid import scrub_sidecar
 from .diffusion import format_bvals, format_bvecs, read_bvals, read_bvecs, split_shells
 from .errors import InputError
 from .image import Image
-from .io import atomic_write_text, image_suffix, read_image, write_json, write_nifti
+from .io import atomic_write_bytes, atomic_write_text, image_suffix, read_image, write_json, write_nifti
 from .masks import as_binary_mask, write_mask
 from .units import detect_adc_unit
 
@@ -197,10 +196,7 @@ def write_session(dst_root: Path, plan: PlannedSession) -> list[Path]:
         target = bids.raw_path(dst_root, sub, ses, key)
         src = img.path
         if src is not None and str(src).endswith(".nii.gz"):  # unchanged NIfTI: keep the bytes
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.tmp")
-            shutil.copyfile(src, tmp)
-            tmp.replace(target)
+            atomic_write_bytes(target, Path(src).read_bytes())
         else:
             write_nifti(img, target)
         written.append(target)

@@ -202,6 +202,10 @@ def _fmt_status(st: state.CaseStatus) -> str:
 
 def _cmd_status(a: argparse.Namespace) -> int:
     if a.repair:
+        from ..cleanup import remove_leftovers
+
+        for line in remove_leftovers(a.root):
+            print(f"removed {line}")
         for sub_, ses in bids.find_sessions(a.root):
             if state.excluded(a.root, sub_, ses) is None and store.list_revisions(a.root, sub_, ses):
                 cases.repair(a.root, sub_, ses)

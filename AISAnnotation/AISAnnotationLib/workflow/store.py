@@ -46,8 +46,8 @@ from ..errors import AISError
 from ..faults import FAULT_ENV, fault_point  # noqa: F401  (re-exported for the tests)
 from ..io import _json_default, read_json, shared_mode
 
-_REV_RE = re.compile(r"_desc-(?P<rater>[A-Za-z0-9]+)_rev-(?P<n>\d+)_mask\.nii\.gz$")
-_DEC_RE = re.compile(r"_dec-(?P<n>\d+)_(?P<role>[a-z]+)-(?P<rater>[A-Za-z0-9]+)\.json$")
+_REV_RE = re.compile(r"_desc-(?P<rater>[A-Za-z0-9]+)_rev-(?P<n>\d+)_mask\.nii\.gz\Z")
+_DEC_RE = re.compile(r"_dec-(?P<n>\d+)_(?P<role>[a-z]+)-(?P<rater>[A-Za-z0-9]+)\.json\Z")
 
 
 def lesion_root(root: Path) -> Path:

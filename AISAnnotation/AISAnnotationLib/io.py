@@ -53,7 +53,13 @@ def read_image(path: PathLike, name: str = "", with_sidecar: bool = True) -> Ima
     """
     p = Path(path)
     if not p.is_file():
-        raise ImageReadError(f"{p}: file not found")
+        try:
+            p.stat()
+        except FileNotFoundError:
+            raise ImageReadError(f"{p}: file not found") from None
+        except OSError as exc:  # symlink loop, name too long, permission denied …
+            raise ImageReadError(f"{p}: cannot be opened ({exc.strerror or exc})") from None
+        raise ImageReadError(f"{p}: not a regular file")
     suf = image_suffix(p)
     if not suf:
         raise ImageReadError(

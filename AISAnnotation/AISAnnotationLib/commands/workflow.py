@@ -234,7 +234,8 @@ def _cmd_status(a: argparse.Namespace) -> int:
     if not rows:
         print(f"{a.root}: no sub-*/ses-* sessions")
         return 1
-    print("\n".join(format_status_table(rows)))
+    for line in format_status_table(rows):
+        print(line)
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.state] = counts.get(r.state, 0) + 1

@@ -70,6 +70,11 @@ def _latin1_registry(ds: Path, tmp: Path) -> list:
     return ["raters", "list", ds]
 
 
+def _latin1_participants(ds: Path, tmp: Path) -> list:
+    (ds / "participants.tsv").write_bytes("participant_id\tsite\nsub-01\tSão Paulo\n".encode("latin-1"))
+    return _import_args(ds, _session_files(ds))
+
+
 def _label_newline(ds: Path, tmp: Path) -> list:
     return _import_args(ds, _session_files(ds), subject="05\n")
 
@@ -90,6 +95,7 @@ ROWS: list[tuple[str, Callable[[Path, Path], list], str]] = [
     ("report --out symlink loop", _out_symlink_loop, "exists and is not a folder"),
     ("Latin-1 sidecar", _latin1_sidecar, "sub-01_ses-01_dwi.json: not UTF-8 text"),
     ("Latin-1 rater registry", _latin1_registry, "raters.json: not UTF-8 text"),
+    ("Latin-1 participants.tsv on import", _latin1_participants, "participants.tsv: not UTF-8 text"),
     ("subject label with a trailing newline", _label_newline, "invalid subject label '05\\n'"),
     ("input image is a symlink loop", _input_symlink_loop, "Too many levels of symbolic links"),
     ("malformed anchor", _bad_anchor, "expected COUNT:HEX"),

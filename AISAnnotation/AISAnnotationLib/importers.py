@@ -211,25 +211,34 @@ def write_session(dst_root: Path, plan: PlannedSession) -> list[Path]:
     if final_dir.exists():
         raise InputError(f"{final_dir}: already exists; refusing to overwrite imported raw data")
     stage = stage_dir(dst_root / f"import-sub-{sub}")
+    moved: list[Path] = []
     try:
         staged = _write_staged(stage, plan)
         fault_point("import-staged")
-        written: list[Path] = []
-        for src in staged:  # derivatives first: nothing is listed until the raw folder appears
-            if stage / "derivatives" in src.parents:
-                dst = dst_root / src.relative_to(stage)
-                if dst.exists():
-                    raise InputError(f"{dst}: already exists; refusing to overwrite")
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(src, dst)
-                written.append(dst)
-        if any(stage / "derivatives" in p.parents for p in staged):
+        derived = [p for p in staged if stage / "derivatives" in p.parents]
+        for src in derived:  # derivatives first: nothing is listed until the raw folder appears
+            dst = dst_root / src.relative_to(stage)
+            if dst.exists():
+                raise InputError(f"{dst}: already exists; refusing to overwrite")
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
+            moved.append(dst)
+        if derived:
             bids.ensure_lesion_derivatives(dst_root)
+        bids.read_participants(dst_root)  # unreadable participants.tsv: refuse before the commit
         final_dir.parent.mkdir(parents=True, exist_ok=True)
         os.rename(bids.session_dir(stage, sub, ses), final_dir)
+        try:
+            bids.add_participant(dst_root, sub)
+        except BaseException:  # e.g. a full disk: take the session back out, all or nothing
+            os.rename(final_dir, bids.session_dir(stage, sub, ses))
+            raise
         fsync_dir(final_dir.parent)
-        written += [dst_root / p.relative_to(stage) for p in staged if stage / "derivatives" not in p.parents]
-        bids.add_participant(dst_root, sub)
+        written = moved + [dst_root / p.relative_to(stage) for p in staged if p not in derived]
+    except BaseException:
+        for p in moved:
+            p.unlink(missing_ok=True)
+        raise
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return written

@@ -190,7 +190,10 @@ def shared_mode(fd_or_path: Union[int, PathLike], base: int = 0o666) -> None:
 
 def _tmp_path(target: Path) -> Path:
     suf = image_suffix(target) or "".join(target.suffixes[-1:])
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TMP_MARK + suf, dir=target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TMP_MARK + suf, dir=target.parent)
+    except OSError as exc:  # name the file the user asked for, not the temporary one
+        raise OSError(exc.errno, exc.strerror, str(target)) from None
     try:
         shared_mode(fd)
     finally:
@@ -272,6 +275,9 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
         with open(tmp, "wb") as fh:
             fh.write(data)
         _commit(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(target)) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -340,6 +346,9 @@ def write_nifti(image: Image, path: PathLike, dtype: Any = None) -> Path:
     try:
         nib.save(nimg, str(tmp))
         _commit(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(target)) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -97,6 +97,12 @@ def _truncate_rewrite_head(log: Path, ctx: dict) -> None:
     recompute(log, _lines(log)[:-1])
 
 
+def _truncate_unsigned_head(log: Path, ctx: dict) -> None:
+    _truncate_rewrite_head(log, ctx)
+    head = json.loads(audit.head_path(log).read_text())
+    audit.head_path(log).write_text(json.dumps({k: head[k] for k in ("count", "last_sha256", "size")}))
+
+
 def _truncate_keep_head(log: Path, ctx: dict) -> None:
     log.write_bytes(b"".join(_lines(log)[:-1]))
 
@@ -147,6 +153,8 @@ ATTACKS: list[tuple[str, bool, Callable[[Path, dict], None], str | None, str | N
     ("deleted record, chain recomputed", True, _delete_and_recompute, "MAC does not match", "does not authenticate"),
     ("deleted record", False, _delete_plain, "record removed or inserted", "shorter than its head"),
     ("truncation, head rewritten", True, _truncate_rewrite_head, "head MAC does not match", "does not authenticate"),
+    ("truncation, head rewritten unsigned", True, _truncate_unsigned_head, "the head is not",
+     "the head is not"),
     ("truncation, then a new write", False, _truncate_keep_head, "truncated", "shorter than its head"),
     ("record cut mid-line", False, _cut_mid_record, "incomplete", "shorter than its head"),
     ("rollback to an old copy (signed)", True, _rollback_old_copy, "no longer in the log", None),
@@ -295,7 +303,10 @@ def test_import_killed_before_commit_is_never_listed_and_repair_cleans(demo_root
     r = cli("status", dst, "--repair")
     assert "removed" not in r.stdout  # too young: might be a write in progress
     old = 1_000_000_000
-    os.utime(left[0].path, (old, old))
+    os.utime(left[0].path, (old, old))  # an import still writing deep inside is not touched
+    assert find_leftovers(dst, min_age_s=60) == []
+    for p in [*left[0].path.rglob("*"), left[0].path]:  # as if the crash happened long ago
+        os.utime(p, (old, old))
     r = cli("status", dst, "--repair")
     assert "removed temporary: .import-sub-07" in r.stdout, r.stdout + r.stderr
     assert find_leftovers(dst, min_age_s=0) == []

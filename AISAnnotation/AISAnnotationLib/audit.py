@@ -190,8 +190,12 @@ def _tail_state(log: Path, key: Optional[bytes]) -> tuple[int, str, int, Optiona
         if head["mac"] != head_mac(key, count, last, size):
             raise AISError(f"{head_path(log)}: head does not authenticate with the audit key (edited); "
                            "nothing written")
-    if count and line_hash(_last_line_before(data, size)) != last:
+    last_line = _last_line_before(data, size) if count else b""
+    if count and line_hash(last_line) != last:
         raise AISError(f"{log}: the last acknowledged record differs from its head (edited); nothing written")
+    if count and not head["key_id"] and b'"mac":' in last_line:
+        raise AISError(f"{head_path(log)}: the records are signed but the head is not (replaced or edited); "
+                       "nothing written")
     pending = data[size:]
     torn = None
     if pending:

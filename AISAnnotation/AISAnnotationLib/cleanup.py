@@ -45,9 +45,14 @@ def find_leftovers(root: Path, min_age_s: float = 60.0) -> list[Leftover]:
     now = time.time()
     out: list[Leftover] = []
 
-    def old(p: Path) -> bool:
+    def old(p: Path) -> bool:  # a staging folder is as young as the newest thing inside it
         try:
-            return now - p.lstat().st_mtime >= min_age_s
+            newest = p.lstat().st_mtime
+            if p.is_dir() and not p.is_symlink():
+                for dp, dn, fn in os.walk(p):
+                    for n in dn + fn:
+                        newest = max(newest, (Path(dp) / n).lstat().st_mtime)
+            return now - newest >= min_age_s
         except OSError:
             return False
 

@@ -333,3 +333,19 @@ def test_repair_removes_revision_without_sidecar_and_audits_it(demo_copy):
     last = audit.read(store.audit_log(demo_copy))[-1]
     assert last["action"] == "repair" and list(last["files"].values()) == [None]
     assert verify_dataset(demo_copy).ok
+
+
+def test_log_written_by_the_previous_version_still_verifies_and_extends(tmp_path, monkeypatch):
+    """Old heads hold no size and no MAC; old records no MAC: verified with a statement, then continued."""
+    monkeypatch.delenv(audit.KEY_ENV, raising=False)
+    root = tmp_path / "ds"
+    log = _log(root, 3)
+    head = json.loads(audit.head_path(log).read_text())
+    audit.head_path(log).write_text(json.dumps({"count": head["count"], "last_sha256": head["last_sha256"]}))
+    res = audit.verify(log)
+    assert res.ok and any("not signed" in u for u in res.unproven)
+    monkeypatch.setenv(audit.KEY_ENV, str(write_key(tmp_path / "k" / "audit.key")))
+    rec = audit.append(log, who="ann1", role="annotator", case=None, action="submit")
+    assert rec["seq"] == 4 and rec["mac"]
+    res = audit.verify(log)
+    assert res.ok and any("records 1–3 were written before the log was signed" in u for u in res.unproven)

@@ -100,7 +100,7 @@ def os_error_line(exc: OSError) -> str:
 
 
 def _fail(command: str, message: str) -> int:
-    print(f"ais-annotate {command}: error: {message.splitlines()[0] if message else 'failed'}", file=sys.stderr)
+    print(f"ais-annotate {command}: error: {message or 'failed'}", file=sys.stderr)
     return 2
 
 

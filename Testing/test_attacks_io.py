@@ -92,7 +92,7 @@ def _bad_anchor(ds: Path, tmp: Path) -> list:
 ROWS: list[tuple[str, Callable[[Path, Path], list], str]] = [
     ("report --out is a file", _out_is_file, "exists and is not a folder"),
     ("report --out name too long", _out_name_too_long, "File name too long"),
-    ("report --out symlink loop", _out_symlink_loop, "exists and is not a folder"),
+    ("report --out symlink loop", _out_symlink_loop, "Too many levels of symbolic links"),
     ("Latin-1 sidecar", _latin1_sidecar, "sub-01_ses-01_dwi.json: not UTF-8 text"),
     ("Latin-1 rater registry", _latin1_registry, "raters.json: not UTF-8 text"),
     ("Latin-1 participants.tsv on import", _latin1_participants, "participants.tsv: not UTF-8 text"),

@@ -256,11 +256,12 @@ def append(log: Path, who: str, role: str, case: Optional[str], action: str,
             rec["mac"] = record_mac(key, rec)
         line = _canon(rec)
         h = line_hash(line)
-        fd = os.open(str(log), os.O_RDWR | os.O_CREAT, 0o666)
+        fd = os.open(str(log), os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
         try:
             torn_bytes = b""
             if torn:
-                torn_bytes = os.pread(fd, torn["length"], size)
+                os.lseek(fd, size, os.SEEK_SET)
+                torn_bytes = os.read(fd, torn["length"])
             os.ftruncate(fd, size)
             os.lseek(fd, size, os.SEEK_SET)
             try:
@@ -286,7 +287,8 @@ def _roll_back(fd: int, size: int, torn_bytes: bytes) -> None:
     try:
         os.ftruncate(fd, size)
         if torn_bytes:
-            os.pwrite(fd, torn_bytes, size)
+            os.lseek(fd, size, os.SEEK_SET)
+            os.write(fd, torn_bytes)
         os.fsync(fd)
     except OSError:
         pass

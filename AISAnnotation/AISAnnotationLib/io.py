@@ -181,6 +181,8 @@ def current_umask() -> int:
 def shared_mode(fd_or_path: Union[int, PathLike], base: int = 0o666) -> None:
     """Widen a ``mkstemp`` file (created 0600) to ``base & ~umask`` so the dataset's group can
     read what one member wrote (the umask decides, as for any file the user creates)."""
+    if os.name != "posix":  # Windows: access is governed by ACLs, not mode bits
+        return
     mode = base & ~current_umask()
     if isinstance(fd_or_path, int):
         os.fchmod(fd_or_path, mode)

@@ -62,6 +62,13 @@ def build_report(root: Path, out: Path, run_validator: bool = True,
 
 def _check_out(out: Path) -> None:
     """``out`` must be absent, empty or a previous report (it is replaced as a whole)."""
+    try:
+        out.stat()
+    except FileNotFoundError:
+        if out.is_symlink():
+            raise InputError(f"{out}: a symbolic link to nothing; --out names the report folder") from None
+    except OSError as exc:  # a symbolic link loop, a name too long, no permission …
+        raise InputError(f"{out}: {exc.strerror or exc}") from None
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder; --out names the report folder")
     if out.is_dir():

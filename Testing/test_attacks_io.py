@@ -85,6 +85,11 @@ def _input_symlink_loop(ds: Path, tmp: Path) -> list:
     return _import_args(ds, f)
 
 
+def _root_symlink_loop(ds: Path, tmp: Path) -> list:
+    os.symlink(tmp / "ds", tmp / "ds")
+    return ["audit", tmp / "ds", "--verify"]
+
+
 def _bad_anchor(ds: Path, tmp: Path) -> list:
     return ["audit", ds, "--verify", "--anchor", "not-a-digest"]
 
@@ -98,6 +103,7 @@ ROWS: list[tuple[str, Callable[[Path, Path], list], str]] = [
     ("Latin-1 participants.tsv on import", _latin1_participants, "participants.tsv: not UTF-8 text"),
     ("subject label with a trailing newline", _label_newline, "invalid subject label '05\\n'"),
     ("input image is a symlink loop", _input_symlink_loop, "Too many levels of symbolic links"),
+    ("dataset root is a symlink loop", _root_symlink_loop, "too many levels of symbolic links"),
     ("malformed anchor", _bad_anchor, "expected COUNT:HEX"),
 ]
 

@@ -208,7 +208,10 @@ def stage_dir(target: PathLike) -> Path:
     publish it with :func:`replace_dir`. Mode 0777 & ~umask (``mkdtemp`` makes 0700)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=TMP_MARK, dir=target.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=TMP_MARK, dir=target.parent))
+    except OSError as exc:  # name the folder the user asked for, not the staging one
+        raise OSError(exc.errno, exc.strerror, str(target)) from None
     shared_mode(tmp, 0o777)
     return tmp
 

@@ -261,3 +261,41 @@ def test_full_disk_never_tears_or_half_writes(demo_root, tmp_path):
         assert tree_hash(out) == old and sorted(p.name for p in mnt.iterdir()) == ["ballast", "ds", "report"]
         rep = json.loads((out / "report.json").read_text())
         assert rep["generated"] in (out / "report.html").read_text()
+
+
+def test_import_is_all_or_nothing_at_every_step_of_a_full_disk(demo_root, tmp_path):
+    """The file system runs out of inodes one step later on each try: every failed import leaves
+    the dataset byte-for-byte as it was; the first one with enough room is complete."""
+    from AISAnnotationLib.importers import plan_loose, write_session
+
+    f = _session_files(demo_root)
+    plan = plan_loose("07", "01", {"dwi": f["dwi"], "adc": f["adc"]}, bval=f["bval"], bvec=f["bvec"])
+    ref = read_image(bids.lesion_mask_path(demo_root, "01", "01", desc=bids.REFERENCE_DESC))
+    plan.reference_mask, plan.mask_source = np.asarray(ref.array).astype(np.uint8), "test reference"
+    with _tmpfs(tmp_path / "fs", "40m") as mnt:
+        ds = mnt / "ds"
+        bids.ensure_raw_dataset(ds)
+        bids.add_participant(ds, "01")
+        before = tree_hash(ds)
+        st = os.statvfs(mnt)
+        used = st.f_files - st.f_ffree
+        outcomes = []
+        for extra in range(0, 80):
+            r = subprocess.run(["mount", "-o", f"remount,nr_inodes={used + extra}", str(mnt)], capture_output=True)
+            assert r.returncode == 0, r.stderr
+            try:
+                write_session(ds, plan)
+            except OSError as exc:
+                assert exc.errno == 28, exc  # ENOSPC
+                assert tree_hash(ds) == before, f"failed import at {extra} free inodes changed the dataset"
+                outcomes.append(extra)
+                continue
+            break
+        else:
+            pytest.fail("the import never fitted")
+        print("import failed at", outcomes, "extra inodes")
+        assert len(outcomes) >= 10, outcomes  # failures at every step: staging, derivatives, commit, participants
+        assert bids.find_sessions(ds) == [("07", "01")]
+        assert bids.lesion_mask_path(ds, "07", "01", desc=bids.REFERENCE_DESC).is_file()
+        assert [r["participant_id"] for r in bids.read_participants(ds)] == ["sub-01", "sub-07"]
+        assert find_leftovers(ds, min_age_s=0) == []

@@ -12,6 +12,7 @@ Supported sources:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -211,7 +212,7 @@ def write_session(dst_root: Path, plan: PlannedSession) -> list[Path]:
     if final_dir.exists():
         raise InputError(f"{final_dir}: already exists; refusing to overwrite imported raw data")
     stage = stage_dir(dst_root / f"import-sub-{sub}")
-    moved: list[Path] = []
+    created: list[Path] = []  # what this call added to dst_root (undone, newest first, on failure)
     try:
         staged = _write_staged(stage, plan)
         fault_point("import-staged")
@@ -220,13 +221,15 @@ def write_session(dst_root: Path, plan: PlannedSession) -> list[Path]:
             dst = dst_root / src.relative_to(stage)
             if dst.exists():
                 raise InputError(f"{dst}: already exists; refusing to overwrite")
-            dst.parent.mkdir(parents=True, exist_ok=True)
+            _make_dirs(dst.parent, created)
             os.replace(src, dst)
-            moved.append(dst)
-        if derived:
+            created.append(dst)
+        description = bids.lesion_dir(dst_root) / "dataset_description.json"
+        if derived and not description.exists():
             bids.ensure_lesion_derivatives(dst_root)
+            created.append(description)
         bids.read_participants(dst_root)  # unreadable participants.tsv: refuse before the commit
-        final_dir.parent.mkdir(parents=True, exist_ok=True)
+        _make_dirs(final_dir.parent, created)
         os.rename(bids.session_dir(stage, sub, ses), final_dir)
         try:
             bids.add_participant(dst_root, sub)
@@ -234,14 +237,27 @@ def write_session(dst_root: Path, plan: PlannedSession) -> list[Path]:
             os.rename(final_dir, bids.session_dir(stage, sub, ses))
             raise
         fsync_dir(final_dir.parent)
-        written = moved + [dst_root / p.relative_to(stage) for p in staged if p not in derived]
+        written = [p for p in created if p.is_file()]
+        written += [dst_root / p.relative_to(stage) for p in staged if p not in derived]
     except BaseException:
-        for p in moved:
-            p.unlink(missing_ok=True)
+        for p in reversed(created):
+            with contextlib.suppress(OSError):
+                p.rmdir() if p.is_dir() else p.unlink()
         raise
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return written
+
+
+def _make_dirs(folder: Path, created: list[Path]) -> None:
+    """``mkdir -p`` that records each folder it creates."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for d in reversed(missing):
+        d.mkdir()
+        created.append(d)
 
 
 def _write_staged(stage: Path, plan: PlannedSession) -> list[Path]:

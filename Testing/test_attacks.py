@@ -326,6 +326,8 @@ def test_repair_removes_revision_without_sidecar_and_audits_it(demo_copy):
     tmp.write_bytes(b"half")
     for p in (orphan, tmp):
         os.utime(p, (1_000_000_000, 1_000_000_000))
+    res = verify_dataset(demo_copy)
+    assert res.ok and sum("status ROOT --repair` removes it" in w for w in res.warnings) == 2, res.warnings
     r = cli("status", demo_copy, "--repair")
     assert r.returncode == 0, r.stderr
     assert "removed revision-without-sidecar" in r.stdout and "removed temporary" in r.stdout

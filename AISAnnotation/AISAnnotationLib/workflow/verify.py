@@ -73,6 +73,11 @@ def verify_dataset(root: Path, anchor: Optional[str] = None) -> audit.AuditVerif
     if n_files:
         res.proven.append(f"{n_files} file(s) named in audit records checked against their recorded SHA-256")
     _rebuild_checks(root, records, res)
+    from ..cleanup import find_leftovers
+
+    for left in find_leftovers(root):
+        res.warnings.append(f"{left.describe(root)} (left by an interrupted write; "
+                            "`ais-annotate status ROOT --repair` removes it)")
     logged: dict[str, set[str]] = {}
     for rec in records:
         for k, v in rec.get("outputs", {}).items():

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "dicom",
     "qc",
     "report",
+    "server",
 )
 
 
@@ -32,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__package__}.commands.{name}").register(sub)
+    from .commands import remote
+
+    remote.add_server_options(parser)
     return parser
 
 
@@ -41,7 +45,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from .commands import remote
+
     try:
+        url = remote.server_of(args)
+        if url:
+            return remote.run(args, url)
+        remote.check_local(args)
         return int(args.func(args) or 0)
     except AISError as exc:
         print(f"ais-annotate {args.command}: error: {exc}", file=sys.stderr)

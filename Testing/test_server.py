@@ -166,3 +166,52 @@ def test_whole_workflow_over_https(srv):
                               np.asarray(plan[sub][0]).astype(bool) if sub != "01" else plan[sub][0] > 0)
     assert srv.dm.audit_verify()["ok"]
     assert bids_errors(srv.root) == []
+
+
+def test_bypass_attempts_refused_and_audited(srv):
+    """Each row: an attempt over HTTP, the expected status and reason; the dataset is unchanged."""
+    from AISAnnotationServer.accounts import AccountStore
+
+    ann1 = srv.ds["ann1"].token
+    ann3 = RemoteDataset.login(srv.url, "ann3", PASSWORD, ca_file=str(srv.ca), store=False).token
+    ann9 = RemoteDataset.login(srv.url, "ann9", PASSWORD, ca_file=str(srv.ca), store=False).token
+    AccountStore(srv.state).expire_all("ann3")
+    srv.dm.disable_account("ann9")
+    mask = {"mask": __import__("base64").b64encode(b"not even a mask").decode()}
+    before = lesion_tree_hash(srv.root)
+    settings = srv.dm.settings()
+    n_refused = sum(r["action"] == "refused" for r in srv.dm._call("GET", "/audit"))
+    rows = [
+        ("unauthenticated", "GET", "/cases", None, None, 401, "authentication required"),
+        ("forged token", "GET", "/cases", None, "x" * 43, 401, "unknown token"),
+        ("expired token", "GET", "/cases", None, ann3, 401, "token expired"),
+        ("disabled account", "GET", "/cases", None, ann9, 403, "ann9' is disabled"),
+        ("impersonation via a field", "POST", "/cases/sub-01_ses-01/submissions", dict(mask, rater="ann2"), ann1,
+         403, "identity comes from the login token (ann1)"),
+        ("impersonation in a decision", "POST", "/cases/sub-02_ses-01/decisions",
+         {"decision": "union", "rater": "rev1"}, ann1, 403, "identity comes from the login token"),
+        ("self-promotion", "POST", "/accounts", {"user": "ann1b", "role": "reviewer", "password": PASSWORD}, ann1,
+         403, "only data-manager"),
+        ("re-enable a disabled account", "POST", "/accounts/ann9/enable", None, ann1, 403, "only data-manager"),
+        ("relaxing the rule (annotator)", "PUT", "/settings", {"auto_accept": {"min_dice": 0.1}}, ann1, 403,
+         "only data-manager"),
+        ("relaxing the rule (reviewer)", "PUT", "/settings", {"require_review": False},
+         srv.ds["rev1"].token, 403, "only data-manager"),
+        ("reading the audit log", "GET", "/audit", None, ann1, 403, "only data-manager"),
+        ("a derivative through the image route", "GET",
+         "/cases/sub-01_ses-01/files/derivatives/lesions/dataset_description.json", None, ann1, 403,
+         "not a raw image"),
+    ]
+    for what, method, path, body, token, status, reason in rows:
+        got, detail = call(srv, method, path, body, token)
+        assert (got, reason in detail) == (status, True), f"{what}: {got} {detail}"
+    assert call(srv, "POST", "/auth/login", {"user": "ann9", "password": PASSWORD})[0] == 403
+    for _ in range(5):
+        assert call(srv, "POST", "/auth/login", {"user": "ann3", "password": "wrong password!"})[0] == 401
+    got, detail = call(srv, "POST", "/auth/login", {"user": "ann3", "password": PASSWORD})
+    assert got == 429 and "too many failed logins" in detail
+    assert lesion_tree_hash(srv.root) == before and srv.dm.settings() == settings
+    refused = [r for r in srv.dm._call("GET", "/audit") if r["action"] == "refused"]
+    assert len(refused) - n_refused >= len(rows) + 7
+    assert {r["who"] for r in refused} >= {"anonymous", "ann1", "ann9", "rev1"}
+    assert any("identity comes from the login token" in (r["reason"] or "") for r in refused)

@@ -61,14 +61,14 @@ def _sha(token: str) -> str:
 
 
 def ensure_key(state: Path) -> Path:
-    """The server's audit key file (32 random bytes, mode 0600), created on first use."""
+    """The server's audit key file (32 random bytes as hex, mode 0600), created on first use."""
     state = Path(state)
     state.mkdir(parents=True, exist_ok=True)
     p = state / KEY_NAME
     if not p.is_file():
         fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(secrets.token_bytes(32))
+            fh.write(secrets.token_hex(32).encode("ascii"))
             fh.flush()
             os.fsync(fh.fileno())
     return p

@@ -215,3 +215,43 @@ def test_bypass_attempts_refused_and_audited(srv):
     assert len(refused) - n_refused >= len(rows) + 7
     assert {r["who"] for r in refused} >= {"anonymous", "ann1", "ann9", "rev1"}
     assert any("identity comes from the login token" in (r["reason"] or "") for r in refused)
+
+
+def _copy_case(root: Path, src: str, dst: str) -> None:
+    """A new case sub-<dst> with the images (and reference) of sub-<src>, as an import would add it."""
+    for base in (root, bids.lesion_dir(root)):
+        for p in sorted((base / f"sub-{src}").rglob("*")):
+            if p.is_file():
+                q = base / p.relative_to(base).as_posix().replace(f"sub-{src}", f"sub-{dst}")
+                q.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(p, q)
+
+
+def test_mrml_workspace_over_server(srv, scene):
+    """The Slicer widget's workspace functions on a bare scene, with the server as the dataset."""
+    from AISAnnotationMRML import workspace as wsp
+    from AISAnnotationMRML.segmentations import set_segment_mask
+
+    _copy_case(srv.root, "01", "04")
+    cid = "sub-04_ses-01"
+    ref = truth(srv, "04").array > 0
+    a1, a2, rv = srv.ds["ann1"], srv.ds["ann2"], srv.ds["rev1"]
+    assert cid in [r["case_id"] for r in wsp.case_queue(a1, "ann1", "annotator", "waiting for me")]
+    with pytest.raises(Exception, match="logged in as ann1"):
+        wsp.open_case(scene, a1, cid, "ann2", "annotator")
+    for ds in (a1, a2):
+        ws = wsp.open_case(scene, ds, cid, ds.user, "annotator")
+        assert not wsp.segment_mask(ws, ws.editable_segment_id).any()  # nothing of the other annotator
+        set_segment_mask(ws.segmentation, ref, ws.reference_node, segment_id=ws.editable_segment_id)
+        msg = wsp.submit(ws, {"no_visible_lesion": False})
+        assert f"revision 1 of {ds.user}" in msg and srv.url in msg
+    again = wsp.open_case(scene, a1, cid, "ann1", "annotator")
+    assert np.array_equal(wsp.segment_mask(again, again.editable_segment_id), ref)
+    if srv.dm.status(cid)["state"] == "needs-review":
+        rws = wsp.open_case(scene, rv, cid, "rev1", "reviewer")
+        assert set(rws.raters.values()) == {"ann1", "ann2"}
+        assert "Case state: final" in wsp.decide(rws, "union", "")
+    assert srv.dm.status(cid)["state"] == "final"
+    rws = wsp.open_case(scene, rv, cid, "rev1", "reviewer")
+    with pytest.raises(RemoteError, match=r"\(409\).*is final"):
+        wsp.decide(rws, "union", "")

@@ -215,6 +215,9 @@ def test_bypass_attempts_refused_and_audited(srv):
     assert len(refused) - n_refused >= len(rows) + 7
     assert {r["who"] for r in refused} >= {"anonymous", "ann1", "ann9", "rev1"}
     assert any("identity comes from the login token" in (r["reason"] or "") for r in refused)
+    log = srv.dm._call("GET", "/audit")
+    assert any(r["action"] == "disable-account" and r["who"] == "dm01" for r in log)
+    assert all(r.get("mac") for r in log if r["action"] == "refused")  # keyed with the server's key
 
 
 def _copy_case(root: Path, src: str, dst: str) -> None:

@@ -6,7 +6,8 @@ from typing import Any, Optional
 
 from fastapi import APIRouter, Body, Depends, Request
 
-from AISAnnotationLib import raters
+from AISAnnotationLib import audit, raters
+from AISAnnotationLib.workflow import store
 
 from ..accounts import Account
 from ..deps import ctx, current, require
@@ -35,16 +36,27 @@ def add_account(request: Request, acc: Account = Depends(current), user: str = B
                                             qualification), allow_unqualified=allow_unqualified, by=acc.user)
     elif role in raters.ROLES and raters.get_rater(root, user).role != role:
         raise raters.RoleError(f"{user} is registered as {raters.get_rater(root, user).role}, not {role}")
-    return ctx(request).accounts.add(user, role, password).as_dict()
+    out = ctx(request).accounts.add(user, role, password).as_dict()
+    _log(request, acc, "add-account", out)
+    return out
+
+
+def _log(request: Request, acc: Account, action: str, target: dict[str, Any]) -> None:
+    audit.append(store.audit_log(ctx(request).root), who=acc.user, role=acc.role, case=None, action=action,
+                 details={"account": target})
 
 
 @router.post("/{user}/disable")
 def disable(request: Request, user: str, acc: Account = Depends(current)) -> dict[str, Any]:
     require(request, acc, "data-manager")
-    return ctx(request).accounts.set_disabled(user, True).as_dict()
+    out = ctx(request).accounts.set_disabled(user, True).as_dict()
+    _log(request, acc, "disable-account", out)
+    return out
 
 
 @router.post("/{user}/enable")
 def enable(request: Request, user: str, acc: Account = Depends(current)) -> dict[str, Any]:
     require(request, acc, "data-manager")
-    return ctx(request).accounts.set_disabled(user, False).as_dict()
+    out = ctx(request).accounts.set_disabled(user, False).as_dict()
+    _log(request, acc, "enable-account", out)
+    return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import http.client
 import json
 import os
 import ssl
@@ -110,7 +111,7 @@ def request(url: str, method: str, path: str, body: Any = None, token: Optional[
         if not isinstance(detail, str):
             detail = json.dumps(detail) if detail else exc.reason
         raise RemoteError(f"server refused ({exc.code}): {detail}", exc.code, info.get("kind", "")) from None
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         raise RemoteError(f"{url}: cannot reach the server ({getattr(exc, 'reason', exc)})") from None
     return payload if raw else json.loads(payload.decode("utf-8"))
 

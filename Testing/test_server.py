@@ -4,11 +4,14 @@ two-annotator workflow to a validator-clean dataset, and every bypass attempt re
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import os
 import shutil
 import stat
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -142,6 +145,11 @@ def test_whole_workflow_over_https(srv):
         a1.submit(cid, ref[sub].with_array(np.asarray(m1, np.uint8)))
         with pytest.raises(RoleError, match="may not see ann1's mask"):  # blinding, through HTTP
             a2.get_mask(cid, "ann1")
+        with pytest.raises(RoleError, match="may not see the reference mask"):
+            a2.get_mask(cid, "reference")
+        seen = a2.status(cid)
+        assert seen["annotators"] == [] and seen["annotator_count"] == 1 and "ann1" not in json.dumps(seen)
+        assert "ann1" not in json.dumps(a2.queue())
         res = a2.submit(cid, ref[sub].with_array(np.asarray(m2, np.uint8)))
         assert res["rater"] == "ann2"
     # case 01: identical masks; any pending senior sign-off is given by the reviewer
@@ -166,6 +174,16 @@ def test_whole_workflow_over_https(srv):
                               np.asarray(plan[sub][0]).astype(bool) if sub != "01" else plan[sub][0] > 0)
     assert srv.dm.audit_verify()["ok"]
     assert bids_errors(srv.root) == []
+    # a third annotator gets no images of a case that already has its two annotators
+    ann3 = RemoteDataset.login(srv.url, "ann3", PASSWORD, ca_file=str(srv.ca), store=False)
+    with pytest.raises(RemoteError, match=r"\(403\).*not assigned to ann3"):
+        ann3.load_case("sub-01_ses-01")
+    with pytest.raises(RemoteError, match=r"\(403\).*only data-manager"):
+        ann3._call("GET", "/export", raw=True)
+    with tarfile.open(fileobj=io.BytesIO(srv.dm._call("GET", "/export", raw=True))) as tar:
+        names = tar.getnames()
+    assert all(f"lesions/sub-0{i}/ses-01/dwi/sub-0{i}_ses-01_space-orig_label-lesion_mask.nii.gz" in names
+               for i in (1, 2, 3))
 
 
 def test_bypass_attempts_refused_and_audited(srv):

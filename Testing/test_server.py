@@ -127,6 +127,12 @@ def test_cli_against_server(srv, tmp_path):
     assert r.returncode == 2 and "refused (403)" in r.stderr and not (tmp_path / "peek.nii.gz").exists()
     r = cli("submit", "--server", srv.url, "--subject", "03", "--session", SES, "--rater", "ann2", str(mask), env=env)
     assert r.returncode == 2 and "you act as your login (ann1)" in r.stderr
+    r = cli("qc-score", "--server", srv.url, "--subject", "03", "--session", SES, "--likert", "dwi=4", "adc=4",
+            "flair=4", env=env)
+    assert r.returncode == 0 and "reader ann1 recorded" in r.stdout and "in the annotation queue" in r.stdout, r.stderr
+    r = cli("qc-score", "--server", srv.url, "--subject", "03", "--session", SES, "--reader", "rev1", "--likert",
+            "dwi=1", env=env)
+    assert r.returncode == 2 and "you act as your login (ann1)" in r.stderr
     r = cli("workflow-config", "--server", srv.url, "--rule", "min_dice=0.1", env=env)
     assert r.returncode == 2 and "refused (403)" in r.stderr and "data-manager" in r.stderr
 

@@ -15,7 +15,9 @@ from typing import Any
 from .. import bids
 from ..errors import InputError
 
-COMMANDS = ("submit", "review", "arbitrate", "status", "fetch-mask", "workflow-config", "audit")
+COMMANDS = ("submit", "review", "arbitrate", "status", "fetch-mask", "workflow-config", "audit", "qc-score", "qc",
+            "report")
+IDENTITY = ("rater", "reader")  # the local-mode options naming who acts
 
 
 def add_server_options(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +28,7 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
         for act in p._actions:
             if act.dest == "root":
                 act.nargs, act.required, act.default = "?", False, None
-            if act.dest == "rater":
+            if act.dest in IDENTITY:
                 act.required = False
         p.add_argument("--server", help="annotation server URL (default $AIS_SERVER when ROOT is not given)")
         p.add_argument("--ca-file", help="CA certificate (PEM) for the server's TLS certificate")
@@ -43,8 +45,9 @@ def check_local(args: argparse.Namespace) -> None:
         return
     if args.root is None:
         raise InputError("give the dataset ROOT, or --server URL (or set AIS_SERVER)")
-    if hasattr(args, "rater") and args.rater is None:
-        raise InputError("--rater is required for a local dataset")
+    for name in IDENTITY:
+        if hasattr(args, name) and getattr(args, name) is None:
+            raise InputError(f"--{name} is required for a local dataset")
 
 
 def _case(args: argparse.Namespace) -> str:
@@ -58,8 +61,9 @@ def run(args: argparse.Namespace, url: str) -> int:
     if args.root is not None:
         raise InputError(f"give either ROOT ({args.root}) or --server ({url}), not both")
     ds = RemoteDataset.from_saved_login(url, ca_file=args.ca_file)
-    if getattr(args, "rater", None) not in (None, ds.user):
-        raise InputError(f"--rater {args.rater}: on a server you act as your login ({ds.user})")
+    for name in IDENTITY:
+        if getattr(args, name, None) not in (None, ds.user):
+            raise InputError(f"--{name} {getattr(args, name)}: on a server you act as your login ({ds.user})")
     return _VERBS[args.command](ds, args)
 
 
@@ -141,5 +145,37 @@ def _audit(ds: Any, a: argparse.Namespace) -> int:
     return 0 if res.get("ok") else 1
 
 
+def _score(ds: Any, a: argparse.Namespace) -> int:
+    from ..qc.subjective import parse_likert
+
+    res = ds.save_screening(_case(a), parse_likert(a.likert), list(a.artifact), list(a.exclude), a.note)
+    state = "EXCLUDED from the annotation queue: " + str(res["reason"]) if res["excluded"] else \
+        "in the annotation queue"
+    print(f"{res['case_id']}: reader {ds.user} recorded on {ds.url}; {state}")
+    return 0
+
+
+def _qc(ds: Any, a: argparse.Namespace) -> int:
+    rows = ds._call("POST", "/qc")
+    if a.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+    for r in rows if not a.json else []:
+        print(f"{r['case_id']:<30} {'excluded: ' + str(r['reason']) if r['excluded'] else 'in the queue'}")
+    return 0
+
+
+def _report(ds: Any, a: argparse.Namespace) -> int:
+    from ..io import atomic_write_bytes
+
+    rep = ds._call("POST", "/report", {"run_validator": not a.no_validator})
+    a.out.mkdir(parents=True, exist_ok=True)
+    for f in rep["files"]:
+        atomic_write_bytes(a.out / f.rsplit("/", 1)[1], ds._call("GET", f, raw=True))
+    print(f"acceptance: {rep['verdict']['status'].upper()} (report {rep['id']} written to {a.out})")
+    for r in rep["verdict"]["reasons"]:
+        print(f"  - {r}")
+    return 0
+
+
 _VERBS = {"submit": _submit, "review": _decide, "arbitrate": _decide, "status": _status, "fetch-mask": _fetch,
-          "workflow-config": _config, "audit": _audit}
+          "workflow-config": _config, "audit": _audit, "qc-score": _score, "qc": _qc, "report": _report}

@@ -282,3 +282,25 @@ def test_mrml_workspace_over_server(srv, scene):
     rws = wsp.open_case(scene, rv, cid, "rev1", "reviewer")
     with pytest.raises(RemoteError, match=r"\(409\).*is final"):
         wsp.decide(rws, "union", "")
+
+
+def test_web_mount_hook(srv, monkeypatch):
+    """``create_app(..., web_factory=f)`` mounts ``f(ctx)`` at /app; ``ctx.dataset_for(token)`` is the
+    in-process client with the routers' rules (for the browser app)."""
+    from starlette.applications import Starlette
+
+    from AISAnnotationServer import create_app
+    from AISAnnotationServer.accounts import AuthError
+
+    monkeypatch.setenv("AIS_AUDIT_KEY_FILE", str(srv.state / "audit.key"))
+    seen = []
+    app = create_app(srv.root, srv.state, web_factory=lambda ctx: seen.append(ctx) or Starlette())
+    assert [r.path for r in app.routes if type(r).__name__ == "Mount"] == ["/app"] and len(seen) == 1
+    ds = seen[0].dataset_for(srv.ds["ann2"].token)
+    assert ds.user == "ann2" and all(set(r["annotators"]) <= {"ann2"} for r in ds.queue())
+    with pytest.raises(RoleError, match="only reviewer / arbitrator"):
+        seen[0].dataset_for(srv.ds["ann1"].token).decide("sub-01_ses-01", "union")
+    with pytest.raises(AuthError, match="unknown token"):
+        seen[0].dataset_for("forged")
+    with pytest.raises(Exception, match="inside the dataset"):
+        create_app(srv.root, srv.root / "state")

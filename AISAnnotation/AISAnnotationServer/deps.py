@@ -21,9 +21,17 @@ from .accounts import Account, AccountStore, AuthError
 
 @dataclass
 class ServerContext:
+    """What the routers (and a mounted browser app) share: dataset root, state folder, accounts."""
+
     root: Path
     state: Path
     accounts: AccountStore
+
+    def dataset_for(self, token: str) -> Any:
+        """A :class:`~.session.ServerDataset` acting as the token's account (raises AuthError)."""
+        from .session import ServerDataset
+
+        return ServerDataset(self, self.accounts.identify(token))
 
 
 def ctx(request: Request) -> ServerContext:

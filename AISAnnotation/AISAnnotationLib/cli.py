@@ -26,8 +26,9 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser(server_mode: bool = False, parser_class: type = argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The ``ais-annotate`` parser; ``server_mode``: the workflow verbs without ROOT and --rater (``--server``)."""
+    parser = parser_class(
         prog="ais-annotate",
         description="Acute ischemic stroke MRI annotation (expert consensus 2025): import, QC, "
                     "pre-annotation, agreement, export, reports, demo.",
@@ -41,28 +42,28 @@ def build_parser() -> argparse.ArgumentParser:
         importlib.import_module(f"{__package__}.commands.{name}").register(sub)
     from .commands import remote
 
-    remote.add_server_options(parser)
+    remote.add_server_options(parser, server_mode)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = build_parser()
+    from .commands import remote
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    server = remote.server_mode(argv, build_parser)
+    parser = build_parser(server_mode=server)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from .commands import remote
-
     try:
         if args.audit_key is not None:
             from .audit import KEY_ENV, load_key
 
             load_key(args.audit_key)  # readable and long enough; the dataset check happens per log
             os.environ[KEY_ENV] = str(args.audit_key.resolve())
-        url = remote.server_of(args)
-        if url:
-            return remote.run(args, url)
-        remote.check_local(args)
+        if server:
+            return remote.run(args, args.server or os.environ.get("AIS_SERVER", ""))
         return int(args.func(args) or 0)
     except AISError as exc:
         return _fail(args.command, str(exc))

@@ -20,34 +20,56 @@ COMMANDS = ("submit", "review", "arbitrate", "status", "fetch-mask", "workflow-c
 IDENTITY = ("rater", "reader")  # the local-mode options naming who acts
 
 
-def add_server_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--server``/``--ca-file`` to the workflow sub-commands; ROOT and --rater become optional."""
+class _ParseError(Exception):
+    pass
+
+
+class _ProbeParser(argparse.ArgumentParser):
+    """A parser that raises instead of printing and exiting (to test whether argv is a local call)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise _ParseError(message)
+
+
+def add_server_options(parser: argparse.ArgumentParser, server_mode: bool) -> None:
+    """Add ``--server``/``--ca-file`` to the workflow verbs; in ``server_mode`` ROOT and --rater are not given."""
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for name in COMMANDS:
         p = sub.choices[name]
-        for act in p._actions:
+        for act in p._actions if server_mode else []:
             if act.dest == "root":
                 act.nargs, act.required, act.default = "?", False, None
             if act.dest in IDENTITY:
                 act.required = False
-        p.add_argument("--server", help="annotation server URL (default $AIS_SERVER when ROOT is not given)")
+        p.add_argument("--server", help="annotation server URL (instead of ROOT; default $AIS_SERVER when ROOT "
+                                        "is not given); acts as your `ais-annotate login`")
         p.add_argument("--ca-file", help="CA certificate (PEM) for the server's TLS certificate")
 
 
-def server_of(args: argparse.Namespace) -> Any:
-    if getattr(args, "command", None) not in COMMANDS:
-        return None
-    return args.server or (os.environ.get("AIS_SERVER") if args.root is None else None)
+def _command(argv: list[str]) -> str:
+    it = iter(argv)
+    for tok in it:
+        if tok == "--audit-key":
+            next(it, None)
+        elif not tok.startswith("-"):
+            return tok
+    return ""
 
 
-def check_local(args: argparse.Namespace) -> None:
-    if getattr(args, "command", None) not in COMMANDS:
-        return
-    if args.root is None:
-        raise InputError("give the dataset ROOT, or --server URL (or set AIS_SERVER)")
-    for name in IDENTITY:
-        if hasattr(args, name) and getattr(args, name) is None:
-            raise InputError(f"--{name} is required for a local dataset")
+def server_mode(argv: list[str], build: Any) -> bool:
+    """True when a workflow verb should go to a server: ``--server`` given, or ``$AIS_SERVER`` set and
+    ``argv`` is not a complete local call (no ROOT)."""
+    if _command(argv) not in COMMANDS or "-h" in argv or "--help" in argv:
+        return False
+    if any(t == "--server" or t.startswith("--server=") for t in argv):
+        return True
+    if not os.environ.get("AIS_SERVER"):
+        return False
+    try:
+        build(parser_class=_ProbeParser).parse_args(argv)
+    except (_ParseError, SystemExit):
+        return True
+    return False
 
 
 def _case(args: argparse.Namespace) -> str:

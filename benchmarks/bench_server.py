@@ -124,7 +124,7 @@ def annotator(load: Load, user: str, cases: list[str], masks: dict[str, object],
             load.acked.append((cid, user, res["sha256"]))
 
 
-def reviewer(load: Load, user: str, done: threading.Event) -> None:
+def reviewer(load: Load, user: str, index: int, n: int, done: threading.Event) -> None:
     ds = load.timed("login", RemoteDataset.login, load.url, user, PASSWORD, ca_file=load.ca, store=False)
     while True:
         rows = load.timed("queue", ds.queue, "waiting for me")
@@ -133,7 +133,8 @@ def reviewer(load: Load, user: str, done: threading.Event) -> None:
                 return
             time.sleep(0.5)
             continue
-        for row in rows[:3]:
+        mine = [r for k, r in enumerate(rows) if k % n == index] or rows[:1]  # spread reviewers over the queue
+        for row in mine[:3]:
             try:
                 load.timed("review material", ds.review_material, row["case_id"])
                 load.timed("decision", ds.decide, row["case_id"], "union")
@@ -182,7 +183,7 @@ def main() -> int:
         for k in range(2):
             threads.append(threading.Thread(target=annotator, args=(load, f"ann{2 * p + k:02d}", share, masks,
                                                                      k == 1 and p % 2 == 0)))
-    revs = [threading.Thread(target=reviewer, args=(load, f"rev{i:02d}", done)) for i in range(n_rev)]
+    revs = [threading.Thread(target=reviewer, args=(load, f"rev{i:02d}", i, n_rev, done)) for i in range(n_rev)]
     t1 = time.perf_counter()
     for t in threads + revs:
         t.start()

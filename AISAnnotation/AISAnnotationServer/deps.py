@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import gzip
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -12,11 +14,14 @@ import numpy as np
 from fastapi import HTTPException, Request
 
 from AISAnnotationLib import audit
+from AISAnnotationLib.case import Case, load_case
 from AISAnnotationLib.errors import InputError
 from AISAnnotationLib.image import Image
 from AISAnnotationLib.workflow import store
 
 from .accounts import Account, AccountStore, AuthError
+
+CASE_CACHE = 16
 
 
 @dataclass
@@ -26,6 +31,24 @@ class ServerContext:
     root: Path
     state: Path
     accounts: AccountStore
+    _cases: OrderedDict = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def case(self, subject: str, session: Optional[str]) -> Case:
+        """The loaded case (raw images, brain mask), kept for the last ``CASE_CACHE`` cases: the server
+        is the only writer and never changes raw images, so submissions skip re-reading them."""
+        key = (subject, session)
+        with self._lock:
+            if key in self._cases:
+                self._cases.move_to_end(key)
+                return self._cases[key]
+        case = load_case(self.root, subject, session)
+        case.brain_mask()
+        with self._lock:
+            self._cases[key] = case
+            while len(self._cases) > CASE_CACHE:
+                self._cases.popitem(last=False)
+        return case
 
     def dataset_for(self, token: str) -> Any:
         """A :class:`~.session.ServerDataset` acting as the token's account (raises AuthError)."""

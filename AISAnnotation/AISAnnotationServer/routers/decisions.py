@@ -39,7 +39,7 @@ def decide(request: Request, case_id: str, body: dict[str, Any] = Body(...),
     img = bytes_to_image(unb64(corrected, "corrected"), f"{case_id} corrected mask") if corrected else None
     fn = review if acc.role == "reviewer" else arbitrate
     rec = fn(ctx(request).root, sub, ses, acc.user, str(body.get("decision", "")), accept=body.get("accept"),
-             corrected=img, reason=body.get("reason"))
+             corrected=img, reason=body.get("reason"), case=ctx(request).case(sub, ses))
     st = case_status(ctx(request).root, sub, ses)
     out = {k: v for k, v in rec.items() if not k.startswith("_")}
     out.update({"case_id": case_id, "state": st.state, "waiting_for": st.waiting_for})

@@ -39,7 +39,7 @@ def submissions(request: Request, case_id: str, body: dict[str, Any] = Body(...)
                  no_visible_lesion=bool(body.get("no_visible_lesion", False)), parameters=body.get("parameters"),
                  uncertain_regions=body.get("uncertain_regions"), started=body.get("started"),
                  allow_small_components=bool(body.get("allow_small_components", False)),
-                 comment=body.get("comment"))
+                 comment=body.get("comment"), case=ctx(request).case(sub, ses))
     st = case_status(ctx(request).root, sub, ses)
     return {"case_id": case_id, "rater": rev.rater, "revision": rev.number, "sha256": rev.sha256,
             "state": st.state, "waiting_for": st.waiting_for}

@@ -145,6 +145,7 @@ class AccountStore:
 
         now = time.time()
         with self._lock, self._db() as db:
+            db.execute("DELETE FROM failures WHERE time<=?", (now - FAILURE_WINDOW,))
             fails = db.execute("SELECT COUNT(*) FROM failures WHERE user=? AND time>?",
                                (user, now - FAILURE_WINDOW)).fetchone()[0]
             if fails >= MAX_FAILURES:

@@ -109,6 +109,15 @@ def test_first_start_and_tls(srv):
     with pytest.raises(RemoteError, match="cannot reach"):
         request(srv.url.replace("https", "http"), "GET", "/info")
     assert request(srv.url, "GET", "/info", ca_file=str(srv.ca))["name"] == "AISAnnotation"
+    env = server_env()
+    r = cli("accounts", "list", "--state", srv.state, "--json", env=env)
+    assert r.returncode == 0 and {"user": "dm01", "role": "data-manager", "disabled": False} in json.loads(r.stdout)
+    r = cli("accounts", "add", "--state", srv.state, "--user", "x1", "--role", "annotator", "--password-stdin",
+            env=env, input="short\n")
+    assert r.returncode == 2 and "at least 10 characters" in r.stderr and "Traceback" not in r.stderr
+    r = cli("accounts", "add", "--state", srv.state, "--user", "dm01", "--role", "annotator", "--password-stdin",
+            env=env, input=PASSWORD + "\n")
+    assert r.returncode == 2 and "account 'dm01' already exists" in r.stderr
 
 
 def test_cli_against_server(srv, tmp_path):

@@ -82,7 +82,10 @@ def cnr(values: np.ndarray, a: np.ndarray, b: np.ndarray, background: np.ndarray
 
 
 def _radius(spacing: tuple[float, ...], mm: float) -> list[int]:
-    return [max(1, int(round(mm / s))) for s in spacing]
+    # nearest voxel count, halves up, with brain.SPACING_RTOL: header float noise never flips it
+    from ..brain import SPACING_RTOL
+
+    return [max(1, int(np.floor(mm / s * (1 + SPACING_RTOL) + 0.5))) for s in spacing]
 
 
 def background_mask(values: np.ndarray, spacing: tuple[float, float, float],

@@ -20,7 +20,7 @@ from typing import Any, Optional
 import numpy as np
 
 from . import bids
-from .brain import brain_mask
+from .brain import foreground_mask
 from .deid import scrub_sidecar
 from .diffusion import format_bvals, format_bvecs, read_bvals, read_bvecs, split_shells
 from .errors import InputError
@@ -67,8 +67,8 @@ def _check_dwi_group(plan: PlannedSession, what: dict[str, str]) -> None:
     else:
         b1000, b0 = ref.array, None
     if "adc" in plan.images:
-        brain = brain_mask(ref.with_array(b0 if b0 is not None else b1000))
-        det = detect_adc_unit(plan.images["adc"].array, brain, what=what["adc"])
+        tissue = foreground_mask(b0 if b0 is not None else b1000)  # no morphology for the unit
+        det = detect_adc_unit(plan.images["adc"].array, tissue, what=what["adc"])
         plan.notes.append(f"ADC unit: {det.unit} ({det.reason})")
         plan.images["adc"].meta["AISADCUnitAtImport"] = det.unit
 

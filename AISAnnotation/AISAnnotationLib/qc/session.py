@@ -24,6 +24,7 @@ from ..image import Image
 from ..io import read_image, write_json, write_nifti
 from ..progress import ProgressCallback, null_progress
 from . import acquisition as acq
+from .brain_cache import CACHE_KEY
 from .snr import DEFAULT_CNR_MIN, DEFAULT_SNR_MIN, measure
 from .store import ensure_qc_derivatives, qc_mask_path, qc_record_path, read_qc_record
 from .subjective import LIKERT_MIN, ReaderRecord, reader_reasons
@@ -63,6 +64,7 @@ class SessionQC:
     error: Optional[str] = None
     brain: Optional[np.ndarray] = None
     reference: Optional[Image] = None
+    brain_key: Optional[dict[str, Any]] = None
 
     @property
     def case_id(self) -> str:
@@ -138,6 +140,7 @@ def assess_session(root: Path, subject: str, session: Optional[str], config: Opt
         return out
     out.reference = case.reference
     out.brain = case.brain_mask()
+    out.brain_key = case.brain_key()
     brains: dict[str, np.ndarray] = {"dwi": out.brain}
     for seq in RULE_SEQUENCES:
         if seq not in case.files and not (seq == "dwi" and "trace" in case.files):
@@ -201,6 +204,8 @@ def record_from(qc: SessionQC, config: QCConfig, root: Path) -> dict[str, Any]:
         "updated": _now(),
         "GeneratedBy": {"Name": "AISAnnotation", "Version": __version__},
     }
+    if qc.brain is not None and qc.brain_key is not None:
+        rec[CACHE_KEY] = qc.brain_key  # the mask is reused while these input hashes match
     if qc.brain is None:
         rec["AISPlaceholderMask"] = True  # the session could not be loaded: the mask is a 1-voxel placeholder
     return rec

@@ -131,6 +131,23 @@ def find_sequence_files(sdir: Path, subject: str, session: Optional[str]) -> dic
     return found
 
 
+def load_reference(root: Path, subject: str, session: Optional[str] = None) -> Case:
+    """The session's diffusion only (DWI b1000 grid, b0): enough for grid checks and the brain mask.
+
+    Much cheaper than :func:`load_case` (no ADC, eADC or anatomical images are read).
+    """
+    root = Path(root)
+    subject = bids.strip_prefix(subject, "sub")
+    session = bids.strip_prefix(session, "ses") if session else None
+    sdir = bids.session_dir(root, subject, session)
+    if not sdir.is_dir():
+        raise InputError(f"{sdir}: no such subject/session folder")
+    files = find_sequence_files(sdir, subject, session)
+    case = Case(root=root, subject=subject, session=session, files=dict(files))
+    _load_diffusion(case, files)
+    return case
+
+
 def load_case(root: Path, subject: str, session: Optional[str] = None, adc_unit: str = "auto") -> Case:
     """Load every available sequence of ``sub-<subject>[/ses-<session>]`` from a BIDS root.
 

@@ -60,8 +60,13 @@ def noise_sigma_tissue(values: np.ndarray, brain: np.ndarray) -> Optional[float]
     from scipy import ndimage
 
     k = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], float)[:, :, None]
-    r = ndimage.convolve(np.asarray(values, np.float64), k, mode="nearest")
-    inner = ndimage.binary_erosion(brain, np.ones((3, 3, 1), bool), iterations=2)
+    brain = np.asarray(brain, bool)
+    if not brain.any():
+        return None
+    # on the brain's bounding box: the kept voxels lie ≥ 2 voxels inside it, so the residual is the same
+    box = ndimage.find_objects(brain.astype(np.uint8))[0]
+    r = ndimage.convolve(np.asarray(values[box], np.float64), k, mode="nearest")
+    inner = ndimage.binary_erosion(brain[box], np.ones((3, 3, 1), bool), iterations=2)
     v = r[inner]
     if v.size < MIN_BACKGROUND_VOXELS:
         return None

@@ -97,6 +97,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     au = sub.add_parser("audit", help="show or verify the audit log")
     au.add_argument("root", type=Path)
     au.add_argument("--verify", action="store_true", help="check the hash chain and the files it names")
+    au.add_argument("--anchor", nargs="?", const="", default=None, metavar="DIGEST",
+                    help="alone: print a short digest of the log head to write down elsewhere; with --verify "
+                         "DIGEST: prove the log still contains and extends it")
     au.add_argument("--json", action="store_true")
     au.set_defaults(func=_cmd_audit)
 
@@ -224,6 +227,10 @@ def format_status_table(rows: list[state.CaseStatus]) -> list[str]:
 
 def _cmd_status(a: argparse.Namespace) -> int:
     if a.repair:
+        from ..cleanup import remove_leftovers
+
+        for line in remove_leftovers(a.root):
+            print(f"removed {line}")
         for sub_, ses in bids.find_sessions(a.root):
             if state.excluded(a.root, sub_, ses) is None and store.list_revisions(a.root, sub_, ses):
                 cases.repair(a.root, sub_, ses)
@@ -244,8 +251,11 @@ def _cmd_status(a: argparse.Namespace) -> int:
 
 
 def _cmd_audit(a: argparse.Namespace) -> int:
+    if a.anchor == "" and not a.verify:
+        print(audit.anchor(store.audit_log(a.root)))
+        return 0
     if a.verify:
-        res = verify_dataset(a.root)
+        res = verify_dataset(a.root, anchor=a.anchor or None)
         if a.json:
             print(json.dumps(res.as_dict(), indent=2, ensure_ascii=False))
         else:
@@ -254,7 +264,13 @@ def _cmd_audit(a: argparse.Namespace) -> int:
                 print(f"  error: {e}")
             for w in res.warnings:
                 print(f"  warning: {w}")
+            for p in res.proven:
+                print(f"  proven: {p}")
+            for u in res.unproven:
+                print(f"  not proven: {u}")
         return 0 if res.ok else 1
+    if a.anchor:
+        raise InputError("--anchor DIGEST is checked with --verify")
     recs = audit.read(store.audit_log(a.root))
     if a.json:
         print(json.dumps(recs, indent=2, ensure_ascii=False))

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "dicom",
     "qc",
     "report",
+    "server",
 )
 
 
@@ -38,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__package__}.commands.{name}").register(sub)
+    from .commands import remote
+
+    remote.add_server_options(parser)
     return parser
 
 
@@ -66,12 +70,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from .commands import remote
+
     try:
         if args.audit_key is not None:
             from .audit import KEY_ENV, load_key
 
             load_key(args.audit_key)  # readable and long enough; the dataset check happens per log
             os.environ[KEY_ENV] = str(args.audit_key.resolve())
+        url = remote.server_of(args)
+        if url:
+            return remote.run(args, url)
+        remote.check_local(args)
         _default_session(args)
         rc = int(args.func(args) or 0)
         sys.stdout.flush()

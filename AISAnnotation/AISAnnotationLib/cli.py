@@ -64,9 +64,25 @@ def _quiet_broken_pipe() -> int:
     return 1  # what Python's own docs advise for EPIPE
 
 
+def _reflow_positionals(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str]) -> None:
+    """``submit ROOT --subject S … MASK``: with ROOT optional (``--server``), argparse gives ROOT to MASK and
+    leaves MASK over. Put the positionals back in their written order; anything else is an error."""
+    sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    cmd = sub.choices.get(getattr(args, "command", None)) if sub else None
+    pos = [a for a in cmd._actions if not a.option_strings and not isinstance(a, argparse._SubParsersAction)] \
+        if cmd else []
+    values = [getattr(args, a.dest) for a in pos if getattr(args, a.dest) is not None] + list(extra)
+    if not pos or any(x.startswith("-") for x in extra) or len(values) > len(pos):
+        parser.error("unrecognized arguments: " + " ".join(extra))
+    for a, v in zip(pos, values):
+        setattr(args, a.dest, a.type(v) if isinstance(v, str) and callable(a.type) else v)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        _reflow_positionals(parser, args, extra)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -22,11 +22,13 @@ COMMAND_MODULES = (
     "dicom",
     "qc",
     "report",
+    "server",
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser(server_mode: bool = False, parser_class: type = argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The ``ais-annotate`` parser; ``server_mode``: the workflow verbs without ROOT and --rater (``--server``)."""
+    parser = parser_class(
         prog="ais-annotate",
         description="Acute ischemic stroke MRI annotation (expert consensus 2025): import, QC, "
                     "pre-annotation, agreement, export, reports, demo.",
@@ -38,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__package__}.commands.{name}").register(sub)
+    from .commands import remote
+
+    remote.add_server_options(parser, server_mode)
     return parser
 
 
@@ -61,7 +66,11 @@ def _quiet_broken_pipe() -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = build_parser()
+    from .commands import remote
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    server = remote.server_mode(argv, build_parser)
+    parser = build_parser(server_mode=server)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -72,6 +81,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
             load_key(args.audit_key)  # readable and long enough; the dataset check happens per log
             os.environ[KEY_ENV] = str(args.audit_key.resolve())
+        if server:
+            return remote.run(args, args.server or os.environ.get("AIS_SERVER", ""))
         _default_session(args)
         rc = int(args.func(args) or 0)
         sys.stdout.flush()

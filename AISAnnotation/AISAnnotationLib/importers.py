@@ -16,13 +16,14 @@ import contextlib
 import os
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
 from . import bids
-from .brain import brain_mask
+from .brain import foreground_mask
 from .deid import scrub_sidecar
 from .diffusion import format_bvals, format_bvecs, read_bvals, read_bvecs, split_shells
 from .errors import InputError
@@ -79,8 +80,8 @@ def _check_dwi_group(plan: PlannedSession, what: dict[str, str]) -> None:
     else:
         b1000, b0 = ref.array, None
     if "adc" in plan.images:
-        brain = brain_mask(ref.with_array(b0 if b0 is not None else b1000))
-        det = detect_adc_unit(plan.images["adc"].array, brain, what=what["adc"])
+        tissue = foreground_mask(b0 if b0 is not None else b1000)  # no morphology for the unit
+        det = detect_adc_unit(plan.images["adc"].array, tissue, what=what["adc"])
         plan.notes.append(f"ADC unit: {det.unit} ({det.reason})")
         plan.images["adc"].meta["AISADCUnitAtImport"] = det.unit
 
@@ -294,13 +295,29 @@ def _write_staged(stage: Path, plan: PlannedSession) -> list[Path]:
     return written
 
 
-def import_isles(src_root: Path, dst_root: Path) -> list[tuple[str, Optional[str]]]:
-    """Import every session of an ISLES'22 tree; all sessions are checked before writing."""
+def import_isles(src_root: Path, dst_root: Path, progress: Any = None, workers: int = 0,
+                 scheduler: Optional[str] = None) -> list[tuple[str, Optional[str]]]:
+    """Import every session of an ISLES'22 tree, one session at a time (memory flat in N).
+
+    Each session is planned (read and checked) and then written; with ``workers``/``scheduler``
+    the planning runs on Dask and the writing stays here, in session order (one writer).
+    Raises :class:`InputError` naming every session that failed (nothing written for those).
+    """
+    from .batch import run_batch
+
     sessions = find_isles_sessions(src_root)
-    plans = [plan_isles_session(src_root, sub, ses) for sub, ses in sessions]
-    for plan in plans:
-        write_session(dst_root, plan)
+    outcome = run_batch(sessions, partial(_plan_isles_item, Path(src_root)),
+                        lambda item, plan: write_session(dst_root, plan), workers=workers, scheduler=scheduler,
+                        progress=progress or (lambda f, m: None), what="import")
+    if outcome.failures:
+        done = len(outcome.done)
+        raise InputError(f"{len(outcome.failures)} of {len(sessions)} session(s) not imported ({done} imported): "
+                         + "; ".join(f"{bids.prefix(*i)}: {e}" for i, e in outcome.failures))
     return sessions
+
+
+def _plan_isles_item(src_root: Path, item: tuple[str, Optional[str]]) -> PlannedSession:
+    return plan_isles_session(src_root, item[0], item[1])
 
 
 def import_loose(dst_root: Path, subject: str, session: Optional[str], files: dict[str, Any],

@@ -87,6 +87,9 @@ def build_report(root: Path, out: Path, run_validator: bool = True,
         "sections": secs,
     }
     rep["verdict"] = verdict(rep)
+    from ..workflow.settings import deviations
+
+    rep["verdict"]["deviations"] = deviations(root)  # listed, not failing: the data manager's audited choice
     figs = _figures(rep)
     for name, png in figs.items():
         (out / f"{name}.png").write_bytes(png)

@@ -52,7 +52,7 @@ def validate_label(label: str, what: str = "label") -> str:
     This is what keeps user-supplied subject/session/rater names from reaching a path
     (no '/', '..', '_', '-', spaces).
     """
-    if not isinstance(label, str) or not _LABEL_RE.match(label):
+    if not isinstance(label, str) or not _LABEL_RE.fullmatch(label):
         raise InputError(
             f"invalid {what} {label!r}: BIDS labels may contain only letters and digits "
             "(no '-', '_', '/', '.', spaces)"
@@ -233,6 +233,21 @@ def add_participant(root: Path, subject: str, **columns: str) -> None:
             changed = True
     if changed:
         write_json(pj, meta)
+
+
+def only_session(root: Path, subject: str) -> Optional[str]:
+    """The session to use when none is given: the subject's only ``ses-*`` folder, else None.
+
+    Raises:
+        InputError when the subject has several sessions (naming them: ``--session`` is needed).
+    """
+    from .errors import InputError
+
+    sd = Path(root) / f"sub-{strip_prefix(subject, 'sub')}"
+    sess = sorted(p.name[4:] for p in sd.glob("ses-*") if p.is_dir()) if sd.is_dir() else []
+    if len(sess) > 1:
+        raise InputError(f"{sd}: {len(sess)} sessions ({', '.join(sess)}); choose one with --session")
+    return sess[0] if sess else None
 
 
 def find_sessions(root: Path) -> list[tuple[str, Optional[str]]]:

@@ -26,10 +26,13 @@ ENV = dict(os.environ, PYTHONPATH=str(REPO / "AISAnnotation"))
 
 
 def test_no_complete_case_is_a_failed_completeness(demo_copy):
+    from aistest_workflow import register_raters
+
+    register_raters(demo_copy, qualify=False)  # screening is done by registered raters (issue 11)
     sessions = bids.find_sessions(demo_copy)
     assert sections.completeness(demo_copy, sessions)["status"] == "fail"  # nothing annotated yet
     for sub, ses in sessions:  # every case excluded at screening: still nothing accepted
-        assert main(["qc-score", str(demo_copy), "--subject", sub, "--session", ses, "--reader", "qc1",
+        assert main(["qc-score", str(demo_copy), "--subject", sub, "--session", ses, "--reader", "rev1",
                      "--likert", "dwi=2"]) == 0
     comp = sections.completeness(demo_copy, sessions)
     assert comp["excluded"] == 3 and comp["complete"] == 0 and comp["status"] == "fail"
@@ -76,10 +79,11 @@ def test_a_subjects_only_session_is_the_default(demo_copy, tmp_path, capsys):
     out = tmp_path / "pre.nii.gz"
     assert main(["preannotate", str(demo_copy), "--subject", "01", "--out", str(out)]) == 0
     assert "sub-01_ses-01" in capsys.readouterr().out and out.is_file()
-    assert main(["raters", "add", str(demo_copy), "--id", "a1", "--name", "A", "--role", "annotator",
-                 "--title", "resident", "--years-imaging", "6", "--years-neuro", "3"]) == 0
-    assert main(["submit", str(demo_copy), "--subject", "sub-01", "--rater", "a1", str(out)]) == 0
-    assert "sub-01_ses-01: a1 revision 1 saved" in capsys.readouterr().out
+    from aistest_workflow import register_raters
+
+    register_raters(demo_copy)  # data manager, then qualified annotators (issue 11)
+    assert main(["submit", str(demo_copy), "--subject", "sub-01", "--rater", "ann1", str(out)]) == 0
+    assert "sub-01_ses-01: ann1 revision 1 saved" in capsys.readouterr().out
     # two sessions: the refusal names the sessions and the option
     write_demo_dataset(demo_copy, subjects=DEMO_SUBJECTS[:1], session="02")
     assert main(["preannotate", str(demo_copy), "--subject", "01", "--out", str(out)]) == 2
@@ -91,8 +95,9 @@ def test_a_subjects_only_session_is_the_default(demo_copy, tmp_path, capsys):
 
 
 def test_small_component_refusal_names_the_option(demo_copy, capsys):
-    assert main(["raters", "add", str(demo_copy), "--id", "a1", "--name", "A", "--role", "annotator",
-                 "--title", "resident", "--years-imaging", "6", "--years-neuro", "3"]) == 0
+    from aistest_workflow import register_raters
+
+    register_raters(demo_copy)  # data manager, then qualified annotators (issue 11)
     ref = read_image(bids.lesion_mask_path(demo_copy, "01", "01", desc=bids.REFERENCE_DESC))
     m = (ref.array > 0).astype(np.uint8)
     i, j, k = (np.array(m.shape) // 2)  # a one-voxel speck in the middle of the brain, away from the lesions
@@ -100,13 +105,13 @@ def test_small_component_refusal_names_the_option(demo_copy, capsys):
     m[i, j, k] = 1
     speck = demo_copy / "speck.nii.gz"
     write_nifti(dataclasses.replace(ref, array=m), speck, dtype="uint8")
-    assert main(["submit", str(demo_copy), "--subject", "01", "--rater", "a1", str(speck)]) == 2
+    assert main(["submit", str(demo_copy), "--subject", "01", "--rater", "ann1", str(speck)]) == 2
     assert "--allow-small-components" in capsys.readouterr().err
     empty = demo_copy / "empty.nii.gz"
     write_nifti(dataclasses.replace(ref, array=np.zeros_like(m)), empty, dtype="uint8")
-    assert main(["submit", str(demo_copy), "--subject", "01", "--rater", "a1", str(empty)]) == 2
+    assert main(["submit", str(demo_copy), "--subject", "01", "--rater", "ann1", str(empty)]) == 2
     assert "--no-visible-lesion" in capsys.readouterr().err
-    assert main(["submit", str(demo_copy), "--subject", "01", "--rater", "a1", str(speck),
+    assert main(["submit", str(demo_copy), "--subject", "01", "--rater", "ann1", str(speck),
                  "--allow-small-components"]) == 0
 
 

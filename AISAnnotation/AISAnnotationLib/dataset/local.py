@@ -51,13 +51,14 @@ class LocalDataset:
         return review_material(self.root, *split_case_id(case_id), self.user)
 
     def submit(self, case_id: str, mask: Image, case: Optional[Case] = None, **options: Any) -> dict[str, Any]:
-        from ..workflow import case_status, submit
+        from ..workflow import submit
+        from ..workflow.access import status_for
 
         sub, ses = split_case_id(case_id)
         rev = submit(self.root, sub, ses, self.user, mask, case=case, **options)
-        st = case_status(self.root, sub, ses)
+        st = status_for(self.root, sub, ses, self.user)  # blinded for annotators until final
         return {"case_id": case_id, "rater": rev.rater, "revision": rev.number, "sha256": rev.sha256,
-                "file": rev.summary(self.root)["file"], "state": st.state, "waiting_for": st.waiting_for}
+                "file": rev.summary(self.root)["file"], "state": st["state"], "waiting_for": st["waiting_for"]}
 
     def decide(self, case_id: str, decision: str, accept: Optional[str] = None, corrected: Optional[Image] = None,
                reason: Optional[str] = None, case: Optional[Case] = None) -> dict[str, Any]:

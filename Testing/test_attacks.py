@@ -271,10 +271,8 @@ def test_mask_edited_with_fixed_sidecar_is_detected(demo_copy):
     m = np.asarray(ref.array).astype(np.uint8)
     rev = submit(demo_copy, "01", "01", "ann1", m)
     rel = rev.mask_path.relative_to(demo_copy).as_posix()
-    # the record of every delivered file carries {path: sha256} (written by the workflow with each
-    # submission/decision/final; appended here directly so this check stands on its own)
-    audit.append(store.audit_log(demo_copy), who="ann1", role="annotator", case="sub-01_ses-01",
-                 action="submit", files={rel: sha256_file(rev.mask_path)})
+    files = audit.read(store.audit_log(demo_copy))[-1]["files"]  # the submission record vouches for the file
+    assert files[rel] == sha256_file(rev.mask_path)
     assert verify_dataset(demo_copy).ok
     data = bytearray(rev.mask_path.read_bytes())
     data[-30] ^= 0xFF  # edit the mask on disk …
@@ -333,7 +331,7 @@ def test_repair_removes_revision_without_sidecar_and_audits_it(demo_copy):
     assert "removed revision-without-sidecar" in r.stdout and "removed temporary" in r.stdout
     assert not orphan.exists() and not tmp.exists() and rev.mask_path.exists()
     last = audit.read(store.audit_log(demo_copy))[-1]
-    assert last["action"] == "repair" and list(last["files"].values()) == [None]
+    assert last["action"] == "repair" and set(last["files"].values()) == {None} and len(last["files"]) == 2
     assert verify_dataset(demo_copy).ok
 
 
@@ -351,3 +349,20 @@ def test_log_written_by_the_previous_version_still_verifies_and_extends(tmp_path
     assert rec["seq"] == 4 and rec["mac"]
     res = audit.verify(log)
     assert res.ok and any("records 1–3 were written before the log was signed" in u for u in res.unproven)
+
+
+def test_submission_killed_after_its_audit_record_is_a_warning_then_repaired(demo_copy, tmp_path):
+    register_raters(demo_copy)
+    mask = bids.lesion_mask_path(demo_copy, "01", "01", desc=bids.REFERENCE_DESC)
+    r = cli("submit", demo_copy, "--subject", "01", "--session", "01", "--rater", "ann1", mask,
+            env=cli_env(AIS_WORKFLOW_FAULT="revision-sidecar-temp-written"))
+    assert r.returncode == -9
+    assert audit.read(store.audit_log(demo_copy))[-1]["action"] == "submit"  # recorded, never committed
+    res = verify_dataset(demo_copy)
+    assert res.ok and any("submission interrupted after its audit record" in w for w in res.warnings), res
+    for p in (bids.lesion_dir(demo_copy) / "sourcedata").rglob("*"):
+        os.utime(p, (1_000_000_000, 1_000_000_000))
+    r = cli("status", demo_copy, "--repair")
+    assert r.returncode == 0 and "removed revision-without-sidecar" in r.stdout, r.stdout + r.stderr
+    res = verify_dataset(demo_copy)
+    assert res.ok and not res.warnings, (res.errors, res.warnings)

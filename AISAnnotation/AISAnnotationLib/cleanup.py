@@ -96,10 +96,11 @@ def _remove(root: Path, items: list[Leftover], log: Optional[Path]) -> list[str]
         else:
             it.path.unlink(missing_ok=True)
         done.append(it.describe(root))
-        if it.kind == "revision-without-sidecar":
+        if it.kind == "revision-without-sidecar":  # the mask and the sidecar it never got
             revisions[it.path.relative_to(root).as_posix()] = None
+            revisions[bids.sidecar_path(it.path).relative_to(root).as_posix()] = None
     if revisions and log is not None:
         audit.append(log, who="ais-annotate", role="system", case=None, action="repair",
                      reason="removed revisions without a sidecar (interrupted submissions)",
-                     details={"removed": sorted(revisions)}, files=revisions)
+                     details={"removed": sorted(p for p in revisions if p.endswith(".nii.gz"))}, files=revisions)
     return done

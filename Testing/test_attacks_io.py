@@ -258,7 +258,7 @@ def test_full_disk_never_tears_or_half_writes(demo_root, tmp_path):
         _fill(mnt, 16384)
         with pytest.raises((AISError, OSError)):
             build_report(ds, out, run_validator=False)
-        assert tree_hash(out) == old and sorted(p.name for p in mnt.iterdir()) == ["ballast", "ds", "report"]
+        assert tree_hash(out) == old and not [p.name for p in mnt.iterdir() if p.name.startswith(".")]
         rep = json.loads((out / "report.json").read_text())
         assert rep["generated"] in (out / "report.html").read_text()
 

@@ -35,7 +35,7 @@ ROLES = ("annotator", "reviewer", "arbitrator")
 DATASET_SOURCES = ("Local folder", "Server")
 QUEUE_FILTERS = ("waiting for me", "all cases", "annotating", "needs review", "escalated", "final", "excluded")
 NOTE_DECISIONS = ("included", "excluded", "for-review")
-DECISIONS = ("accept_a", "accept_b", "union", "intersection", "edited")
+DECISIONS = ("accept_a", "accept_b", "union", "intersection", "edited", "sign_off")
 
 # Python packages that Slicer does not bundle, installed on first use with consent.
 REQUIREMENTS = {"nibabel": "nibabel>=4.0"}
@@ -196,6 +196,7 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.intersectionButton.connect("clicked(bool)", lambda: self.onDecision("intersection"))
         self.ui.startEditButton.connect("clicked(bool)", self.onStartEdit)
         self.ui.acceptEditedButton.connect("clicked(bool)", lambda: self.onDecision("edited"))
+        self.ui.signOffButton.connect("clicked(bool)", lambda: self.onDecision("sign_off"))
         self.ui.escalateButton.connect("clicked(bool)", self.onEscalate)
         self.ui.queueFilterComboBox.connect("currentIndexChanged(int)", self.onQueueFilterChanged)
         self.ui.caseSearchLineEdit.connect("editingFinished()", self.onQueueFilterChanged)
@@ -268,7 +269,7 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         for w in (self.ui.saveScreeningButton, self.ui.preannotateButton, self.ui.addNoteButton,
                   self.ui.removeNoteButton, self.ui.submitButton, self.ui.acceptAButton, self.ui.acceptBButton,
                   self.ui.unionButton, self.ui.intersectionButton, self.ui.startEditButton,
-                  self.ui.acceptEditedButton, self.ui.escalateButton):
+                  self.ui.acceptEditedButton, self.ui.signOffButton, self.ui.escalateButton):
             w.enabled = caseOpen
 
     def _selectedCaseId(self) -> str:

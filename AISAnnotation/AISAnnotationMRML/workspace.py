@@ -38,7 +38,7 @@ from .case_nodes import load_case_nodes
 from .segmentations import new_segmentation_node, segment_to_mask, set_segment_mask
 from .volumes import image_to_volume_node
 
-ROLES = raters.ROLES
+ROLES = raters.READING_ROLES  # roles that open cases (a data manager manages, never reads)
 #: Name of the threshold-then-refine segment editor effect (SegmentEditorAISThresholdLib).
 EFFECT_NAME = "AIS threshold"
 CASE_ATTRIBUTE = "AIS.case"
@@ -47,7 +47,8 @@ DISAGREEMENT_COLORS = {0: (0.0, 0.0, 0.0, 0.0), 1: (0.2, 0.85, 0.3, 1.0), 2: (0.
                        3: (0.1, 0.6, 0.95, 1.0)}
 #: GUI decision → (library decision, accept); "edited" sends the corrected segment.
 DECISION_MAP = {"accept_a": ("accept", "A"), "accept_b": ("accept", "B"), "union": ("union", None),
-                "intersection": ("intersection", None), "edited": ("corrected", None)}
+                "intersection": ("intersection", None), "edited": ("corrected", None),
+                "sign_off": ("sign-off", None)}
 #: Demo raters registered with the demo dataset (consensus R13 minimum qualifications met).
 DEMO_RATERS = (
     ("r01", "Demo annotator 1", "annotator", "resident", 6, 3),
@@ -55,6 +56,8 @@ DEMO_RATERS = (
     ("rv01", "Demo reviewer", "reviewer", "associate chief", 12, 8),
     ("ar01", "Demo arbitrator", "arbitrator", "chief", 20, 15),
 )
+#: The demo's data manager: registers the team, chooses the trial set, qualifies the annotators.
+DEMO_DATA_MANAGER = ("dm01", "Demo data manager", "data-manager", None, None, None)
 
 
 @dataclass
@@ -153,11 +156,11 @@ def demo_dataset(out_dir: Any, progress: Optional[ProgressCallback] = None) -> s
     if not (out / "dataset_description.json").is_file():
         progress(0.1, f"Writing the demo dataset to {out}")
         write_demo_dataset(out)
-    known = raters.load_raters(out)
-    for rid, name, role, title, years_imaging, years_neuro in DEMO_RATERS:
-        if rid not in known:
-            raters.add_rater(out, raters.Rater(rid, name, role, title, years_imaging, years_neuro,
-                                               qualification="demo account"), by="demo")
+    from AISAnnotationLib.workflow.demo import prepare_demo_team
+
+    progress(0.6, "Registering the demo team and qualifying the annotators on trial cases")
+    team = tuple(raters.Rater(*r, qualification="demo account") for r in DEMO_RATERS)
+    prepare_demo_team(out, team, raters.Rater(*DEMO_DATA_MANAGER, qualification="demo account"))
     progress(1.0, "Demo dataset ready")
     return str(out)
 
@@ -169,11 +172,16 @@ def case_queue(root: Any, rater_id: str, role: str, state_filter: str = "all cas
     if not isinstance(root, (str, Path)):
         return root.queue(state_filter, search)
     root = _check_root(root)
+    who = raters.get_rater(root, rater_id)
     rows = []
-    for st in cases.workflow_status(root):
-        rows.append({"case_id": st.case_id, "state": st.state, "annotators": [a["rater"] for a in st.annotators],
-                     "submitted": ", ".join(a["rater"] for a in st.annotators) or "-",
-                     "waiting_for": st.waiting_for})
+    for full in cases.workflow_status(root):
+        st = cases.visible_status(full, who)  # annotators: blinded until final
+        rows.append({"case_id": st["case"], "state": st["state"],
+                     "annotators": [a["rater"] for a in full.annotators],
+                     "submitted": ", ".join(a["rater"] for a in st["annotators"]) or "-",
+                     "waiting_for": st["waiting_for"],
+                     "return_to": [r for d in full.decisions[-1:] if d["decision"] == "return"
+                                   for r in d.get("return_to", [])] if full.state == "returned" else []})
     return panels.filter_queue(rows, rater_id, role, state_filter, search)
 
 
@@ -477,6 +485,13 @@ def escalate(ws: CaseWorkspace, reason: str) -> str:
     """Send the case to arbitration (reason required by the library)."""
     rec = ws.dataset.decide(ws.case_id, "escalate", reason=reason or None, case=ws.case)
     return f"{ws.case_id} escalated by {ws.rater_id}. Case state: {rec['state']}; waiting for {rec['waiting_for']}."
+
+
+def return_case(ws: CaseWorkspace, sides: Any, reason: str) -> str:
+    """Return the case to annotator(s) ``sides`` ("A", "B" or rater ids) for re-annotation (reason required)."""
+    who = [ws.raters.get(s, s) for s in ([sides] if isinstance(sides, str) else list(sides))]
+    rec = ws.dataset.decide(ws.case_id, "return", return_to=who, reason=reason or None, case=ws.case)
+    return f"{ws.case_id} returned to {', '.join(who)} by {ws.rater_id}. Case state: {rec['state']}."
 
 
 def escalation_text(ws: CaseWorkspace) -> str:

@@ -114,6 +114,9 @@ def _build(root: Path, out: Path, sessions: list, run_validator: bool,
         "sections": secs,
     }
     rep["verdict"] = verdict(rep)
+    from ..workflow.settings import deviations
+
+    rep["verdict"]["deviations"] = deviations(root)  # listed, not failing: the data manager's audited choice
     figs = _figures(rep)
     for name, png in figs.items():
         (out / f"{name}.png").write_bytes(png)

@@ -240,7 +240,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "auto_accept": None,        # AutoAcceptRule keyword arguments; None = the rule's defaults
     "auto_merge": "intersection",  # final mask of an auto-accepted case (prudence principle, R18)
     "consensus_layout": False,  # also write the final mask as sub-X_ses-Y_dwi_lesionmask.nii.gz
-    "require_review": False,    # True: even rule-accepted pairs wait for a reviewer's sign-off (R14)
+    "require_review": True,     # consensus §2.6: every case gets a senior sign-off; False = deviation
 }
 
 

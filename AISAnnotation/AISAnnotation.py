@@ -39,7 +39,8 @@ DECISIONS = ("accept_a", "accept_b", "union", "intersection", "edited", "sign_of
 
 # Python packages that Slicer does not bundle, installed on first use with consent.
 REQUIREMENTS = {"nibabel": "nibabel>=4.0"}
-REPORT_REQUIREMENTS = {"matplotlib": "matplotlib>=3.5"}
+# the report's naming check runs the official BIDS validator (a Python package with its own script)
+REPORT_REQUIREMENTS = {"matplotlib": "matplotlib>=3.5", "bids_validator_deno": "bids-validator-deno>=3.0.2"}
 
 
 #
@@ -67,7 +68,7 @@ class AISAnnotation(ScriptedLoadableModule):
             "disputed cases with a reason.</li>"
             "<li><b>Arbitrator</b>: final decision on escalated cases.</li></ul>"
             "Masks are stored as binary NIfTI on the DWI grid in a BIDS derivatives folder with full provenance. "
-            'See the <a href="https://github.com/aisannotation/SlicerAISAnnotation#readme">README</a>.'
+            "The extension's README.md explains every step, from DICOM to an accepted dataset."
         )
         self.parent.acknowledgementText = (
             "Built on 3D Slicer and its Segment Editor. Follows the expert consensus on MRI annotation of acute "
@@ -545,7 +546,7 @@ class AISAnnotationLogic(ScriptedLoadableModuleLogic):
         ):
             slicer.util.pip_install(missing)
         else:
-            raise RuntimeError("Not installed: " + ", ".join(missing) + ". AIS Annotation cannot read NIfTI without them.")
+            raise RuntimeError("Not installed: " + ", ".join(missing) + ". This action of AIS Annotation needs them.")
 
     @staticmethod
     def _ws():

@@ -235,6 +235,21 @@ def add_participant(root: Path, subject: str, **columns: str) -> None:
         write_json(pj, meta)
 
 
+def only_session(root: Path, subject: str) -> Optional[str]:
+    """The session to use when none is given: the subject's only ``ses-*`` folder, else None.
+
+    Raises:
+        InputError when the subject has several sessions (naming them: ``--session`` is needed).
+    """
+    from .errors import InputError
+
+    sd = Path(root) / f"sub-{strip_prefix(subject, 'sub')}"
+    sess = sorted(p.name[4:] for p in sd.glob("ses-*") if p.is_dir()) if sd.is_dir() else []
+    if len(sess) > 1:
+        raise InputError(f"{sd}: {len(sess)} sessions ({', '.join(sess)}); choose one with --session")
+    return sess[0] if sess else None
+
+
 def find_sessions(root: Path) -> list[tuple[str, Optional[str]]]:
     """All (subject, session) pairs of a BIDS raw dataset, sorted (session None if absent)."""
     out: list[tuple[str, Optional[str]]] = []

@@ -125,7 +125,7 @@ def load_case(root: Path, subject: str, session: Optional[str] = None, adc_unit:
     """
     root = Path(root)
     subject = bids.strip_prefix(subject, "sub")
-    session = bids.strip_prefix(session, "ses") if session else None
+    session = bids.strip_prefix(session, "ses") if session else bids.only_session(root, subject)
     sdir = bids.session_dir(root, subject, session)
     if not sdir.is_dir():
         raise InputError(f"{sdir}: no such subject/session folder")

@@ -46,6 +46,25 @@ def build_parser(server_mode: bool = False, parser_class: type = argparse.Argume
     return parser
 
 
+def _default_session(args: argparse.Namespace) -> None:
+    """``--session`` omitted on a dataset command: the subject's only session (every verb alike)."""
+    root, subject = getattr(args, "root", None), getattr(args, "subject", None)
+    if hasattr(args, "session") and args.session is None and isinstance(subject, str) and root is not None:
+        from .bids import only_session
+
+        args.session = only_session(root, subject)
+
+
+def _quiet_broken_pipe() -> int:
+    """Output piped into a reader that closed early (``| head``): stop quietly, like other Unix tools."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (embedded interpreter): nothing to redirect
+        pass
+    return 1  # what Python's own docs advise for EPIPE
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from .commands import remote
 
@@ -64,7 +83,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             os.environ[KEY_ENV] = str(args.audit_key.resolve())
         if server:
             return remote.run(args, args.server or os.environ.get("AIS_SERVER", ""))
-        return int(args.func(args) or 0)
+        _default_session(args)
+        rc = int(args.func(args) or 0)
+        sys.stdout.flush()
+        return rc
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except AISError as exc:
         return _fail(args.command, str(exc))
     except OSError as exc:

@@ -133,7 +133,7 @@ def check_mask(mask: Image, reference: Image, brain: Optional[np.ndarray] = None
         if allow_small_components:
             rep.notes.append(msg + " (confirmed by the rater)")
         else:
-            rep.problems.append(msg + "; erase them or confirm they are real lesions (allow small components)")
+            rep.problems.append(msg + "; erase them, or confirm they are real lesions with --allow-small-components")
     if brain is None:
         rep.notes.append("no brain mask given: inside-the-brain check skipped")
     else:

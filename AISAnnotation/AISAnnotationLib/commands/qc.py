@@ -82,6 +82,13 @@ def _cmd_qc(args: argparse.Namespace) -> int:
         case = bids.prefix(r["subject"], r["session"])
         print(f"{case:<30} {r['status']:<8} {n['fail']}/{n['warning']}/{n['unknown']:<10} {snr_:>8} {cnr_:>8} "
               f"{'EXCLUDED' if r['excluded'] else 'ok':<9} {r['reason'] or '-'}")
+        for x in rules:
+            if x["status"] in ("fail", "warning"):
+                print(f"{'':<30} {x['status']}: {x['sequence']} {x['rule']} {x['measured'] or '?'} "
+                      f"(rule: {x['requirement']}){' — ' + x['detail'] if x.get('detail') else ''}")
+        unknown = [f"{x['sequence']} {x['rule']}" for x in rules if x["status"] == "unknown"]
+        if unknown:
+            print(f"{'':<30} unknown (metadata missing): {', '.join(unknown)}")
         for inc in r["inconsistencies"]:
             print(f"{'':<30} ! {inc}")
     if not args.no_write:

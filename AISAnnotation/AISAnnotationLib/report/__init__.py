@@ -26,16 +26,9 @@ ACCEPTANCE_SECTIONS = ("completeness", "format", "metadata", "naming")
 
 
 def verdict(rep: dict[str, Any]) -> dict[str, Any]:
-    """Pass only when completeness, format, metadata and naming pass and image QC loaded every case."""
-    reasons = []
-    for name in ACCEPTANCE_SECTIONS:
-        s = rep["sections"][name]
-        if s["status"] != "pass":
-            reasons.append(f"{name}: {s['status']} — {s['summary']}")
-    if rep["sections"]["image_qc"]["status"] == "fail":
-        reasons.append(f"image_qc: fail — {rep['sections']['image_qc']['summary']}")
-    return {"status": "fail" if reasons else "pass",
-            "reasons": reasons or ["every acceptance check passed (" + ", ".join(ACCEPTANCE_SECTIONS) + ")"]}
+    """FAIL when a must-pass section (completeness, format, metadata, naming) is not "pass" or any
+    section fails its stated rule (``sections.RULES``); the reasons name the section and its rule."""
+    return sections.verdict(rep["sections"])
 
 
 def _b64(png: bytes) -> str:

@@ -680,6 +680,8 @@ class AISAnnotationTest(ScriptedLoadableModuleTest):
         self.test_AnnotatorPanel()
         self.setUp()
         self.test_TwoRatersReviewFinal()
+        self.setUp()
+        self.test_EscalationArbitration()
 
     def test_DemoCaseLoads(self):
         logic = AISAnnotationLogic()
@@ -828,4 +830,37 @@ class AISAnnotationTest(ScriptedLoadableModuleTest):
         self.assertEqual(result["sidecar"]["Type"], "Lesion")
         self.assertIn("SpatialReference", result["sidecar"])
         logging.info(f"AISAnnotation self-test: Dice {dice:.3f}, final {result['voxels']} voxels")
+        self.delayDisplay("Test passed")
+
+    def test_EscalationArbitration(self):
+        """The reviewer escalates a disputed case; the arbitrator sees why and decides (reason required).
+
+        The same path is tested headless by Testing/test_workspace.py::test_escalation_then_arbitrator_edits_and_accepts.
+        """
+        from AISAnnotationMRML import workspace
+
+        logic = AISAnnotationLogic()
+        root = logic.writeDemo(os.path.join(tempfile.mkdtemp(), "demo"))
+        voxelsA = self._annotateWithEffect(logic, root, "r01", {})
+        slicer.mrmlScene.Clear()
+        self._annotateWithEffect(logic, root, "r02", {"MinVolumeMm3": 1000.0})
+        slicer.mrmlScene.Clear()
+        self.delayDisplay("Reviewer escalates")
+        ws = logic.openCase(slicer.mrmlScene, root, "sub-01_ses-01", "rv01", "reviewer")
+        from AISAnnotationLib.errors import InputError
+
+        with self.assertRaisesRegex(InputError, "reason"):  # escalation needs a reason
+            logic.escalate(ws, "")
+        self.assertIn("escalated", logic.escalate(ws, "small lesion: A includes it, B does not"))
+        slicer.mrmlScene.Clear()
+        self.delayDisplay("Arbitrator decides")
+        rows = logic.caseQueue(root, "ar01", "arbitrator", "waiting for me")
+        self.assertEqual([r["case_id"] for r in rows], ["sub-01_ses-01"])
+        ws = logic.openCase(slicer.mrmlScene, root, "sub-01_ses-01", "ar01", "arbitrator")
+        self.assertIn("A includes it, B does not", logic.escalationText(ws))
+        keepA = "accept_a" if ws.raters["A"] == "r01" else "accept_b"
+        logic.decide(ws, keepA, "the small lesion is real on ADC")
+        result = workspace.final_result(root, "sub-01_ses-01")
+        self.assertEqual(result["state"], "final")
+        self.assertEqual(result["voxels"], voxelsA)
         self.delayDisplay("Test passed")

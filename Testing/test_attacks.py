@@ -97,6 +97,12 @@ def _truncate_rewrite_head(log: Path, ctx: dict) -> None:
     recompute(log, _lines(log)[:-1])
 
 
+def _truncate_unsigned_head(log: Path, ctx: dict) -> None:
+    _truncate_rewrite_head(log, ctx)
+    head = json.loads(audit.head_path(log).read_text())
+    audit.head_path(log).write_text(json.dumps({k: head[k] for k in ("count", "last_sha256", "size")}))
+
+
 def _truncate_keep_head(log: Path, ctx: dict) -> None:
     log.write_bytes(b"".join(_lines(log)[:-1]))
 
@@ -147,6 +153,8 @@ ATTACKS: list[tuple[str, bool, Callable[[Path, dict], None], str | None, str | N
     ("deleted record, chain recomputed", True, _delete_and_recompute, "MAC does not match", "does not authenticate"),
     ("deleted record", False, _delete_plain, "record removed or inserted", "shorter than its head"),
     ("truncation, head rewritten", True, _truncate_rewrite_head, "head MAC does not match", "does not authenticate"),
+    ("truncation, head rewritten unsigned", True, _truncate_unsigned_head, "the head is not",
+     "the head is not"),
     ("truncation, then a new write", False, _truncate_keep_head, "truncated", "shorter than its head"),
     ("record cut mid-line", False, _cut_mid_record, "incomplete", "shorter than its head"),
     ("rollback to an old copy (signed)", True, _rollback_old_copy, "no longer in the log", None),
@@ -263,10 +271,8 @@ def test_mask_edited_with_fixed_sidecar_is_detected(demo_copy):
     m = np.asarray(ref.array).astype(np.uint8)
     rev = submit(demo_copy, "01", "01", "ann1", m)
     rel = rev.mask_path.relative_to(demo_copy).as_posix()
-    # the record of every delivered file carries {path: sha256} (written by the workflow with each
-    # submission/decision/final; appended here directly so this check stands on its own)
-    audit.append(store.audit_log(demo_copy), who="ann1", role="annotator", case="sub-01_ses-01",
-                 action="submit", files={rel: sha256_file(rev.mask_path)})
+    files = audit.read(store.audit_log(demo_copy))[-1]["files"]  # the submission record vouches for the file
+    assert files[rel] == sha256_file(rev.mask_path)
     assert verify_dataset(demo_copy).ok
     data = bytearray(rev.mask_path.read_bytes())
     data[-30] ^= 0xFF  # edit the mask on disk …
@@ -295,7 +301,10 @@ def test_import_killed_before_commit_is_never_listed_and_repair_cleans(demo_root
     r = cli("status", dst, "--repair")
     assert "removed" not in r.stdout  # too young: might be a write in progress
     old = 1_000_000_000
-    os.utime(left[0].path, (old, old))
+    os.utime(left[0].path, (old, old))  # an import still writing deep inside is not touched
+    assert find_leftovers(dst, min_age_s=60) == []
+    for p in [*left[0].path.rglob("*"), left[0].path]:  # as if the crash happened long ago
+        os.utime(p, (old, old))
     r = cli("status", dst, "--repair")
     assert "removed temporary: .import-sub-07" in r.stdout, r.stdout + r.stderr
     assert find_leftovers(dst, min_age_s=0) == []
@@ -315,10 +324,45 @@ def test_repair_removes_revision_without_sidecar_and_audits_it(demo_copy):
     tmp.write_bytes(b"half")
     for p in (orphan, tmp):
         os.utime(p, (1_000_000_000, 1_000_000_000))
+    res = verify_dataset(demo_copy)
+    assert res.ok and sum("status ROOT --repair` removes it" in w for w in res.warnings) == 2, res.warnings
     r = cli("status", demo_copy, "--repair")
     assert r.returncode == 0, r.stderr
     assert "removed revision-without-sidecar" in r.stdout and "removed temporary" in r.stdout
     assert not orphan.exists() and not tmp.exists() and rev.mask_path.exists()
     last = audit.read(store.audit_log(demo_copy))[-1]
-    assert last["action"] == "repair" and list(last["files"].values()) == [None]
+    assert last["action"] == "repair" and set(last["files"].values()) == {None} and len(last["files"]) == 2
     assert verify_dataset(demo_copy).ok
+
+
+def test_log_written_by_the_previous_version_still_verifies_and_extends(tmp_path, monkeypatch):
+    """Old heads hold no size and no MAC; old records no MAC: verified with a statement, then continued."""
+    monkeypatch.delenv(audit.KEY_ENV, raising=False)
+    root = tmp_path / "ds"
+    log = _log(root, 3)
+    head = json.loads(audit.head_path(log).read_text())
+    audit.head_path(log).write_text(json.dumps({"count": head["count"], "last_sha256": head["last_sha256"]}))
+    res = audit.verify(log)
+    assert res.ok and any("not signed" in u for u in res.unproven)
+    monkeypatch.setenv(audit.KEY_ENV, str(write_key(tmp_path / "k" / "audit.key")))
+    rec = audit.append(log, who="ann1", role="annotator", case=None, action="submit")
+    assert rec["seq"] == 4 and rec["mac"]
+    res = audit.verify(log)
+    assert res.ok and any("records 1–3 were written before the log was signed" in u for u in res.unproven)
+
+
+def test_submission_killed_after_its_audit_record_is_a_warning_then_repaired(demo_copy, tmp_path):
+    register_raters(demo_copy)
+    mask = bids.lesion_mask_path(demo_copy, "01", "01", desc=bids.REFERENCE_DESC)
+    r = cli("submit", demo_copy, "--subject", "01", "--session", "01", "--rater", "ann1", mask,
+            env=cli_env(AIS_WORKFLOW_FAULT="revision-sidecar-temp-written"))
+    assert r.returncode == -9
+    assert audit.read(store.audit_log(demo_copy))[-1]["action"] == "submit"  # recorded, never committed
+    res = verify_dataset(demo_copy)
+    assert res.ok and any("submission interrupted after its audit record" in w for w in res.warnings), res
+    for p in (bids.lesion_dir(demo_copy) / "sourcedata").rglob("*"):
+        os.utime(p, (1_000_000_000, 1_000_000_000))
+    r = cli("status", demo_copy, "--repair")
+    assert r.returncode == 0 and "removed revision-without-sidecar" in r.stdout, r.stdout + r.stderr
+    res = verify_dataset(demo_copy)
+    assert res.ok and not res.warnings, (res.errors, res.warnings)

@@ -107,6 +107,10 @@ def test_small_component_refusal_names_the_option(demo_copy, capsys):
     write_nifti(dataclasses.replace(ref, array=m), speck, dtype="uint8")
     assert main(["submit", str(demo_copy), "--subject", "01", "--rater", "ann1", str(speck)]) == 2
     assert "--allow-small-components" in capsys.readouterr().err
+    empty = demo_copy / "empty.nii.gz"
+    write_nifti(dataclasses.replace(ref, array=np.zeros_like(m)), empty, dtype="uint8")
+    assert main(["submit", str(demo_copy), "--subject", "01", "--rater", "ann1", str(empty)]) == 2
+    assert "--no-visible-lesion" in capsys.readouterr().err
     assert main(["submit", str(demo_copy), "--subject", "01", "--rater", "ann1", str(speck),
                  "--allow-small-components"]) == 0
 

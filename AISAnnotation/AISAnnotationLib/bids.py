@@ -186,7 +186,10 @@ def ensure_lesion_derivatives(root: Path) -> Path:
 
 def add_bidsignore(root: Path, patterns: Iterable[str]) -> None:
     p = Path(root) / ".bidsignore"
-    have = p.read_text().splitlines() if p.exists() else []
+    try:
+        have = p.read_text(encoding="utf-8").splitlines() if p.exists() else []
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{p}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from exc
     new = [x for x in patterns if x not in have]
     if new:
         atomic_write_text(p, "\n".join(have + new) + "\n")
@@ -196,8 +199,11 @@ def read_participants(root: Path) -> list[dict[str, str]]:
     p = Path(root) / "participants.tsv"
     if not p.exists():
         return []
-    with open(p, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh, delimiter="\t"))
+    try:
+        with open(p, newline="", encoding="utf-8") as fh:
+            return list(csv.DictReader(fh, delimiter="\t"))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{p}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from exc
 
 
 def add_participant(root: Path, subject: str, **columns: str) -> None:

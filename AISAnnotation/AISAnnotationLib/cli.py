@@ -98,6 +98,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                    f"{exc.start}: {exc.reason})")
     except json.JSONDecodeError as exc:
         return _fail(args.command, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")
+    except RuntimeError as exc:  # pathlib.Path.resolve() on Python < 3.13 reports a symlink loop so
+        if "Symlink loop" not in str(exc):
+            raise
+        return _fail(args.command, f"{str(exc).split('from ', 1)[-1].strip(chr(39))}: too many levels of symbolic links")
 
 
 def os_error_line(exc: OSError) -> str:
@@ -111,7 +115,7 @@ def os_error_line(exc: OSError) -> str:
 
 
 def _fail(command: str, message: str) -> int:
-    print(f"ais-annotate {command}: error: {message.splitlines()[0] if message else 'failed'}", file=sys.stderr)
+    print(f"ais-annotate {command}: error: {message or 'failed'}", file=sys.stderr)
     return 2
 
 

@@ -53,7 +53,13 @@ def read_image(path: PathLike, name: str = "", with_sidecar: bool = True) -> Ima
     """
     p = Path(path)
     if not p.is_file():
-        raise ImageReadError(f"{p}: file not found")
+        try:
+            p.stat()
+        except FileNotFoundError:
+            raise ImageReadError(f"{p}: file not found") from None
+        except OSError as exc:  # symlink loop, name too long, permission denied …
+            raise ImageReadError(f"{p}: cannot be opened ({exc.strerror or exc})") from None
+        raise ImageReadError(f"{p}: not a regular file")
     suf = image_suffix(p)
     if not suf:
         raise ImageReadError(
@@ -175,6 +181,8 @@ def current_umask() -> int:
 def shared_mode(fd_or_path: Union[int, PathLike], base: int = 0o666) -> None:
     """Widen a ``mkstemp`` file (created 0600) to ``base & ~umask`` so the dataset's group can
     read what one member wrote (the umask decides, as for any file the user creates)."""
+    if os.name != "posix":  # Windows: access is governed by ACLs, not mode bits
+        return
     mode = base & ~current_umask()
     if isinstance(fd_or_path, int):
         os.fchmod(fd_or_path, mode)
@@ -184,7 +192,10 @@ def shared_mode(fd_or_path: Union[int, PathLike], base: int = 0o666) -> None:
 
 def _tmp_path(target: Path) -> Path:
     suf = image_suffix(target) or "".join(target.suffixes[-1:])
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TMP_MARK + suf, dir=target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TMP_MARK + suf, dir=target.parent)
+    except OSError as exc:  # name the file the user asked for, not the temporary one
+        raise OSError(exc.errno, exc.strerror, str(target)) from None
     try:
         shared_mode(fd)
     finally:
@@ -197,7 +208,10 @@ def stage_dir(target: PathLike) -> Path:
     publish it with :func:`replace_dir`. Mode 0777 & ~umask (``mkdtemp`` makes 0700)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=TMP_MARK, dir=target.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=TMP_MARK, dir=target.parent))
+    except OSError as exc:  # name the folder the user asked for, not the staging one
+        raise OSError(exc.errno, exc.strerror, str(target)) from None
     shared_mode(tmp, 0o777)
     return tmp
 
@@ -266,6 +280,9 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
         with open(tmp, "wb") as fh:
             fh.write(data)
         _commit(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(target)) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -334,6 +351,9 @@ def write_nifti(image: Image, path: PathLike, dtype: Any = None) -> Path:
     try:
         nib.save(nimg, str(tmp))
         _commit(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(target)) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -241,7 +241,7 @@ def _cmd_raters_list(a: argparse.Namespace) -> int:
 def _read_list(p: Path) -> list[Any]:
     try:
         data = json.loads(Path(p).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: JSONDecodeError and UnicodeDecodeError
         raise InputError(f"{p}: not a readable JSON file ({exc})") from exc
     if isinstance(data, dict):
         data = data.get("regions", data.get("AISUncertainRegions", [data]))

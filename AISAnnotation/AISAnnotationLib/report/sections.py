@@ -224,8 +224,12 @@ def naming(root: Path, run: bool = True) -> dict[str, Any]:
             "summary": f"{n_err} error(s), {n_warn} warning(s) from the official BIDS validator (raw + derivatives)"}
 
 
-def image_qc(root: Path, sessions: list[tuple[str, Optional[str]]]) -> dict[str, Any]:
-    """Summary of the per-session QC records (QC is run, not written, where none exists)."""
+def image_qc(root: Path, sessions: list[tuple[str, Optional[str]]],
+             computed: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """Summary of the per-session QC records (QC is run, not written, where none exists).
+
+    ``computed``: case id → QC record already computed (not stored) for sessions without one.
+    """
     from ..qc.session import run_session_qc
     from ..qc.store import read_qc_record
 
@@ -234,7 +238,7 @@ def image_qc(root: Path, sessions: list[tuple[str, Optional[str]]]) -> dict[str,
         rec = read_qc_record(root, sub, ses)
         ran = rec is not None
         if rec is None:
-            rec = run_session_qc(root, sub, ses, write=False)
+            rec = (computed or {}).get(bids.prefix(sub, ses)) or run_session_qc(root, sub, ses, write=False)
         rules = [x for s in rec.get("acquisition", []) for x in s["rules"]]
         obj = {o["sequence"]: o for o in rec.get("objective", [])}
         rows.append({

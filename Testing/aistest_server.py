@@ -59,6 +59,21 @@ def make_tls(out: Path) -> tuple[Path, Path, Path]:
     return ca_p, cert_p, key_p
 
 
+def qualify_annotators(dm, annotators, tmp: Path) -> None:
+    """Data manager ``dm`` defines a trial set (5 ellipsoid cases) and each annotator passes it over HTTP."""
+    from aistest_workflow import make_trial_dataset
+
+    from AISAnnotationLib.io import read_image
+
+    trial = make_trial_dataset(tmp / "trial")
+    dm._call("POST", "/qualification/trial-set", {"trial_dataset": str(trial)})
+    masks = {p.name[: -len("_mask.nii.gz")]: read_image(p, with_sidecar=False)
+             for p in sorted((trial / "masks").glob("*_mask.nii.gz"))}
+    for ds in annotators:
+        rep = ds.qualify(masks, {k: 10.0 for k in masks})
+        assert rep["passed"], rep
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -97,8 +112,9 @@ def start_server(root: Path, state: Path, port: int, tls: tuple[Path, Path, Path
     raise RuntimeError("server did not start within 60 s")
 
 
-def add_account(state: Path, user: str, role: str, password: str = PASSWORD) -> None:
+def add_account(state: Path, user: str, role: str, password: str = PASSWORD, *extra: str) -> None:
+    """``ais-annotate accounts add`` (``extra``: e.g. ``--root ROOT --name NAME`` to register the rater)."""
     r = subprocess.run([sys.executable, "-m", "AISAnnotationLib", "accounts", "add", "--state", str(state),
-                        "--user", user, "--role", role, "--password-stdin"], input=password + "\n",
+                        "--user", user, "--role", role, "--password-stdin", *map(str, extra)], input=password + "\n",
                        capture_output=True, text=True, env=server_env(), timeout=60)
     assert r.returncode == 0, r.stderr

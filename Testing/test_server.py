@@ -16,7 +16,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from aistest_server import PASSWORD, add_account, free_port, make_tls, server_env, start_server
+from aistest_server import (
+    PASSWORD,
+    add_account,
+    free_port,
+    make_tls,
+    qualify_annotators,
+    server_env,
+    start_server,
+)
 from aistest_workflow import RATERS
 
 from AISAnnotationLib import bids
@@ -47,13 +55,14 @@ def srv(demo_root, tmp_path_factory):
     os.environ["AIS_TOKEN_FILE"], os.environ["AIS_CACHE"] = str(s.tokens), str(tmp / "cache")
     s.proc, s.url = start_server(s.root, s.state, free_port(), (s.ca, cert, key), log=s.log)
     try:
-        add_account(s.state, "dm01", "data-manager")
+        add_account(s.state, "dm01", "data-manager", PASSWORD, "--root", s.root, "--name", "Data Manager")
         s.dm = RemoteDataset.login(s.url, "dm01", PASSWORD, ca_file=str(s.ca), store=False)
         for rid, name, role, title, yi, yn in RATERS + (("ann9", "Annotator Nine", "annotator", "resident", 6, 3),):
             s.dm.add_account(user=rid, role=role, password=PASSWORD, name=name, title=title, years_imaging=yi,
                              years_neuro=yn)
         s.ds = {rid: RemoteDataset.login(s.url, rid, PASSWORD, ca_file=str(s.ca), store=False)
                 for rid in ("ann1", "ann2", "rev1", "arb1")}
+        qualify_annotators(s.dm, [s.ds["ann1"], s.ds["ann2"]], tmp)
         yield s
     finally:
         s.proc.terminate()
@@ -101,7 +110,7 @@ def lesion_tree_hash(root: Path) -> str:
 
 def test_first_start_and_tls(srv):
     log = srv.log.read_text()
-    assert f"accounts add --state {srv.state.resolve()} --user dm01 --role data-manager" in log
+    assert f"accounts add --state {srv.state.resolve()} --user dm01 --role data-manager --root {srv.root.resolve()}" in log
     assert stat.S_IMODE((srv.state / "accounts.sqlite3").stat().st_mode) == 0o600
     assert stat.S_IMODE((srv.state / "audit.key").stat().st_mode) == 0o600
     with pytest.raises(RemoteError, match="cannot reach the server.*CERTIFICATE_VERIFY_FAILED"):
@@ -130,7 +139,7 @@ def test_cli_against_server(srv, tmp_path):
     r = cli("submit", "--server", srv.url, "--subject", "03", "--session", SES, str(mask), env=env)
     assert r.returncode == 0 and "ann1 revision" in r.stdout, r.stderr
     r = cli("status", env=dict(env, AIS_SERVER=srv.url))
-    assert r.returncode == 0 and "sub-03_ses-01" in r.stdout and "1 of 2 (incl. you)" in r.stdout, r.stderr
+    assert r.returncode == 0 and "sub-03_ses-01" in r.stdout and "ann1" in r.stdout, r.stderr
     r = cli("fetch-mask", "--server", srv.url, "--subject", "03", "--session", SES, "--of", "ann2",
             str(tmp_path / "peek.nii.gz"), env=env)
     assert r.returncode == 2 and "refused (403)" in r.stderr and not (tmp_path / "peek.nii.gz").exists()
@@ -163,7 +172,7 @@ def test_whole_workflow_over_https(srv):
         with pytest.raises(RoleError, match="may not see the reference mask"):
             a2.get_mask(cid, "reference")
         seen = a2.status(cid)
-        assert seen["annotators"] == [] and seen["annotator_count"] == 1 and "ann1" not in json.dumps(seen)
+        assert seen["annotators"] == [] and "ann1" not in json.dumps(seen)
         assert "ann1" not in json.dumps(a2.queue())
         res = a2.submit(cid, ref[sub].with_array(np.asarray(m2, np.uint8)))
         assert res["rater"] == "ann2"
@@ -180,7 +189,12 @@ def test_whole_workflow_over_https(srv):
     with pytest.raises(RemoteError, match=r"\(409\).*a reviewer can act only on a case that is needs-review"):
         rv.decide("sub-02_ses-01", "union")  # escalated: only the arbitrator decides now
     assert ar.decide("sub-02_ses-01", "accept", accept="ann1", reason="complete")["state"] == "final"
-    # case 03: the reviewer submits a corrected mask
+    # case 03: returned to ann2 for re-annotation (reason required), then the reviewer corrects
+    with pytest.raises(RoleError, match="may not"):  # blinding until final: no review material for annotators
+        a1.review_material("sub-03_ses-01")
+    back = rv.decide("sub-03_ses-01", "return", return_to=["ann2"], reason="one slice short")
+    assert back["state"] == "returned" and back["return_to"] == ["ann2"]
+    a2.submit("sub-03_ses-01", ref["03"].with_array(np.asarray(truth(srv, "03").array, np.uint8)))
     res = rv.decide("sub-03_ses-01", "corrected", corrected=ref["03"], reason="ann2 missed a slice")
     assert res["state"] == "final"
     for sub in plan:

@@ -38,7 +38,14 @@ import numpy as np
 
 sys.path.insert(0, str(benchutil.REPO / "Testing"))
 
-from aistest_server import PASSWORD, add_account, free_port, make_tls, start_server  # noqa: E402
+from aistest_server import (  # noqa: E402
+    PASSWORD,
+    add_account,
+    free_port,
+    make_tls,
+    qualify_annotators,
+    start_server,
+)
 
 from AISAnnotationLib import bids  # noqa: E402
 from AISAnnotationLib.dataset import RemoteDataset, RemoteError  # noqa: E402
@@ -161,7 +168,7 @@ def main() -> int:
              for c in case_ids}
     tls = make_tls(tmp / "tls")
     port = free_port()
-    add_account(state, "dm01", "data-manager")
+    add_account(state, "dm01", "data-manager", PASSWORD, "--root", root, "--name", "Data Manager")
     proc, url = start_server(root, state, port, tls, log=tmp / "server.log")
     n_rev = max(1, a.clients // 5)
     n_ann = (a.clients - n_rev) // 2 * 2
@@ -172,6 +179,8 @@ def main() -> int:
     for i in range(n_rev):
         dm.add_account(user=f"rev{i:02d}", role="reviewer", password=PASSWORD, name=f"R{i}",
                        title="associate chief", years_imaging=12, years_neuro=8)
+    qualify_annotators(dm, [RemoteDataset.login(url, f"ann{i:02d}", PASSWORD, ca_file=str(tls[0]), store=False)
+                            for i in range(n_ann)], tmp)
     print(f"set-up: {a.cases} cases, {n_ann} annotators, {n_rev} reviewers, {time.perf_counter() - t0:.1f} s")
     load = Load(url, str(tls[0]))
     pairs = n_ann // 2

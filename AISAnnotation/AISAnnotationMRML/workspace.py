@@ -490,10 +490,8 @@ def escalate(ws: CaseWorkspace, reason: str) -> str:
 def return_case(ws: CaseWorkspace, sides: Any, reason: str) -> str:
     """Return the case to annotator(s) ``sides`` ("A", "B" or rater ids) for re-annotation (reason required)."""
     who = [ws.raters.get(s, s) for s in ([sides] if isinstance(sides, str) else list(sides))]
-    act = cases.arbitrate if ws.role == "arbitrator" else cases.review
-    act(ws.root, ws.subject, ws.session, ws.rater_id, "return", return_to=who, reason=reason or None, case=ws.case)
-    st = cases.case_status(ws.root, ws.subject, ws.session)
-    return f"{ws.case_id} returned to {', '.join(who)} by {ws.rater_id}. Case state: {st.state}."
+    rec = ws.dataset.decide(ws.case_id, "return", return_to=who, reason=reason or None, case=ws.case)
+    return f"{ws.case_id} returned to {', '.join(who)} by {ws.rater_id}. Case state: {rec['state']}."
 
 
 def escalation_text(ws: CaseWorkspace) -> str:

@@ -19,7 +19,7 @@ from AISAnnotationLib.workflow import BlindingError, MaskQCError, WorkflowError
 
 from .accounts import DEFAULT_TTL, AccountStore, ensure_key
 from .deps import ServerContext, refuse
-from .routers import accounts, admin, auth, cases, dataset, decisions, masks
+from .routers import accounts, admin, auth, cases, dataset, decisions, masks, qualification
 
 WEB_MOUNT = "/app"
 KEY_ENV = "AIS_AUDIT_KEY_FILE"
@@ -46,7 +46,7 @@ def create_app(root: Path, state: Path, web_factory: Optional[Callable[[ServerCo
     app = FastAPI(title="AISAnnotation server", version=__version__)
     app.state.ais = ctx
     for r in (auth.router, accounts.router, cases.router, masks.router, decisions.router, admin.router,
-              dataset.router):
+              dataset.router, qualification.router):
         app.include_router(r)
 
     @app.exception_handler(raters.RoleError)

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from AISAnnotationLib import audit, panels, raters
+from AISAnnotationLib import audit, raters
 from AISAnnotationLib.case import Case
 from AISAnnotationLib.dataset import LocalDataset, split_case_id
 from AISAnnotationLib.image import Image
-from AISAnnotationLib.workflow import case_status, store, workflow_status
+from AISAnnotationLib.workflow import store
 
 from .accounts import Account
-from .routers.cases import RATER_ROLES, _row, may_open, status_for
+from .routers.cases import RATER_ROLES, may_open
 
 
 class ServerDataset(LocalDataset):
@@ -37,15 +37,6 @@ class ServerDataset(LocalDataset):
         if self.role not in roles:
             self._refuse(f"{self.user} is {self.role}; only {' / '.join(roles)} may do this", case_id)
 
-    def queue(self, state_filter: str = "all cases", search: str = "") -> list[dict[str, Any]]:
-        rows = [_row(st, self.account) for st in workflow_status(self.root)]
-        if self.role in RATER_ROLES:
-            rows = panels.filter_queue(rows, self.user, self.role, state_filter, search)
-        return rows
-
-    def status(self, case_id: str) -> dict[str, Any]:
-        return status_for(case_status(self.root, *split_case_id(case_id)), self.account)
-
     def load_case(self, case_id: str) -> Case:
         if not may_open(self.ctx, self.account, *split_case_id(case_id)):
             self._refuse(f"{case_id} is not assigned to {self.user}", case_id)
@@ -64,9 +55,11 @@ class ServerDataset(LocalDataset):
         return super().submit(case_id, mask, case=case, **options)
 
     def decide(self, case_id: str, decision: str, accept: Optional[str] = None, corrected: Optional[Image] = None,
-               reason: Optional[str] = None, case: Optional[Case] = None) -> dict[str, Any]:
+               reason: Optional[str] = None, case: Optional[Case] = None,
+               return_to: Optional[list[str]] = None) -> dict[str, Any]:
         self._need(case_id, "reviewer", "arbitrator")
-        return super().decide(case_id, decision, accept=accept, corrected=corrected, reason=reason, case=case)
+        return super().decide(case_id, decision, accept=accept, corrected=corrected, reason=reason, case=case,
+                              return_to=return_to)
 
     def save_screening(self, case_id: str, likert: dict[str, int], artifacts: list[str], exclusions: list[str],
                        note: str) -> dict[str, Any]:

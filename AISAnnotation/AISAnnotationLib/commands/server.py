@@ -37,6 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     aa.add_argument("--user", required=True)
     aa.add_argument("--role", required=True, choices=("annotator", "reviewer", "arbitrator", "data-manager"))
     aa.add_argument("--password-stdin", action="store_true")
+    aa.add_argument("--root", type=Path, help="also register the person in this dataset's rater registry "
+                                              "(the first data manager registers themself)")
+    aa.add_argument("--name", help="display name for the registry (with --root)")
+    aa.add_argument("--by", help="registered data manager registering them (with --root, after the first)")
     aa.set_defaults(func=_cmd_accounts_add)
     ad = acs.add_parser("disable", help="disable an account and revoke its tokens")
     ad.add_argument("--state", type=Path, required=True)
@@ -89,7 +93,24 @@ def _cmd_login(a: argparse.Namespace) -> int:
 
 
 def _cmd_accounts_add(a: argparse.Namespace) -> int:
-    acc = _store(a.state).add(a.user, a.role, _password(a.password_stdin, confirm=True))
+    from AISAnnotationServer.accounts import MIN_PASSWORD
+
+    from .. import raters
+
+    store = _store(a.state)
+    if store.get(a.user) is not None:
+        raise InputError(f"account {a.user!r} already exists")
+    password = _password(a.password_stdin, confirm=True)
+    if len(password) < MIN_PASSWORD:
+        raise InputError(f"password of {a.user}: at least {MIN_PASSWORD} characters")
+    if a.root is not None:
+        known = raters.load_raters(a.root)
+        if a.user not in known:
+            raters.add_rater(a.root, raters.Rater(a.user, a.name or a.user, a.role), by=a.by)
+            print(f"registered {a.user} as {a.role} in {a.root}")
+        elif known[a.user].role != a.role:
+            raise InputError(f"{a.user} is registered in {a.root} as {known[a.user].role}, not {a.role}")
+    acc = store.add(a.user, a.role, password)
     print(f"account {acc.user} ({acc.role}) created in {a.state}")
     return 0
 

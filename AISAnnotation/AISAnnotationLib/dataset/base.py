@@ -48,8 +48,9 @@ class Dataset(Protocol):
         """Submit this annotator's mask; returns ``revision``, ``sha256``, ``state``, ``waiting_for``."""
 
     def decide(self, case_id: str, decision: str, accept: Optional[str] = None, corrected: Optional[Image] = None,
-               reason: Optional[str] = None) -> dict[str, Any]:
-        """Review (reviewer) or arbitrate (arbitrator); returns the decision record + ``state``."""
+               reason: Optional[str] = None, return_to: Optional[list[str]] = None) -> dict[str, Any]:
+        """Review (reviewer) or arbitrate (arbitrator), incl. sign-off and return for re-annotation
+        (``return_to``: annotator ids); returns the decision record + ``state``."""
 
     def save_screening(self, case_id: str, likert: dict[str, int], artifacts: list[str], exclusions: list[str],
                        note: str) -> dict[str, Any]:

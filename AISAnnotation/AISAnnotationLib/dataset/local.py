@@ -24,18 +24,31 @@ class LocalDataset:
         self.location = str(self.root)
 
     def queue(self, state_filter: str = "all cases", search: str = "") -> list[dict[str, Any]]:
+        """Queue rows as this rater may see them (annotators: blinded until final, R14)."""
         from .. import panels
-        from ..workflow import workflow_status
+        from ..workflow import visible_status, workflow_status
 
-        rows = [{"case_id": st.case_id, "state": st.state, "annotators": [a["rater"] for a in st.annotators],
-                 "submitted": ", ".join(a["rater"] for a in st.annotators) or "-", "waiting_for": st.waiting_for}
-                for st in workflow_status(self.root)]
-        return panels.filter_queue(rows, self.user, self.role, state_filter, search)
+        who = raters.get_rater(self.root, self.user)
+        rows = []
+        for full in workflow_status(self.root):
+            st = visible_status(full, who)
+            rows.append({"case_id": st["case"], "state": st["state"],
+                         "annotators": [a["rater"] for a in full.annotators],
+                         "submitted": ", ".join(a["rater"] for a in st["annotators"]) or "-",
+                         "waiting_for": st["waiting_for"],
+                         "return_to": [r for d in full.decisions[-1:] if d["decision"] == "return"
+                                       for r in d.get("return_to", [])] if full.state == "returned" else []})
+        out = panels.filter_queue(rows, self.user, self.role, state_filter, search)
+        if self.role == "annotator":  # the full list served only the "waiting for me" filter
+            for row in out:
+                row["annotators"] = [self.user] if self.user in row["annotators"] else []
+                row["return_to"] = [self.user] if self.user in row["return_to"] else []
+        return out
 
     def status(self, case_id: str) -> dict[str, Any]:
-        from ..workflow import case_status
+        from ..workflow import status_for
 
-        return case_status(self.root, *split_case_id(case_id)).as_dict()
+        return status_for(self.root, *split_case_id(case_id), self.user)
 
     def load_case(self, case_id: str) -> Case:
         return load_case(self.root, *split_case_id(case_id))
@@ -52,25 +65,23 @@ class LocalDataset:
 
     def submit(self, case_id: str, mask: Image, case: Optional[Case] = None, **options: Any) -> dict[str, Any]:
         from ..workflow import submit
-        from ..workflow.access import status_for
 
-        sub, ses = split_case_id(case_id)
-        rev = submit(self.root, sub, ses, self.user, mask, case=case, **options)
-        st = status_for(self.root, sub, ses, self.user)  # blinded for annotators until final
+        rev = submit(self.root, *split_case_id(case_id), self.user, mask, case=case, **options)
+        st = self.status(case_id)
         return {"case_id": case_id, "rater": rev.rater, "revision": rev.number, "sha256": rev.sha256,
                 "file": rev.summary(self.root)["file"], "state": st["state"], "waiting_for": st["waiting_for"]}
 
     def decide(self, case_id: str, decision: str, accept: Optional[str] = None, corrected: Optional[Image] = None,
-               reason: Optional[str] = None, case: Optional[Case] = None) -> dict[str, Any]:
-        from ..workflow import arbitrate, case_status, review
+               reason: Optional[str] = None, case: Optional[Case] = None,
+               return_to: Optional[list[str]] = None) -> dict[str, Any]:
+        from ..workflow import arbitrate, review
 
-        sub, ses = split_case_id(case_id)
         fn = arbitrate if self.role == "arbitrator" else review
-        rec = fn(self.root, sub, ses, self.user, decision, accept=accept, corrected=corrected, reason=reason,
-                 case=case)
-        st = case_status(self.root, sub, ses)
+        rec = fn(self.root, *split_case_id(case_id), self.user, decision, accept=accept, corrected=corrected,
+                 reason=reason, case=case, return_to=return_to)
+        st = self.status(case_id)
         out = {k: v for k, v in rec.items() if not k.startswith("_")}
-        out.update({"case_id": case_id, "state": st.state, "waiting_for": st.waiting_for})
+        out.update({"case_id": case_id, "state": st["state"], "waiting_for": st["waiting_for"]})
         return out
 
     def save_screening(self, case_id: str, likert: dict[str, int], artifacts: list[str], exclusions: list[str],

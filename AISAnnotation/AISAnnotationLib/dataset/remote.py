@@ -219,8 +219,9 @@ class RemoteDataset:
         return self._call("POST", f"/cases/{self._q(case_id)}/submissions", body)
 
     def decide(self, case_id: str, decision: str, accept: Optional[str] = None, corrected: Optional[Image] = None,
-               reason: Optional[str] = None, case: Optional[Case] = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"decision": decision, "accept": accept, "reason": reason}
+               reason: Optional[str] = None, case: Optional[Case] = None,
+               return_to: Optional[list[str]] = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"decision": decision, "accept": accept, "reason": reason, "return_to": return_to}
         if corrected is not None:
             body["corrected"] = _b64_mask(corrected)
         return self._call("POST", f"/cases/{self._q(case_id)}/decisions", body)
@@ -233,6 +234,11 @@ class RemoteDataset:
     # ----------------------------------------------------------------- data manager
     def settings(self, changes: Optional[dict[str, Any]] = None) -> dict[str, Any]:
         return self._call("PUT", "/settings", changes) if changes else self._call("GET", "/settings")
+
+    def qualify(self, masks: dict[str, Image], minutes: Optional[dict[str, float]] = None) -> dict[str, Any]:
+        """Submit this annotator's trial masks (case id → mask); returns the qualification report."""
+        return self._call("POST", "/qualification", {"masks": {k: _b64_mask(v) for k, v in masks.items()},
+                                                      "minutes": minutes or {}})
 
     def audit_verify(self) -> dict[str, Any]:
         return self._call("GET", "/audit/verify")

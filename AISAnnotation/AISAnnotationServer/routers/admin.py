@@ -30,12 +30,14 @@ def get_settings(request: Request, acc: Account = Depends(current)) -> dict[str,
 
 @router.put("/settings")
 def put_settings(request: Request, body: dict[str, Any] = Body(...), acc: Account = Depends(current)) -> dict:
-    """Change workflow settings (keys of the workflow configuration); data manager only, audited."""
-    from ..settings import change_settings
+    """Change workflow settings (keys of the workflow configuration, plus ``reason``); the library checks
+    that the caller is a registered data manager and audits before/after."""
+    from AISAnnotationLib.workflow import configure
 
     no_identity_fields(request, body, acc)
     require(request, acc, "data-manager")
-    return change_settings(ctx(request).root, acc.user, body)
+    changes = {k: v for k, v in body.items() if k != "reason"}
+    return configure(ctx(request).root, acc.user, changes, reason=body.get("reason"))
 
 
 @router.get("/audit")

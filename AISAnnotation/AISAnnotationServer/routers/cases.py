@@ -8,8 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 
-from AISAnnotationLib import bids, panels
-from AISAnnotationLib.workflow import case_status, workflow_status
+from AISAnnotationLib import bids
+from AISAnnotationLib.dataset import LocalDataset
+from AISAnnotationLib.workflow import case_status, status_for
 
 from ..accounts import Account
 from ..deps import ServerContext, ctx, current, refuse
@@ -32,29 +33,6 @@ def split_case(case_id: str) -> tuple[str, Any]:
     return parts["sub"], parts.get("ses")
 
 
-def _row(st: Any, acc: Account) -> dict[str, Any]:
-    names = [a["rater"] for a in st.annotators]
-    row = {"case_id": st.case_id, "state": st.state, "annotators": names, "waiting_for": st.waiting_for,
-           "submitted": ", ".join(names) or "-"}
-    if acc.role == "annotator":  # blinding: an annotator learns only whether they and how many others submitted
-        mine = acc.user in names
-        row["annotators"] = [acc.user] if mine else []
-        row["submitted"] = f"{len(names)} of 2" + (" (incl. you)" if mine else "")
-        row["waiting_for"] = st.waiting_for.split(" (submitted")[0]
-    return row
-
-
-def status_for(st: Any, acc: Account) -> dict[str, Any]:
-    """A case status as the caller may see it: annotators get no agreement/decisions before final."""
-    d = st.as_dict()
-    if acc.role == "annotator" and st.state != "final":
-        d["annotators"] = [a for a in d["annotators"] if a["rater"] == acc.user]
-        d["annotator_count"] = len(st.annotators)
-        d["agreement"], d["decisions"], d["final"] = None, [], None
-        d["waiting_for"] = st.waiting_for.split(" (submitted")[0]
-    return d
-
-
 def may_open(c: ServerContext, acc: Account, subject: str, session: Any) -> bool:
     """Annotators: cases open to them (not excluded, they annotate it or it still needs an annotator)."""
     if acc.role != "annotator":
@@ -67,16 +45,15 @@ def may_open(c: ServerContext, acc: Account, subject: str, session: Any) -> bool
 @router.get("")
 def queue(request: Request, filter: str = "all cases", search: str = "",
           acc: Account = Depends(current)) -> list[dict[str, Any]]:
-    rows = [_row(st, acc) for st in workflow_status(ctx(request).root)]
-    if acc.role in RATER_ROLES:
-        rows = panels.filter_queue(rows, acc.user, acc.role, filter, search)
-    return rows
+    """The caller's queue (library rows: blinded for annotators until final)."""
+    return LocalDataset(ctx(request).root, acc.user, acc.role).queue(filter, search)
 
 
 @router.get("/{case_id}")
 def status(request: Request, case_id: str, acc: Account = Depends(current)) -> dict[str, Any]:
+    """The case status as the caller may see it (library ``status_for``)."""
     sub, ses = split_case(case_id)
-    return status_for(case_status(ctx(request).root, sub, ses), acc)
+    return status_for(ctx(request).root, sub, ses, acc.user)
 
 
 def _raw_files(c: ServerContext, subject: str, session: Any) -> dict[str, Path]:

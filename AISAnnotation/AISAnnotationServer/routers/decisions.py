@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
 
-from AISAnnotationLib.workflow import arbitrate, case_status, review, review_material
+from AISAnnotationLib.workflow import arbitrate, review, review_material, status_for
 
 from ..accounts import Account
 from ..deps import b64, bytes_to_image, ctx, current, mask_to_bytes, no_identity_fields, require, unb64
@@ -30,8 +30,9 @@ def material(request: Request, case_id: str, acc: Account = Depends(current)) ->
 @router.post("/decisions")
 def decide(request: Request, case_id: str, body: dict[str, Any] = Body(...),
            acc: Account = Depends(current)) -> dict[str, Any]:
-    """Body: ``decision`` (accept / union / intersection / corrected / escalate), ``accept`` (rater id or
-    A / B), ``reason``, ``corrected`` (base64 .nii.gz). A reviewer reviews; an arbitrator arbitrates."""
+    """Body: ``decision`` (sign-off / accept / union / intersection / corrected / escalate / return),
+    ``accept`` (rater id or A / B), ``return_to`` (annotator ids), ``reason``, ``corrected`` (base64
+    .nii.gz). A reviewer reviews; an arbitrator arbitrates (rules: the library)."""
     sub, ses = split_case(case_id)
     no_identity_fields(request, body, acc, case_id)
     require(request, acc, "reviewer", "arbitrator", case=case_id)
@@ -39,8 +40,9 @@ def decide(request: Request, case_id: str, body: dict[str, Any] = Body(...),
     img = bytes_to_image(unb64(corrected, "corrected"), f"{case_id} corrected mask") if corrected else None
     fn = review if acc.role == "reviewer" else arbitrate
     rec = fn(ctx(request).root, sub, ses, acc.user, str(body.get("decision", "")), accept=body.get("accept"),
-             corrected=img, reason=body.get("reason"), case=ctx(request).case(sub, ses))
-    st = case_status(ctx(request).root, sub, ses)
+             corrected=img, reason=body.get("reason"), case=ctx(request).case(sub, ses),
+             return_to=body.get("return_to"))
+    st = status_for(ctx(request).root, sub, ses, acc.user)
     out = {k: v for k, v in rec.items() if not k.startswith("_")}
-    out.update({"case_id": case_id, "state": st.state, "waiting_for": st.waiting_for})
+    out.update({"case_id": case_id, "state": st["state"], "waiting_for": st["waiting_for"]})
     return out

@@ -7,7 +7,7 @@ from typing import Any, Optional
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import Response
 
-from AISAnnotationLib.workflow import case_status, get_mask, submit
+from AISAnnotationLib.workflow import get_mask, status_for, submit
 
 from ..accounts import Account
 from ..deps import bytes_to_image, ctx, current, mask_to_bytes, no_identity_fields, require, unb64
@@ -40,6 +40,6 @@ def submissions(request: Request, case_id: str, body: dict[str, Any] = Body(...)
                  uncertain_regions=body.get("uncertain_regions"), started=body.get("started"),
                  allow_small_components=bool(body.get("allow_small_components", False)),
                  comment=body.get("comment"), case=ctx(request).case(sub, ses))
-    st = case_status(ctx(request).root, sub, ses)
+    st = status_for(ctx(request).root, sub, ses, acc.user)
     return {"case_id": case_id, "rater": rev.rater, "revision": rev.number, "sha256": rev.sha256,
-            "state": st.state, "waiting_for": st.waiting_for}
+            "state": st["state"], "waiting_for": st["waiting_for"]}

@@ -1,0 +1,59 @@
+"""The real cases with expert masks in shared/data, imported into one BIDS dataset.
+
+Used by the accuracy tests and ``benchmarks/bench_preannotate_accuracy.py``. Each case is
+imported through the project's own importers (ISLES layout; SOOP's 4D single-volume trace and
+ADC as loose files), so the scores include the import path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+#: name → what the expert mask is
+REAL_CASES = {
+    "isles22-case0009": "ISLES'22 expert mask",
+    "isles22-case0003": "ISLES'22 expert mask",
+    "soop-sub3": "SOOP expert mask, acute lesions (lesionAcute); chronic lesions in lesionChronic",
+}
+
+
+@dataclass
+class RealCase:
+    name: str
+    case: Any
+    expert: np.ndarray  # bool [i, j, k] on the DWI grid
+    chronic: Optional[np.ndarray] = None  # bool, SOOP only
+
+
+def load_real_case(data: Path, name: str, root: Path) -> RealCase:
+    """Import case ``name`` of ``data`` into the BIDS dataset ``root`` and load it with its expert mask."""
+    from AISAnnotationLib import bids
+    from AISAnnotationLib.case import load_case
+    from AISAnnotationLib.importers import import_isles, import_loose
+    from AISAnnotationLib.io import read_image
+
+    src = Path(data) / name
+    if name.startswith("isles22-"):
+        sub = "strokecase" + name.split("case")[1]
+        import_isles(src, root)
+        case = load_case(root, sub, "0001")
+        expert = read_image(bids.lesion_mask_path(root, sub, "0001", desc=bids.REFERENCE_DESC)).array > 0
+        return RealCase(name, case, expert)
+    if name == "soop-sub3":
+        d, m = src / "sub-3" / "dwi", src / "derivatives" / "lesion_masks" / "sub-3" / "dwi"
+        import_loose(root, "soop3", None, {"dwi": d / "sub-3_rec-TRACE_dwi.nii.gz",
+                                            "adc": d / "sub-3_rec-ADC_dwi.nii.gz",
+                                            "t1w": src / "sub-3" / "anat" / "sub-3_T1w.nii.gz"})
+        case = load_case(root, "soop3", None)
+        acute = read_image(m / "sub-3_space-TRACE_desc-lesionAcute_mask.nii.gz").array > 0
+        chronic = read_image(m / "sub-3_space-TRACE_desc-lesionChronic_mask.nii.gz").array > 0
+        return RealCase(name, case, acute, chronic)
+    raise KeyError(name)
+
+
+def load_real_cases(data: Path, root: Path, names: Optional[list[str]] = None) -> list[RealCase]:
+    return [load_real_case(data, n, Path(root)) for n in (names or list(REAL_CASES))]

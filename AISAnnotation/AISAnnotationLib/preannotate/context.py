@@ -1,0 +1,190 @@
+"""Threshold-then-refine pre-annotation of the acute ischaemic core (consensus R10, R17, R2).
+
+Candidate lesion on the DWI grid (every threshold is a :class:`PreannotationParameters` field):
+
+1. **Brain**: the b0/DWI brain mask eroded by ``brain_erode_mm`` (skull-edge, partial-volume and
+   susceptibility voxels at the brain surface would otherwise flood the result).
+2. **DWI ratio**: DWI b1000 divided by the median DWI of normal-appearing parenchyma, i.e. brain
+   voxels whose ADC lies in [``parenchyma_adc_min``, ``parenchyma_adc_max``) (neither ischaemic
+   nor CSF). The median of that tissue is robust to the lesion, CSF, and a brain mask that
+   includes some scalp.
+3. **Core**: ADC < ``adc_threshold`` (×10⁻⁶ mm²/s, 620 by default: Purushotham 2015) ∧ DWI ratio
+   ≥ ``core_dwi_ratio`` ∧ brain. A 26-connected core component is kept when its mean DWI ratio
+   is ≥ ``core_mean_dwi_ratio`` or its mean ADC ≤ ``core_mean_adc_max``: deep restriction is
+   ischaemic even when faint on DWI, while borderline restriction (ADC just under the threshold,
+   e.g. susceptibility artefacts near the skull base) must be clearly DWI-bright to count.
+4. **Refine on DWI** (the consensus's "then fix the boundary on DWI"): the kept cores grow by
+   ``grow_steps`` 26-neighbour rings into voxels with DWI ratio ≥ ``grow_dwi_ratio`` and ADC <
+   ``grow_adc_max`` (moderately restricted diffusion at the lesion rim).
+5. **Size**: 26-connected components smaller than ``min_volume_mm3`` are removed.
+
+Separately (see :mod:`.shinethrough`) DWI-bright regions whose ADC is not low are flagged as
+T2 shine-through and never included.
+
+:class:`PreannotationContext` caches the per-case work (brain mask, DWI ratio map, the voxels
+that can ever be a candidate) so that an interactive threshold update only thresholds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from ..errors import InputError
+from ..image import Image
+from .params import PreannotationParameters
+from .result import PreannotationResult
+from .sparse import _OFFSETS26, _describe_sparse, _keep_big, _Lookup, _VoxelSet, sparse_components
+
+
+# ----------------------------------------------------------------------------- context
+class PreannotationContext:
+    """Per-case cache: ADC, DWI ratio map, eroded brain mask (all on the DWI grid).
+
+    Build it once per case (``from_case`` or the constructor) and call :meth:`compute` for the
+    full result or :meth:`preview` for the interactive threshold-only update.
+    """
+
+    def __init__(self, adc: Image, dwi: Image, brain: np.ndarray,
+                 parameters: Optional[PreannotationParameters] = None) -> None:
+        p = parameters or PreannotationParameters()
+        if adc.array.ndim != 3 or dwi.array.ndim != 3:
+            raise InputError(f"pre-annotation needs 3D ADC and DWI, got {adc.shape} and {dwi.shape}")
+        if not adc.same_grid(dwi):
+            raise InputError(f"{adc.path or 'ADC'}: not on the DWI grid; resample it onto the DWI first")
+        brain = np.asarray(brain, dtype=bool)
+        if brain.shape != dwi.shape3:
+            raise InputError(f"brain mask shape {brain.shape} differs from the DWI grid {dwi.shape3}")
+        self.reference = dwi
+        self.adc = np.asarray(adc.array, dtype=np.float32)
+        self.dwi = np.asarray(dwi.array, dtype=np.float32)
+        self.brain = brain
+        self.brain_erode_mm = p.brain_erode_mm
+        self.parenchyma_range = (p.parenchyma_adc_min, p.parenchyma_adc_max)
+        tissue = brain & (self.adc >= p.parenchyma_adc_min) & (self.adc < p.parenchyma_adc_max)
+        if tissue.sum() < 100:
+            raise InputError(
+                f"{dwi.path or 'DWI'}: only {int(tissue.sum())} brain voxels with ADC in "
+                f"[{p.parenchyma_adc_min:g}, {p.parenchyma_adc_max:g}) ×10⁻⁶ mm²/s; is the ADC unit right?")
+        self.parenchyma_dwi_median = float(np.median(self.dwi[tissue]))
+        if not self.parenchyma_dwi_median > 0:
+            raise InputError(f"{dwi.path or 'DWI'}: median DWI of normal parenchyma is not positive")
+        self.ratio = self.dwi / np.float32(self.parenchyma_dwi_median)
+        self._preview_key: Optional[float] = None
+        self._preview_idx = np.empty(0, dtype=np.intp)
+        self._preview_adc = np.empty(0, dtype=np.float32)
+        self._preview_on = np.empty(0, dtype=np.intp)
+
+    @classmethod
+    def from_case(cls, case: Any, parameters: Optional[PreannotationParameters] = None) -> PreannotationContext:
+        """Context of a :class:`~AISAnnotationLib.case.Case` (ADC already ×10⁻⁶ on the DWI grid)."""
+        from ..brain import brain_mask
+
+        p = parameters or PreannotationParameters()
+        if "adc" not in case.images:
+            raise InputError(f"{case.case_id}: no ADC (neither a file nor b0 to derive it); cannot pre-annotate")
+        src = case.images.get("b0") or case.reference
+        brain = brain_mask(src, erode_mm=p.brain_erode_mm)
+        return cls(case.on_dwi_grid("adc"), case.reference, brain, p)
+
+    def compatible(self, p: PreannotationParameters) -> bool:
+        """True when ``p`` needs no rebuild of the cached brain mask and DWI reference."""
+        return p.brain_erode_mm == self.brain_erode_mm and (p.parenchyma_adc_min, p.parenchyma_adc_max) == \
+            self.parenchyma_range
+
+    def refine_intensity_range(self, p: PreannotationParameters) -> tuple[float, float]:
+        """DWI intensity range [grow_dwi_ratio × parenchyma median, brain maximum] for the refine step.
+
+        Used as the segment editor's editable intensity range: painting then only adds voxels at
+        least as bright as the grown lesion rim.
+        """
+        lower = float(p.grow_dwi_ratio * self.parenchyma_dwi_median)
+        upper = float(self.dwi[self.brain].max()) if self.brain.any() else lower + 1.0
+        return lower, max(upper, lower + 1.0)
+
+    # -- interactive preview -------------------------------------------------
+    def prepare_preview(self, core_dwi_ratio: float) -> None:
+        """Cache the voxels that can ever be core at this DWI ratio (brain ∧ bright) and their ADC."""
+        elig = np.flatnonzero(self.brain & (self.ratio >= np.float32(core_dwi_ratio)))
+        self._preview_adc = self.adc.ravel()[elig]
+        # positions in Fortran (i-fastest) order: the preview buffer has VTK's memory layout
+        self._preview_idx = np.ravel_multi_index(np.unravel_index(elig, self.adc.shape), self.adc.shape, order="F")
+        self._preview_key = core_dwi_ratio
+
+    def preview(self, adc_threshold: float, core_dwi_ratio: float, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """Threshold-only update: uint8 [i, j, k], 1 where ADC < threshold ∧ DWI ratio ≥ ``core_dwi_ratio``.
+
+        The buffer is Fortran-ordered (i fastest, like ``vtkImageData``), so copying it into a VTK
+        image is one memcpy. Reuses ``out`` (the previous preview) and clears only what it set.
+        """
+        if self._preview_key != core_dwi_ratio:
+            self.prepare_preview(core_dwi_ratio)
+        if out is None or out.shape != self.adc.shape or out.dtype != np.uint8 or not out.flags.f_contiguous:
+            out = np.zeros(self.adc.shape, dtype=np.uint8, order="F")
+            self._preview_on = np.empty(0, dtype=np.intp)
+        flat = out.ravel(order="F")  # a view: out is Fortran-contiguous
+        flat[self._preview_on] = 0
+        on = self._preview_idx[self._preview_adc < np.float32(adc_threshold)]
+        flat[on] = 1
+        self._preview_on = on
+        return out
+
+    # -- full computation ---------------------------------------------------
+    def bright_voxels(self, min_ratio: float) -> tuple[_VoxelSet, _Lookup]:
+        """(voxel set, lookup) of brain voxels with DWI ratio ≥ ``min_ratio`` or a cached lower ratio.
+
+        Per-case work: rebuilt only when a lower ratio than the cached one is asked for.
+        """
+        cached = getattr(self, "_bright", None)
+        if cached is None or cached[0] > min_ratio:
+            flat = np.flatnonzero(self.brain & (self.ratio >= np.float32(min_ratio)))
+            ijk = np.stack(np.unravel_index(flat, self.adc.shape), axis=1).astype(np.int64)
+            vs = _VoxelSet(flat.astype(np.int64), ijk, self.adc.ravel()[flat], self.ratio.ravel()[flat])
+            self._bright = cached = (min_ratio, vs, _Lookup(vs.flat, self.adc.shape))
+        return cached[1], cached[2]
+
+    def compute(self, parameters: Optional[PreannotationParameters] = None) -> PreannotationResult:
+        """The full candidate computation (see module doc), on the sparse set of DWI-bright brain voxels."""
+        from ..shinethrough import flag_shine_through
+
+        p = parameters or PreannotationParameters()
+        notes = []
+        if not self.compatible(p):
+            notes.append("context built with other brain/parenchyma parameters; those of the context were used")
+        shape = self.adc.shape
+        ratios = [p.core_dwi_ratio, p.shine_dwi_ratio] + ([p.grow_dwi_ratio] if p.grow_steps else [])
+        bright, lookup = self.bright_voxels(min(ratios))
+        nb = bright.flat.size
+        is_core = (bright.ratio >= np.float32(p.core_dwi_ratio)) & (bright.adc < np.float32(p.adc_threshold))
+        core_pos = np.flatnonzero(is_core)
+        lab, n = sparse_components(bright.ijk[core_pos], bright.flat[core_pos], shape, lookup, core_pos, nb)
+        member = np.zeros(bright.flat.size, dtype=bool)
+        if n:
+            counts = np.bincount(lab, minlength=n + 1)
+            rsum = np.bincount(lab, weights=bright.ratio[core_pos].astype(float), minlength=n + 1)
+            asum = np.bincount(lab, weights=bright.adc[core_pos].astype(float), minlength=n + 1)
+            keep = (rsum >= p.core_mean_dwi_ratio * counts) | (asum <= p.core_mean_adc_max * counts)
+            keep[0] = False
+            member[core_pos[keep[lab]]] = True
+        if p.grow_steps and member.any():
+            allowed = (bright.ratio >= np.float32(p.grow_dwi_ratio)) & (bright.adc < np.float32(p.grow_adc_max))
+            frontier = np.flatnonzero(member)
+            for _ in range(int(p.grow_steps)):
+                _, dst = lookup.neighbours(bright.ijk[frontier], bright.flat[frontier], _OFFSETS26)
+                new = np.unique(dst[allowed[dst] & ~member[dst]])
+                if new.size == 0:
+                    break
+                member[new] = True
+                frontier = new
+        pos = np.flatnonzero(member)
+        lab, n = sparse_components(bright.ijk[pos], bright.flat[pos], shape, lookup, pos, nb)
+        lab, n = _keep_big(lab, n, self.reference.voxel_volume_mm3, p.min_volume_mm3)
+        pos, lab = pos[lab > 0], lab[lab > 0]
+        mask = np.zeros(shape, dtype=bool)
+        mask.reshape(-1)[bright.flat[pos]] = True
+        candidates = _describe_sparse(lab, n, bright.ijk[pos], bright.adc[pos], bright.ratio[pos], self.reference)
+        lesion = np.zeros(bright.flat.size, dtype=bool)
+        lesion[pos] = True
+        shine, regions = flag_shine_through(self, p, bright, lesion, lookup)
+        return PreannotationResult(mask, candidates, shine, regions, p, self.parenchyma_dwi_median, notes)

@@ -57,3 +57,39 @@ def load_real_case(data: Path, name: str, root: Path) -> RealCase:
 
 def load_real_cases(data: Path, root: Path, names: Optional[list[str]] = None) -> list[RealCase]:
     return [load_real_case(data, n, Path(root)) for n in (names or list(REAL_CASES))]
+
+
+@dataclass
+class CaseScore:
+    """Scores of one pre-annotation against one expert mask (ISLES'22 definitions, 26-connectivity)."""
+
+    dice: float
+    lesion_f1: float
+    sensitivity: float  # expert lesions of ≥ 3 voxels touched by a candidate / their number
+    lesions: int  # expert lesions of ≥ 3 voxels
+    false_candidates: int  # candidates touching no expert lesion
+    candidates: int
+    ml_difference: float  # |predicted − expert| ml
+    chronic_voxels: int = 0  # chronic-only expert voxels (SOOP) inside the acute pre-annotation
+
+    def row(self) -> str:
+        return (f"{self.dice:.3f} | {self.lesion_f1:.3f} | {self.sensitivity:.2f} ({self.lesions}) | "
+                f"{self.false_candidates} / {self.candidates} | {self.ml_difference:.2f}")
+
+
+def score_case(rc: RealCase, mask: np.ndarray, min_lesion_voxels: int = 3) -> CaseScore:
+    """Score ``mask`` (bool on the DWI grid) against the case's expert mask."""
+    from AISAnnotationLib.metrics import compute_dice, compute_lesion_f1, label_components
+
+    mask = np.asarray(mask, dtype=bool)
+    ex = label_components(rc.expert)
+    big = [k for k in range(1, ex.count + 1) if ex.sizes[k - 1] >= min_lesion_voxels]
+    hit_labels = set(np.unique(ex.labels[mask]).tolist())
+    hits = sum(1 for k in big if k in hit_labels)
+    cand = label_components(mask)
+    true_cands = set(np.unique(cand.labels[rc.expert & mask]).tolist()) - {0}
+    vox_ml = rc.case.reference.voxel_volume_mm3 / 1000.0
+    chronic = int((mask & rc.chronic & ~rc.expert).sum()) if rc.chronic is not None else 0
+    return CaseScore(compute_dice(mask, rc.expert), compute_lesion_f1(rc.expert, mask),
+                     hits / len(big) if big else 1.0, len(big), cand.count - len(true_cands), cand.count,
+                     abs(float(mask.sum()) - float(rc.expert.sum())) * vox_ml, chronic)

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..image import Image
+from .confidence import renumber, score_candidates
 from .params import PreannotationParameters
 from .result import PreannotationResult
 from .sparse import _OFFSETS26, _describe_sparse, _keep_big, _Lookup, _VoxelSet, sparse_components
@@ -71,6 +72,7 @@ class PreannotationContext:
         if not self.parenchyma_dwi_median > 0:
             raise InputError(f"{dwi.path or 'DWI'}: median DWI of normal parenchyma is not positive")
         self.ratio = self.dwi / np.float32(self.parenchyma_dwi_median)
+        self.parenchyma_adc_median = float(np.median(self.adc[tissue]))
         self._preview_key: Optional[float] = None
         self._preview_idx = np.empty(0, dtype=np.intp)
         self._preview_adc = np.empty(0, dtype=np.float32)
@@ -156,7 +158,10 @@ class PreannotationContext:
         ratios = [p.core_dwi_ratio, p.shine_dwi_ratio] + ([p.grow_dwi_ratio] if p.grow_steps else [])
         bright, lookup = self.bright_voxels(min(ratios))
         nb = bright.flat.size
-        is_core = (bright.ratio >= np.float32(p.core_dwi_ratio)) & (bright.adc < np.float32(p.adc_threshold))
+        bright_core = bright.ratio >= np.float32(p.core_dwi_ratio)
+        initial = bright_core & (bright.adc < np.float32(p.adc_threshold))
+        core_adc = max(p.adc_threshold, p.adc_ratio_max * self.parenchyma_adc_median)
+        is_core = bright_core & (bright.adc < np.float32(core_adc))
         core_pos = np.flatnonzero(is_core)
         lab, n = sparse_components(bright.ijk[core_pos], bright.flat[core_pos], shape, lookup, core_pos, nb)
         member = np.zeros(bright.flat.size, dtype=bool)
@@ -181,10 +186,29 @@ class PreannotationContext:
         lab, n = sparse_components(bright.ijk[pos], bright.flat[pos], shape, lookup, pos, nb)
         lab, n = _keep_big(lab, n, self.reference.voxel_volume_mm3, p.min_volume_mm3)
         pos, lab = pos[lab > 0], lab[lab > 0]
+        found = _describe_sparse(lab, n, bright.ijk[pos], bright.adc[pos], bright.ratio[pos], self.reference,
+                                 keep_labels=True)
+        score_candidates([c for c, _ in found], self.parenchyma_adc_median, self.reference.voxel_volume_mm3)
+        good = np.zeros(n + 1, dtype=bool)
+        candidates, chronic = [], []
+        for c, k in found:
+            c.chronic = c.mean_adc >= p.chronic_adc_ratio * self.parenchyma_adc_median
+            if c.chronic:
+                chronic.append(c)
+            elif c.confidence >= p.min_confidence:
+                candidates.append(c)
+                good[k] = True
+        renumber(candidates)
+        renumber(chronic)
+        pos = pos[good[lab]]
         mask = np.zeros(shape, dtype=bool)
         mask.reshape(-1)[bright.flat[pos]] = True
-        candidates = _describe_sparse(lab, n, bright.ijk[pos], bright.adc[pos], bright.ratio[pos], self.reference)
+        init = np.zeros(shape, dtype=bool)
+        init.reshape(-1)[bright.flat[initial]] = True
         lesion = np.zeros(bright.flat.size, dtype=bool)
         lesion[pos] = True
         shine, regions = flag_shine_through(self, p, bright, lesion, lookup)
-        return PreannotationResult(mask, candidates, shine, regions, p, self.parenchyma_dwi_median, notes)
+        return PreannotationResult(mask, candidates, shine, regions, p, self.parenchyma_dwi_median, notes,
+                                   initial_lesion=init, chronic_regions=chronic,
+                                   parenchyma_adc_median=self.parenchyma_adc_median,
+                                   voxel_volume_mm3=self.reference.voxel_volume_mm3)

@@ -45,9 +45,15 @@ def write_preannotation(case: Any, result: PreannotationResult, out: Optional[Pa
         js = out.with_name(Path(strip_image_suffix(out)).name + ".json")
         write_json(js, info)
         return out, js, info
-    sources = [case.files[k] for k in ("dwi", "adc") if k in case.files]
+    keys = ["dwi", "adc"] + [k for k in (result.provenance.get("card") or {}).get("inputs", []) if k not in ("dwi", "adc")]
+    sources = [case.files[k] for k in keys if k in case.files]
+    how = "ADC threshold, DWI refine"
+    if result.provenance:
+        how = f"model {result.provenance['name']} {result.provenance['version']} (ONNX)" + (
+            " combined with ADC threshold, DWI refine" if any("classical" in c.source for c in result.candidates)
+            else "")
     path = write_mask(case.root, case.subject, case.session, mask, case.reference, sources,
                       desc=PREANNOTATION_DESC, manual=False,
-                      extra={"Description": "automatic pre-annotation (ADC threshold, DWI refine); not reviewed",
+                      extra={"Description": f"automatic pre-annotation ({how}); not reviewed",
                              "AISPreannotation": info})
     return path, bids.sidecar_path(path), info

@@ -25,6 +25,12 @@ PARAMETER_SPECS: dict[str, tuple[str, float, float, str]] = {
     "parenchyma_adc_max": ("1e-6 mm2/s", 500.0, 4000.0, "normal parenchyma (DWI reference): ADC below"),
     "shine_dwi_ratio": ("ratio", 1.0, 10.0, "shine-through: DWI ratio at least this"),
     "shine_adc_min": ("1e-6 mm2/s", 100.0, 4000.0, "shine-through: ADC at least this (not restricted)"),
+    "adc_ratio_max": ("ratio", 0.0, 1.5,
+                      "core also where ADC / median ADC of the patient's normal parenchyma is below this (0: off)"),
+    "chronic_adc_ratio": ("ratio", 0.5, 3.0,
+                          "a candidate whose mean ADC / parenchyma median ADC is at least this is flagged chronic "
+                          "(diffusion not restricted) and left out of the acute mask"),
+    "min_confidence": ("probability", 0.0, 1.0, "keep only candidates whose confidence is at least this"),
 }
 INTEGER_PARAMETERS = {"grow_steps"}
 
@@ -46,6 +52,9 @@ class PreannotationParameters:
     parenchyma_adc_max: float = 1500.0
     shine_dwi_ratio: float = 1.5
     shine_adc_min: float = 800.0
+    adc_ratio_max: float = 0.0
+    chronic_adc_ratio: float = 1.0
+    min_confidence: float = 0.0
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -102,7 +102,11 @@ def sparse_components(ijk: np.ndarray, flat: np.ndarray, shape: tuple[int, int, 
 
 
 def _describe_sparse(labels: np.ndarray, n: int, ijk: np.ndarray, adc: np.ndarray, ratio: np.ndarray,
-                     reference: Image) -> list[Candidate]:
+                     reference: Image, keep_labels: bool = False) -> list:
+    """Candidates of labelled sparse voxels, largest first (ids 1..m).
+
+    With ``keep_labels`` the list holds (candidate, label) pairs.
+    """
     if n == 0:
         return []
     counts = np.bincount(labels, minlength=n + 1)
@@ -116,12 +120,12 @@ def _describe_sparse(labels: np.ndarray, n: int, ijk: np.ndarray, adc: np.ndarra
         if c == 0:
             continue
         ras = reference.ijk_to_ras(sums[k] / c)
-        out.append(Candidate(0, int(c), float(c * vox_ml), (float(ras[0]), float(ras[1]), float(ras[2])),
-                             float(adc_sum[k] / c), float(ratio_sum[k] / c)))
-    out.sort(key=lambda x: (-x.voxels, x.centroid_ras))
-    for i, cand in enumerate(out, start=1):
+        out.append((Candidate(0, int(c), float(c * vox_ml), (float(ras[0]), float(ras[1]), float(ras[2])),
+                              float(adc_sum[k] / c), float(ratio_sum[k] / c)), k))
+    out.sort(key=lambda x: (-x[0].voxels, x[0].centroid_ras))
+    for i, (cand, _) in enumerate(out, start=1):
         cand.id = i
-    return out
+    return out if keep_labels else [c for c, _ in out]
 
 
 def _keep_big(labels: np.ndarray, n: int, voxel_mm3: float, min_volume_mm3: float) -> tuple[np.ndarray, int]:

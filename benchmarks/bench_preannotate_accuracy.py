@@ -1,0 +1,114 @@
+"""Accuracy of the pre-annotation on every real case with an expert mask, parameters by leave-one-case-out.
+
+For each real case (``Testing/aistest_realcases.py``: ISLES'22 0009 and 0003, SOOP sub-3 acute)
+it reports Dice, lesion-wise F1, sensitivity (expert lesions of ≥ 3 voxels touched by a
+candidate), false candidates, and the absolute volume difference (ml), for
+
+- the shipped defaults (``PreannotationParameters()``);
+- leave-one-case-out: the grid point that scores best on the *other* cases, applied to this one
+  (the honest estimate of how the choice generalises).
+
+Objective on the training cases: mean of (Dice + sensitivity − 0.05 × false candidates above 10).
+``--fit`` also fits the candidate-confidence coefficients (logistic regression on the candidates of
+all cases, labelled by overlap with the expert mask) and prints their leave-one-case-out use.
+
+    python benchmarks/bench_preannotate_accuracy.py [--data /work/shared/data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import tempfile
+from pathlib import Path
+
+from benchutil import DATA, REPO  # noqa: E402  (puts the checkout on sys.path)
+
+sys.path.insert(0, str(REPO / "Testing"))
+
+GRID = {
+    "brain_erode_mm": [2.0, 4.0, 6.0],
+    "adc_ratio_max": [0.0, 0.75, 0.8],
+    "min_volume_mm3": [15.0, 30.0, 60.0],
+    "core_dwi_ratio": [1.3, 1.4],
+    "core_mean_dwi_ratio": [1.5, 1.7],
+}
+
+
+def objective(scores) -> float:
+    return sum(s.dice + s.sensitivity - 0.05 * max(0, s.false_candidates - 10) for s in scores) / len(scores)
+
+
+def run_grid(cases, grid=GRID):
+    """{grid point (tuple of values): [CaseScore per case]} (one context per case and brain erosion)."""
+    from aistest_realcases import score_case
+
+    from AISAnnotationLib.brain import brain_mask
+    from AISAnnotationLib.preannotate import PreannotationContext, PreannotationParameters
+
+    names = list(grid)
+    out = {}
+    ctxs = {}
+    for values in itertools.product(*grid.values()):
+        p = PreannotationParameters().replace(**dict(zip(names, values)))
+        row = []
+        for i, rc in enumerate(cases):
+            key = (i, p.brain_erode_mm)
+            if key not in ctxs:
+                c = rc.case
+                brain = brain_mask(c.images.get("b0") or c.reference, erode_mm=p.brain_erode_mm)
+                ctxs[key] = PreannotationContext(c.on_dwi_grid("adc"), c.reference, brain, p)
+            row.append(score_case(rc, ctxs[key].compute(p).mask))
+        out[values] = row
+    return names, out
+
+
+def leave_one_out(names, table, n):
+    """[(held-out index, chosen values, its score)]."""
+    res = []
+    for i in range(n):
+        best = max(table, key=lambda v: objective([s for j, s in enumerate(table[v]) if j != i]))
+        res.append((i, best, table[best][i]))
+    return res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--fit", action="store_true", help="also fit the confidence coefficients")
+    args = ap.parse_args()
+    from aistest_realcases import REAL_CASES, load_real_cases, score_case
+
+    from AISAnnotationLib.preannotate import preannotate_case
+
+    if not (args.data / "SOURCES.md").is_file():
+        print(f"{args.data}: real data not found (pass --data)")
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = load_real_cases(args.data, Path(tmp) / "bids")
+    print("case | Dice | lesion F1 | sensitivity (lesions ≥ 3 vox) | false / all candidates | |Δ ml|")
+    print("--- | --- | --- | --- | --- | ---")
+    defaults = []
+    for rc in cases:
+        s = score_case(rc, preannotate_case(rc.case).mask)
+        defaults.append(s)
+        extra = f" (chronic-only voxels pre-annotated: {s.chronic_voxels})" if rc.chronic is not None else ""
+        print(f"{rc.name} defaults | {s.row()}{extra}")
+    names, table = run_grid(cases)
+    for i, best, s in leave_one_out(names, table, len(cases)):
+        print(f"{cases[i].name} leave-one-out | {s.row()}  ← {dict(zip(names, best))}")
+    best = max(table, key=lambda v: objective(table[v]))
+    print(f"best on all {len(cases)} cases ({len(table)} grid points): {dict(zip(names, best))}, "
+          f"objective {objective(table[best]):.3f} (defaults {objective(defaults):.3f})")
+    dice = sorted(s.dice for s in defaults)
+    print(f"defaults: median Dice {dice[len(dice) // 2]:.3f}; "
+          f"cases {', '.join(REAL_CASES)}")
+    if args.fit:
+        from fit_confidence import fit_report
+        fit_report(cases)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -77,11 +77,17 @@ class CaseScore:
                 f"{self.false_candidates} / {self.candidates} | {self.ml_difference:.2f}")
 
 
-def score_case(rc: RealCase, mask: np.ndarray, min_lesion_voxels: int = 3) -> CaseScore:
-    """Score ``mask`` (bool on the DWI grid) against the case's expert mask."""
+def score_case(rc: RealCase, mask: np.ndarray, min_lesion_voxels: int = 3,
+               listed: Optional[np.ndarray] = None) -> CaseScore:
+    """Score ``mask`` (painted, bool on the DWI grid) against the case's expert mask.
+
+    Dice, lesion F1 and volume use ``mask``; sensitivity and false candidates use ``listed`` (every
+    candidate shown to the annotator, painted or not; default ``mask``).
+    """
     from AISAnnotationLib.metrics import compute_dice, compute_lesion_f1, label_components
 
-    mask = np.asarray(mask, dtype=bool)
+    painted = np.asarray(mask, dtype=bool)
+    mask = painted if listed is None else np.asarray(listed, dtype=bool)
     ex = label_components(rc.expert)
     big = [k for k in range(1, ex.count + 1) if ex.sizes[k - 1] >= min_lesion_voxels]
     hit_labels = set(np.unique(ex.labels[mask]).tolist())
@@ -89,7 +95,7 @@ def score_case(rc: RealCase, mask: np.ndarray, min_lesion_voxels: int = 3) -> Ca
     cand = label_components(mask)
     true_cands = set(np.unique(cand.labels[rc.expert & mask]).tolist()) - {0}
     vox_ml = rc.case.reference.voxel_volume_mm3 / 1000.0
-    chronic = int((mask & rc.chronic & ~rc.expert).sum()) if rc.chronic is not None else 0
-    return CaseScore(compute_dice(mask, rc.expert), compute_lesion_f1(rc.expert, mask),
+    chronic = int((painted & rc.chronic & ~rc.expert).sum()) if rc.chronic is not None else 0
+    return CaseScore(compute_dice(painted, rc.expert), compute_lesion_f1(rc.expert, painted),
                      hits / len(big) if big else 1.0, len(big), cand.count - len(true_cands), cand.count,
-                     abs(float(mask.sum()) - float(rc.expert.sum())) * vox_ml, chronic)
+                     abs(float(painted.sum()) - float(rc.expert.sum())) * vox_ml, chronic)

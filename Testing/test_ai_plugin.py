@@ -167,7 +167,7 @@ def test_cli_model_writes_provenance_and_combines(demo_copy, tmp_path):
     union = preannotate_case(case).mask | model_preannotate(case, d, device="cpu").mask
     written = read_image(path).array > 0
     assert np.array_equal(written, union) and info["lesion_voxels"] == int(union.sum())
-    assert sum(c["voxels"] for c in info["candidates"]) == int(union.sum())
+    assert sum(c["voxels"] for c in info["candidates"] if c["in_mask"]) == int(union.sum())
 
 
 def test_bad_model_dir_is_one_line_exit_2(demo_root, tmp_path):

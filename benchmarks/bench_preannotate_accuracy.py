@@ -9,8 +9,7 @@ candidate), false candidates, and the absolute volume difference (ml), for
   (the honest estimate of how the choice generalises).
 
 Objective on the training cases: mean of (Dice + sensitivity − 0.05 × false candidates above 10).
-``--fit`` also fits the candidate-confidence coefficients (logistic regression on the candidates of
-all cases, labelled by overlap with the expert mask) and prints their leave-one-case-out use.
+It also reports how well the candidate confidence ranks true above false candidates (AUC).
 
     python benchmarks/bench_preannotate_accuracy.py [--data /work/shared/data]
 """
@@ -28,11 +27,11 @@ from benchutil import DATA, REPO  # noqa: E402  (puts the checkout on sys.path)
 sys.path.insert(0, str(REPO / "Testing"))
 
 GRID = {
-    "brain_erode_mm": [2.0, 4.0, 6.0],
-    "adc_ratio_max": [0.0, 0.75, 0.8],
-    "min_volume_mm3": [15.0, 30.0, 60.0],
-    "core_dwi_ratio": [1.3, 1.4],
-    "core_mean_dwi_ratio": [1.5, 1.7],
+    "brain_erode_mm": [4.0, 6.0],
+    "foci_peak_ratio": [1.6, 1.8, 2.0],
+    "foci_adc_ratio": [0.8, 0.85],
+    "foci_min_volume_mm3": [8.0, 30.0],
+    "foci_background_mm": [12.0, 20.0],
 }
 
 
@@ -57,9 +56,12 @@ def run_grid(cases, grid=GRID):
             key = (i, p.brain_erode_mm)
             if key not in ctxs:
                 c = rc.case
-                brain = brain_mask(c.images.get("b0") or c.reference, erode_mm=p.brain_erode_mm)
-                ctxs[key] = PreannotationContext(c.on_dwi_grid("adc"), c.reference, brain, p)
-            row.append(score_case(rc, ctxs[key].compute(p).mask))
+                src = c.images.get("b0") or c.reference
+                brain = brain_mask(src, erode_mm=p.brain_erode_mm)
+                foci_brain = brain_mask(src, erode_mm=p.foci_brain_erode_mm)
+                ctxs[key] = PreannotationContext(c.on_dwi_grid("adc"), c.reference, brain, p, foci_brain=foci_brain)
+            r = ctxs[key].compute(p)
+            row.append(score_case(rc, r.mask, listed=r.listed))
         out[values] = row
     return names, out
 
@@ -76,11 +78,10 @@ def leave_one_out(names, table, n):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DATA)
-    ap.add_argument("--fit", action="store_true", help="also fit the confidence coefficients")
     args = ap.parse_args()
     from aistest_realcases import REAL_CASES, load_real_cases, score_case
 
-    from AISAnnotationLib.preannotate import preannotate_case
+    from AISAnnotationLib.preannotate import PreannotationParameters, preannotate_case
 
     if not (args.data / "SOURCES.md").is_file():
         print(f"{args.data}: real data not found (pass --data)")
@@ -91,7 +92,8 @@ def main() -> int:
     print("--- | --- | --- | --- | --- | ---")
     defaults = []
     for rc in cases:
-        s = score_case(rc, preannotate_case(rc.case).mask)
+        r = preannotate_case(rc.case)
+        s = score_case(rc, r.mask, listed=r.listed)
         defaults.append(s)
         extra = f" (chronic-only voxels pre-annotated: {s.chronic_voxels})" if rc.chronic is not None else ""
         print(f"{rc.name} defaults | {s.row()}{extra}")
@@ -104,10 +106,28 @@ def main() -> int:
     dice = sorted(s.dice for s in defaults)
     print(f"defaults: median Dice {dice[len(dice) // 2]:.3f}; "
           f"cases {', '.join(REAL_CASES)}")
-    if args.fit:
-        from fit_confidence import fit_report
-        fit_report(cases)
+    ranking_report(cases, PreannotationParameters())
     return 0
+
+
+def ranking_report(cases, p) -> None:
+    """How well the confidence orders the list: AUC of true (touching an expert lesion) over false candidates."""
+    from AISAnnotationLib.metrics import label_components
+    from AISAnnotationLib.preannotate import PreannotationContext
+
+    for rc in cases:
+        r = PreannotationContext.from_case(rc.case, p).compute(p)
+        comp = label_components(r.listed)
+        conf = {}
+        for c in r.candidates:
+            k = int(comp.labels[tuple(int(round(v)) for v in rc.case.reference.ras_to_ijk(c.centroid_ras))])
+            conf[k] = c.confidence
+        true = [conf.get(k, 0.0) for k in range(1, comp.count + 1) if (rc.expert & (comp.labels == k)).any()]
+        false = [conf.get(k, 0.0) for k in range(1, comp.count + 1) if not (rc.expert & (comp.labels == k)).any()]
+        pairs = [(t > f) + 0.5 * (t == f) for t in true for f in false]
+        auc = sum(pairs) / len(pairs) if pairs else float("nan")
+        print(f"{rc.name}: confidence AUC true vs false candidates {auc:.2f} ({len(true)} true, {len(false)} false); "
+              f"painted {sum(c.in_mask for c in r.candidates)} of {len(r.candidates)} listed")
 
 
 if __name__ == "__main__":

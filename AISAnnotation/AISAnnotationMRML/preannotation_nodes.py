@@ -49,7 +49,8 @@ def context_from_nodes(adc_node: Any, dwi_node: Any, b0_node: Optional[Any] = No
     det = detect_adc_unit(adc.array, full_brain, override=adc_unit, what=adc_node.GetName())
     adc = adc_to_internal(adc, det)
     brain = brain_mask(src, erode_mm=p.brain_erode_mm) if p.brain_erode_mm > 0 else full_brain
-    return PreannotationContext(adc, dwi, brain, p)
+    foci_brain = brain_mask(src, erode_mm=p.foci_brain_erode_mm) if p.foci_brain_erode_mm > 0 else full_brain
+    return PreannotationContext(adc, dwi, brain, p, foci_brain=foci_brain)
 
 
 def update_preview_node(scene: Any, mask: np.ndarray, reference_node: Any, node: Optional[Any] = None) -> Any:

@@ -16,6 +16,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..errors import InputError
+from ..image import Image
 from ..preannotate import PreannotationContext, PreannotationParameters, PreannotationResult
 from ..preannotate.confidence import renumber
 from ..preannotate.result import Candidate
@@ -46,22 +47,39 @@ def _regions(mask: np.ndarray, prob: np.ndarray, ctx: PreannotationContext, sour
 def model_preannotate(case: Any, model_dir: Path, device: str = "auto",
                       context: Optional[PreannotationContext] = None) -> PreannotationResult:
     """Pre-annotation of ``case`` by the model in ``model_dir`` (see module doc)."""
-    card, onnx_path = load_card(Path(model_dir))
+    card, _ = load_card(Path(model_dir))
     missing = [s for s in card.inputs if s not in case.images]
     if missing:
         raise InputError(f"{case.case_id}: the model needs {', '.join(missing)}, which the case does not have")
-    channels = [case.on_dwi_grid(s) for s in card.inputs]
-    prob, providers = predict_probability(onnx_path, card, channels, case.reference, device)
     ctx = context or PreannotationContext.from_case(case)
+    return run_model(model_dir, {s: case.on_dwi_grid(s) for s in card.inputs}, ctx, device)
+
+
+def context_images(ctx: PreannotationContext) -> dict[str, Image]:
+    """The DWI and ADC (×10⁻⁶ mm²/s) a context holds, as images on the DWI grid (for the Slicer effect)."""
+    return {"dwi": ctx.reference.with_array(ctx.dwi, name="dwi"),
+            "adc": ctx.reference.with_array(ctx.adc, name="adc")}
+
+
+def run_model(model_dir: Path, images: dict[str, Image], ctx: PreannotationContext,
+              device: str = "auto") -> PreannotationResult:
+    """Run the model of ``model_dir`` on ``images`` (sequence key → image on the DWI grid of ``ctx``)."""
+    card, onnx_path = load_card(Path(model_dir))
+    missing = [s for s in card.inputs if s not in images]
+    if missing:
+        raise InputError(f"the model {card.name} needs {', '.join(missing)}; only {', '.join(images)} are available")
+    for key in card.inputs:
+        if not images[key].same_grid(ctx.reference):
+            raise InputError(f"model input {key}: not on the DWI grid")
+    prob, providers = predict_probability(onnx_path, card, [images[s] for s in card.inputs], ctx.reference, device)
     mask = prob >= np.float32(card.threshold)
-    source = f"model:{card.name}"
-    candidates = _regions(mask, prob, ctx, source)
+    candidates = _regions(mask, prob, ctx, f"model:{card.name}")
     provenance = {"name": card.name, "version": card.version, "file": card.file,
                   "sha256": file_sha256(onnx_path), "card": card.to_dict(), "providers": list(providers)}
     return PreannotationResult(mask, candidates, np.zeros_like(mask), [], PreannotationParameters(),
                                ctx.parenchyma_dwi_median, [f"model {card.name} {card.version}"],
                                parenchyma_adc_median=ctx.parenchyma_adc_median,
-                               voxel_volume_mm3=case.reference.voxel_volume_mm3, provenance=provenance)
+                               voxel_volume_mm3=ctx.reference.voxel_volume_mm3, provenance=provenance)
 
 
 def _confidence_map(res: PreannotationResult) -> np.ndarray:
@@ -81,7 +99,7 @@ def combine_results(classical: PreannotationResult, model: PreannotationResult,
     """Union of both masks; each region names who found it and keeps the higher confidence."""
     from ..metrics import label_components
 
-    mask = classical.mask | model.mask
+    mask = classical.mask | model.mask  # painted regions only; classical listed-only foci stay listed below
     conf = np.maximum(_confidence_map(classical), _confidence_map(model))
     cands = _regions(mask, conf, context, "combined")
     comp = label_components(mask)
@@ -92,9 +110,35 @@ def combine_results(classical: PreannotationResult, model: PreannotationResult,
         names = [n for n, m in (("classical", classical.mask), (model_name, model.mask)) if (m & sel).any()]
         c.source = "+".join(names)
         c.confidence = float(conf[sel].max())
+    listed = mask.copy()
+    for c in classical.candidates:  # classical foci listed for review (not painted) that the model did not find
+        if c.in_mask:
+            continue
+        region = _region_at(classical.listed & ~classical.mask, c, context)
+        if region is not None and not (region & model.mask).any():
+            listed |= region
+            cands.append(c)
+    renumber(cands)
     return PreannotationResult(mask, cands, classical.shine_through, classical.shine_through_regions,
                                classical.parameters, classical.parenchyma_dwi_median,
                                classical.notes + model.notes, initial_lesion=classical.initial_lesion,
                                chronic_regions=classical.chronic_regions,
                                parenchyma_adc_median=classical.parenchyma_adc_median,
-                               voxel_volume_mm3=classical.voxel_volume_mm3, provenance=model.provenance)
+                               voxel_volume_mm3=classical.voxel_volume_mm3, provenance=model.provenance,
+                               candidate_mask=listed)
+
+
+def _region_at(mask: np.ndarray, c: Candidate, ctx: PreannotationContext) -> Optional[np.ndarray]:
+    """The 26-connected region of ``mask`` holding the candidate (the one of its size nearest its centroid)."""
+    from ..metrics import label_components
+
+    comp = label_components(mask)
+    best, dist = None, np.inf
+    for k in range(1, comp.count + 1):
+        if comp.sizes[k - 1] != c.voxels:
+            continue
+        ras = ctx.reference.ijk_to_ras(np.argwhere(comp.labels == k).mean(axis=0))
+        d = float(np.linalg.norm(np.subtract(ras, c.centroid_ras)))
+        if d < dist:
+            best, dist = k, d
+    return None if best is None or dist > 1e-3 else comp.labels == best

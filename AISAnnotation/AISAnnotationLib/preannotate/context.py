@@ -34,6 +34,7 @@ import numpy as np
 from ..errors import InputError
 from ..image import Image
 from .confidence import renumber, score_candidates
+from .foci import FociCache
 from .params import PreannotationParameters
 from .result import PreannotationResult
 from .sparse import _OFFSETS26, _describe_sparse, _keep_big, _Lookup, _VoxelSet, sparse_components
@@ -48,7 +49,8 @@ class PreannotationContext:
     """
 
     def __init__(self, adc: Image, dwi: Image, brain: np.ndarray,
-                 parameters: Optional[PreannotationParameters] = None) -> None:
+                 parameters: Optional[PreannotationParameters] = None,
+                 foci_brain: Optional[np.ndarray] = None) -> None:
         p = parameters or PreannotationParameters()
         if adc.array.ndim != 3 or dwi.array.ndim != 3:
             raise InputError(f"pre-annotation needs 3D ADC and DWI, got {adc.shape} and {dwi.shape}")
@@ -73,6 +75,11 @@ class PreannotationContext:
             raise InputError(f"{dwi.path or 'DWI'}: median DWI of normal parenchyma is not positive")
         self.ratio = self.dwi / np.float32(self.parenchyma_dwi_median)
         self.parenchyma_adc_median = float(np.median(self.adc[tissue]))
+        fb = brain if foci_brain is None else np.asarray(foci_brain, dtype=bool)
+        if fb.shape != brain.shape:
+            raise InputError(f"foci brain mask shape {fb.shape} differs from the DWI grid {dwi.shape3}")
+        self.foci_brain_erode_mm = p.foci_brain_erode_mm if foci_brain is not None else p.brain_erode_mm
+        self.foci = FociCache(self, fb)
         self._preview_key: Optional[float] = None
         self._preview_idx = np.empty(0, dtype=np.intp)
         self._preview_adc = np.empty(0, dtype=np.float32)
@@ -88,7 +95,9 @@ class PreannotationContext:
             raise InputError(f"{case.case_id}: no ADC (neither a file nor b0 to derive it); cannot pre-annotate")
         src = case.images.get("b0") or case.reference
         brain = brain_mask(src, erode_mm=p.brain_erode_mm)
-        return cls(case.on_dwi_grid("adc"), case.reference, brain, p)
+        foci_brain = brain if p.foci_brain_erode_mm == p.brain_erode_mm else \
+            brain_mask(src, erode_mm=p.foci_brain_erode_mm)
+        return cls(case.on_dwi_grid("adc"), case.reference, brain, p, foci_brain=foci_brain)
 
     def compatible(self, p: PreannotationParameters) -> bool:
         """True when ``p`` needs no rebuild of the cached brain mask and DWI reference."""
@@ -185,30 +194,68 @@ class PreannotationContext:
         pos = np.flatnonzero(member)
         lab, n = sparse_components(bright.ijk[pos], bright.flat[pos], shape, lookup, pos, nb)
         lab, n = _keep_big(lab, n, self.reference.voxel_volume_mm3, p.min_volume_mm3)
-        pos, lab = pos[lab > 0], lab[lab > 0]
-        found = _describe_sparse(lab, n, bright.ijk[pos], bright.adc[pos], bright.ratio[pos], self.reference,
-                                 keep_labels=True)
-        score_candidates([c for c, _ in found], self.parenchyma_adc_median, self.reference.voxel_volume_mm3)
-        good = np.zeros(n + 1, dtype=bool)
-        candidates, chronic = [], []
-        for c, k in found:
-            c.chronic = c.mean_adc >= p.chronic_adc_ratio * self.parenchyma_adc_median
-            if c.chronic:
-                chronic.append(c)
-            elif c.confidence >= p.min_confidence:
-                candidates.append(c)
-                good[k] = True
-        renumber(candidates)
-        renumber(chronic)
-        pos = pos[good[lab]]
-        mask = np.zeros(shape, dtype=bool)
-        mask.reshape(-1)[bright.flat[pos]] = True
+        pos = pos[lab > 0]
+        core = np.zeros(shape, dtype=bool)
+        core.reshape(-1)[bright.flat[pos]] = True
+        mask, listed, candidates, chronic = self._candidates(core, self.foci.mask(p), p)
         init = np.zeros(shape, dtype=bool)
         init.reshape(-1)[bright.flat[initial]] = True
-        lesion = np.zeros(bright.flat.size, dtype=bool)
-        lesion[pos] = True
+        lesion = mask.reshape(-1)[bright.flat]
         shine, regions = flag_shine_through(self, p, bright, lesion, lookup)
         return PreannotationResult(mask, candidates, shine, regions, p, self.parenchyma_dwi_median, notes,
                                    initial_lesion=init, chronic_regions=chronic,
                                    parenchyma_adc_median=self.parenchyma_adc_median,
-                                   voxel_volume_mm3=self.reference.voxel_volume_mm3)
+                                   voxel_volume_mm3=self.reference.voxel_volume_mm3, candidate_mask=listed)
+
+    def _candidates(self, core: np.ndarray, foci: np.ndarray,
+                    p: PreannotationParameters) -> tuple[np.ndarray, np.ndarray, list, list]:
+        """(painted mask, listed mask, candidates, chronic flags).
+
+        The core-and-grow regions are painted and listed. A focus not connected to any of them
+        (26-connectivity, through other foci voxels too) is listed for the annotator but not painted.
+        Chronic regions (mean ADC not restricted) and candidates below ``min_confidence`` are neither.
+        Labelling runs on bounding boxes only.
+        """
+        listed = core.copy()
+        if foci.any():
+            lab, n = _label_box(core | foci)
+            touches = np.zeros(n + 1, dtype=bool)
+            touches[lab[core]] = True
+            listed |= foci & ~touches[lab]
+        lab, n = _label_box(listed)
+        flat = np.flatnonzero(listed)
+        labels = lab.reshape(-1)[flat].astype(np.int64)
+        ijk = np.stack(np.unravel_index(flat, listed.shape), axis=1)
+        found = _describe_sparse(labels, n, ijk, self.adc.reshape(-1)[flat], self.ratio.reshape(-1)[flat],
+                                 self.reference, keep_labels=True)
+        score_candidates([c for c, _ in found], self.parenchyma_adc_median, self.reference.voxel_volume_mm3)
+        from_core = np.zeros(n + 1, dtype=bool)
+        from_core[lab[core]] = True
+        painted = np.zeros(n + 1, dtype=bool)
+        shown = np.zeros(n + 1, dtype=bool)
+        candidates, chronic = [], []
+        for c, k in found:
+            c.chronic = c.mean_adc >= p.chronic_adc_ratio * self.parenchyma_adc_median
+            c.in_mask = bool(from_core[k]) and not c.chronic
+            if c.chronic:
+                chronic.append(c)
+            elif c.confidence >= p.min_confidence:
+                candidates.append(c)
+                shown[k], painted[k] = True, c.in_mask
+        renumber(candidates)
+        renumber(chronic)
+        return painted[lab], shown[lab], candidates, chronic
+
+
+def _label_box(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """26-connected labels of ``mask`` (int32, full shape; labelling runs on its bounding box)."""
+    from ..metrics import label_components
+
+    out = np.zeros(mask.shape, dtype=np.int32)
+    if not mask.any():
+        return out, 0
+    idx = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
+    box = tuple(slice(int(i[0]), int(i[-1]) + 1) for i in idx)
+    comp = label_components(mask[box])
+    out[box] = comp.labels
+    return out, comp.count

@@ -30,7 +30,17 @@ PARAMETER_SPECS: dict[str, tuple[str, float, float, str]] = {
     "chronic_adc_ratio": ("ratio", 0.5, 3.0,
                           "a candidate whose mean ADC / parenchyma median ADC is at least this is flagged chronic "
                           "(diffusion not restricted) and left out of the acute mask"),
-    "min_confidence": ("probability", 0.0, 1.0, "keep only candidates whose confidence is at least this"),
+    "min_confidence": ("probability", 0.0, 1.0, "list only candidates whose confidence is at least this"),
+    "foci_peak_ratio": ("ratio", 0.0, 10.0,
+                        "small foci: peak DWI / local parenchyma DWI at least this (0: foci detector off)"),
+    "foci_adc_ratio": ("ratio", 0.1, 1.5, "small foci: mean ADC / parenchyma median ADC at most this"),
+    "foci_adc_min_ratio": ("ratio", 0.0, 1.5, "small foci: lowest ADC / parenchyma median ADC at most this"),
+    "foci_min_volume_mm3": ("mm3", 0.0, 10000.0, "small foci: volume at least this"),
+    "foci_max_volume_mm3": ("mm3", 0.0, 1000000.0, "small foci: volume at most this (larger regions are the core's)"),
+    "foci_seed_ratio": ("ratio", 1.0, 5.0, "small foci: seed voxels have DWI / local parenchyma DWI at least this"),
+    "foci_seed_adc_ratio": ("ratio", 0.1, 1.5, "small foci: seed voxels have ADC / parenchyma median at most this"),
+    "foci_background_mm": ("mm", 2.0, 50.0, "small foci: σ of the local parenchyma DWI level"),
+    "foci_brain_erode_mm": ("mm", 0.0, 20.0, "small foci: erode the brain mask by this radius"),
 }
 INTEGER_PARAMETERS = {"grow_steps"}
 
@@ -55,6 +65,15 @@ class PreannotationParameters:
     adc_ratio_max: float = 0.0
     chronic_adc_ratio: float = 1.0
     min_confidence: float = 0.0
+    foci_peak_ratio: float = 1.8
+    foci_adc_ratio: float = 0.85
+    foci_adc_min_ratio: float = 0.7
+    foci_min_volume_mm3: float = 8.0
+    foci_max_volume_mm3: float = 2000.0
+    foci_seed_ratio: float = 1.2
+    foci_seed_adc_ratio: float = 0.92
+    foci_background_mm: float = 12.0
+    foci_brain_erode_mm: float = 2.0
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -25,12 +25,14 @@ class Candidate:
     confidence: float = 1.0  # probability that the region is an acute lesion (see .confidence)
     source: str = "classical"  # "classical" or "model:<name>"
     chronic: bool = False  # flagged chronic (diffusion not restricted): not part of the acute mask
+    in_mask: bool = True  # painted into the mask (confidence ≥ mask_confidence); else listed for review
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "voxels": self.voxels, "volume_ml": round(self.volume_ml, 6),
                 "centroid_ras": [round(c, 3) for c in self.centroid_ras],
                 "mean_adc": round(self.mean_adc, 2), "mean_dwi_ratio": round(self.mean_dwi_ratio, 4),
-                "confidence": round(self.confidence, 4), "source": self.source, "chronic": self.chronic}
+                "confidence": round(self.confidence, 4), "source": self.source, "chronic": self.chronic,
+                "in_mask": self.in_mask}
 
 
 @dataclass
@@ -49,6 +51,12 @@ class PreannotationResult:
     parenchyma_adc_median: float = 0.0
     provenance: dict[str, Any] = field(default_factory=dict)  # model plug-in: name, version, hash, card
     voxel_volume_mm3: float = 0.0
+    candidate_mask: Optional[np.ndarray] = None  # every listed candidate, painted or not (bool, DWI grid)
+
+    @property
+    def listed(self) -> np.ndarray:
+        """Bool mask of every listed candidate (the painted mask when no separate list exists)."""
+        return self.mask if self.candidate_mask is None else self.candidate_mask
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON (no arrays)."""

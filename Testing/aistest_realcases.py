@@ -1,4 +1,4 @@
-"""The real cases with expert masks in shared/data, imported into one BIDS dataset.
+"""The real cases with lesion masks in shared/data (three expert masks, one model prediction).
 
 Used by the accuracy tests and ``benchmarks/bench_preannotate_accuracy.py``. Each case is
 imported through the project's own importers (ISLES layout; SOOP's 4D single-volume trace and
@@ -18,6 +18,7 @@ REAL_CASES = {
     "isles22-case0009": "ISLES'22 expert mask",
     "isles22-case0003": "ISLES'22 expert mask",
     "soop-sub3": "SOOP expert mask, acute lesions (lesionAcute); chronic lesions in lesionChronic",
+    "jhu-ads-subject02": "lesion predicted by a model (DAGMNet), not an expert",
 }
 
 
@@ -27,6 +28,11 @@ class RealCase:
     case: Any
     expert: np.ndarray  # bool [i, j, k] on the DWI grid
     chronic: Optional[np.ndarray] = None  # bool, SOOP only
+
+    @property
+    def is_expert(self) -> bool:
+        """False when the reference is a model's prediction (used as an external check, never for choosing)."""
+        return self.name != "jhu-ads-subject02"
 
 
 def load_real_case(data: Path, name: str, root: Path) -> RealCase:
@@ -52,6 +58,11 @@ def load_real_case(data: Path, name: str, root: Path) -> RealCase:
         acute = read_image(m / "sub-3_space-TRACE_desc-lesionAcute_mask.nii.gz").array > 0
         chronic = read_image(m / "sub-3_space-TRACE_desc-lesionChronic_mask.nii.gz").array > 0
         return RealCase(name, case, acute, chronic)
+    if name == "jhu-ads-subject02":
+        import_loose(root, "jhu02", "01", {"dwi": src / "Subject02_DWI.nii.gz", "b0": src / "Subject02_b0.nii.gz",
+                                           "adc": src / "Subject02_ADC.nii.gz"})
+        case = load_case(root, "jhu02", "01")
+        return RealCase(name, case, read_image(src / "Subject02_DAGMNet_CH3_Lesion_Predict.nii.gz").array > 0)
     raise KeyError(name)
 
 

@@ -8,8 +8,10 @@ Candidate lesion on the DWI grid (every threshold is a :class:`PreannotationPara
    voxels whose ADC lies in [``parenchyma_adc_min``, ``parenchyma_adc_max``) (neither ischaemic
    nor CSF). The median of that tissue is robust to the lesion, CSF, and a brain mask that
    includes some scalp.
-3. **Core**: ADC < ``adc_threshold`` (×10⁻⁶ mm²/s, 620 by default: Purushotham 2015) ∧ DWI ratio
-   ≥ ``core_dwi_ratio`` ∧ brain. A 26-connected core component is kept when its mean DWI ratio
+3. **Core**: ADC < ``adc_threshold`` (×10⁻⁶ mm²/s, 620 by default: Purushotham 2015; or, with
+   ``adc_ratio_max`` > 0, below that fraction of the parenchyma's median ADC) ∧ DWI ratio
+   ≥ ``core_dwi_ratio`` ∧ brain. The absolute part alone is the consensus's "initial lesion" (R17),
+   kept in :attr:`PreannotationResult.initial_lesion`. A 26-connected core component is kept when its mean DWI ratio
    is ≥ ``core_mean_dwi_ratio`` or its mean ADC ≤ ``core_mean_adc_max``: deep restriction is
    ischaemic even when faint on DWI, while borderline restriction (ADC just under the threshold,
    e.g. susceptibility artefacts near the skull base) must be clearly DWI-bright to count.
@@ -17,6 +19,12 @@ Candidate lesion on the DWI grid (every threshold is a :class:`PreannotationPara
    ``grow_steps`` 26-neighbour rings into voxels with DWI ratio ≥ ``grow_dwi_ratio`` and ADC <
    ``grow_adc_max`` (moderately restricted diffusion at the lesion rim).
 5. **Size**: 26-connected components smaller than ``min_volume_mm3`` are removed.
+6. **Small foci** (:mod:`.foci`): DWI-bright foci with ADC reduced relative to the patient's own
+   parenchyma that are not connected to the result above are *listed* for the annotator but not
+   painted (``Candidate.in_mask`` False; :attr:`PreannotationResult.listed` holds all listed regions).
+7. **Chronic and confidence**: a region whose mean ADC is ≥ ``chronic_adc_ratio`` × the
+   parenchyma median (diffusion not restricted) is flagged chronic and left out (consensus R17, R2);
+   every candidate gets a confidence (:mod:`.confidence`).
 
 Separately (see :mod:`.shinethrough`) DWI-bright regions whose ADC is not low are flagged as
 T2 shine-through and never included.

@@ -57,7 +57,7 @@ class PreannotationParameters:
     grow_dwi_ratio: float = 1.3
     grow_adc_max: float = 750.0
     min_volume_mm3: float = 60.0
-    brain_erode_mm: float = 6.0
+    brain_erode_mm: float = 4.0
     parenchyma_adc_min: float = 620.0
     parenchyma_adc_max: float = 1500.0
     shine_dwi_ratio: float = 1.5
@@ -65,11 +65,11 @@ class PreannotationParameters:
     adc_ratio_max: float = 0.0
     chronic_adc_ratio: float = 1.0
     min_confidence: float = 0.0
-    foci_peak_ratio: float = 1.8
-    foci_adc_ratio: float = 0.85
+    foci_peak_ratio: float = 2.0
+    foci_adc_ratio: float = 0.8
     foci_adc_min_ratio: float = 0.7
-    foci_min_volume_mm3: float = 8.0
-    foci_max_volume_mm3: float = 2000.0
+    foci_min_volume_mm3: float = 30.0
+    foci_max_volume_mm3: float = 1000.0
     foci_seed_ratio: float = 1.2
     foci_seed_adc_ratio: float = 0.92
     foci_background_mm: float = 12.0

@@ -32,13 +32,15 @@ from slicer.util import VTKObservationMixin
 # module import time: nibabel may not be installed yet); the workspace bridge checks
 # them against the library's own tables.
 ROLES = ("annotator", "reviewer", "arbitrator")
+DATASET_SOURCES = ("Local folder", "Server")
 QUEUE_FILTERS = ("waiting for me", "all cases", "annotating", "needs review", "escalated", "final", "excluded")
 NOTE_DECISIONS = ("included", "excluded", "for-review")
 DECISIONS = ("accept_a", "accept_b", "union", "intersection", "edited")
 
 # Python packages that Slicer does not bundle, installed on first use with consent.
 REQUIREMENTS = {"nibabel": "nibabel>=4.0"}
-REPORT_REQUIREMENTS = {"matplotlib": "matplotlib>=3.5"}
+# the report's naming check runs the official BIDS validator (a Python package with its own script)
+REPORT_REQUIREMENTS = {"matplotlib": "matplotlib>=3.5", "bids_validator_deno": "bids-validator-deno>=3.0.2"}
 
 
 #
@@ -66,7 +68,7 @@ class AISAnnotation(ScriptedLoadableModule):
             "disputed cases with a reason.</li>"
             "<li><b>Arbitrator</b>: final decision on escalated cases.</li></ul>"
             "Masks are stored as binary NIfTI on the DWI grid in a BIDS derivatives folder with full provenance. "
-            'See the <a href="https://github.com/aisannotation/SlicerAISAnnotation#readme">README</a>.'
+            "The extension's README.md explains every step, from DICOM to an accepted dataset."
         )
         self.parent.acknowledgementText = (
             "Built on 3D Slicer and its Segment Editor. Follows the expert consensus on MRI annotation of acute "
@@ -94,6 +96,8 @@ def registerAISLayouts() -> None:
 class AISAnnotationParameterNode:
     """State that survives scene save/restore.
 
+    datasetSource - "Local folder" (bidsRoot, one person) or "Server" (serverUrl, serverUser, serverCaFile;
+        the password is never stored and the identity comes from the login).
     bidsRoot - dataset root (raw BIDS; masks go to derivatives/lesions).
     raterId, role - who is working (the library checks the role, not only the GUI).
     caseId - the open case (sub-X_ses-Y).
@@ -102,7 +106,11 @@ class AISAnnotationParameterNode:
     segmentationNode, dwiNode - the open case's annotation and its reference grid.
     """
 
+    datasetSource: Annotated[str, Choice(list(DATASET_SOURCES))] = "Local folder"
     bidsRoot: pathlib.Path
+    serverUrl: str = ""
+    serverUser: str = ""
+    serverCaFile: pathlib.Path
     raterId: str = ""
     role: Annotated[str, Choice(list(ROLES))] = "annotator"
     queueFilter: Annotated[str, Choice(list(QUEUE_FILTERS))] = "waiting for me"
@@ -149,6 +157,7 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._workspace = None  # the open case (AISAnnotationMRML.workspace.CaseWorkspace)
+        self._server = None  # AISAnnotationLib.dataset.RemoteDataset after "Log in"
         self._queueRows: list[dict[str, Any]] = []
         self._candidates: list[dict[str, Any]] = []
         self._lesions: list[dict[str, Any]] = []
@@ -169,6 +178,7 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
 
         self.ui.loadDemoButton.connect("clicked(bool)", self.onLoadDemo)
+        self.ui.serverLoginButton.connect("clicked(bool)", self.onServerLogin)
         self.ui.refreshQueueButton.connect("clicked(bool)", self.onRefreshQueue)
         self.ui.caseQueueTableWidget.connect("itemSelectionChanged()", self.onQueueSelectionChanged)
         self.ui.caseQueueTableWidget.connect("cellDoubleClicked(int,int)", self.onOpenCase)
@@ -243,6 +253,11 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if not p:
             return
         role = p.role
+        onServer = p.datasetSource == "Server"
+        self.ui.serverGroupBox.visible = onServer
+        for w in (self.ui.bidsRootLabel, self.ui.bidsRootPathLineEdit, self.ui.loadDemoButton):
+            w.visible = not onServer
+        self.ui.raterIdLineEdit.enabled = self.ui.roleComboBox.enabled = not onServer
         # a case opened under another rater id or role must be reopened (blinding and role checks)
         caseOpen = (self._workspace is not None and self._workspace.role == role
                     and self._workspace.rater_id == p.raterId)
@@ -294,17 +309,39 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNode.bidsRoot = pathlib.Path(self.logic.writeDemo(outDir, progress=self._progress))
             self.onRefreshQueue()
 
+    def _dataset(self):
+        """The open dataset: the folder path, or the server login (identity from its token)."""
+        p = self._parameterNode
+        if p.datasetSource != "Server":
+            return str(p.bidsRoot)
+        if self._server is None:
+            raise RuntimeError("Log in to the server first (Dataset and identity → Server → Log in).")
+        return self._server
+
+    def onServerLogin(self) -> None:
+        p = self._parameterNode
+        self._server = None
+        with slicer.util.tryWithErrorDisplay(f"Failed to log in to {p.serverUrl}.", waitCursor=True):
+            caFile = str(p.serverCaFile) if str(p.serverCaFile) not in ("", ".") else None
+            self._server = self.logic.connectServer(p.serverUrl, p.serverUser, self.ui.serverPasswordLineEdit.text,
+                                                    caFile)
+            p.raterId, p.role = self._server.user, self._server.role
+            self.ui.serverStatusLabel.text = f"Logged in as {self._server.user} ({self._server.role})."
+            self.onRefreshQueue()
+        self.ui.serverPasswordLineEdit.text = ""
+
     def onRefreshQueue(self) -> None:
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay(f"Failed to list the cases of {p.bidsRoot}.", waitCursor=True):
-            self._queueRows = self.logic.caseQueue(str(p.bidsRoot), p.raterId, p.role, p.queueFilter, p.caseSearch)
+            self._queueRows = self.logic.caseQueue(self._dataset(), p.raterId, p.role, p.queueFilter, p.caseSearch)
             self._fillTable(self.ui.caseQueueTableWidget, [
                 [row["case_id"], row["state"], row["submitted"], row["waiting_for"]] for row in self._queueRows])
             self._updateGui()
 
     def onQueueFilterChanged(self, *args) -> None:
         # deferred: the parameter node receives the new filter from its own connection to the same signal
-        if self._parameterNode and (self._parameterNode.bidsRoot / "dataset_description.json").is_file():
+        p = self._parameterNode
+        if p and ((p.datasetSource == "Server" and self._server) or (p.bidsRoot / "dataset_description.json").is_file()):
             qt.QTimer.singleShot(0, self.onRefreshQueue)
 
     def onQueueSelectionChanged(self) -> None:
@@ -316,7 +353,7 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._workspace = None  # opening replaces the scene content of the previous case
         self.ui.segmentEditorWidget.setSegmentationNode(None)
         with slicer.util.tryWithErrorDisplay(f"Failed to open case {caseId} of {p.bidsRoot}.", waitCursor=True):
-            self._workspace = self.logic.openCase(slicer.mrmlScene, str(p.bidsRoot), caseId, p.raterId, p.role,
+            self._workspace = self.logic.openCase(slicer.mrmlScene, self._dataset(), caseId, p.raterId, p.role,
                                                   progress=self._progress)
             ws = self._workspace
             p.caseId = caseId
@@ -508,7 +545,7 @@ class AISAnnotationLogic(ScriptedLoadableModuleLogic):
         ):
             slicer.util.pip_install(missing)
         else:
-            raise RuntimeError("Not installed: " + ", ".join(missing) + ". AIS Annotation cannot read NIfTI without them.")
+            raise RuntimeError("Not installed: " + ", ".join(missing) + ". This action of AIS Annotation needs them.")
 
     @staticmethod
     def _ws():
@@ -521,6 +558,13 @@ class AISAnnotationLogic(ScriptedLoadableModuleLogic):
 
     def writeDemo(self, outDir: str, progress=None) -> str:
         return self._ws().demo_dataset(outDir, progress=progress)
+
+    def connectServer(self, url: str, user: str, password: str, caFile: Optional[str] = None):
+        """Log in to an annotation server (urllib + TLS); the token lives only in the returned dataset."""
+        AISAnnotationLogic.ensureDependencies()
+        from AISAnnotationLib.dataset import RemoteDataset
+
+        return RemoteDataset.login(url, user, password, ca_file=caFile, store=False)
 
     def caseQueue(self, bidsRoot: str, raterId: str, role: str, stateFilter: str, search: str = "") -> list:
         return self._ws().case_queue(bidsRoot, raterId, role, stateFilter, search)
@@ -635,6 +679,8 @@ class AISAnnotationTest(ScriptedLoadableModuleTest):
         self.test_AnnotatorPanel()
         self.setUp()
         self.test_TwoRatersReviewFinal()
+        self.setUp()
+        self.test_EscalationArbitration()
 
     def test_DemoCaseLoads(self):
         logic = AISAnnotationLogic()
@@ -783,4 +829,37 @@ class AISAnnotationTest(ScriptedLoadableModuleTest):
         self.assertEqual(result["sidecar"]["Type"], "Lesion")
         self.assertIn("SpatialReference", result["sidecar"])
         logging.info(f"AISAnnotation self-test: Dice {dice:.3f}, final {result['voxels']} voxels")
+        self.delayDisplay("Test passed")
+
+    def test_EscalationArbitration(self):
+        """The reviewer escalates a disputed case; the arbitrator sees why and decides (reason required).
+
+        The same path is tested headless by Testing/test_workspace.py::test_escalation_then_arbitrator_edits_and_accepts.
+        """
+        from AISAnnotationMRML import workspace
+
+        logic = AISAnnotationLogic()
+        root = logic.writeDemo(os.path.join(tempfile.mkdtemp(), "demo"))
+        voxelsA = self._annotateWithEffect(logic, root, "r01", {})
+        slicer.mrmlScene.Clear()
+        self._annotateWithEffect(logic, root, "r02", {"MinVolumeMm3": 1000.0})
+        slicer.mrmlScene.Clear()
+        self.delayDisplay("Reviewer escalates")
+        ws = logic.openCase(slicer.mrmlScene, root, "sub-01_ses-01", "rv01", "reviewer")
+        from AISAnnotationLib.errors import InputError
+
+        with self.assertRaisesRegex(InputError, "reason"):  # escalation needs a reason
+            logic.escalate(ws, "")
+        self.assertIn("escalated", logic.escalate(ws, "small lesion: A includes it, B does not"))
+        slicer.mrmlScene.Clear()
+        self.delayDisplay("Arbitrator decides")
+        rows = logic.caseQueue(root, "ar01", "arbitrator", "waiting for me")
+        self.assertEqual([r["case_id"] for r in rows], ["sub-01_ses-01"])
+        ws = logic.openCase(slicer.mrmlScene, root, "sub-01_ses-01", "ar01", "arbitrator")
+        self.assertIn("A includes it, B does not", logic.escalationText(ws))
+        keepA = "accept_a" if ws.raters["A"] == "r01" else "accept_b"
+        logic.decide(ws, keepA, "the small lesion is real on ADC")
+        result = workspace.final_result(root, "sub-01_ses-01")
+        self.assertEqual(result["state"], "final")
+        self.assertEqual(result["voxels"], voxelsA)
         self.delayDisplay("Test passed")

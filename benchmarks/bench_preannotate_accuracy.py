@@ -45,7 +45,7 @@ def run_grid(cases, grid=GRID):
     """{grid point (tuple of values): [CaseScore per case]} (one context per case and brain erosion)."""
     from aistest_realcases import score_case
 
-    from AISAnnotationLib.brain import brain_mask
+    from AISAnnotationLib.brain import erode_brain
     from AISAnnotationLib.preannotate import PreannotationContext, PreannotationParameters
 
     names = list(grid)
@@ -58,9 +58,9 @@ def run_grid(cases, grid=GRID):
             key = (i, p.brain_erode_mm)
             if key not in ctxs:
                 c = rc.case
-                src = c.images.get("b0") or c.reference
-                brain = brain_mask(src, erode_mm=p.brain_erode_mm)
-                foci_brain = brain_mask(src, erode_mm=p.foci_brain_erode_mm)
+                full, sp = c.brain_mask(), c.reference.spacing
+                brain = erode_brain(full, sp, p.brain_erode_mm)
+                foci_brain = erode_brain(full, sp, p.foci_brain_erode_mm)
                 ctxs[key] = PreannotationContext(c.on_dwi_grid("adc"), c.reference, brain, p, foci_brain=foci_brain)
             r = ctxs[key].compute(p)
             row.append(score_case(rc, r.mask, listed=r.listed))

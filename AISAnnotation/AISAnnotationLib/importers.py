@@ -12,20 +12,33 @@ Supported sources:
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
 from . import bids
-from .brain import brain_mask
+from .brain import foreground_mask
 from .deid import scrub_sidecar
 from .diffusion import format_bvals, format_bvecs, read_bvals, read_bvecs, split_shells
 from .errors import InputError
+from .faults import fault_point
 from .image import Image
-from .io import atomic_write_bytes, atomic_write_text, image_suffix, read_image, write_json, write_nifti
+from .io import (
+    atomic_write_bytes,
+    atomic_write_text,
+    fsync_dir,
+    image_suffix,
+    read_image,
+    stage_dir,
+    write_json,
+    write_nifti,
+)
 from .masks import as_binary_mask, write_mask
 from .units import detect_adc_unit
 
@@ -67,8 +80,8 @@ def _check_dwi_group(plan: PlannedSession, what: dict[str, str]) -> None:
     else:
         b1000, b0 = ref.array, None
     if "adc" in plan.images:
-        brain = brain_mask(ref.with_array(b0 if b0 is not None else b1000))
-        det = detect_adc_unit(plan.images["adc"].array, brain, what=what["adc"])
+        tissue = foreground_mask(b0 if b0 is not None else b1000)  # no morphology for the unit
+        det = detect_adc_unit(plan.images["adc"].array, tissue, what=what["adc"])
         plan.notes.append(f"ADC unit: {det.unit} ({det.reason})")
         plan.images["adc"].meta["AISADCUnitAtImport"] = det.unit
 
@@ -183,17 +196,77 @@ def find_isles_sessions(src_root: Path) -> list[tuple[str, Optional[str]]]:
 
 
 def write_session(dst_root: Path, plan: PlannedSession) -> list[Path]:
-    """Write a checked plan into the BIDS raw dataset at ``dst_root``; return written files."""
+    """Write a checked plan into the BIDS raw dataset at ``dst_root``; return written files.
+
+    All-or-nothing: the session is built in a hidden staging folder inside ``dst_root`` (same
+    file system), its reference mask moved into ``derivatives/`` first, then the raw session
+    folder renamed into place in one step: that rename is the commit. A failure (full disk,
+    crash) before it leaves no ``sub-*/ses-*`` folder, so a half import is never listed as a
+    case; the staging folder is removed here, or by ``status --repair`` after a crash.
+    """
+    import shutil
+
     dst_root = Path(dst_root)
     bids.ensure_raw_dataset(dst_root)
     sub, ses = plan.subject, plan.session
-    for key in plan.images:
-        target = bids.raw_path(dst_root, sub, ses, key)
-        if target.exists():
-            raise InputError(f"{target}: already exists; refusing to overwrite imported raw data")
+    final_dir = bids.session_dir(dst_root, sub, ses)
+    if final_dir.exists():
+        raise InputError(f"{final_dir}: already exists; refusing to overwrite imported raw data")
+    stage = stage_dir(dst_root / f"import-sub-{sub}")
+    created: list[Path] = []  # what this call added to dst_root (undone, newest first, on failure)
+    try:
+        staged = _write_staged(stage, plan)
+        fault_point("import-staged")
+        derived = [p for p in staged if stage / "derivatives" in p.parents]
+        for src in derived:  # derivatives first: nothing is listed until the raw folder appears
+            dst = dst_root / src.relative_to(stage)
+            if dst.exists():
+                raise InputError(f"{dst}: already exists; refusing to overwrite")
+            _make_dirs(dst.parent, created)
+            os.replace(src, dst)
+            created.append(dst)
+        description = bids.lesion_dir(dst_root) / "dataset_description.json"
+        if derived and not description.exists():
+            bids.ensure_lesion_derivatives(dst_root)
+            created.append(description)
+        bids.read_participants(dst_root)  # unreadable participants.tsv: refuse before the commit
+        _make_dirs(final_dir.parent, created)
+        os.rename(bids.session_dir(stage, sub, ses), final_dir)
+        try:
+            bids.add_participant(dst_root, sub)
+        except BaseException:  # e.g. a full disk: take the session back out, all or nothing
+            os.rename(final_dir, bids.session_dir(stage, sub, ses))
+            raise
+        fsync_dir(final_dir.parent)
+        written = [p for p in created if p.is_file()]
+        written += [dst_root / p.relative_to(stage) for p in staged if p not in derived]
+    except BaseException:
+        for p in reversed(created):
+            with contextlib.suppress(OSError):
+                p.rmdir() if p.is_dir() else p.unlink()
+        raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return written
+
+
+def _make_dirs(folder: Path, created: list[Path]) -> None:
+    """``mkdir -p`` that records each folder it creates."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for d in reversed(missing):
+        d.mkdir()
+        created.append(d)
+
+
+def _write_staged(stage: Path, plan: PlannedSession) -> list[Path]:
+    """Every file of the session, written under ``stage`` as if it were the dataset root."""
+    sub, ses = plan.subject, plan.session
     written: list[Path] = []
     for key, img in plan.images.items():
-        target = bids.raw_path(dst_root, sub, ses, key)
+        target = bids.raw_path(stage, sub, ses, key)
         src = img.path
         if src is not None and str(src).endswith(".nii.gz"):  # unchanged NIfTI: keep the bytes
             atomic_write_bytes(target, Path(src).read_bytes())
@@ -204,29 +277,47 @@ def write_session(dst_root: Path, plan: PlannedSession) -> list[Path]:
         write_json(bids.sidecar_path(target), meta)
         written.append(bids.sidecar_path(target))
         if key == "dwi" and plan.bvals is not None:
-            atomic_write_text(target.with_name(target.name.replace(".nii.gz", ".bval")), format_bvals(plan.bvals))
-            bvecs = plan.bvecs if plan.bvecs is not None else np.zeros((3, plan.bvals.size))
-            atomic_write_text(target.with_name(target.name.replace(".nii.gz", ".bvec")), format_bvecs(bvecs))
-    bids.add_participant(dst_root, sub)
+            for ext, text in ((".bval", format_bvals(plan.bvals)),
+                              (".bvec", format_bvecs(plan.bvecs if plan.bvecs is not None
+                                                     else np.zeros((3, plan.bvals.size))))):
+                p = target.with_name(target.name.replace(".nii.gz", ext))
+                atomic_write_text(p, text)
+                written.append(p)
     if plan.reference_mask is not None:
         ref_key = "dwi" if "dwi" in plan.images else "trace"
-        ref_img = read_image(bids.raw_path(dst_root, sub, ses, ref_key), with_sidecar=False)
+        ref_img = read_image(bids.raw_path(stage, sub, ses, ref_key), with_sidecar=False)
         ref3 = ref_img.with_array(ref_img.array[..., 0] if ref_img.array.ndim == 4 else ref_img.array)
-        path = write_mask(dst_root, sub, ses, plan.reference_mask, ref3,
-                          [bids.raw_path(dst_root, sub, ses, ref_key)],
+        path = write_mask(stage, sub, ses, plan.reference_mask, ref3,
+                          [bids.raw_path(stage, sub, ses, ref_key)],
                           desc=bids.REFERENCE_DESC, manual=True,
                           extra={"Description": plan.mask_source, "AISRole": "reference"})
-        written.append(path)
+        written += [path, bids.sidecar_path(path)]
     return written
 
 
-def import_isles(src_root: Path, dst_root: Path) -> list[tuple[str, Optional[str]]]:
-    """Import every session of an ISLES'22 tree; all sessions are checked before writing."""
+def import_isles(src_root: Path, dst_root: Path, progress: Any = None, workers: int = 0,
+                 scheduler: Optional[str] = None) -> list[tuple[str, Optional[str]]]:
+    """Import every session of an ISLES'22 tree, one session at a time (memory flat in N).
+
+    Each session is planned (read and checked) and then written; with ``workers``/``scheduler``
+    the planning runs on Dask and the writing stays here, in session order (one writer).
+    Raises :class:`InputError` naming every session that failed (nothing written for those).
+    """
+    from .batch import run_batch
+
     sessions = find_isles_sessions(src_root)
-    plans = [plan_isles_session(src_root, sub, ses) for sub, ses in sessions]
-    for plan in plans:
-        write_session(dst_root, plan)
+    outcome = run_batch(sessions, partial(_plan_isles_item, Path(src_root)),
+                        lambda item, plan: write_session(dst_root, plan), workers=workers, scheduler=scheduler,
+                        progress=progress or (lambda f, m: None), what="import")
+    if outcome.failures:
+        done = len(outcome.done)
+        raise InputError(f"{len(outcome.failures)} of {len(sessions)} session(s) not imported ({done} imported): "
+                         + "; ".join(f"{bids.prefix(*i)}: {e}" for i, e in outcome.failures))
     return sessions
+
+
+def _plan_isles_item(src_root: Path, item: tuple[str, Optional[str]]) -> PlannedSession:
+    return plan_isles_session(src_root, item[0], item[1])
 
 
 def import_loose(dst_root: Path, subject: str, session: Optional[str], files: dict[str, Any],

@@ -24,17 +24,15 @@ import numpy as np
 
 from AISAnnotationLib import bids, panels, raters, uncertain
 from AISAnnotationLib import workflow as cases
-from AISAnnotationLib.case import Case, load_case
+from AISAnnotationLib.case import Case
 from AISAnnotationLib.errors import InputError
 from AISAnnotationLib.image import Image
 from AISAnnotationLib.io import read_image, read_json
 from AISAnnotationLib.metrics import compare_masks
 from AISAnnotationLib.metrics.disagreement import LABEL_NAMES
 from AISAnnotationLib.progress import ProgressCallback, null_progress
-from AISAnnotationLib.qc.session import add_reader_record
 from AISAnnotationLib.qc.store import read_qc_record
 from AISAnnotationLib.qc.subjective import ReaderRecord, latest_per_reader
-from AISAnnotationLib.workflow import store
 
 from .case_nodes import load_case_nodes
 from .segmentations import new_segmentation_node, segment_to_mask, set_segment_mask
@@ -78,6 +76,7 @@ class CaseWorkspace:
     opened: str = ""
     views: Optional[dict[str, Any]] = None
     preannotation: Optional[Any] = None
+    dataset: Optional[Any] = None  # AISAnnotationLib.dataset: LocalDataset (folder) or RemoteDataset (server)
 
     @property
     def subject(self) -> str:
@@ -111,6 +110,18 @@ def _check_root(root: Any) -> Path:
         raise InputError(f"{path}: not a BIDS dataset (no dataset_description.json); choose the dataset root "
                          "or load the demo dataset")
     return path
+
+
+def _dataset(root: Any, rater_id: str, role: str) -> Any:
+    """The dataset interface behind ``root``: a folder path (local, as ``rater_id``) or a Dataset object
+    (e.g. :class:`AISAnnotationLib.dataset.RemoteDataset`, whose identity is its login)."""
+    if isinstance(root, (str, Path)):
+        from AISAnnotationLib.dataset import LocalDataset
+
+        return LocalDataset(_check_root(root), rater_id, role)
+    if root.user != rater_id or root.role != role:
+        raise InputError(f"logged in as {root.user} ({root.role}); cannot act as {rater_id} ({role})")
+    return root
 
 
 def segment_mask(ws: CaseWorkspace, segment_id: str) -> np.ndarray:
@@ -153,7 +164,10 @@ def demo_dataset(out_dir: Any, progress: Optional[ProgressCallback] = None) -> s
 
 def case_queue(root: Any, rater_id: str, role: str, state_filter: str = "all cases",
                search: str = "") -> list[dict[str, Any]]:
-    """The dataset panel's case table: every case's state (from disk), filtered for this rater."""
+    """The dataset panel's case table: every case's state (from disk), filtered for this rater.
+    ``root``: a dataset folder, or a Dataset object (a server login) that filters for its user."""
+    if not isinstance(root, (str, Path)):
+        return root.queue(state_filter, search)
     root = _check_root(root)
     rows = []
     for st in cases.workflow_status(root):
@@ -203,13 +217,15 @@ def open_case(scene: Any, root: Any, case_id: str, rater_id: str, role: str, vie
     annotators, the review layout otherwise.
     """
     progress = _progress(progress)
-    root = _check_root(root)
     subject, session = split_case_id(case_id)
     if role not in ROLES:
         raise InputError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
-    raters.require_role(root, rater_id, role, f"open cases as {role}")
+    if isinstance(root, (str, Path)):
+        raters.require_role(_check_root(root), rater_id, role, f"open cases as {role}")
+    ds = _dataset(root, rater_id, role)
     progress(0.05, f"Reading {case_id}")
-    case = load_case(root, subject, session)
+    case = ds.load_case(case_id)
+    root = Path(case.root)
     close_case(scene)
     progress(0.4, "Creating volume nodes")
     volumes = load_case_nodes(scene, case)
@@ -220,17 +236,16 @@ def open_case(scene: Any, root: Any, case_id: str, rater_id: str, role: str, vie
     seg.SetAttribute(CASE_ATTRIBUTE, case.case_id)
     ws = CaseWorkspace(root=root, case_id=case.case_id, rater_id=rater_id, role=role, case=case, volumes=volumes,
                        segmentation=seg, editable_segment_id="",
-                       opened=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    latest = store.latest_revisions(root, subject, session)
+                       opened=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), dataset=ds)
     overlays = {}
     if role == "annotator":
         own = np.zeros(case.reference.shape3, dtype=bool)
-        if rater_id in latest:
+        if any(a.get("rater") == rater_id for a in ds.status(case.case_id).get("annotators", [])):
             own = _read_mask(ws, rater_id)
         ws.editable_segment_id = set_segment_mask(seg, own, dwi, f"lesion ({rater_id})", color=RATER_COLORS["own"])
     else:
         progress(0.6, "Loading both annotations")
-        material = cases.review_material(root, subject, session, rater_id)  # role and blinding checked there
+        material = ds.review_material(case.case_id)  # role and blinding checked by the library
         masks_ab = {}
         for label, owner, img in (("A", material.a_rater, material.a), ("B", material.b_rater, material.b)):
             if not img.same_grid(case.reference):
@@ -264,7 +279,7 @@ def open_case(scene: Any, root: Any, case_id: str, rater_id: str, role: str, vie
 
 def _read_mask(ws: CaseWorkspace, owner: str) -> np.ndarray:
     """``owner``'s latest mask as ``ws.rater_id`` may see it (the library enforces blinding and logs it)."""
-    img = cases.get_mask(ws.root, ws.subject, ws.session, ws.rater_id, owner)
+    img = ws.dataset.get_mask(ws.case_id, owner)
     if not img.same_grid(ws.case.reference):
         raise InputError(f"{ws.case_id}: {owner}'s mask is not on the DWI grid")
     return np.asarray(img.array) > 0
@@ -330,7 +345,8 @@ def load_screening(ws: CaseWorkspace) -> dict[str, Any]:
 
 def save_screening(ws: CaseWorkspace, form: dict[str, Any]) -> str:
     """Store the screening; returns what it means for the queue (the QC library decides)."""
-    stored = add_reader_record(ws.root, ws.subject, ws.session, screening_record(ws.rater_id, form))
+    rec = screening_record(ws.rater_id, form)
+    stored = ws.dataset.save_screening(ws.case_id, rec.likert, list(rec.artifacts), list(rec.exclusions), rec.note)
     if stored.get("excluded"):
         return f"{ws.case_id} leaves the annotation queue: {stored.get('reason')}"
     return f"{ws.case_id} stays in the annotation queue (screening by {ws.rater_id} saved)"
@@ -407,13 +423,13 @@ def submit(ws: CaseWorkspace, form: dict[str, Any], progress: Optional[ProgressC
     progress(0.2, "Exporting the segment on the DWI grid")
     mask = segment_mask(ws, ws.editable_segment_id)
     progress(0.5, "Mask QC and storage")
-    rev = cases.submit(ws.root, ws.subject, ws.session, ws.rater_id, mask_image(ws, mask, "lesion"),
-                       no_visible_lesion=bool(form.get("no_visible_lesion")), parameters=parameters,
-                       uncertain_regions=notes(ws), started=ws.opened, case=ws.case)
-    st = cases.case_status(ws.root, ws.subject, ws.session)
+    res = ws.dataset.submit(ws.case_id, mask_image(ws, mask, "lesion"), case=ws.case,
+                            no_visible_lesion=bool(form.get("no_visible_lesion")), parameters=parameters,
+                            uncertain_regions=notes(ws), started=ws.opened)
     progress(1.0, "Submitted")
-    return (f"{ws.case_id}: revision {rev.number} of {ws.rater_id} stored ({int(np.count_nonzero(mask))} voxels) "
-            f"as {store.rel(ws.root, rev.mask_path)}. Case state: {st.state}; waiting for {st.waiting_for}.")
+    where = res.get("file") or getattr(ws.dataset, "location", "")
+    return (f"{ws.case_id}: revision {res['revision']} of {ws.rater_id} stored ({int(np.count_nonzero(mask))} voxels) "
+            f"as {where}. Case state: {res['state']}; waiting for {res['waiting_for']}.")
 
 
 # --------------------------------------------------------------------------- reviewer and arbitrator
@@ -450,27 +466,24 @@ def decide(ws: CaseWorkspace, decision: str, reason: str = "", progress: Optiona
             raise InputError("press 'Edit a copy' and edit the 'corrected' segment first")
         corrected = mask_image(ws, segment_mask(ws, ws.rater_segment_ids["corrected"]), "corrected")
     progress(0.3, "Recording the decision")
-    act = cases.arbitrate if ws.role == "arbitrator" else cases.review
-    rec = act(ws.root, ws.subject, ws.session, ws.rater_id, kind, accept=accept, corrected=corrected,
-              reason=reason or None, case=ws.case)
-    st = cases.case_status(ws.root, ws.subject, ws.session)
+    rec = ws.dataset.decide(ws.case_id, kind, accept=accept, corrected=corrected, reason=reason or None,
+                            case=ws.case)
     progress(1.0, "Decision recorded")
     what = f"accept {rec['accept']}" if rec.get("accept") else rec["decision"]
-    return f"{ws.case_id}: {ws.role} {ws.rater_id} decided '{what}'. Case state: {st.state}."
+    return f"{ws.case_id}: {ws.role} {ws.rater_id} decided '{what}'. Case state: {rec['state']}."
 
 
 def escalate(ws: CaseWorkspace, reason: str) -> str:
     """Send the case to arbitration (reason required by the library)."""
-    cases.review(ws.root, ws.subject, ws.session, ws.rater_id, "escalate", reason=reason or None, case=ws.case)
-    st = cases.case_status(ws.root, ws.subject, ws.session)
-    return f"{ws.case_id} escalated by {ws.rater_id}. Case state: {st.state}; waiting for {st.waiting_for}."
+    rec = ws.dataset.decide(ws.case_id, "escalate", reason=reason or None, case=ws.case)
+    return f"{ws.case_id} escalated by {ws.rater_id}. Case state: {rec['state']}; waiting for {rec['waiting_for']}."
 
 
 def escalation_text(ws: CaseWorkspace) -> str:
     """Who escalated the case, when and why (empty when it was not escalated)."""
-    st = cases.case_status(ws.root, ws.subject, ws.session)
+    st = ws.dataset.status(ws.case_id)
     lines = [f"{d['rater']} ({d['role']}, {d['time']}): {d.get('reason') or 'no reason given'}"
-             for d in st.decisions if d["decision"] == "escalate"]
+             for d in st["decisions"] if d["decision"] == "escalate"]
     return "\n".join(lines)
 
 

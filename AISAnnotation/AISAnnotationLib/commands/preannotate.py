@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
+from typing import Any, Optional
 
+from ..batch import add_batch_args
 from ..case import load_case
 from ..errors import InputError
 from ..preannotate import (
@@ -35,8 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "cores, grow them on DWI, drop small islands; flag T2 shine-through. Writes a binary uint8 mask "
                     "on the DWI grid plus the candidate list and parameters (JSON).")
     p.add_argument("root", type=Path, help="BIDS root")
-    p.add_argument("--subject", required=True)
+    p.add_argument("--subject", help="one subject (default: every session of the dataset, as a batch)")
     p.add_argument("--session")
+    add_batch_args(p)
     p.add_argument("--out", type=Path, help="mask file (.nii.gz); default: derivatives/lesions …_desc-preannotation_mask")
     p.add_argument("--adc-unit", default="auto", help="override ADC unit detection (mm2/s, 1e-3 mm2/s, 1e-6 mm2/s)")
     p.add_argument("--json", action="store_true", help="print the candidate JSON to stdout")
@@ -58,6 +63,10 @@ def _cmd_preannotate(args: argparse.Namespace) -> int:
     params = PreannotationParameters(**{k: getattr(args, k) for k in PARAMETER_SPECS})
     if args.combine and args.model is None:
         raise InputError("--combine needs --model DIR")
+    if not args.subject:
+        if args.model is not None:
+            raise InputError("--model runs on one session: give --subject (and --session)")
+        return _cmd_batch(args, params)
     case = load_case(args.root, args.subject, args.session, adc_unit=args.adc_unit)
     if args.model is not None:
         from ..ai import combine_results, model_preannotate
@@ -87,3 +96,37 @@ def _cmd_preannotate(args: argparse.Namespace) -> int:
         print(f"  {init['label']}: {init['volume_ml']:.3f} ml")
         print(f"  {shine_through_summary(result.shine_through_regions)}; details in {js}")
     return 0
+
+
+def preannotate_item(root: Path, params: PreannotationParameters, adc_unit: str,
+                     item: tuple[str, Optional[str]]) -> tuple[Any, Any]:
+    """(the case reduced to its DWI grid, the result) of one session: a batch task that writes nothing."""
+    case = load_case(root, item[0], item[1], adc_unit=adc_unit)
+    result = preannotate_case(case, params)
+    light = replace(case, images={"dwi": case.reference}, _on_grid={}, _brain=None)
+    return light, result
+
+
+def _cmd_batch(args: argparse.Namespace, params: PreannotationParameters) -> int:
+    from .. import bids
+    from ..batch import report_failures, run_batch
+    from ..errors import AISError
+    from ..progress import TextProgress
+
+    if args.out:
+        raise AISError("--out names one file: give --subject (and --session) with it")
+    sessions = bids.find_sessions(args.root)
+    if not sessions:
+        raise AISError(f"{args.root}: no sub-*/ses-* sessions")
+    lines: list[str] = []
+
+    def write(item: tuple[str, Optional[str]], res: tuple[Any, Any]) -> None:
+        case, result = res
+        out, _, _ = write_preannotation(case, result, None)
+        lines.append(f"{case.case_id}: {len(result.candidates)} candidate(s), {int(result.mask.sum())} voxels → {out}")
+
+    outcome = run_batch(sessions, partial(preannotate_item, Path(args.root), params, args.adc_unit), write,
+                        workers=args.workers, scheduler=args.scheduler, progress=TextProgress(),
+                        what="pre-annotation")
+    print("\n".join(lines))
+    return report_failures(outcome)

@@ -96,15 +96,15 @@ class PreannotationContext:
     @classmethod
     def from_case(cls, case: Any, parameters: Optional[PreannotationParameters] = None) -> PreannotationContext:
         """Context of a :class:`~AISAnnotationLib.case.Case` (ADC already ×10⁻⁶ on the DWI grid)."""
-        from ..brain import brain_mask
+        from ..brain import erode_brain
 
         p = parameters or PreannotationParameters()
         if "adc" not in case.images:
             raise InputError(f"{case.case_id}: no ADC (neither a file nor b0 to derive it); cannot pre-annotate")
-        src = case.images.get("b0") or case.reference
-        brain = brain_mask(src, erode_mm=p.brain_erode_mm)
-        foci_brain = brain if p.foci_brain_erode_mm == p.brain_erode_mm else \
-            brain_mask(src, erode_mm=p.foci_brain_erode_mm)
+        # the case's brain mask (cached in derivatives/qc while its inputs match), then eroded
+        full = case.brain_mask()
+        brain = erode_brain(full, case.reference.spacing, p.brain_erode_mm)
+        foci_brain = erode_brain(full, case.reference.spacing, p.foci_brain_erode_mm)
         return cls(case.on_dwi_grid("adc"), case.reference, brain, p, foci_brain=foci_brain)
 
     def compatible(self, p: PreannotationParameters) -> bool:

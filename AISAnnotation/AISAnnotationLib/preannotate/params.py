@@ -65,10 +65,10 @@ class PreannotationParameters:
     adc_ratio_max: float = 0.0
     chronic_adc_ratio: float = 1.0
     min_confidence: float = 0.0
-    foci_peak_ratio: float = 2.0
-    foci_adc_ratio: float = 0.8
+    foci_peak_ratio: float = 1.8
+    foci_adc_ratio: float = 0.85
     foci_adc_min_ratio: float = 0.7
-    foci_min_volume_mm3: float = 30.0
+    foci_min_volume_mm3: float = 8.0
     foci_max_volume_mm3: float = 1000.0
     foci_seed_ratio: float = 1.2
     foci_seed_adc_ratio: float = 0.92

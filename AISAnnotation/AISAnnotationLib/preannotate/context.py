@@ -224,16 +224,22 @@ class PreannotationContext:
         Chronic regions (mean ADC not restricted) and candidates below ``min_confidence`` are neither.
         Labelling runs on bounding boxes only.
         """
+        shape = core.shape
+        box = _bbox(core | foci)
+        if box is None:
+            return np.zeros(shape, bool), np.zeros(shape, bool), [], []
+        core, foci = core[box], foci[box]  # everything below works inside the bounding box
         listed = core.copy()
         if foci.any():
-            lab, n = _label_box(core | foci)
+            lab, n = _label(core | foci)
             touches = np.zeros(n + 1, dtype=bool)
             touches[lab[core]] = True
             listed |= foci & ~touches[lab]
-        lab, n = _label_box(listed)
-        flat = np.flatnonzero(listed)
-        labels = lab.reshape(-1)[flat].astype(np.int64)
-        ijk = np.stack(np.unravel_index(flat, listed.shape), axis=1)
+        lab, n = _label(listed)
+        ijk = np.argwhere(listed)
+        labels = lab[tuple(ijk.T)].astype(np.int64)
+        ijk += np.array([b.start for b in box])
+        flat = np.ravel_multi_index(tuple(ijk.T), shape)
         found = _describe_sparse(labels, n, ijk, self.adc.reshape(-1)[flat], self.ratio.reshape(-1)[flat],
                                  self.reference, keep_labels=True)
         score_candidates([c for c, _ in found], self.parenchyma_adc_median, self.reference.voxel_volume_mm3)
@@ -252,18 +258,22 @@ class PreannotationContext:
                 shown[k], painted[k] = True, c.in_mask
         renumber(candidates)
         renumber(chronic)
-        return painted[lab], shown[lab], candidates, chronic
+        out_painted, out_listed = np.zeros(shape, bool), np.zeros(shape, bool)
+        out_painted[box], out_listed[box] = painted[lab], shown[lab]
+        return out_painted, out_listed, candidates, chronic
 
 
-def _label_box(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """26-connected labels of ``mask`` (int32, full shape; labelling runs on its bounding box)."""
+def _bbox(mask: np.ndarray) -> Optional[tuple[slice, slice, slice]]:
+    """Bounding box of ``mask`` (None when empty)."""
+    idx = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
+    if idx[0].size == 0:
+        return None
+    return tuple(slice(int(i[0]), int(i[-1]) + 1) for i in idx)  # type: ignore[return-value]
+
+
+def _label(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """26-connected labels (int32) of ``mask`` and their number."""
     from ..metrics import label_components
 
-    out = np.zeros(mask.shape, dtype=np.int32)
-    if not mask.any():
-        return out, 0
-    idx = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
-    box = tuple(slice(int(i[0]), int(i[-1]) + 1) for i in idx)
-    comp = label_components(mask[box])
-    out[box] = comp.labels
-    return out, comp.count
+    comp = label_components(mask)
+    return comp.labels, comp.count

@@ -73,14 +73,17 @@ class FociCache:
         self._contrast: dict[float, np.ndarray] = {}
         self._seeds: dict[tuple, FociSeeds] = {}
         self.adc_ratio = (ctx.adc / np.float32(ctx.parenchyma_adc_median)).astype(np.float32)
+        self._mask_key: tuple = ()
+        self._mask = np.zeros(brain.shape, dtype=bool)
 
     def seeds(self, p: Any) -> FociSeeds:
         ctx = self.ctx
-        if p.foci_background_mm not in self._contrast:
+        if p.foci_background_mm not in self._contrast:  # (parenchyma range: the context's, fixed per case)
             tissue = self.brain & (ctx.adc >= p.parenchyma_adc_min) & (ctx.adc < p.parenchyma_adc_max)
             self._contrast[p.foci_background_mm] = local_contrast(ctx.dwi, tissue, ctx.reference.spacing,
                                                                   p.foci_background_mm)
-        key = (p.foci_background_mm, p.foci_seed_ratio, p.foci_seed_adc_ratio)
+        key = (p.foci_background_mm, p.foci_seed_ratio, p.foci_seed_adc_ratio, p.parenchyma_adc_min,
+               p.parenchyma_adc_max)
         if key not in self._seeds:
             self._seeds[key] = find_seeds(self._contrast[p.foci_background_mm], self.adc_ratio, self.brain,
                                           ctx.reference.voxel_volume_mm3, p.foci_seed_ratio, p.foci_seed_adc_ratio)
@@ -90,9 +93,15 @@ class FociCache:
         """Bool [i, j, k]: the kept foci for parameters ``p`` (empty when ``foci_peak_ratio`` is 0)."""
         if p.foci_peak_ratio <= 0:
             return np.zeros(self.brain.shape, dtype=bool)
+        key = (p.foci_background_mm, p.foci_seed_ratio, p.foci_seed_adc_ratio, p.foci_peak_ratio, p.foci_adc_ratio,
+               p.foci_adc_min_ratio, p.foci_min_volume_mm3, p.foci_max_volume_mm3, p.parenchyma_adc_min,
+               p.parenchyma_adc_max)
+        if self._mask_key == key:
+            return self._mask
         s = self.seeds(p)
         keep = ((s.peak_ratio >= p.foci_peak_ratio) & (s.mean_adc_ratio <= p.foci_adc_ratio)
                 & (s.min_adc_ratio <= p.foci_adc_min_ratio) & (s.volume_mm3 >= p.foci_min_volume_mm3 - 1e-9)
                 & (s.volume_mm3 <= p.foci_max_volume_mm3 + 1e-9))
         table = np.concatenate([[False], keep])
-        return table[s.labels]
+        self._mask_key, self._mask = key, table[s.labels]
+        return self._mask

@@ -49,7 +49,8 @@ def read_image(path: PathLike, name: str = "", with_sidecar: bool = True) -> Ima
     """Read a NIfTI / MetaImage / NRRD file into an :class:`Image` (affine in RAS).
 
     The JSON sidecar next to the file (same stem, ``.json``) is read into ``meta``
-    when present. Raises :class:`ImageReadError` naming the file and the cause.
+    when present. A 4D file holding a single volume is returned as the 3D image it is.
+    Raises :class:`ImageReadError` naming the file and the cause.
     """
     p = Path(path)
     if not p.is_file():
@@ -69,6 +70,8 @@ def read_image(path: PathLike, name: str = "", with_sidecar: bool = True) -> Ima
         array, affine = _read_nifti(p)
     else:
         array, affine = _read_itk(p)
+    if array.ndim == 4 and array.shape[3] == 1:
+        array = array[..., 0]  # a 4D file holding one volume (SOOP's trace and ADC) is a 3D image
     if array.ndim not in (3, 4):
         if array.ndim == 2:
             array = array[:, :, None]

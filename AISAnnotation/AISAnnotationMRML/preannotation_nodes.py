@@ -47,8 +47,10 @@ def context_from_nodes(adc_node: Any, dwi_node: Any, b0_node: Optional[Any] = No
         src = b0 if b0.same_grid(dwi) else resample_to(b0, dwi, "linear")
     det = detect_adc_unit(adc.array, foreground_mask(src.array), override=adc_unit, what=adc_node.GetName())
     adc = adc_to_internal(adc, det)
-    brain = erode_brain(brain_mask(src), src.spacing, p.brain_erode_mm)
-    return PreannotationContext(adc, dwi, brain, p)
+    full = brain_mask(src)
+    brain = erode_brain(full, src.spacing, p.brain_erode_mm)
+    foci_brain = erode_brain(full, src.spacing, p.foci_brain_erode_mm)
+    return PreannotationContext(adc, dwi, brain, p, foci_brain=foci_brain)
 
 
 def update_preview_node(scene: Any, mask: np.ndarray, reference_node: Any, node: Optional[Any] = None) -> Any:

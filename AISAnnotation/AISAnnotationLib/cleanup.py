@@ -93,6 +93,7 @@ def _remove(root: Path, items: list[Leftover], log: Optional[Path]) -> list[str]
         done.append(it.describe(root))
         if it.kind == "revision-without-sidecar":
             revisions[it.path.relative_to(root).as_posix()] = None
+            revisions[bids.sidecar_path(it.path).relative_to(root).as_posix()] = None  # its never-written sidecar
     if revisions and log is not None:
         audit.append(log, who="ais-annotate", role="system", case=None, action="repair",
                      reason="removed revisions without a sidecar (interrupted submissions)",

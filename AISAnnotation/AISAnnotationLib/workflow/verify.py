@@ -19,12 +19,17 @@ def check_recorded_files(root: Path, records: list[dict[str, Any]], res: audit.A
     number of files checked."""
     root = Path(root)
     latest: dict[str, tuple[int, Optional[str]]] = {}
+    interrupted: set[str] = set()  # sidecars of submissions killed before their commit (the sidecar)
     for rec in records:
         files = rec.get("files")
         if not isinstance(files, dict):
             continue
         for rel, digest in files.items():
             latest[str(rel)] = (rec.get("seq", 0), digest)
+        if rec.get("action") == "submit":
+            names = [str(k) for k in files]
+            interrupted |= {n for n in names if n.endswith(".json") and n[:-5] + ".nii.gz" in names
+                            and (root / (n[:-5] + ".nii.gz")).is_file() and not (root / n).exists()}
     base = root.resolve()
     for rel, (seq, digest) in sorted(latest.items()):
         p = (root / rel).resolve()
@@ -38,6 +43,10 @@ def check_recorded_files(root: Path, records: list[dict[str, Any]], res: audit.A
         try:
             actual = sha256_file(p)
         except FileNotFoundError:
+            if rel in interrupted:  # the sidecar is the commit point (workflow.store): the revision never counted
+                res.warnings.append(f"{rel}: the submission of record {seq} was interrupted before its sidecar "
+                                    "was written (its mask is not a revision; `status --repair` removes it)")
+                continue
             res.errors.append(f"{rel}: missing; audit record {seq} recorded it (sha256 {str(digest)[:12]}…)")
             continue
         except OSError as exc:

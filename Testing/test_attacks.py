@@ -320,5 +320,5 @@ def test_repair_removes_revision_without_sidecar_and_audits_it(demo_copy):
     assert "removed revision-without-sidecar" in r.stdout and "removed temporary" in r.stdout
     assert not orphan.exists() and not tmp.exists() and rev.mask_path.exists()
     last = audit.read(store.audit_log(demo_copy))[-1]
-    assert last["action"] == "repair" and list(last["files"].values()) == [None]
+    assert last["action"] == "repair" and list(last["files"].values()) == [None, None]  # mask + its unwritten sidecar
     assert verify_dataset(demo_copy).ok

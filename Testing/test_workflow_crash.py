@@ -77,7 +77,8 @@ def test_killed_mid_save_leaves_previous_state(wf, point, committed):
     if not committed:
         assert view.read_bytes() == rev1_bytes  # the published copy is still the previous one
     assert bids_errors(root) == []
-    assert verify_dataset(root).ok
+    res = verify_dataset(root)
+    assert res.ok, res.errors
     st = case_status(root, "01", SES)
     assert st.state == "annotating" and st.annotators[0]["latest"] == (2 if committed else 1)
     # the next command repairs derived files and carries on; numbers are never reused

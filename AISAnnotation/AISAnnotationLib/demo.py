@@ -27,7 +27,7 @@ from .progress import ProgressCallback, null_progress
 from .qc.session import add_reader_record, run_dataset_qc
 from .qc.subjective import ReaderRecord
 from .report import build_report
-from .workflow.demo import run_demo_workflow
+from .workflow.demo import prepare_demo_team, run_demo_workflow
 
 # the simulated screening reader (R4, R16): both phantom sequences read as good
 DEMO_SCREENING = ("ann1", {"dwi": 4, "flair": 4})
@@ -109,10 +109,9 @@ def _run(out: Path, report_dir: Path, data_only: bool, snapshot_renderer: Option
         pre[case.case_id] = {"candidates": len(result.candidates), "dice_vs_truth": round(compute_dice(result.mask, truth), 4),
                              "shine_through_flagged": len(result.shine_through_regions)}
     summary["preannotation"] = pre
+    progress(0.2, "team: data manager, raters, annotators qualified on trial cases")
+    prepare_demo_team(out)  # screening is done by registered readers (issue 11)
     progress(0.25, "screening (reader's Likert scores)")
-    from .workflow.demo import prepare_demo_team
-
-    prepare_demo_team(out)  # screening is recorded by a registered reader (issue 11): register the team first
     reader, likert = DEMO_SCREENING
     for sub, ses in bids.find_sessions(out):
         add_reader_record(out, sub, ses, ReaderRecord.create(reader, likert, note="demo screening (simulated)"))

@@ -140,7 +140,9 @@ def check_mask(mask: Image, reference: Image, brain: Optional[np.ndarray] = None
     else:
         b = np.asarray(brain, bool)
         rep.outside_brain_voxels = int((m & ~b).sum())
-        radius = brain_margin_mm / np.asarray(reference.spacing, float)
+        from .brain import SPACING_RTOL  # header float noise must not shrink the ball
+
+        radius = brain_margin_mm / np.asarray(reference.spacing, float) * (1 + SPACING_RTOL)
         grown = ndimage.binary_dilation(b, structure=_ball(radius)) if brain_margin_mm > 0 else b
         outside = m & ~grown
         rep.outside_margin_voxels = int(outside.sum())

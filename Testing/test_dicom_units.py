@@ -134,8 +134,8 @@ def test_deidentify_dataset_and_phi_rules():
     assert scan_dicom_dataset(ds, Path("x.dcm")) == []
     assert (ds.PatientName, ds.PatientID, ds.PatientSex, ds.PatientBirthDate) == ("sub-07", "sub-07", "", "")
     assert "PatientAge" not in ds and ds.InstitutionName == "" and ds.OperatorsName == ""
-    assert ds.SeriesDescription == "DWI"  # Clean Descriptors: name token and date removed
-    assert ds.StudyTime == "101500" and ds.StudyDate != "20240102" and ds.RepetitionTime == 4000
+    assert "SeriesDescription" not in ds  # X: Clean Descriptors Option not claimed, descriptions removed
+    assert ds.StudyTime == "" and ds.StudyDate != "20240102" and ds.RepetitionTime == 4000  # time of day: Z
     assert ds[0x20011003].value == 1000.0 and 0x200110C8 not in ds and 0x00091001 not in ds
     assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.4" and ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
 

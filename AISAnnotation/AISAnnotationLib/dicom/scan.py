@@ -29,7 +29,7 @@ class DicomFile:
 
     source: Path          # as found (may be .gz)
     path: Path            # plain DICOM on disk (the source itself, or its decompressed copy)
-    header: Any           # pydicom Dataset without pixel data
+    header: Any           # the pydicom Dataset, pixel data included (parsed once; de-identified in place later)
 
 
 @dataclass
@@ -38,6 +38,7 @@ class Series:
 
     uid: str
     files: list[DicomFile] = field(default_factory=list)
+    fixed_label: str = ""   # set before the headers are de-identified in place
 
     @property
     def header(self) -> Any:
@@ -55,6 +56,8 @@ class Series:
         return str(self.header.get("SeriesDescription", "") or self.header.get("ProtocolName", "") or "")
 
     def label(self) -> str:
+        if self.fixed_label:
+            return self.fixed_label
         num = self.number
         return f"series {num if num is not None else '?'} '{self.description}' ({len(self.files)} files)"
 
@@ -124,7 +127,8 @@ def scan_folder(folder: Path, workdir: Path, progress: ProgressCallback = null_p
     """Read every file below ``folder``; group the valid DICOM images by SeriesInstanceUID.
 
     Plain DICOM files are hard-linked (or copied) and gzip files decompressed into
-    ``workdir`` so each series can later be handed to dcm2niix on its own.
+    ``workdir`` so each series can later be handed to dcm2niix on its own. Each file is parsed
+    once; the dataset (with its pixel data) is kept for classification and the de-identified copy.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -170,9 +174,10 @@ def scan_folder(folder: Path, workdir: Path, progress: ProgressCallback = null_p
                 os.link(src, plain)
             except OSError:
                 shutil.copyfile(src, plain)
-        del ds.PixelData
         by_uid.setdefault(uid, Series(uid)).files.append(DicomFile(src, plain, ds))
     progress(1.0, f"read {len(files)} files: {sum(len(s.files) for s in by_uid.values())} DICOM images "
                   f"in {len(by_uid)} series, {len(result.skipped)} skipped")
     result.series = sorted(by_uid.values(), key=lambda s: (s.number if s.number is not None else 1 << 30, s.uid))
+    for s in result.series:
+        s.fixed_label = s.label()
     return result

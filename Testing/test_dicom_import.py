@@ -295,3 +295,14 @@ def test_batch_cli_from_table_and_no_overwrite(messy_folder, tmp_path):
     assert res.returncode == 1 and "already" in res.stderr
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
     assert not list(tmp_path.glob(".bids-import-*"))  # staging removed
+
+
+def test_report_states_the_profile_and_options(imported):
+    from AISAnnotationLib.report import sections
+
+    text = sections.deidentification(imported[0])
+    assert "PS3.15 Basic Application Level Confidentiality Profile (DCM 113100)" in text
+    assert "Modified Dates Option (DCM 113107" in text and "times of day removed" in text
+    assert "Retain Safe Private Option (DCM 113111" in text
+    assert "Clean Descriptors Option not used" in text
+    assert "DCM 113105" not in text

@@ -74,11 +74,21 @@ DCM2NIIX_TEXT_KEYS = frozenset({
     "ScanningSequence", "SequenceVariant", "ScanOptions", "SequenceName", "PulseSequenceName", "ImageType",
     "PhaseEncodingDirection", "PhaseEncodingAxis", "SliceEncodingDirection", "InPlanePhaseEncodingDirectionDICOM",
     "BodyPart", "BodyPartExamined", "PatientPosition", "ConversionSoftware", "ConversionSoftwareVersion",
-    "BidsGuess", "MTState", "SpoilingState", "PartialFourierDirection", "ParallelAcquisitionTechnique",
+    "MTState", "SpoilingState", "PartialFourierDirection", "ParallelAcquisitionTechnique",
     "PulseSequenceType", "ImageTypeText", "DiffusionScheme", "Units", "RawImage", "MatrixCoilMode",
     "TxRefAmp", "PhaseEncodingPolarityGE", "ReceiveCoilName", "NonlinearGradientCorrection",
 })
-"""String fields of dcm2niix's JSON kept by the DICOM importer (technical, no free text)."""
+"""String fields of dcm2niix's JSON kept by the DICOM importer (technical, no free text; not
+``BidsGuess``, which dcm2niix builds from the protocol name)."""
+
+DCM2NIIX_COPIED_TEXT = frozenset({
+    "Manufacturer", "ManufacturersModelName", "SoftwareVersions", "MRAcquisitionType", "ScanningSequence",
+    "SequenceVariant", "ScanOptions", "SequenceName", "PulseSequenceName", "BodyPart", "BodyPartExamined",
+    "PatientPosition", "ReceiveCoilName", "Modality",
+})
+"""Fields dcm2niix copies from DICOM text: kept only when the value is one the DICOM de-identifier keeps
+too (a code string or a :data:`TECHNICAL_TEXT` attribute of the series) — dcm2niix may take them from
+private free text instead (GE's sequence name), which the DICOM copy drops."""
 
 _WORD_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 DATE_RE = re.compile(r"(?<![\d.])(19|20)\d{2}([-./]?)(0[1-9]|1[0-2])\2(0[1-9]|[12]\d|3[01])(?!\d)")

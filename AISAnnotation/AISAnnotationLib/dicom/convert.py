@@ -39,7 +39,7 @@ from ..errors import AISError, InputError
 from ..io import read_json, write_json
 from ..progress import ProgressCallback, null_progress
 from .classify import Classification, classify_series
-from .deidentify import DeidContext, _identity_tokens, deidentify_dataset
+from .deidentify import DeidContext, _identity_tokens
 from .idmap import IdMap
 from .outputs import Candidate, SeriesFacts, candidates, write_candidate
 from .scan import Series, scan_folder
@@ -237,7 +237,9 @@ def _convert_into(staging: Path, dicom_dir: Path, bids_root: Path, subject: str,
     def sub_progress(lo: float, hi: float) -> ProgressCallback:
         return lambda f, msg: progress(lo + (hi - lo) * f, msg)
 
-    scan = scan_folder(dicom_dir, staging / "files", sub_progress(0.0, 0.4))
+    ctx = DeidContext(idm.secret, f"sub-{subject}", subject)
+    scan = scan_folder(dicom_dir, staging / "files", sub_progress(0.0, 0.6), deid=ctx if keep_sourcedata else None,
+                       deid_dir=staging / "deid")
     report.skipped_files.extend(scan.skipped)
     if not scan.series:
         return {}
@@ -247,27 +249,24 @@ def _convert_into(staging: Path, dicom_dir: Path, bids_root: Path, subject: str,
     first = scan.series[0].header
     age_sex = _age_sex(first)
     tokens = _identity_tokens(first)
+    named = {t for t in tokens if len(t) >= 3} | {identity["PatientID"].strip().lower()}
+    if subject.lower() in named or (session or "").lower() in named:
+        raise InputError(f"{dicom_dir}: the subject/session label is part of the patient's name or ID; "
+                         "file names must not identify the patient — choose a pseudonymous label")
     jobs = []
     for n, s in enumerate(scan.series):
         headers = [f.header for f in s.files]
         jobs.append(_Job(s, classify_series(headers), SeriesFacts.of(headers), f"s{n:03d}"))
-    ctx = DeidContext(idm.secret, f"sub-{subject}", subject)
     out_root = staging / "bids"
     src_root = out_root / bids.session_dir(Path("sourcedata"), subject, session) / "dicom"
-    with ThreadPoolExecutor(max_workers=2) as pool:  # dcm2niix runs while Python de-identifies
+    with ThreadPoolExecutor(max_workers=2) as pool:  # two dcm2niix at a time
         for job in jobs:
             if job.dicom.key is None and not job.dicom.reason.startswith(("no rule matched", "diffusion series")):
                 continue  # refused for safety (burned-in text, secondary capture, localizer)
             _link_inputs(job.series, staging / "conv" / job.name / "in")
             job.future = pool.submit(_run_dcm2niix, staging / "conv" / job.name / "in",
                                      staging / "conv" / job.name / "out", job.name)
-        copies: dict[str, Path] = {}
-        if keep_sourcedata:
-            for n, job in enumerate(jobs):
-                if job.future is None:
-                    continue
-                progress(0.4 + 0.4 * n / len(jobs), f"de-identifying DICOM of {job.series.label()}")
-                copies[job.series.uid] = _write_deidentified(job.series, src_root, n, ctx)
+        progress(0.6, f"dcm2niix: {sum(j.future is not None for j in jobs)} series")
         for job in jobs:
             if job.future is None:
                 continue
@@ -277,9 +276,11 @@ def _convert_into(staging: Path, dicom_dir: Path, bids_root: Path, subject: str,
             except (AISError, OSError, ValueError) as exc:
                 job.error = str(exc)
     chosen = _resolve(jobs, report)
-    for job in jobs:
-        if job.series.uid in copies and not any(c[0] is job for c in chosen):
-            shutil.rmtree(copies[job.series.uid], ignore_errors=True)
+    copies: dict[str, Path] = {}
+    if keep_sourcedata:
+        for n, job in enumerate(jobs):
+            if any(c[0] is job for c in chosen):
+                copies[job.series.uid] = _place_deidentified(job.series, src_root, n)
     for n, (job, c) in enumerate(chosen):
         progress(0.8 + 0.2 * n / max(1, len(chosen)), f"writing {c.key} from {job.series.label()}")
         rep = SeriesReport(job.series.label(), c.key, "imported", c.cls.reason, job.series.uid)
@@ -337,16 +338,14 @@ def _resolve(jobs: list[_Job], report: ImportReport) -> list[tuple[_Job, Candida
     return chosen
 
 
-def _write_deidentified(series: Series, root: Path, n: int, ctx: DeidContext) -> Path:
-    """De-identify the series' parsed datasets in place and write them; returns the folder."""
+def _place_deidentified(series: Series, root: Path, n: int) -> Path:
+    """Move the series' de-identified copies (written by the scan) into its sourcedata folder."""
     folder = root / f"series-{series.number if series.number is not None else n:04d}"
     folder.mkdir(parents=True, exist_ok=True)
     for i, f in enumerate(series.files):
-        ds = deidentify_dataset(f.header, ctx)
-        try:
-            ds.save_as(str(folder / f"{i + 1:05d}.dcm"), enforce_file_format=True)
-        except TypeError:  # pydicom < 3
-            ds.save_as(str(folder / f"{i + 1:05d}.dcm"), write_like_original=False)
+        if f.deidentified is None:
+            raise AISError(f"{f.source}: no de-identified copy was written")
+        os.replace(f.deidentified, folder / f"{i + 1:05d}.dcm")
     return folder
 
 

@@ -338,3 +338,24 @@ def deidentify_dataset(ds: Any, ctx: DeidContext) -> Any:
         meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
         meta.ImplementationVersionName = "AISANNOTATION"
     return ds
+
+
+OPTION_DETAILS = {
+    "113100": "Basic Application Level Confidentiality Profile (DCM 113100)",
+    "113107": "Retain Longitudinal Temporal Information with Modified Dates Option (DCM 113107: dates shifted "
+              "per subject by whole days, times of day removed)",
+    "113111": "Retain Safe Private Option (DCM 113111: diffusion and scaling tags only)",
+    "113105": "Clean Descriptors Option (DCM 113105)",
+}
+
+
+def deidentification_statement(codes: list[str]) -> str:
+    """One sentence naming the profile and options recorded in a de-identified file's code sequence."""
+    if not codes:
+        return "no DICOM de-identification record found"
+    named = [OPTION_DETAILS.get(c, f"DCM {c}") for c in codes]
+    text = "DICOM PS3.15 " + named[0] + (" with " + "; ".join(named[1:]) if len(named) > 1 else "")
+    if "113105" not in codes:
+        text += "; Clean Descriptors Option not used: descriptions, protocol names and comments removed"
+    return text + ("; the same rules applied to BIDS sidecars, NIfTI header text and file names "
+                   "(AISAnnotationLib.deid)")

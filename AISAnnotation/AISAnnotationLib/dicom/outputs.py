@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from ..deid import DCM2NIIX_TEXT_KEYS, scrub_nifti_bytes, scrub_sidecar
+from ..deid import DCM2NIIX_COPIED_TEXT, DCM2NIIX_TEXT_KEYS, scrub_nifti_bytes, scrub_sidecar
 from ..errors import AISError
 from ..io import atomic_write_bytes, atomic_write_text, read_json, write_json
 from .classify import (
@@ -46,6 +46,7 @@ class SeriesFacts:
     isotropic_b: list[float] = field(default_factory=list)   # b>0 images flagged isotropic (Philips 'I')
     params: dict[str, Any] = field(default_factory=dict)     # QC_KEYS from the DICOM (BIDS units)
     acquisition_matrix: Optional[list[int]] = None
+    kept_text: set[str] = field(default_factory=set)         # public CS / technical text values (kept in DICOM)
 
     @classmethod
     def of(cls, headers: list[Any]) -> SeriesFacts:
@@ -58,6 +59,8 @@ class SeriesFacts:
             direction = _private_value(h, 0x2001, "Philips Imaging DD 001", 0x04)
             if str(direction or "").strip().upper() == "I" and bs and bs[0] > B_DIFFUSION_MIN:
                 f.isotropic_b.append(bs[0])
+        for h in headers[:1] + headers[-1:]:
+            _collect_kept_text(h, f.kept_text)
         h = headers[0]
         tr, te, ti = timing(h)
         for key, v in (("RepetitionTime", tr), ("EchoTime", te), ("InversionTime", ti)):
@@ -72,6 +75,22 @@ class SeriesFacts:
         if am is not None and len(am) == 4:
             f.acquisition_matrix = [int(x) for x in am]
         return f
+
+
+def _collect_kept_text(ds: Any, out: set[str], depth: int = 0) -> None:
+    from .deidentify import TECHNICAL_TEXT
+
+    for el in ds:
+        if el.tag.is_private:
+            continue
+        if el.VR == "SQ":
+            if depth < 2:
+                for item in el.value[:1]:
+                    _collect_kept_text(item, out, depth + 1)
+        elif el.VR == "CS" or el.keyword in TECHNICAL_TEXT:
+            v = el.value
+            out.update(str(x).strip() for x in (v if isinstance(v, (list, tuple)) or
+                                                type(v).__name__ == "MultiValue" else [v]) if x not in (None, ""))
 
 
 def _first_float(ds: Any, kw: str) -> Optional[float]:
@@ -210,8 +229,9 @@ def write_candidate(c: Candidate, target: Path, facts: SeriesFacts, tokens: set[
         raise AISError(f"{c.key} output has shape {shape}, expected a 3D image")
     if c.key == "dwi" and len(shape) != 4:
         raise AISError(f"diffusion series converted to shape {shape}, expected 4D (b0 + b1000 volumes)")
-    write_json(target.with_name(target.name.replace(".nii.gz", ".json")), sidecar(c, volumes, facts, tokens,
-                                                                                  shape, source))
+    spacing = float(nib.load(str(target)).header.get_zooms()[2])
+    write_json(target.with_name(target.name.replace(".nii.gz", ".json")),
+               sidecar(c, volumes, facts, tokens, shape, source, spacing))
     if c.key == "dwi":
         if not c.bvals:
             raise AISError("dcm2niix wrote no .bval for the diffusion series")
@@ -223,11 +243,23 @@ def write_candidate(c: Candidate, target: Path, facts: SeriesFacts, tokens: set[
 
 
 def sidecar(c: Candidate, volumes: Optional[list[int]], facts: SeriesFacts, tokens: set[str],
-            shape: tuple[int, ...], source: dict[str, Any]) -> dict[str, Any]:
-    """dcm2niix's JSON scrubbed, completed with what QC needs (b-values, timing, geometry, matrix)."""
+            shape: tuple[int, ...], source: dict[str, Any], slice_spacing: float) -> dict[str, Any]:
+    """dcm2niix's JSON scrubbed, completed with what QC needs (b-values, timing, geometry, matrix).
+
+    A SpacingBetweenSlices neither dcm2niix nor the DICOM states is the image's slice spacing
+    (dcm2niix computed it from the slice positions), recorded as such in ``AISAcquisition``.
+    """
     meta = scrub_sidecar(c.meta, DCM2NIIX_TEXT_KEYS, tokens)
+    for key in DCM2NIIX_COPIED_TEXT & set(meta):
+        vals = meta[key] if isinstance(meta[key], list) else [meta[key]]
+        if not all(isinstance(v, str) and (v.strip() in facts.kept_text or
+                                           set(v.replace("\\", "_").split("_")) <= facts.kept_text) for v in vals):
+            del meta[key]
     for key, v in facts.params.items():
         meta.setdefault(key, v)
+    derived_spacing = "SpacingBetweenSlices" not in meta
+    if derived_spacing:
+        meta["SpacingBetweenSlices"] = round(slice_spacing, 4)
     bvals = c.bvals
     if bvals and volumes is not None and c.volumes is None:
         bvals = [bvals[i] for i in volumes]
@@ -237,6 +269,8 @@ def sidecar(c: Candidate, volumes: Optional[list[int]], facts: SeriesFacts, toke
             meta["DiffusionBValue"] = max(weighted)
     acq: dict[str, Any] = {"DiffusionBValues": sorted({round(b, 2) for b in (bvals or facts.b_values)}),
                            "ImageMatrix": list(shape[:3])}
+    if derived_spacing:
+        acq["SpacingBetweenSlicesFrom"] = "image slice positions (not in the DICOM)"
     th, sp = meta.get("SliceThickness"), meta.get("SpacingBetweenSlices")
     if isinstance(th, (int, float)) and isinstance(sp, (int, float)):
         acq["SliceGap"] = round(float(sp) - float(th), 4)

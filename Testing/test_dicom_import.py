@@ -141,7 +141,7 @@ def test_sourcedata_dicom_follows_the_profile(imported, philips):
     assert ds.PatientIdentityRemoved == "YES"
     assert ds.LongitudinalTemporalInformationModified == "MODIFIED"
     codes = {item.CodeValue for item in ds.DeidentificationMethodCodeSequence}
-    assert {"113100", "113105", "113107", "113111"} == codes
+    assert {"113100", "113107", "113111"} == codes  # Clean Descriptors (113105) not claimed: not applied
     assert ds.PatientName == f"sub-{SUB}" and ds.PatientID == f"sub-{SUB}"
     assert ds.PatientBirthDate == "" and ds.PatientSex == ""       # Z
     for kw in ("PatientAge", "PatientWeight", "InstitutionalDepartmentName", "ReferencedImageSequence"):
@@ -149,7 +149,10 @@ def test_sourcedata_dicom_follows_the_profile(imported, philips):
     assert ds.InstitutionName == "" and ds.DeviceSerialNumber == ""  # X/Z/D → emptied
     offset = json.loads(id_map.read_text())["subjects"][SUB]["date_offset_days"]
     assert -3650 <= offset <= -365
-    assert ds.StudyDate == shift_date(orig.StudyDate, offset) and ds.AcquisitionTime == orig.AcquisitionTime
+    assert ds.StudyDate == shift_date(orig.StudyDate, offset) and ds.get("AcquisitionTime", "") == ""
+    for kw in ("StudyDescription", "SeriesDescription", "ProtocolName", "ImageComments", "StudyTime"):
+        assert not ds.get(kw), kw                                   # X / Z: free text and times of day
+    assert ds.StudyID == "" and not ds.get("StationName")
     assert ds.SeriesInstanceUID.startswith("2.25.") and ds.SeriesInstanceUID != orig.SeriesInstanceUID
     assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
     uids = {pydicom.dcmread(str(f), stop_before_pixels=True).SeriesInstanceUID for f in files[:40]}
@@ -261,7 +264,7 @@ def test_messy_folder_reports_and_imports_what_is_valid(messy_folder, tmp_path):
     root = tmp_path / "bids"
     report = import_dicom_session(messy_folder, root, "02", "01")
     statuses = {s.label.split("'")[1]: (s.status, s.key) for s in report.series}
-    assert statuses == {"DTI_Biobank_2mm_MB3S2_EPI": ("imported", "dwi"), "PD_TSE": ("unrecognised", None),
+    assert statuses == {"": ("imported", "dwi"), "PD_TSE": ("unrecognised", None),  # de-identified: no description
                         "FLAIR_broken": ("failed", "flair")}
     failed = next(s for s in report.series if s.status == "failed")
     assert ("dcm2niix failed" in failed.message or "expected a 3D image" in failed.message) \
@@ -292,3 +295,14 @@ def test_batch_cli_from_table_and_no_overwrite(messy_folder, tmp_path):
     assert res.returncode == 1 and "already" in res.stderr
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
     assert not list(tmp_path.glob(".bids-import-*"))  # staging removed
+
+
+def test_report_states_the_profile_and_options(imported):
+    from AISAnnotationLib.report import sections
+
+    text = sections.deidentification(imported[0])
+    assert "PS3.15 Basic Application Level Confidentiality Profile (DCM 113100)" in text
+    assert "Modified Dates Option (DCM 113107" in text and "times of day removed" in text
+    assert "Retain Safe Private Option (DCM 113111" in text
+    assert "Clean Descriptors Option not used" in text
+    assert "DCM 113105" not in text

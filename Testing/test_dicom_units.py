@@ -134,8 +134,8 @@ def test_deidentify_dataset_and_phi_rules():
     assert scan_dicom_dataset(ds, Path("x.dcm")) == []
     assert (ds.PatientName, ds.PatientID, ds.PatientSex, ds.PatientBirthDate) == ("sub-07", "sub-07", "", "")
     assert "PatientAge" not in ds and ds.InstitutionName == "" and ds.OperatorsName == ""
-    assert ds.SeriesDescription == "DWI"  # Clean Descriptors: name token and date removed
-    assert ds.StudyTime == "101500" and ds.StudyDate != "20240102" and ds.RepetitionTime == 4000
+    assert "SeriesDescription" not in ds  # X: Clean Descriptors Option not claimed, descriptions removed
+    assert ds.StudyTime == "" and ds.StudyDate != "20240102" and ds.RepetitionTime == 4000  # time of day: Z
     assert ds[0x20011003].value == 1000.0 and 0x200110C8 not in ds and 0x00091001 not in ds
     assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.4" and ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
 
@@ -233,3 +233,49 @@ def test_id_map_persists_secret_and_refuses_conflicts(tmp_path):
     path.write_text("{}")
     with pytest.raises(InputError, match="not an AISAnnotation identity map"):
         IdMap(path, root)
+
+
+@pytest.mark.parametrize("meta, bvals, nvol, key", [
+    ({"ImageType": ["DERIVED", "PRIMARY", "DIFFUSION", "TRACEW"]}, [0, 2000], 2, "trace"),
+    ({"ImageType": ["DERIVED", "PRIMARY", "DIFFUSION", "ADC"]}, None, 1, "adc"),
+    ({"ImageType": ["ORIGINAL", "PRIMARY", "DIFFUSION", "NONE"]}, [0, 1000, 1000], 3, "dwi"),
+    ({"ImageType": ["ORIGINAL", "PRIMARY", "M", "VFRAME"]}, [1.25, 929.75, 929.75], 3, "dwi"),
+    ({"ImageType": ["ORIGINAL", "PRIMARY", "M"]}, [1000], 1, "trace"),
+    ({"ImageType": ["ORIGINAL", "PRIMARY", "M"]}, None, 1, None),
+])
+def test_classify_output_from_dcm2niix_report(meta, bvals, nvol, key):
+    from AISAnnotationLib.dicom.classify import Classification, classify_output
+
+    assert classify_output(meta, bvals, nvol, Classification(None, "no rule matched: x")).key == key
+
+
+def test_classify_output_keeps_a_safety_refusal():
+    from AISAnnotationLib.dicom.classify import Classification, classify_output
+
+    refused = Classification(None, "BurnedInAnnotation=YES: the pixels may show identifying text; not imported")
+    assert classify_output({}, [0, 1000, 1000], 3, refused) is refused
+
+
+@pytest.mark.parametrize("meta, kept", [
+    ({"EchoTime": 0.08, "PatientPosition": "HFS", "ImageOrientationPatientDICOM": [1, 0, 0, 0, 1, 0]},
+     {"EchoTime", "PatientPosition", "ImageOrientationPatientDICOM"}),
+    ({"patient_name": "x", "PATIENTID": "y", "Dob": "z", "contact_phone": "1"}, set()),
+    ({"Patient": {"Name": "Bob", "Age": 3, "Position": "HFS"}}, {"Patient"}),
+    ({"StationName": "a", "StudyID": "b", "ImageComments": "c", "AcquisitionTime": "10:15:00"}, set()),
+    ({"Notes": "call 555-1234", "Where": "12 Baker Street", "Seen": "2024-01-02", "Who": "DOE^JANE"}, set()),
+    ({"ManufacturersModelName": "Prisma", "SequenceName": "ep_b1000"}, {"ManufacturersModelName", "SequenceName"}),
+])
+def test_scrub_sidecar_keys_and_values(meta, kept):
+    from AISAnnotationLib.deid import scrub_sidecar
+
+    out = scrub_sidecar(meta)
+    assert set(out) == kept
+    if "Patient" in out:
+        assert out["Patient"] == {"Position": "HFS"}
+
+
+def test_scrub_nifti_descrip_keeps_technical_parts_only():
+    from AISAnnotationLib.deid import clean_descrip
+
+    assert clean_descrip("TE=61;Time=114721.730;phase=1") == "TE=61;phase=1"
+    assert clean_descrip("DOE^JANE 2024") == ""

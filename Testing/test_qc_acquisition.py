@@ -59,10 +59,17 @@ def test_orientation(tilt, plane, status):
     assert acq.rule_orientation("dwi", None).status == "unknown"
 
 
-@pytest.mark.parametrize("bvals, status", [([0, 1000, 1000], "pass"), ([0, 1100], "pass"), ([0, 1101], "fail"),
+@pytest.mark.parametrize("bvals, status", [([0, 1000, 1000], "pass"), ([0, 1050], "pass"), ([0, 1051], "fail"),
                                            ([5, 1000], "pass"), ([1000, 1000], "fail"), (None, "unknown")])
 def test_b_values(bvals, status):
     assert acq.rule_b_values(bvals).status == status
+
+
+@pytest.mark.parametrize("b", [930, 1500, 2000, 2500])
+@pytest.mark.parametrize("source", [".bval", "sidecar DiffusionBValue"])
+def test_b_value_off_target_fails_naming_the_value(b, source):
+    r = acq.rule_b_values([0.0, float(b)] if source == ".bval" else [float(b)], source)
+    assert r.status == "fail" and f"b = {b} s/mm²" in r.detail
 
 
 def test_trace_only_b0_is_unknown_not_pass():

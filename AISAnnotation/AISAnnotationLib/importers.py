@@ -24,7 +24,7 @@ import numpy as np
 
 from . import bids
 from .brain import foreground_mask
-from .deid import scrub_sidecar
+from .deid import scrub_nifti_bytes, scrub_sidecar
 from .diffusion import format_bvals, format_bvecs, read_bvals, read_bvecs, split_shells
 from .errors import InputError
 from .faults import fault_point
@@ -268,8 +268,8 @@ def _write_staged(stage: Path, plan: PlannedSession) -> list[Path]:
     for key, img in plan.images.items():
         target = bids.raw_path(stage, sub, ses, key)
         src = img.path
-        if src is not None and str(src).endswith(".nii.gz"):  # unchanged NIfTI: keep the bytes
-            atomic_write_bytes(target, Path(src).read_bytes())
+        if src is not None and str(src).endswith(".nii.gz"):  # unchanged voxels; header text scrubbed
+            atomic_write_bytes(target, scrub_nifti_bytes(Path(src).read_bytes()))
         else:
             write_nifti(img, target)
         written.append(target)

@@ -48,10 +48,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_import_dicom)
 
     s = sub.add_parser("phi-scan", help="look for identifying data in a dataset or DICOM folder (exit 1 if any)",
-                       description="Check JSON sidecars, TSV files, DICOM (plain or .gz, sourcedata/ included) and "
-                                   "file names below ROOT for identifying data. Exit status 1 when anything is "
-                                   "found, 0 when clean.")
+                       description="Check JSON sidecars (nested), TSV files, NIfTI header text, DICOM (plain or "
+                                   ".gz, sourcedata/ included: every text element, sequences and private tags) and "
+                                   "file names below ROOT for names, IDs, dates, times of day, phone numbers and "
+                                   "addresses. Exit status 1 when anything is found, 0 when clean.")
     s.add_argument("root", type=Path)
+    s.add_argument("--source", type=Path, metavar="DICOM_DIR",
+                   help="also prove that no identifying value of these original DICOM files (names, IDs, dates, "
+                        "times, UIDs, institution, descriptions …) occurs in any file or file name below ROOT "
+                        "(raw bytes, gzip decompressed)")
     s.add_argument("--all", action="store_true", help="list every finding instead of grouping identical files")
     s.add_argument("--json", action="store_true", help="machine-readable list of findings (values masked)")
     s.set_defaults(func=_cmd_phi_scan)
@@ -121,6 +126,15 @@ def _cmd_phi_scan(args: argparse.Namespace) -> int:
     if not args.root.exists():
         raise InputError(f"{args.root}: not found")
     findings = phi_scan(args.root)
+    if args.source is not None:
+        from ..dicom.phi_source import find_source_values, source_values
+
+        if not args.source.is_dir():
+            raise InputError(f"{args.source}: source DICOM folder not found")
+        values = source_values(args.source)
+        if not values:
+            raise InputError(f"{args.source}: no DICOM files with identifying values found")
+        findings += find_source_values(args.root, values)
     if args.json:
         print(json.dumps([{"path": str(f.path), "field": f.field, "detail": f.detail} for f in findings], indent=1))
         return 1 if findings else 0

@@ -2,17 +2,23 @@
 
 One call converts one imaging session:
 
-1. every file below the folder is read (gzip-compressed files decompressed); non-DICOM,
+1. every file below the folder is read once (gzip-compressed files decompressed); non-DICOM,
    DICOMDIR and truncated files are reported and skipped (:mod:`.scan`);
-2. each series is recognised from its metadata (:mod:`.classify`); unrecognised or
-   ambiguous series are reported, never guessed;
-3. each recognised series is converted on its own by dcm2niix with its anonymising option
-   (``-ba y``); a failure is reported and does not affect the other series;
-4. the JSON sidecars are scrubbed (:func:`AISAnnotationLib.deid.scrub_sidecar`) and keep the
-   acquisition parameters QC needs;
-5. a de-identified copy of the converted series' DICOM is prepared for
-   ``sourcedata/sub-X/ses-Y/dicom/`` (:mod:`.deidentify`);
-6. only when at least one series converted is anything moved into the dataset — from a
+2. several patients (PatientID / name / birth date) or several studies (StudyInstanceUID) in
+   the folder — across series or inside one series — are refused with the list of what was found;
+3. each series is recognised from its DICOM (:mod:`.classify`, enhanced multi-frame and vendor
+   tags included) and converted on its own by dcm2niix (``-ba y``), two at a time; its outputs
+   are classified from dcm2niix's own report (JSON ImageType, b-values) and derived maps in
+   them are imported as ``_ADC`` / ``_trace`` (:mod:`.outputs`);
+4. **several series of one kind** are resolved by one rule, reported for each: the series
+   with the most volumes is imported; on a tie the one with more DICOM files, then the later
+   one (highest SeriesNumber: a repeat is acquired after a failed first attempt). The others
+   are reported as ``superseded``;
+5. sidecars are scrubbed (:func:`AISAnnotationLib.deid.scrub_sidecar`), NIfTI header text
+   fields cleaned, and the acquisition parameters QC needs kept or added from the DICOM;
+6. the de-identified DICOM copy for ``sourcedata/sub-X/ses-Y/dicom/`` is written from the
+   same parse (:mod:`.deidentify`) while dcm2niix runs;
+7. only when at least one series converted is anything moved into the dataset — from a
    staging folder next to it, file by file with ``os.replace``, after checking that nothing
    would be overwritten. The identity map (if asked for) is saved last.
 """
@@ -23,19 +29,20 @@ import os
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 from .. import bids
-from ..deid import scrub_sidecar
 from ..errors import AISError, InputError
 from ..io import read_json, write_json
 from ..progress import ProgressCallback, null_progress
 from .classify import Classification, classify_series
-from .deidentify import DeidContext, _identity_tokens, clean_descriptor, deidentify_dataset
+from .deidentify import DeidContext, _identity_tokens
 from .idmap import IdMap
-from .scan import Series, read_dicom, scan_folder
+from .outputs import Candidate, SeriesFacts, candidates, write_candidate
+from .scan import Series, scan_folder
 
 KEPT_ACQUISITION_KEYS = (
     "MagneticFieldStrength", "Manufacturer", "ManufacturersModelName", "SliceThickness",
@@ -70,7 +77,7 @@ class SeriesReport:
 
     label: str
     key: Optional[str]
-    status: str                  # imported | unrecognised | ambiguous | failed
+    status: str                  # imported | unrecognised | superseded | failed
     message: str
     uid: str = ""
     outputs: list[str] = field(default_factory=list)
@@ -111,18 +118,19 @@ class ImportReport:
         return out
 
 
-def _run_dcm2niix(series: Series, workdir: Path, name: str) -> tuple[Path, str]:
-    """Convert one series in isolation; returns (output folder, dcm2niix log)."""
-    src = workdir / "in"
-    out = workdir / "out"
+def _link_inputs(series: Series, src: Path) -> None:
     src.mkdir(parents=True)
-    out.mkdir()
     for i, f in enumerate(series.files):
         dst = src / f"{i:05d}.dcm"
         try:
             os.link(f.path, dst)
         except OSError:
             shutil.copyfile(f.path, dst)
+
+
+def _run_dcm2niix(src: Path, out: Path, name: str) -> str:
+    """Convert one series' folder in isolation; returns the dcm2niix log (AISError on failure)."""
+    out.mkdir(parents=True)
     cmd = [dcm2niix_executable(), "-ba", "y", "-b", "y", "-z", "y", "-f", name, "-w", "0",
            "-o", str(out), str(src)]
     try:
@@ -133,59 +141,51 @@ def _run_dcm2niix(series: Series, workdir: Path, name: str) -> tuple[Path, str]:
     if proc.returncode != 0:
         last = [ln for ln in log.splitlines() if ln.strip()][-3:]
         raise AISError(f"dcm2niix failed (exit {proc.returncode}): {' | '.join(last)}")
-    return out, log
+    return log
 
 
-def _collect_output(out: Path, name: str, key: str) -> tuple[Path, list[str]]:
-    main = out / f"{name}.nii.gz"
-    niftis = sorted(p.name for p in out.glob("*.nii.gz"))
-    if not main.is_file():
-        raise AISError(f"dcm2niix wrote no {name}.nii.gz (outputs: {', '.join(niftis) or 'none'})")
-    extras = [n for n in niftis if n != main.name]
-    return main, extras
+def _patient_key(ds: Any) -> tuple[str, str, str]:
+    return tuple(str(ds.get(k, "") or "").strip() for k in ("PatientID", "PatientName", "PatientBirthDate"))
 
 
-def _check_output(main: Path, key: str) -> str:
-    import nibabel as nib
+def check_one_patient_one_study(dicom_dir: Path, series: list[Series]) -> None:
+    """InputError listing what was found when the files belong to several patients or studies."""
+    from .phi import mask
 
-    img = nib.load(str(main))
-    shape = tuple(int(s) for s in img.shape)
-    if key == "dwi":
-        if len(shape) != 4:
-            raise AISError(f"diffusion series converted to shape {shape}, expected 4D (b0 + b1000 volumes)")
-        bval = main.with_name(main.name.replace(".nii.gz", ".bval"))
-        if not bval.is_file():
-            raise AISError("dcm2niix wrote no .bval for the diffusion series")
-        n = len(bval.read_text().split())
-        if n != shape[3]:
-            raise AISError(f"{shape[3]} volumes but {n} b-values")
-    elif len(shape) != 3:
-        if len(shape) == 4 and shape[3] == 1:
-            return "x".join(map(str, shape[:3]))
-        raise AISError(f"{key} series converted to shape {shape}, expected a 3D image")
-    return "x".join(map(str, shape))
-
-
-def _sidecar(raw_json: Path, series: Series, cls: Classification) -> dict[str, Any]:
-    meta = read_json(raw_json) if raw_json.is_file() else {}
-    meta = scrub_sidecar(meta)
-    tokens = _identity_tokens(series.header)
-    for key in ("SeriesDescription", "ProtocolName", "StudyDescription"):  # Clean Descriptors, as in the DICOM
-        if isinstance(meta.get(key), str):
-            meta[key] = clean_descriptor(meta[key], tokens)
-    meta["AISSourceSeries"] = {
-        "SeriesNumber": series.number,
-        "NumberOfDicomFiles": len(series.files),
-        "RecognisedAs": cls.key,
-        "RecognisedBy": cls.reason,
-    }
-    return meta
+    patients: dict[tuple[str, str, str], dict[str, int]] = {}
+    studies: dict[str, dict[str, int]] = {}
+    for s in series:
+        for f in s.files:
+            lab = s.label().rsplit(" (", 1)[0]
+            pk = patients.setdefault(_patient_key(f.header), {})
+            pk[lab] = pk.get(lab, 0) + 1
+            st = studies.setdefault(str(f.header.get("StudyInstanceUID", "") or ""), {})
+            st[lab] = st.get(lab, 0) + 1
+    for what, found, show in (("patients", patients, lambda k: "ID " + mask(k[0]) + ", name " + mask(k[1])),
+                              ("studies", studies, lambda k: "StudyInstanceUID " + mask(k))):
+        if len(found) > 1:
+            lines = [f"{show(k)}: " + ", ".join(f"{lab}: {n} file(s)" for lab, n in v.items())
+                     for k, v in found.items()]
+            raise InputError(f"{dicom_dir}: files of {len(found)} different {what} — import one patient's "
+                             "study per folder; found:\n  " + "\n  ".join(lines))
 
 
 def _identity(series_list: list[Series]) -> dict[str, str]:
     h = series_list[0].header
     return {k: str(h.get(k, "") or "") for k in ("PatientID", "PatientName", "PatientBirthDate",
                                                     "StudyInstanceUID", "StudyDate", "AccessionNumber")}
+
+
+@dataclass
+class _Job:
+    series: Series
+    dicom: Classification
+    facts: SeriesFacts
+    name: str
+    future: Any = None
+    found: list[Candidate] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: str = ""
 
 
 def import_dicom_session(dicom_dir: Path, bids_root: Path, subject: str, session: Optional[str],
@@ -216,13 +216,13 @@ def import_dicom_session(dicom_dir: Path, bids_root: Path, subject: str, session
     bids_root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{bids_root.name}-import-", dir=bids_root.parent))
     try:
-        scan_header = _convert_into(staging, dicom_dir, bids_root, subject, session, idm, report, progress,
-                                    keep_sourcedata)
+        age_sex = _convert_into(staging, dicom_dir, bids_root, subject, session, idm, report, progress,
+                                keep_sourcedata)
         if not report.imported:
             problems = report.problems or ["no DICOM files found"]
             more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
             raise InputError(f"no series could be imported from {dicom_dir}:\n  " + "\n  ".join(problems[:20]) + more)
-        columns = _age_sex(scan_header) if keep_age_sex and scan_header is not None else {}
+        columns = age_sex if keep_age_sex else {}
         _commit(staging / "bids", bids_root, subject, report, columns)
         idm.save()
         progress(1.0, f"imported {len(report.imported)} series into {bids.prefix(subject, session)}")
@@ -232,98 +232,121 @@ def import_dicom_session(dicom_dir: Path, bids_root: Path, subject: str, session
 
 
 def _convert_into(staging: Path, dicom_dir: Path, bids_root: Path, subject: str, session: Optional[str],
-                  idm: IdMap, report: ImportReport, progress: ProgressCallback, keep_sourcedata: bool) -> Any:
-    """Stage the converted session under ``staging/bids``; returns a header of the session (or None)."""
+                  idm: IdMap, report: ImportReport, progress: ProgressCallback, keep_sourcedata: bool) -> dict:
+    """Stage the converted session under ``staging/bids``; returns the participants columns source."""
     def sub_progress(lo: float, hi: float) -> ProgressCallback:
         return lambda f, msg: progress(lo + (hi - lo) * f, msg)
 
-    scan = scan_folder(dicom_dir, staging / "files", sub_progress(0.0, 0.35))
+    ctx = DeidContext(idm.secret, f"sub-{subject}", subject)
+    scan = scan_folder(dicom_dir, staging / "files", sub_progress(0.0, 0.6), deid=ctx if keep_sourcedata else None,
+                       deid_dir=staging / "deid")
     report.skipped_files.extend(scan.skipped)
     if not scan.series:
-        return None
-    patient_ids = {str(s.header.get("PatientID", "") or "") for s in scan.series}
-    if len(patient_ids) > 1:
-        raise InputError(f"{dicom_dir}: series of {len(patient_ids)} different patients (PatientID); "
-                         "import one patient's session per folder")
-    studies = {str(s.header.get("StudyInstanceUID", "") or "") for s in scan.series}
-    if len(studies) > 1:
-        report.notes.append(f"the folder holds {len(studies)} studies (StudyInstanceUID) of one patient; "
-                            "they are imported as one session — import them separately if they are different visits")
+        return {}
+    check_one_patient_one_study(dicom_dir, scan.series)
     identity = _identity(scan.series)
     idm.check_subject(subject, identity["PatientID"])
-
-    classes = [(s, classify_series([f.header for f in s.files])) for s in scan.series]
-    by_key: dict[str, list[Series]] = {}
-    for s, c in classes:
-        if c.key:
-            by_key.setdefault(c.key, []).append(s)
+    first = scan.series[0].header
+    age_sex = _age_sex(first)
+    tokens = _identity_tokens(first)
+    named = {t for t in tokens if len(t) >= 3} | {identity["PatientID"].strip().lower()}
+    if subject.lower() in named or (session or "").lower() in named:
+        raise InputError(f"{dicom_dir}: the subject/session label is part of the patient's name or ID; "
+                         "file names must not identify the patient — choose a pseudonymous label")
+    jobs = []
+    for n, s in enumerate(scan.series):
+        headers = [f.header for f in s.files]
+        jobs.append(_Job(s, classify_series(headers), SeriesFacts.of(headers), f"s{n:03d}"))
     out_root = staging / "bids"
-    todo = []
-    for s, c in classes:
-        if c.key is None:
-            report.series.append(SeriesReport(s.label(), None, "unrecognised", c.reason, s.uid))
-        elif len(by_key[c.key]) > 1:
-            others = ", ".join(o.label() for o in by_key[c.key] if o is not s)
-            report.series.append(SeriesReport(s.label(), c.key, "ambiguous",
-                                              f"{c.reason}; also recognised as {c.key}: {others} — none imported, "
-                                              "import them from separate folders", s.uid))
-        elif bids.raw_path(bids_root, subject, session, c.key).exists():
-            report.series.append(SeriesReport(s.label(), c.key, "failed",
-                                              f"{bids.raw_path(bids_root, subject, session, c.key)} already exists",
-                                              s.uid))
-        else:
-            todo.append((s, c))
-    ctx = DeidContext(idm.secret, f"sub-{subject}", subject)
-    for n, (s, c) in enumerate(todo):
-        progress(0.35 + 0.35 * n / max(1, len(todo)), f"dcm2niix: {s.label()} → {c.key}")
-        rep = SeriesReport(s.label(), c.key, "imported", c.reason, s.uid)
+    src_root = out_root / bids.session_dir(Path("sourcedata"), subject, session) / "dicom"
+    with ThreadPoolExecutor(max_workers=2) as pool:  # two dcm2niix at a time
+        for job in jobs:
+            if job.dicom.key is None and not job.dicom.reason.startswith(("no rule matched", "diffusion series")):
+                continue  # refused for safety (burned-in text, secondary capture, localizer)
+            _link_inputs(job.series, staging / "conv" / job.name / "in")
+            job.future = pool.submit(_run_dcm2niix, staging / "conv" / job.name / "in",
+                                     staging / "conv" / job.name / "out", job.name)
+        progress(0.6, f"dcm2niix: {sum(j.future is not None for j in jobs)} series")
+        for job in jobs:
+            if job.future is None:
+                continue
+            try:
+                job.future.result()
+                job.found, job.notes = candidates(staging / "conv" / job.name / "out", job.name, job.dicom, job.facts)
+            except (AISError, OSError, ValueError) as exc:
+                job.error = str(exc)
+    chosen = _resolve(jobs, report)
+    copies: dict[str, Path] = {}
+    if keep_sourcedata:
+        for n, job in enumerate(jobs):
+            if any(c[0] is job for c in chosen):
+                copies[job.series.uid] = _place_deidentified(job.series, src_root, n)
+    for n, (job, c) in enumerate(chosen):
+        progress(0.8 + 0.2 * n / max(1, len(chosen)), f"writing {c.key} from {job.series.label()}")
+        rep = SeriesReport(job.series.label(), c.key, "imported", c.cls.reason, job.series.uid)
+        target = bids.raw_path(out_root, subject, session, c.key)
+        if bids.raw_path(bids_root, subject, session, c.key).exists():
+            rep.status, rep.message = "failed", f"{bids.raw_path(bids_root, subject, session, c.key)} already exists"
+            report.series.append(rep)
+            continue
+        source = {"SeriesNumber": job.series.number, "NumberOfDicomFiles": len(job.series.files)}
         try:
-            name = f"s{n:03d}"
-            out, _log = _run_dcm2niix(s, staging / "conv" / name, name)
-            main, extras = _collect_output(out, name, c.key)
-            shape = _check_output(main, c.key)
-            target = bids.raw_path(out_root, subject, session, c.key)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(main, target)
-            write_json(bids.sidecar_path(target), _sidecar(main.with_name(f"{name}.json"), s, c))
-            if c.key == "dwi":
-                for ext in (".bval", ".bvec"):
-                    shutil.copyfile(main.with_name(name + ext), target.with_name(target.name.replace(".nii.gz", ext)))
+            shape = write_candidate(c, target, job.facts, tokens, source)
             rep.outputs = [str(target.relative_to(out_root))]
-            rep.message = f"{c.reason}; {shape}"
-            if extras:
-                rep.message += f"; extra dcm2niix outputs not imported: {', '.join(extras)}"
-            if keep_sourcedata:
-                folder = out_root / bids.session_dir(Path("sourcedata"), subject, session) / "dicom" / (
-                    f"series-{s.number if s.number is not None else n:04d}-{c.key}")
-                progress(0.7 + 0.25 * n / max(1, len(todo)), f"de-identifying DICOM of {s.label()}")
-                _write_deidentified(s, folder, ctx)
-                rep.outputs.append(str(folder.relative_to(out_root)) + "/")
+            rep.message = f"{c.cls.reason}; {shape}" + (f"; {c.note}" if c.note else "")
+            if job.series.uid in copies:
+                rep.outputs.append(str(copies[job.series.uid].relative_to(out_root)) + "/")
         except (AISError, OSError, ValueError) as exc:
-            rep.status, rep.message = "failed", f"{c.reason}; {exc}"
-            for p in rep.outputs:
-                q = out_root / p
-                if q.is_dir():
-                    shutil.rmtree(q, ignore_errors=True)
-                elif q.exists():
-                    for f in q.parent.glob(q.name.replace(".nii.gz", ".*")):
-                        f.unlink()
-            rep.outputs = []
+            rep.status, rep.message = "failed", f"{c.cls.reason}; {exc}"
+            for f in target.parent.glob(target.name.replace(".nii.gz", ".*")):
+                f.unlink()
         report.series.append(rep)
     if report.imported:
         idm.record(subject, session, identity, ctx.offset_days, str(dicom_dir))
-    return scan.series[0].header
+    return age_sex
 
 
-def _write_deidentified(series: Series, folder: Path, ctx: DeidContext) -> None:
+def _resolve(jobs: list[_Job], report: ImportReport) -> list[tuple[_Job, Candidate]]:
+    """One candidate per key (module docstring, rule 4); every other series reported."""
+    by_key: dict[str, list[tuple[_Job, Candidate]]] = {}
+    for job in jobs:
+        label = job.series.label()
+        if job.future is None or (not job.found and job.dicom.key is None):
+            why = job.dicom.reason + (f"; {'; '.join(job.notes)}" if job.notes else "")
+            report.series.append(SeriesReport(label, None, "unrecognised", why, job.series.uid))
+        elif job.error:
+            report.series.append(SeriesReport(label, job.dicom.key, "failed", f"{job.dicom.reason}; {job.error}",
+                                              job.series.uid))
+        elif not job.found:
+            report.series.append(SeriesReport(label, job.dicom.key, "failed",
+                                              f"{job.dicom.reason}; {'; '.join(job.notes)}", job.series.uid))
+        else:
+            for c in job.found:
+                by_key.setdefault(c.key, []).append((job, c))
+            if job.notes:
+                report.notes.append(f"{label}: " + "; ".join(job.notes))
+    chosen = []
+    for key, cands in by_key.items():
+        cands.sort(key=lambda jc: (jc[1].n_volumes, len(jc[0].series.files), jc[0].series.number or 0), reverse=True)
+        chosen.append(cands[0])
+        for job, c in cands[1:]:
+            report.series.append(SeriesReport(
+                job.series.label(), key, "superseded",
+                f"{c.cls.reason}; {c.n_volumes} volume(s) — {key} taken from {cands[0][0].series.label()} "
+                f"({cands[0][1].n_volumes} volume(s)): rule: most volumes, then most files, then the later series",
+                job.series.uid))
+    return chosen
+
+
+def _place_deidentified(series: Series, root: Path, n: int) -> Path:
+    """Move the series' de-identified copies (written by the scan) into its sourcedata folder."""
+    folder = root / f"series-{series.number if series.number is not None else n:04d}"
     folder.mkdir(parents=True, exist_ok=True)
     for i, f in enumerate(series.files):
-        ds = read_dicom(f.path)
-        deidentify_dataset(ds, ctx)
-        try:
-            ds.save_as(str(folder / f"{i + 1:05d}.dcm"), enforce_file_format=True)
-        except TypeError:  # pydicom < 3
-            ds.save_as(str(folder / f"{i + 1:05d}.dcm"), write_like_original=False)
+        if f.deidentified is None:
+            raise AISError(f"{f.source}: no de-identified copy was written")
+        os.replace(f.deidentified, folder / f"{i + 1:05d}.dcm")
+    return folder
 
 
 AGE_CAP_YEARS = 89

@@ -15,14 +15,18 @@ What is applied (recorded in every output file, see :data:`METHOD_CODES`):
   curve (50xx) groups are removed entirely (Clean Graphics Option not used).
 * **Retain Longitudinal Temporal Information with Modified Dates Option** (DCM 113107):
   every DA value, and the date part of every DT value, of an attribute the table marks for
-  that option is shifted by a constant per-subject offset of whole days (see
-  :func:`date_offset_days`); times of day are kept. Intervals between a subject's sessions
-  are preserved; absolute dates are not. ``LongitudinalTemporalInformationModified`` is
-  set to ``MODIFIED``.
-* **Clean Descriptors Option** (DCM 113105), restricted to Series Description, Protocol Name
-  and Study Description (needed to recognise sequences): kept after removing any token that
-  equals a part of the patient's name or ID and any date-like run of digits. Every other
-  descriptor gets the Basic Profile action.
+  that option (and of any other DA/DT attribute) is shifted by a constant per-subject offset
+  of whole days (see :func:`date_offset_days`); the time part of DT values is dropped and
+  times of day (TM) get the Basic Profile action (removed or emptied) — the option's
+  "modify" is applied to dates only. Intervals between a subject's sessions are preserved
+  in days; absolute dates and times of day are not kept. ``LongitudinalTemporalInformationModified``
+  is set to ``MODIFIED``.
+* **Clean Descriptors Option is not used**: Study, Series and Image descriptions, Protocol
+  Name, Image Comments and every other free-text attribute of the table get the Basic Profile
+  action (removed/emptied). Standard text attributes the table does not list (LO, SH, LT, ST,
+  UT, UC, AE, UR, TM values) are removed too unless they are one of the technical attributes
+  of :data:`TECHNICAL_TEXT` (manufacturer, model, software version, sequence and coil names,
+  code triplets): more than the profile requires, because scanners put free text there.
 * **Retain Safe Private Option** (DCM 113111): private attributes are removed except the
   explicit diffusion/scaling list :data:`SAFE_PRIVATE` (identified by group, private creator
   and element offset, so a block moved by the scanner is still recognised) and their private
@@ -55,14 +59,13 @@ DATE_SHIFT_RANGE_DAYS = (365, 3650)
 
 METHOD_CODES: tuple[tuple[str, str], ...] = (
     ("113100", "Basic Application Confidentiality Profile"),
-    ("113105", "Clean Descriptors Option"),
     ("113107", "Retain Longitudinal Temporal Information Modified Dates Option"),
     ("113111", "Retain Safe Private Option"),
 )
 METHOD_TEXT: tuple[str, ...] = (  # DeidentificationMethod is LO (≤ 64 characters), multi-valued
     "DICOM PS3.15 E.1 Basic Application Confidentiality Profile",
-    "Clean Descriptors Option (series, protocol, study description)",
-    "Retain Longitudinal Temporal Information Modified Dates Option",
+    "Retain Longitudinal Temporal Info. Modified Dates Option",
+    "dates shifted per subject; times of day removed",
     "Retain Safe Private Option (diffusion and scaling tags)",
     f"AISAnnotation {__version__}",
 )
@@ -95,9 +98,18 @@ SAFE_PRIVATE: dict[tuple[int, str, int], str] = {
     (0x0019, "GEMS_ACQU_01", 0xBD): "User data 22 (gradient z)",
 }
 
-CLEANED_DESCRIPTORS = frozenset({0x0008103E, 0x00181030, 0x00081030})
+TECHNICAL_TEXT = frozenset({
+    "Manufacturer", "ManufacturerModelName", "SoftwareVersions", "SequenceName", "PulseSequenceName",
+    "ImagedNucleus", "ReceiveCoilName", "TransmitCoilName", "ReceiveCoilManufacturerName",
+    "TransmitCoilManufacturerName", "RescaleType", "CodeValue", "CodingSchemeDesignator", "CodeMeaning",
+    "CodingSchemeVersion", "DimensionDescriptionLabel", "DeidentificationMethod", "ContentLabel",
+})
+"""Standard text attributes outside Table E.1-1 that are kept (technical; see the module docstring)."""
+_TEXT_VRS = frozenset({"LO", "SH", "LT", "ST", "UT", "UC", "AE", "UR", "TM"})
+_SAFE_PRIVATE_TEXT = re.compile(r"^(?:[A-Za-z]{1,2}|[-+0-9.eE\\ ]*|DIRECTIONAL|ISOTROPIC|NONE|normalized|NORMALIZED)$")
+"""A text value of a safe private attribute is kept only when it is a code of ≤ 2 letters, numbers, or one of
+these words (Philips diffusion direction O/I/…, Siemens directionality); anything else is removed."""
 PATIENT_NAME, PATIENT_ID = 0x00100010, 0x00100020
-_DATE_RUN = re.compile(r"(?<!\d)(19|20)\d{2}[-./]?(0[1-9]|1[0-2])[-./]?(0[1-9]|[12]\d|3[01])(?!\d)")
 
 
 @dataclass
@@ -157,14 +169,6 @@ def _identity_tokens(ds: Any) -> set[str]:
     return toks
 
 
-def clean_descriptor(text: str, tokens: set[str]) -> str:
-    """Descriptor text without identity tokens and date-like digit runs."""
-    out = _DATE_RUN.sub("", str(text))
-    for tok in sorted(tokens, key=len, reverse=True):
-        out = re.sub(rf"(?i)(?<![A-Za-z0-9]){re.escape(tok)}(?![A-Za-z0-9])", "", out)
-    return out.strip()
-
-
 def _profile_action(tag: int) -> Optional[tuple[str, str]]:
     if tag in BASIC_PROFILE:
         action, flags, _name = BASIC_PROFILE[tag]
@@ -176,7 +180,7 @@ def _profile_action(tag: int) -> Optional[tuple[str, str]]:
     return None
 
 
-_VRS_TO_CHECK = frozenset({"PN", "DA", "DT", "UI", "SQ", None, "UN"})
+_VRS_TO_CHECK = frozenset({"PN", "DA", "DT", "UI", "SQ", None, "UN"}) | _TEXT_VRS
 
 
 def _raw_vr(ds: Any, tag: Any) -> Any:
@@ -201,6 +205,17 @@ def _is_safe_private(tag: Any, creators: dict[tuple[int, int], str]) -> bool:
     return creator is not None and (tag.group, creator, tag.element & 0xFF) in SAFE_PRIVATE
 
 
+def _safe_private_value(ds: Any, tag: Any) -> bool:
+    vr = _raw_vr(ds, tag)
+    if vr not in ("CS", "LO", "SH", "LT", "ST", "UT", "UN", None):
+        return True  # numbers (FD, FL, DS, IS, US …)
+    if vr in ("UN", None):
+        return True  # undecodable here; safe list entries are numeric in every known scanner
+    v = ds[tag].value
+    vals = v if isinstance(v, (list, tuple)) or type(v).__name__ == "MultiValue" else [v]
+    return all(_SAFE_PRIVATE_TEXT.match(str(x).strip()) for x in vals)
+
+
 def _deid_dataset(ds: Any, ctx: DeidContext) -> None:
     """De-identify one (nested) dataset in place."""
     from pydicom.dataelem import DataElement
@@ -211,7 +226,7 @@ def _deid_dataset(ds: Any, ctx: DeidContext) -> None:
         if t.is_private:
             if 0x0010 <= t.element <= 0x00FF:
                 continue  # creators: decided after the block contents
-            if _is_safe_private(t, creators):
+            if _is_safe_private(t, creators) and _safe_private_value(ds, t):
                 keep_creator_blocks.add((t.group, (t.element >> 8) & 0xFF))
             else:
                 del ds[t]
@@ -227,6 +242,8 @@ def _deid_dataset(ds: Any, ctx: DeidContext) -> None:
         if act is None:
             if el.VR == "PN" and el.value not in (None, ""):
                 el.value = ""
+            elif el.VR in _TEXT_VRS and el.keyword not in TECHNICAL_TEXT:
+                del ds[t]
             elif el.VR in ("DA", "DT") and el.value:
                 _shift_element(el, ctx.offset_days)
             elif el.VR == "UI" and el.value:
@@ -239,13 +256,9 @@ def _deid_dataset(ds: Any, ctx: DeidContext) -> None:
         if tag in (PATIENT_NAME, PATIENT_ID):
             el.value = ctx.pseudonym
             continue
-        if "L" in flags and el.VR in ("DA", "DT", "TM"):
-            if el.VR in ("DA", "DT"):
-                _shift_element(el, ctx.offset_days)
-            continue  # times of day kept (whole-day shift)
-        if tag in CLEANED_DESCRIPTORS:
-            el.value = clean_descriptor(el.value or "", ctx.identity_tokens)
-            continue
+        if "L" in flags and el.VR in ("DA", "DT"):
+            _shift_element(el, ctx.offset_days)
+            continue  # dates shifted; times of day (TM) fall through to the Basic Profile action
         if action == "U":
             _remap_uid_element(el, ctx)
         elif action in ("X", "X/Z/U*"):
@@ -272,7 +285,7 @@ def _empty(ds: Any, el: Any, data_element_cls: Any) -> None:
 
 def _shift_element(el: Any, days: int) -> None:
     vals = el.value if isinstance(el.value, (list, tuple)) or type(el.value).__name__ == "MultiValue" else [el.value]
-    shifted = [shift_date(str(v), days) for v in vals if v not in (None, "")]
+    shifted = [shift_date(str(v)[:8], days) for v in vals if v not in (None, "")]  # DT: time part dropped
     el.value = shifted if len(shifted) > 1 else (shifted[0] if shifted else "")
 
 
@@ -325,3 +338,24 @@ def deidentify_dataset(ds: Any, ctx: DeidContext) -> Any:
         meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
         meta.ImplementationVersionName = "AISANNOTATION"
     return ds
+
+
+OPTION_DETAILS = {
+    "113100": "Basic Application Level Confidentiality Profile (DCM 113100)",
+    "113107": "Retain Longitudinal Temporal Information with Modified Dates Option (DCM 113107: dates shifted "
+              "per subject by whole days, times of day removed)",
+    "113111": "Retain Safe Private Option (DCM 113111: diffusion and scaling tags only)",
+    "113105": "Clean Descriptors Option (DCM 113105)",
+}
+
+
+def deidentification_statement(codes: list[str]) -> str:
+    """One sentence naming the profile and options recorded in a de-identified file's code sequence."""
+    if not codes:
+        return "no DICOM de-identification record found"
+    named = [OPTION_DETAILS.get(c, f"DCM {c}") for c in codes]
+    text = "DICOM PS3.15 " + named[0] + (" with " + "; ".join(named[1:]) if len(named) > 1 else "")
+    if "113105" not in codes:
+        text += "; Clean Descriptors Option not used: descriptions, protocol names and comments removed"
+    return text + ("; the same rules applied to BIDS sidecars, NIfTI header text and file names "
+                   "(AISAnnotationLib.deid)")

@@ -2,20 +2,29 @@
 
 Checked:
 
-* JSON files (the project's own ``AIS…`` workflow timestamps excepted): identifying keys (:data:`AISAnnotationLib.deid.IDENTIFYING_JSON_KEYS`) and any
-  key naming a date, with a non-empty value; string values that look like a calendar date
-  (``YYYYMMDD``, ``YYYY-MM-DD``…) or a DICOM person name (``FAMILY^GIVEN``).
+* JSON files, nested objects and lists included (the project's own ``AIS…`` workflow
+  timestamps excepted): identifying keys (:data:`AISAnnotationLib.deid.IDENTIFYING_JSON_KEYS`,
+  and any key whose name suggests a name, ID, birth date, address, phone or e-mail, in any
+  case — :data:`KEY_RE`) and any key naming a date, with a non-empty value; string values that
+  look like a calendar date (``YYYYMMDD``, ``YYYY-MM-DD``…), a time of day, a DICOM person name
+  (``FAMILY^GIVEN``), a phone number, an e-mail or a street address (:func:`text_problem`).
 * TSV files (participants.tsv, scans.tsv …): identifying column names (name, birth date,
-  patient/hospital IDs, addresses, phone) and date-like values.
+  patient/hospital IDs, addresses, phone) and values as for JSON strings.
 * DICOM files (plain or gzip-compressed, anywhere below the root, ``sourcedata/`` included):
   every attribute of PS3.15 Table E.1-1 whose Basic Profile action is not "keep" must be
   absent or empty — except Patient's Name/ID holding a ``sub-<label>`` pseudonym, UIDs
   already replaced (``2.25.…``), dates in a file that declares
   ``PatientIdentityRemoved=YES`` and ``LongitudinalTemporalInformationModified=MODIFIED``,
   and the cleaned descriptors; private attributes must be on the safe list; any other
-  person-name value is a finding; the file must declare ``PatientIdentityRemoved=YES``.
-* NIfTI headers: date- or person-name-like text in descrip, aux_file, db_name, intent_name.
-* File and folder names: date-like digit runs.
+  person-name value is a finding; times of day (TM) and free-text descriptions are findings
+  (they are removed by the de-identifier); every remaining text element, private ones
+  included, is checked as for JSON strings; the file must declare ``PatientIdentityRemoved=YES``.
+* NIfTI headers: descrip, aux_file, db_name, intent_name as for JSON strings, plus
+  dcm2niix's ``Time=`` (time of day) in descrip.
+* File and folder names: dates, times, person names, phone numbers.
+
+With ``--source`` (:mod:`.phi_source`) the identifying values of the original DICOM are
+searched in every output file's bytes.
 
 Values are never printed in full (:func:`mask`): the report itself must not leak.
 """
@@ -33,7 +42,6 @@ from ..deid import IDENTIFYING_JSON_KEYS
 from ..progress import ProgressCallback, null_progress
 from .deidentify import (
     _VRS_TO_CHECK,
-    CLEANED_DESCRIPTORS,
     DICOM_UID_ROOT,
     PATIENT_ID,
     PATIENT_NAME,
@@ -46,6 +54,36 @@ from .scan import is_gzip, iter_candidate_files, read_dicom
 
 DATE_RE = re.compile(r"(?<![\d.])(19|20)\d{2}([-./]?)(0[1-9]|1[0-2])\2(0[1-9]|[12]\d|3[01])(?![\d])")
 PN_RE = re.compile(r"^[^\^]+\^[^\^]*")
+TIME_RE = re.compile(r"(?<![\d:])([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?(?![\d:])|"
+                     r"(?<![\d.])([01]\d|2[0-3])[0-5]\d[0-5]\d\.\d{1,6}(?!\d)")
+PHONE_RE = re.compile(r"(?<![\w.])(\+?\d{1,3}[ .-]?)?(\(?\d{2,4}\)?[ .-])?\d{3,4}[ .-]\d{4}(?![\w.])")
+EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+\.[A-Za-z]{2,}")
+ADDRESS_RE = re.compile(r"(?i)\b\d{1,5}\s+\w+(\s\w+)?\s+(street|st|road|rd|avenue|ave|lane|drive|blvd|way|court)\b")
+KEY_RE = re.compile(r"(?i)(name|birth|dob|born|address|street|phone|mobile|e-?mail|mrn|ssn|accession|physician|"
+                    r"operator|institution|station|serial|comment|description|(?<![a-z])id(?![a-z])|(?-i:[a-z]ID$|[a-z]Id$)|"
+                    r"identifier)")
+"""A JSON/TSV key that suggests a person, an identifier, a birth date, an address or a phone number."""
+TECHNICAL_KEYS = frozenset({"ManufacturersModelName", "ManufacturerModelName", "SequenceName", "PulseSequenceName",
+                            "CoilName", "ReceiveCoilName", "TransmitCoilName", "TaskName", "Name",
+                            "GeneratedBy", "DatasetType", "SoftwareVersions", "AISSourceSeries"})
+"""Keys matching :data:`KEY_RE` that are technical (``Name`` alone: dataset_description.json)."""
+
+
+def text_problem(text: str) -> Optional[str]:
+    """What an identifying-looking text resembles, or None (independent of the scrubber's rules)."""
+    if DATE_RE.search(text):
+        return "date-like"
+    if TIME_RE.search(text):
+        return "time-of-day-like"
+    if PN_RE.match(text) and "^" in text:
+        return "person-name-like"
+    if EMAIL_RE.search(text):
+        return "e-mail-like"
+    if PHONE_RE.search(text):
+        return "phone-number-like"
+    if ADDRESS_RE.search(text):
+        return "address-like"
+    return None
 PSEUDONYM_RE = re.compile(r"^sub-[A-Za-z0-9]+$")
 VERSION_KEYS = frozenset({"ConversionSoftwareVersion", "SoftwareVersions", "Version", "BIDSVersion",
                           "DatasetDOI", "CodeURL", "URL", "SourceDatasets", "Sources", "SpatialReference"})
@@ -64,6 +102,7 @@ _NON_DICOM_SUFFIXES = (".json", ".tsv", ".csv", ".nii", ".nii.gz", ".bval", ".bv
                        ".png", ".jpg", ".svg", ".html", ".pdf", ".py", ".mha", ".nrrd", ".mgz")
 _PRIVATE_DETAIL = "private attribute not on the safe list"
 _OWN_TAGS = frozenset({0x00120062, 0x00120063, 0x00120064, 0x00280303})
+_TEXT = frozenset({"LO", "SH", "LT", "ST", "UT", "UC", "AE", "UR"})
 
 
 @dataclass(frozen=True)
@@ -95,8 +134,10 @@ def _check_json_value(path: Path, key: str, value: Any, out: list[Finding], proc
     leaf = key.rsplit(".", 1)[-1]
     if value in (None, "", []):
         return
-    if leaf in IDENTIFYING_JSON_KEYS:
-        out.append(Finding(path, leaf, f"identifying key present = {mask(value)}"))
+    technical = leaf in TECHNICAL_KEYS and (leaf != "Name" or key == "Name")
+    if leaf in IDENTIFYING_JSON_KEYS or (KEY_RE.search(leaf) and not technical
+                                         and not key.startswith(WORKFLOW_KEY_PREFIX) and not process_record):
+        out.append(Finding(path, key, f"identifying key present = {mask(value)}"))
         return
     # our own annotation / QC timestamps, not patient dates
     workflow = any(part.startswith(WORKFLOW_KEY_PREFIX) for part in key.split(".")) or (
@@ -105,10 +146,14 @@ def _check_json_value(path: Path, key: str, value: Any, out: list[Finding], proc
         out.append(Finding(path, leaf, f"date key present = {mask(value)}"))
         return
     if isinstance(value, str) and leaf not in VERSION_KEYS:
-        if DATE_RE.search(value) and not workflow:
-            out.append(Finding(path, leaf, f"date-like value {mask(value)}"))
-        elif PN_RE.match(value) and "^" in value:
-            out.append(Finding(path, leaf, f"person-name-like value {mask(value)}"))
+        what = text_problem(value)
+        if what and not (workflow and what in ("date-like", "time-of-day-like")):
+            out.append(Finding(path, key, f"{what} value {mask(value)}"))
+
+
+BIDS_METADATA_FILES = frozenset({"dataset_description.json", "participants.json", "samples.json"})
+"""BIDS-defined metadata files: their keys (Name, Description …) describe the dataset, not a person;
+their values are still checked."""
 
 
 def scan_json(path: Path, process_record: bool = False) -> list[Finding]:
@@ -118,8 +163,24 @@ def scan_json(path: Path, process_record: bool = False) -> list[Finding]:
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         return [Finding(path, "file", f"unreadable JSON ({exc}) — cannot be checked")]
     out: list[Finding] = []
+    if Path(path).name in BIDS_METADATA_FILES:
+        _check_metadata_values(path, "", data, out)
+        return out
     _check_json_value(path, "", data, out, process_record)
     return out
+
+
+def _check_metadata_values(path: Path, key: str, value: Any, out: list[Finding]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_metadata_values(path, f"{key}.{k}" if key else k, v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _check_metadata_values(path, key, v, out)
+    elif isinstance(value, str) and key.rsplit(".", 1)[-1] not in VERSION_KEYS:
+        what = text_problem(value)
+        if what:
+            out.append(Finding(path, key, f"{what} value {mask(value)}"))
 
 
 def scan_tsv(path: Path) -> list[Finding]:
@@ -137,8 +198,9 @@ def scan_tsv(path: Path) -> list[Finding]:
             out.append(Finding(path, col, "identifying column"))
     for r, row in enumerate(rows[1:], start=2):
         for col, v in zip(header, row):
-            if DATE_RE.search(v) or (PN_RE.match(v) and "^" in v):
-                out.append(Finding(path, col, f"row {r}: date- or name-like value {mask(v)}"))
+            what = text_problem(v)
+            if what:
+                out.append(Finding(path, col, f"row {r}: {what} value {mask(v)}"))
     return out
 
 
@@ -158,8 +220,9 @@ def scan_nifti(path: Path) -> list[Finding]:
         text = (raw.item() if hasattr(raw, "item") else raw)
         text = text.decode("latin-1", "replace") if isinstance(text, bytes) else str(text)
         text = text.strip("\x00 ")
-        if DATE_RE.search(text) or "^" in text:
-            out.append(Finding(path, f"NIfTI {field}", f"date- or name-like text {mask(text)}"))
+        what = text_problem(text) or ("time of day (Time=)" if re.search(r"(?i)(^|;)\s*time=", text) else None)
+        if what:
+            out.append(Finding(path, f"NIfTI {field}", f"{what} text {mask(text)}"))
     return out
 
 
@@ -171,6 +234,8 @@ def _check_dicom_dataset(ds: Any, deid: bool, dates_ok: bool, where: str, path: 
                 continue
             if not _is_safe_private(t, creators):
                 out.append(Finding(path, f"{where}{t}", _PRIVATE_DETAIL))
+            elif _raw_vr(ds, t) in _TEXT and text_problem(str(ds[t].value)):
+                out.append(Finding(path, f"{where}{t}", f"{text_problem(str(ds[t].value))} private text"))
             continue
         if _profile_action(int(t)) is None and _raw_vr(ds, t) not in _VRS_TO_CHECK:
             continue
@@ -198,19 +263,21 @@ def _check_dicom_dataset(ds: Any, deid: bool, dates_ok: bool, where: str, path: 
         if act is None:
             if el.VR == "PN":
                 out.append(Finding(path, name, f"person name {mask(el.value)}"))
+            elif el.VR == "TM":
+                out.append(Finding(path, name, f"time of day {mask(el.value)}"))
+            elif el.VR in _TEXT and text_problem(str(el.value)):
+                out.append(Finding(path, name, f"{text_problem(str(el.value))} text {mask(el.value)}"))
             elif el.VR in ("DA", "DT") and not dates_ok:
                 out.append(Finding(path, name, f"date {mask(el.value)} (dates not declared modified)"))
             continue
         action, flags = act
         if action == "K":
             continue
-        if "L" in flags and el.VR in ("DA", "DT", "TM"):
+        if "L" in flags and el.VR in ("DA", "DT"):
             if not dates_ok:
-                out.append(Finding(path, name, f"date/time {mask(el.value)} (dates not declared modified)"))
-            continue
-        if tag in CLEANED_DESCRIPTORS:
-            if not deid or DATE_RE.search(str(el.value)):
-                out.append(Finding(path, name, f"descriptor not cleaned {mask(el.value)}"))
+                out.append(Finding(path, name, f"date {mask(el.value)} (dates not declared modified)"))
+            elif el.VR == "DT" and len(str(el.value).strip()) > 8:
+                out.append(Finding(path, name, f"date-time with a time of day {mask(el.value)}"))
             continue
         if action == "U":
             vals = el.value if not isinstance(el.value, str) else [el.value]
@@ -250,7 +317,12 @@ def _maybe_dicom(path: Path) -> bool:
 
 def scan_name(path: Path, root: Path) -> list[Finding]:
     rel = path.relative_to(root)
-    return [Finding(path, "file name", f"date-like part '{part}'") for part in rel.parts if DATE_RE.search(part)]
+    out = []
+    for part in rel.parts:
+        what = text_problem(part.replace("_", " ")) if not DATE_RE.search(part) else "date-like"
+        if what:
+            out.append(Finding(path, "file name", f"{what} part {mask(part)}"))
+    return out
 
 
 def phi_scan(root: Path, progress: ProgressCallback = null_progress,

@@ -7,6 +7,7 @@ DICOM files whose pixel data is cut short are reported (with the reason) and ski
 
 from __future__ import annotations
 
+import copy
 import gzip
 import os
 import shutil
@@ -21,6 +22,11 @@ DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 _UNCOMPRESSED_SYNTAXES = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2",
                           "1.2.840.10008.1.2.1.99"}
 _IGNORED_NAMES = {".DS_Store", "Thumbs.db"}
+_PIXEL_DATA = 0x7FE00010
+WORKERS = 2
+"""Processes reading and de-identifying files (the machine's two cores)."""
+CHUNK = 32
+"""Files per work item."""
 
 
 @dataclass
@@ -29,7 +35,8 @@ class DicomFile:
 
     source: Path          # as found (may be .gz)
     path: Path            # plain DICOM on disk (the source itself, or its decompressed copy)
-    header: Any           # pydicom Dataset without pixel data
+    header: Any           # the original pydicom Dataset without pixel data
+    deidentified: Optional[Path] = None  # the de-identified copy written from the same parse
 
 
 @dataclass
@@ -38,6 +45,7 @@ class Series:
 
     uid: str
     files: list[DicomFile] = field(default_factory=list)
+    fixed_label: str = ""   # set before the headers are de-identified in place
 
     @property
     def header(self) -> Any:
@@ -55,6 +63,8 @@ class Series:
         return str(self.header.get("SeriesDescription", "") or self.header.get("ProtocolName", "") or "")
 
     def label(self) -> str:
+        if self.fixed_label:
+            return self.fixed_label
         num = self.number
         return f"series {num if num is not None else '?'} '{self.description}' ({len(self.files)} files)"
 
@@ -120,11 +130,103 @@ def iter_candidate_files(folder: Path) -> Iterator[Path]:
             yield Path(dirpath) / name
 
 
-def scan_folder(folder: Path, workdir: Path, progress: ProgressCallback = null_progress) -> ScanResult:
+def _read_one(i: int, src: Path, workdir: Path, deid: Any, deid_dir: Optional[Path]) -> tuple:
+    """Parse one file once: (i, src, plain copy, header without pixel data or None, problem, de-identified copy).
+
+    With ``deid`` (a :class:`.deidentify.DeidContext`) the de-identified copy is written from the
+    same parse into ``deid_dir``.
+    """
+    plain = workdir / f"{i:06d}.dcm"
+    try:
+        if is_gzip(src):  # decompress once; pydicom and dcm2niix then read the plain copy
+            try:
+                with gzip.open(src, "rb") as fin, open(plain, "wb") as fout:
+                    shutil.copyfileobj(fin, fout)
+            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+                raise ValueError(f"gzip-compressed file is truncated or corrupt ({exc})") from exc
+            ds = read_dicom(plain)
+        else:
+            ds = read_dicom(src)
+    except ValueError as exc:
+        plain.unlink(missing_ok=True)
+        return i, src, None, None, str(exc), None
+    sop_class = str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", "") or "")
+    problem = None
+    if sop_class == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
+        problem = "DICOMDIR (media index, not an image)"
+    problem = problem or pixel_problem(ds)
+    if not problem and not str(ds.get("SeriesInstanceUID", "") or ""):
+        problem = "no SeriesInstanceUID"
+    if problem:
+        plain.unlink(missing_ok=True)
+        return i, src, None, None, problem, None
+    if not plain.exists():
+        try:
+            os.link(src, plain)
+        except OSError:
+            shutil.copyfile(src, plain)
+    pixels = ds[_PIXEL_DATA]
+    del ds[_PIXEL_DATA]
+    header = _detached(ds) if deid is not None else ds
+    out = None
+    if deid is not None:
+        from .deidentify import deidentify_dataset
+
+        ds[_PIXEL_DATA] = pixels
+        deidentify_dataset(ds, deid)
+        out = deid_dir / f"{i:06d}.dcm"
+        try:
+            ds.save_as(str(out), enforce_file_format=True)
+        except TypeError:  # pydicom < 3
+            ds.save_as(str(out), write_like_original=False)
+    return i, src, plain, header, None, out
+
+
+def _detached(ds: Any) -> Any:
+    """A copy of ``ds`` that in-place de-identification of ``ds`` does not change, made cheaply.
+
+    Elements still raw (not yet decoded, immutable tuples) are shared; decoded ones are copied
+    (public sequences deeply; private sequences are left out: nothing the importer reads is in
+    them). The de-identifier decodes into ``ds`` only, so the copy keeps the originals.
+    """
+    from pydicom.dataelem import RawDataElement
+
+    h = copy.copy(ds)
+    h.__dict__["_dict"] = {t: el if isinstance(el, RawDataElement) else
+                           (copy.deepcopy(el) if el.VR == "SQ" else copy.copy(el)) for t, el in ds._dict.items()
+                           if isinstance(el, RawDataElement) or el.VR != "SQ" or not t.is_private}
+    if "_private_blocks" in h.__dict__:
+        h.__dict__["_private_blocks"] = {}
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None:
+        h.__dict__["file_meta"] = copy.deepcopy(meta)
+    return h
+
+
+def _read_chunk(items: list[tuple[int, Path]], workdir: Path, deid: Any, deid_dir: Optional[Path]) -> list[tuple]:
+    return [_read_one(i, src, workdir, deid, deid_dir) for i, src in items]
+
+
+def _pool() -> Any:
+    """A two-process pool where forking is safe (Linux, outside Slicer), else None (serial)."""
+    import multiprocessing as mp
+    import sys
+    from concurrent.futures import ProcessPoolExecutor
+
+    if not sys.platform.startswith("linux") or "slicer" in sys.modules or (os.cpu_count() or 1) < 2:
+        return None
+    return ProcessPoolExecutor(max_workers=WORKERS, mp_context=mp.get_context("fork"))
+
+
+def scan_folder(folder: Path, workdir: Path, progress: ProgressCallback = null_progress,
+                deid: Any = None, deid_dir: Optional[Path] = None) -> ScanResult:
     """Read every file below ``folder``; group the valid DICOM images by SeriesInstanceUID.
 
     Plain DICOM files are hard-linked (or copied) and gzip files decompressed into
-    ``workdir`` so each series can later be handed to dcm2niix on its own.
+    ``workdir`` so each series can later be handed to dcm2niix on its own. Each file is parsed
+    once, by :data:`WORKERS` processes for larger folders; the header (without pixel data) is
+    kept for classification, and with ``deid`` the de-identified copy is written from that same
+    parse into ``deid_dir`` (:attr:`DicomFile.deidentified`).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -133,46 +235,38 @@ def scan_folder(folder: Path, workdir: Path, progress: ProgressCallback = null_p
     files = list(iter_candidate_files(folder))
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    if deid_dir is not None:
+        Path(deid_dir).mkdir(parents=True, exist_ok=True)
     result = ScanResult()
     by_uid: dict[str, Series] = {}
-    for i, src in enumerate(files):
-        if i % 25 == 0:
-            progress(i / max(1, len(files)), f"reading {src.name} ({i + 1}/{len(files)})")
-        plain = workdir / f"{i:06d}.dcm"
-        try:
-            if is_gzip(src):  # decompress once; pydicom and dcm2niix then read the plain copy
-                try:
-                    with gzip.open(src, "rb") as fin, open(plain, "wb") as fout:
-                        shutil.copyfileobj(fin, fout)
-                except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-                    raise ValueError(f"gzip-compressed file is truncated or corrupt ({exc})") from exc
-                ds = read_dicom(plain)
-            else:
-                ds = read_dicom(src)
-        except ValueError as exc:
-            plain.unlink(missing_ok=True)
-            result.skipped.append((src, str(exc)))
-            continue
-        sop_class = str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", "") or "")
-        problem = None
-        if sop_class == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
-            problem = "DICOMDIR (media index, not an image)"
-        problem = problem or pixel_problem(ds)
-        uid = str(ds.get("SeriesInstanceUID", "") or "")
-        if not problem and not uid:
-            problem = "no SeriesInstanceUID"
+    items = list(enumerate(files))
+    chunks = [items[k:k + CHUNK] for k in range(0, len(items), CHUNK)]
+    pool = _pool() if len(chunks) > 1 else None
+    rows: list[tuple] = []
+    try:
+        if pool is None:
+            for n, chunk in enumerate(chunks):
+                progress(n / max(1, len(chunks)), f"reading {chunk[0][1].name} ({chunk[0][0] + 1}/{len(files)})")
+                rows += _read_chunk(chunk, workdir, deid, deid_dir)
+        else:
+            from concurrent.futures import as_completed
+
+            futures = [pool.submit(_read_chunk, chunk, workdir, deid, deid_dir) for chunk in chunks]
+            for n, fut in enumerate(as_completed(futures)):
+                progress(n / len(chunks), f"reading files ({min(len(files), (n + 1) * CHUNK)}/{len(files)})")
+                rows += fut.result()
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    for _i, src, plain, header, problem, out in sorted(rows, key=lambda r: r[0]):
         if problem:
-            plain.unlink(missing_ok=True)
             result.skipped.append((src, problem))
             continue
-        if not plain.exists():
-            try:
-                os.link(src, plain)
-            except OSError:
-                shutil.copyfile(src, plain)
-        del ds.PixelData
-        by_uid.setdefault(uid, Series(uid)).files.append(DicomFile(src, plain, ds))
+        uid = str(header.get("SeriesInstanceUID", "") or "")
+        by_uid.setdefault(uid, Series(uid)).files.append(DicomFile(src, plain, header, out))
     progress(1.0, f"read {len(files)} files: {sum(len(s.files) for s in by_uid.values())} DICOM images "
                   f"in {len(by_uid)} series, {len(result.skipped)} skipped")
     result.series = sorted(by_uid.values(), key=lambda s: (s.number if s.number is not None else 1 << 30, s.uid))
+    for s in result.series:
+        s.fixed_label = s.label()
     return result

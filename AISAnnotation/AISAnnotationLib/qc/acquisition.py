@@ -60,7 +60,9 @@ MIN_COVERAGE_MM = 100.0
 MAX_EDGE_BRAIN_FRACTION = 0.30
 B0_MAX = 50.0
 B_TARGET = 1000.0
-B_TOLERANCE = 0.10
+B_TOLERANCE = 0.05
+"""b≈1000 means 950–1050 s/mm²: b = 930 (a scanner's 'b1000' after gradient correction), 1500, 2000,
+2500 fail the rule, named in its detail."""
 DWI_TE_MAX_MS = 120.0
 TOL = 1e-6
 
@@ -268,6 +270,11 @@ def rule_b_values(bvals: Optional[Iterable[float]], source: str = ".bval") -> Ru
     if has0 and has1000:
         return RuleResult("b_values", "dwi", PASS, shown, req, source)
     missing = [w for w, ok in (("b≈0", has0), (f"b≈{B_TARGET:g}", has1000)) if not ok]
+    weighted = sorted({round(float(x)) for x in b if x > B0_MAX})
+    if weighted and not has1000:
+        return RuleResult("b_values", "dwi", FAIL, shown, req, source,
+                          f"diffusion weighting b = {', '.join(map(str, weighted))} s/mm², not b≈{B_TARGET:g}"
+                          + ("" if has0 else "; no b≈0 volume"))
     if source.startswith("sidecar") and has1000 and not has0:
         # a trace image alone: b=0 was acquired (the scanner computed ADC) but is not in the dataset
         return RuleResult("b_values", "dwi", UNKNOWN, shown, req, source,

@@ -174,9 +174,27 @@ def metadata(root: Path, sessions: list[tuple[str, Optional[str]]]) -> dict[str,
     rows.append({"file": "participants.tsv", "missing": [f"row for {s}" for s in absent],
                  "sidecar": (Path(root) / "participants.json").is_file()})
     bad = [r for r in rows if r["missing"] or not r["sidecar"]]
+    deid = deidentification(root)
     return {"status": "pass" if rows and not bad else "fail", "rule": RULES["metadata"], "files": rows,
             "required": {**{k: list(v) for k, v in REQUIRED_SIDECAR.items()}, "lesion mask": list(REQUIRED_MASK_SIDECAR)},
-            "summary": f"{len(rows) - len(bad)}/{len(rows)} files with every required sidecar field"}
+            "deidentification": deid,
+            "summary": f"{len(rows) - len(bad)}/{len(rows)} files with every required sidecar field; "
+                       f"de-identification: {deid}"}
+
+
+def deidentification(root: Path) -> str:
+    """The de-identification statement, from the code sequence recorded in the DICOM copies in sourcedata/."""
+    from ..dicom.deidentify import deidentification_statement
+
+    found = next((p for p in sorted((Path(root) / "sourcedata").rglob("*.dcm"))), None)
+    if found is None:
+        return ("no DICOM copy in sourcedata/ (imported from NIfTI): sidecars, NIfTI header text and file names "
+                "scrubbed by AISAnnotationLib.deid")
+    import pydicom
+
+    ds = pydicom.dcmread(str(found), stop_before_pixels=True)
+    codes = [str(i.get("CodeValue", "")) for i in ds.get("DeidentificationMethodCodeSequence", [])]
+    return deidentification_statement(codes)
 
 
 def validator_executable() -> Optional[str]:

@@ -279,3 +279,15 @@ def test_scrub_nifti_descrip_keeps_technical_parts_only():
 
     assert clean_descrip("TE=61;Time=114721.730;phase=1") == "TE=61;phase=1"
     assert clean_descrip("DOE^JANE 2024") == ""
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("6f20190512aa" + "0" * 52, None),  # a SHA-256 whose digits spell 2019-05-12 is a digest, not a date
+    ("sha256 " + "b" * 10 + "20190512" + "c" * 46, None),
+    ("scanned 20190512", "date-like"),
+    ("born 1969-07-14", "date-like"),
+])
+def test_digests_are_not_dates(text, expected):
+    from AISAnnotationLib.dicom.phi import text_problem
+
+    assert text_problem(text) == expected

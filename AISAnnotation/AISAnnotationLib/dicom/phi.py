@@ -69,8 +69,13 @@ TECHNICAL_KEYS = frozenset({"ManufacturersModelName", "ManufacturerModelName", "
 """Keys matching :data:`KEY_RE` that are technical (``Name`` alone: dataset_description.json)."""
 
 
+DIGEST_RE = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{32,}(?![0-9A-Za-z])")
+"""A hex digest (SHA-256 of a mask, an HMAC): its digits can spell a date by chance, never a patient's."""
+
+
 def text_problem(text: str) -> Optional[str]:
     """What an identifying-looking text resembles, or None (independent of the scrubber's rules)."""
+    text = DIGEST_RE.sub(" ", text)
     if DATE_RE.search(text):
         return "date-like"
     if TIME_RE.search(text):

@@ -119,18 +119,20 @@ def find_source_values(root: Path, values: dict[str, str]) -> list[Finding]:
     root = Path(root)
     if not values:
         return []
-    needles = sorted(values, key=len, reverse=True)
-    rx_all = re.compile(b"|".join(re.escape(n.encode("utf-8", "ignore")) for n in needles), re.IGNORECASE)
+    # case-insensitive substring search: lower-case the bytes once, then C-speed ``in`` per value
+    # (one regex alternation of every value backtracks at each byte of a large image)
+    needles = sorted({n.lower().encode("utf-8", "ignore") for n in values} - {b""}, key=len, reverse=True)
     long_ = [n for n in needles if len(n) >= MIN_BINARY]
-    rx_long = re.compile(b"|".join(re.escape(n.encode("utf-8", "ignore")) for n in long_), re.IGNORECASE) \
-        if long_ else None
+    lookup = {k.lower(): v for k, v in values.items()}
     out: list[Finding] = []
     files = list(iter_candidate_files(root)) if root.is_dir() else [root]
     for p in files:
         rel = str(p.relative_to(root) if root.is_dir() else p.name)
-        for m in rx_all.finditer(rel.encode("utf-8", "ignore")):
-            v = m.group(0).decode("utf-8", "ignore").lower()
-            out.append(Finding(p, "file name", f"{values.get(v, '?')} of the original ({mask(v)})"))
+        name = rel.lower().encode("utf-8", "ignore")
+        for n in needles:
+            if n in name:
+                v = n.decode("utf-8", "ignore")
+                out.append(Finding(p, "file name", f"{lookup.get(v, '?')} of the original ({mask(v)})"))
         data = p.read_bytes()
         if is_gzip(p):
             try:
@@ -139,9 +141,11 @@ def find_source_values(root: Path, values: dict[str, str]) -> list[Finding]:
                 out.append(Finding(p, "file", f"unreadable gzip ({exc}) — cannot be checked"))
                 continue
         text, binary = _parts(p, data)
-        hits = {m.group(0).decode("utf-8", "ignore").lower() for m in rx_all.finditer(text)}
-        if rx_long is not None and binary:
-            hits |= {m.group(0).decode("utf-8", "ignore").lower() for m in rx_long.finditer(binary)}
+        low_text = text.lower()
+        hits = {n.decode("utf-8", "ignore") for n in needles if n in low_text}
+        if long_ and binary:
+            low_bin = binary.lower()
+            hits |= {n.decode("utf-8", "ignore") for n in long_ if n in low_bin}
         for v in sorted(hits):
-            out.append(Finding(p, values.get(v, "value"), f"value of the original found ({mask(v)})"))
+            out.append(Finding(p, lookup.get(v, "value"), f"value of the original found ({mask(v)})"))
     return out

@@ -27,7 +27,7 @@ from .progress import ProgressCallback, null_progress
 from .qc.session import add_reader_record, run_dataset_qc
 from .qc.subjective import ReaderRecord
 from .report import build_report
-from .workflow.demo import run_demo_workflow
+from .workflow.demo import prepare_demo_team, run_demo_workflow
 
 # the simulated screening reader (R4, R16): both phantom sequences read as good
 DEMO_SCREENING = ("ann1", {"dwi": 4, "flair": 4})
@@ -109,6 +109,8 @@ def _run(out: Path, report_dir: Path, data_only: bool, snapshot_renderer: Option
         pre[case.case_id] = {"candidates": len(result.candidates), "dice_vs_truth": round(compute_dice(result.mask, truth), 4),
                              "shine_through_flagged": len(result.shine_through_regions)}
     summary["preannotation"] = pre
+    progress(0.2, "team: data manager, qualified annotators, reviewer, arbitrator")
+    prepare_demo_team(out)  # the screening reader must be a registered rater (R13, R15)
     progress(0.25, "screening (reader's Likert scores)")
     reader, likert = DEMO_SCREENING
     for sub, ses in bids.find_sessions(out):

@@ -109,8 +109,8 @@ def _run(out: Path, report_dir: Path, data_only: bool, snapshot_renderer: Option
         pre[case.case_id] = {"candidates": len(result.candidates), "dice_vs_truth": round(compute_dice(result.mask, truth), 4),
                              "shine_through_flagged": len(result.shine_through_regions)}
     summary["preannotation"] = pre
-    progress(0.2, "team: data manager, raters, annotators qualified on trial cases")
-    prepare_demo_team(out)  # screening is done by registered readers (issue 11)
+    progress(0.2, "team: data manager, qualified annotators, reviewer, arbitrator")
+    prepare_demo_team(out)  # the screening reader must be a registered rater (R13, R15)
     progress(0.25, "screening (reader's Likert scores)")
     reader, likert = DEMO_SCREENING
     for sub, ses in bids.find_sessions(out):

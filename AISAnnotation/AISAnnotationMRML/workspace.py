@@ -163,6 +163,15 @@ def case_queue(root: Any, rater_id: str, role: str, state_filter: str = "all cas
     return panels.filter_queue(rows, rater_id, role, state_filter, search)
 
 
+def case_sequences(root: Any, case_id: str) -> list[str]:
+    """Sequence keys ("dwi", "adc", "flair", "t1w", ...) present on disk for ``case_id`` (no image read)."""
+    from AISAnnotationLib.case import find_sequence_files
+
+    root = _check_root(root)
+    subject, session = split_case_id(case_id)
+    return sorted(find_sequence_files(bids.session_dir(root, subject, session), subject, session))
+
+
 def close_case(scene: Any) -> None:
     """Remove every node an earlier :func:`open_case` added (so nothing of another rater stays visible)."""
     doomed = []

@@ -180,12 +180,13 @@ def close_case(scene: Any) -> None:
         if node is not None and node.GetAttribute(CASE_ATTRIBUTE) is not None:
             doomed.append(node)
     for node in doomed:
+        displays = []
         if hasattr(node, "GetNumberOfDisplayNodes"):
-            for k in range(node.GetNumberOfDisplayNodes() - 1, -1, -1):
-                dn = node.GetNthDisplayNode(k)
-                if dn is not None and dn.GetScene() is scene:
-                    scene.RemoveNode(dn)
-        scene.RemoveNode(node)
+            displays = [node.GetNthDisplayNode(k) for k in range(node.GetNumberOfDisplayNodes())]
+        scene.RemoveNode(node)  # the node first: a display node removed under a live displayable manager crashes
+        for dn in displays:
+            if dn is not None and dn.GetScene() is scene:
+                scene.RemoveNode(dn)
 
 
 def _disagreement_colors(scene: Any) -> Any:

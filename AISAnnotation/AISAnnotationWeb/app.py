@@ -28,7 +28,7 @@ class AISWebApp:
             raise ValueError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
         self.server = server or get_server(f"ais-{rater_id}", client_type="vue3")
         self.server.state.trame__title = title
-        self.scene = WebScene(self.server)
+        self.scene = WebScene(self.server, role)
         self.ctrl = Controller(self.scene, root, rater_id, role, publish=self._publish)
         self.server.state.update(self.ctrl.state)
         self._bind()
@@ -86,6 +86,7 @@ class AISWebApp:
             self.ctrl.update_geometry()
 
     def start(self, host: str = "127.0.0.1", port: int = 0, open_browser: bool = False, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", 0)  # stay up when the page is closed or reloaded (the user's session)
         return self.server.start(host=host, port=port, open_browser=open_browser, **kwargs)
 
 

@@ -29,7 +29,7 @@ def default_state(rater_id: str, role: str) -> dict[str, Any]:
         "adc_threshold": 620.0, "preview_on": False, "candidates": [], "tool": "none", "brush_mm": 5.0,
         "notes": [], "note_text": "", "note_decision": workspace.NOTE_DECISIONS[0],
         "note_decisions": list(workspace.NOTE_DECISIONS), "no_visible_lesion": False,
-        "screening": {}, "can_undo": False, "can_redo": False,
+        "screening": {}, "can_undo": False, "can_redo": False, "segment_voxels": 0, "refine_on": False, "decided": False,
         "metrics": [], "lesions": [], "reason": "", "escalation": "", "raters_ab": {},
         "status_rows": [], "dm_text": "", "view_geometry": {}, "crosshair": [0.0, 0.0, 0.0],
     }
@@ -49,6 +49,7 @@ class Controller:
         self._context = None
         self._preview = None
         self.scene.undo_stack.index_changed.connect(self._undo_changed)
+        self.scene.editor.segmentation_modified.connect(self._segment_changed)
 
     # ------------------------------------------------------------------ plumbing
     def set(self, **changes: Any) -> None:
@@ -69,6 +70,10 @@ class Controller:
     def ws(self) -> Optional[workspace.CaseWorkspace]:
         return self.scene.ws
 
+    def _segment_changed(self, *_a: Any) -> None:
+        if self.ws is not None and self.ws.editable_segment_id:
+            self.set(segment_voxels=workspace.segment_voxel_count(self.ws, self.ws.editable_segment_id))
+
     def _undo_changed(self, *_a: Any) -> None:
         self.set(can_undo=self.scene.undo_stack.can_undo(), can_redo=self.scene.undo_stack.can_redo())
 
@@ -80,11 +85,14 @@ class Controller:
 
     def open_case(self, case_id: str) -> None:
         def act() -> None:
+            from AISAnnotationMRML.preannotation_nodes import clear_editable_intensity_range
+
             self._context = None
             self._preview = None
+            clear_editable_intensity_range(self.scene.editor.editor_node)
             ws = self.scene.open_case(self.root, case_id, self.rater_id, self.role)
             lo, hi, step = self.scene.slice_range()
-            changes: dict[str, Any] = dict(case_id=ws.case_id, error="", candidates=[], preview_on=False,
+            changes: dict[str, Any] = dict(case_id=ws.case_id, error="", candidates=[], preview_on=False, refine_on=False, decided=False,  # noqa: E501
                                            tool="none", notes=workspace.notes(ws), metrics=[], lesions=[],
                                            slice_min=lo, slice_max=hi, slice_step=step,
                                            slice_offset=self.scene.slice_offset(),
@@ -96,6 +104,7 @@ class Controller:
                 changes.update(metrics=_plain(metrics), lesions=_plain(lesions), raters_ab=dict(ws.raters),
                                escalation=workspace.escalation_text(ws))
             self.set(**changes)
+            self._segment_changed()
             self.update_geometry()
 
         self.run(act)
@@ -154,16 +163,26 @@ class Controller:
             self.ws.preannotation = result
             self.scene.remove_preview()
             self.scene.set_segment_with_undo(result.mask)
-            lower, upper = self._ctx().refine_intensity_range(self._parameters())
-            from AISAnnotationMRML.preannotation_nodes import set_editable_intensity_range
-
-            set_editable_intensity_range(self.scene.editor.editor_node, lower, upper)
             self.set(preview_on=False, candidates=_plain([c.to_dict() for c in result.candidates]),
-                     message=f"{len(result.candidates)} candidate(s) applied; paint refines within DWI "
-                             f"{lower:.0f}–{upper:.0f}", error="")
+                     message=f"{len(result.candidates)} candidate(s) applied", error="")
             self._undo_changed()
 
         self.run(act)
+
+    def refine(self, on: bool = True) -> None:
+        """Paint within the DWI intensity range of the grown lesion rim (the library's refine range), or freely."""
+        from AISAnnotationMRML.preannotation_nodes import clear_editable_intensity_range, set_editable_intensity_range
+
+        if self.ws is None:
+            return
+        if not on:
+            clear_editable_intensity_range(self.scene.editor.editor_node)
+            self.set(refine_on=False, message="Paint anywhere (no intensity limit)")
+            return
+        lower, upper = self._ctx().refine_intensity_range(self._parameters())
+        set_editable_intensity_range(self.scene.editor.editor_node, lower, upper)
+        self.set_tool("paint")
+        self.set(refine_on=True, message=f"Refine: paint changes only DWI {lower:.0f}–{upper:.0f}")
 
     def set_tool(self, tool: str) -> None:
         self.run(self.scene.set_effect, tool)
@@ -209,11 +228,11 @@ class Controller:
 
     # ------------------------------------------------------------------ review and arbitration
     def decide(self, decision: str) -> None:
-        if self.ws is None:
+        if self.ws is None or self.state["decided"]:  # one decision per opening (a double click is not a second)
             return
         text = self.run(workspace.decide, self.ws, decision, self.state["reason"])
         if text:
-            self.set(message=text, error="")
+            self.set(message=text, error="", decided=True)
             self.refresh_queue()
 
     def start_edit(self) -> None:
@@ -225,10 +244,10 @@ class Controller:
                 self.set(message="Editing a copy of A ∪ B ('corrected'); then 'Accept edited'", error="")
 
     def escalate(self) -> None:
-        if self.ws is not None:
+        if self.ws is not None and not self.state["decided"]:
             text = self.run(workspace.escalate, self.ws, self.state["reason"])
             if text:
-                self.set(message=text, error="")
+                self.set(message=text, error="", decided=True)
                 self.refresh_queue()
 
     # ------------------------------------------------------------------ data manager

@@ -28,7 +28,7 @@ def js_safe(name: str) -> str:
 class WebScene:
     """trame-slicer application objects for one user: scene, remote views, layouts, segment editor."""
 
-    def __init__(self, server: Any) -> None:
+    def __init__(self, server: Any, role: str = "annotator") -> None:
         from trame_rca import module as trame_rca_module
         from trame_slicer import module as trame_slicer_module
         from trame_slicer.core import LayoutManager, SlicerApp
@@ -48,6 +48,10 @@ class WebScene:
         self.layouts = LayoutManager(self.app.scene, self.app.view_manager, server)
         for spec in LAYOUTS.values():
             self.layouts.register_layout(str(spec.id), slicer_layout_to_vue(spec.xml()), lazy_initialization=True)
+        # The views of the role are created before any effect parameter node enters the scene: an effect
+        # pipeline created while its view is being constructed would have no view (trame-slicer 2.0.0).
+        for kind in {"annotator": ("2x2", "all"), "datamanager": ()}.get(role, ("review",)):
+            self.layouts.create_layout_views_if_needed(str(layout_for(kind).id))
         self.view_logics = ViewLogics(self.app.scene, app_logic=self.app.app_logic, create_slice_logics=False)
         self.editor = self.app.segmentation_editor
         self.undo_stack = UndoStack(undo_limit=20)
@@ -85,7 +89,8 @@ class WebScene:
         self.render()
 
     def close_case(self) -> None:
-        self.set_effect("none")
+        if self.ws is not None:
+            self.set_effect("none")
         self.remove_preview()
         workspace.close_case(self.scene)
         self.ws = None

@@ -71,8 +71,11 @@ def _annotator(html: Any, v3: Any, ctrl: Any) -> None:
     with html.Div(classes="d-flex flex-wrap ga-1"):
         v3.VBtn("Preview", id="preview", size="small", click=ctrl.preview_threshold)
         v3.VBtn("Apply threshold", id="apply-threshold", size="small", color="primary", click=ctrl.apply_threshold)
+        v3.VBtn("Refine in DWI range", id="refine", size="small", click=(ctrl.refine, "[!refine_on]"),
+                 color=("refine_on ? 'primary' : undefined",))
         v3.VBtn("Undo", id="undo", size="small", click=ctrl.undo, disabled=("!can_undo",))
         v3.VBtn("Redo", id="redo", size="small", click=ctrl.redo, disabled=("!can_redo",))
+    html.Div("Segment: {{ segment_voxels }} voxels", id="segment-voxels")
     html.Div("Tools", classes="text-subtitle-2 mt-2")
     with v3.VBtnToggle(v_model=("tool", "none"), density="compact", mandatory=True, id="tools"):
         for name in ("none", "paint", "erase", "draw", "scissors", "islands"):
@@ -112,9 +115,11 @@ def _reviewer(html: Any, v3: Any, ctrl: Any) -> None:
     with html.Div(classes="d-flex flex-wrap ga-1 mt-1"):
         for decision, label in (("accept_a", "Accept A"), ("accept_b", "Accept B"), ("union", "Union"),
                                 ("intersection", "Intersection")):
-            v3.VBtn(label, id=f"decide-{decision}", size="small", click=(ctrl.decide, f"['{decision}']"))
+            v3.VBtn(label, id=f"decide-{decision}", size="small", click=(ctrl.decide, f"['{decision}']"),
+                    disabled=("decided",))
         v3.VBtn("Edit a copy", id="start-edit", size="small", click=ctrl.start_edit)
-        v3.VBtn("Accept edited", id="decide-edited", size="small", click=(ctrl.decide, "['edited']"))
+        v3.VBtn("Accept edited", id="decide-edited", size="small", click=(ctrl.decide, "['edited']"),
+                disabled=("decided",))
         v3.VBtn("Escalate", id="escalate", size="small", color="warning", click=ctrl.escalate,
                 v_if="role === 'reviewer'")
 

@@ -32,9 +32,10 @@ from slicer.util import VTKObservationMixin
 # module import time: nibabel may not be installed yet); the workspace bridge checks
 # them against the library's own tables.
 ROLES = ("annotator", "reviewer", "arbitrator")
+DATASET_SOURCES = ("Local folder", "Server")
 QUEUE_FILTERS = ("waiting for me", "all cases", "annotating", "needs review", "escalated", "final", "excluded")
 NOTE_DECISIONS = ("included", "excluded", "for-review")
-DECISIONS = ("accept_a", "accept_b", "union", "intersection", "edited")
+DECISIONS = ("accept_a", "accept_b", "union", "intersection", "edited", "sign_off")
 
 # Python packages that Slicer does not bundle, installed on first use with consent.
 REQUIREMENTS = {"nibabel": "nibabel>=4.0"}
@@ -94,6 +95,8 @@ def registerAISLayouts() -> None:
 class AISAnnotationParameterNode:
     """State that survives scene save/restore.
 
+    datasetSource - "Local folder" (bidsRoot, one person) or "Server" (serverUrl, serverUser, serverCaFile;
+        the password is never stored and the identity comes from the login).
     bidsRoot - dataset root (raw BIDS; masks go to derivatives/lesions).
     raterId, role - who is working (the library checks the role, not only the GUI).
     caseId - the open case (sub-X_ses-Y).
@@ -102,7 +105,11 @@ class AISAnnotationParameterNode:
     segmentationNode, dwiNode - the open case's annotation and its reference grid.
     """
 
+    datasetSource: Annotated[str, Choice(list(DATASET_SOURCES))] = "Local folder"
     bidsRoot: pathlib.Path
+    serverUrl: str = ""
+    serverUser: str = ""
+    serverCaFile: pathlib.Path
     raterId: str = ""
     role: Annotated[str, Choice(list(ROLES))] = "annotator"
     queueFilter: Annotated[str, Choice(list(QUEUE_FILTERS))] = "waiting for me"
@@ -149,6 +156,7 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._workspace = None  # the open case (AISAnnotationMRML.workspace.CaseWorkspace)
+        self._server = None  # AISAnnotationLib.dataset.RemoteDataset after "Log in"
         self._queueRows: list[dict[str, Any]] = []
         self._candidates: list[dict[str, Any]] = []
         self._lesions: list[dict[str, Any]] = []
@@ -169,6 +177,7 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
 
         self.ui.loadDemoButton.connect("clicked(bool)", self.onLoadDemo)
+        self.ui.serverLoginButton.connect("clicked(bool)", self.onServerLogin)
         self.ui.refreshQueueButton.connect("clicked(bool)", self.onRefreshQueue)
         self.ui.caseQueueTableWidget.connect("itemSelectionChanged()", self.onQueueSelectionChanged)
         self.ui.caseQueueTableWidget.connect("cellDoubleClicked(int,int)", self.onOpenCase)
@@ -187,6 +196,7 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.intersectionButton.connect("clicked(bool)", lambda: self.onDecision("intersection"))
         self.ui.startEditButton.connect("clicked(bool)", self.onStartEdit)
         self.ui.acceptEditedButton.connect("clicked(bool)", lambda: self.onDecision("edited"))
+        self.ui.signOffButton.connect("clicked(bool)", lambda: self.onDecision("sign_off"))
         self.ui.escalateButton.connect("clicked(bool)", self.onEscalate)
         self.ui.queueFilterComboBox.connect("currentIndexChanged(int)", self.onQueueFilterChanged)
         self.ui.caseSearchLineEdit.connect("editingFinished()", self.onQueueFilterChanged)
@@ -243,6 +253,11 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if not p:
             return
         role = p.role
+        onServer = p.datasetSource == "Server"
+        self.ui.serverGroupBox.visible = onServer
+        for w in (self.ui.bidsRootLabel, self.ui.bidsRootPathLineEdit, self.ui.loadDemoButton):
+            w.visible = not onServer
+        self.ui.raterIdLineEdit.enabled = self.ui.roleComboBox.enabled = not onServer
         # a case opened under another rater id or role must be reopened (blinding and role checks)
         caseOpen = (self._workspace is not None and self._workspace.role == role
                     and self._workspace.rater_id == p.raterId)
@@ -254,7 +269,7 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         for w in (self.ui.saveScreeningButton, self.ui.preannotateButton, self.ui.addNoteButton,
                   self.ui.removeNoteButton, self.ui.submitButton, self.ui.acceptAButton, self.ui.acceptBButton,
                   self.ui.unionButton, self.ui.intersectionButton, self.ui.startEditButton,
-                  self.ui.acceptEditedButton, self.ui.escalateButton):
+                  self.ui.acceptEditedButton, self.ui.signOffButton, self.ui.escalateButton):
             w.enabled = caseOpen
 
     def _selectedCaseId(self) -> str:
@@ -294,17 +309,39 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNode.bidsRoot = pathlib.Path(self.logic.writeDemo(outDir, progress=self._progress))
             self.onRefreshQueue()
 
+    def _dataset(self):
+        """The open dataset: the folder path, or the server login (identity from its token)."""
+        p = self._parameterNode
+        if p.datasetSource != "Server":
+            return str(p.bidsRoot)
+        if self._server is None:
+            raise RuntimeError("Log in to the server first (Dataset and identity → Server → Log in).")
+        return self._server
+
+    def onServerLogin(self) -> None:
+        p = self._parameterNode
+        self._server = None
+        with slicer.util.tryWithErrorDisplay(f"Failed to log in to {p.serverUrl}.", waitCursor=True):
+            caFile = str(p.serverCaFile) if str(p.serverCaFile) not in ("", ".") else None
+            self._server = self.logic.connectServer(p.serverUrl, p.serverUser, self.ui.serverPasswordLineEdit.text,
+                                                    caFile)
+            p.raterId, p.role = self._server.user, self._server.role
+            self.ui.serverStatusLabel.text = f"Logged in as {self._server.user} ({self._server.role})."
+            self.onRefreshQueue()
+        self.ui.serverPasswordLineEdit.text = ""
+
     def onRefreshQueue(self) -> None:
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay(f"Failed to list the cases of {p.bidsRoot}.", waitCursor=True):
-            self._queueRows = self.logic.caseQueue(str(p.bidsRoot), p.raterId, p.role, p.queueFilter, p.caseSearch)
+            self._queueRows = self.logic.caseQueue(self._dataset(), p.raterId, p.role, p.queueFilter, p.caseSearch)
             self._fillTable(self.ui.caseQueueTableWidget, [
                 [row["case_id"], row["state"], row["submitted"], row["waiting_for"]] for row in self._queueRows])
             self._updateGui()
 
     def onQueueFilterChanged(self, *args) -> None:
         # deferred: the parameter node receives the new filter from its own connection to the same signal
-        if self._parameterNode and (self._parameterNode.bidsRoot / "dataset_description.json").is_file():
+        p = self._parameterNode
+        if p and ((p.datasetSource == "Server" and self._server) or (p.bidsRoot / "dataset_description.json").is_file()):
             qt.QTimer.singleShot(0, self.onRefreshQueue)
 
     def onQueueSelectionChanged(self) -> None:
@@ -316,7 +353,7 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._workspace = None  # opening replaces the scene content of the previous case
         self.ui.segmentEditorWidget.setSegmentationNode(None)
         with slicer.util.tryWithErrorDisplay(f"Failed to open case {caseId} of {p.bidsRoot}.", waitCursor=True):
-            self._workspace = self.logic.openCase(slicer.mrmlScene, str(p.bidsRoot), caseId, p.raterId, p.role,
+            self._workspace = self.logic.openCase(slicer.mrmlScene, self._dataset(), caseId, p.raterId, p.role,
                                                   progress=self._progress)
             ws = self._workspace
             p.caseId = caseId
@@ -521,6 +558,13 @@ class AISAnnotationLogic(ScriptedLoadableModuleLogic):
 
     def writeDemo(self, outDir: str, progress=None) -> str:
         return self._ws().demo_dataset(outDir, progress=progress)
+
+    def connectServer(self, url: str, user: str, password: str, caFile: Optional[str] = None):
+        """Log in to an annotation server (urllib + TLS); the token lives only in the returned dataset."""
+        AISAnnotationLogic.ensureDependencies()
+        from AISAnnotationLib.dataset import RemoteDataset
+
+        return RemoteDataset.login(url, user, password, ca_file=caFile, store=False)
 
     def caseQueue(self, bidsRoot: str, raterId: str, role: str, stateFilter: str, search: str = "") -> list:
         return self._ws().case_queue(bidsRoot, raterId, role, stateFilter, search)

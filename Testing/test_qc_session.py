@@ -54,7 +54,17 @@ def test_gc_sample_inconsistent_json_reported(shared_data, tmp_path):
     assert bids_errors(root) == []
 
 
+def _readers(root):
+    """Screening is done by registered raters who read images (issue 11)."""
+    from AISAnnotationLib import raters
+
+    raters.add_rater(root, raters.Rater("dm1", "Data Manager", "data-manager"))
+    for rid in ("r1", "r2"):
+        raters.add_rater(root, raters.Rater(rid, f"Reader {rid}", "reviewer", "chief", 20, 12), by="dm1")
+
+
 def test_reader_scores_exclusion_and_workflow_hook(demo_copy):
+    _readers(demo_copy)
     rec = run_session_qc(demo_copy, "02", "01")
     assert rec["excluded"] is False and queue_exclusion(demo_copy, "02", "01") == (False, "")
     add_reader_record(demo_copy, "02", "01", ReaderRecord.create("r1", {"dwi": 4, "flair": 4}, ["motion"]))
@@ -84,6 +94,7 @@ def test_blocking_rule_excludes(demo_copy):
 
 
 def test_qc_cli_table_json_and_score(demo_copy, capsys):
+    _readers(demo_copy)
     assert main(["qc", str(demo_copy), "--json", "--subject", "03"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["subject"] for r in rows] == ["03"]

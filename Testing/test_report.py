@@ -38,7 +38,7 @@ def workflow_report(tmp_path_factory):
     root = tmp_path_factory.mktemp("rep") / "wf"
     run_demo_workflow(root)
     assert main(["qc", str(root)]) == 0
-    assert main(["qc-score", str(root), "--subject", "02", "--session", "01", "--reader", "qc1",
+    assert main(["qc-score", str(root), "--subject", "02", "--session", "01", "--reader", "rev1",
                  "--likert", "dwi=4", "adc=4", "flair=3", "--artifact", "motion"]) == 0
     out = root.parent / "report"
     rc = main(["report", str(root), "--out", str(out)])
@@ -55,7 +55,7 @@ def test_report_has_every_section_and_validator(workflow_report):
     comp = rep["sections"]["completeness"]
     assert comp["complete"] == 3 and all(r["annotations"] == 2 and r["final_mask"] for r in comp["cases"])
     via = {r["case"]: r["via"] for r in rep["sections"]["agreement"]["cases"]}
-    assert via == {"sub-01_ses-01": "auto-accept", "sub-02_ses-01": "review", "sub-03_ses-01": "arbitration"}
+    assert via == {"sub-01_ses-01": "review", "sub-02_ses-01": "review", "sub-03_ses-01": "arbitration"}
     assert {r["rater"] for r in rep["sections"]["agreement"]["per_rater"]} == {"ann1", "ann2"}
     assert rep["sections"]["format"]["status"] == "pass"
     assert rep["sections"]["image_qc"]["cases"][0]["inconsistencies"]  # phantom sidecar: 5.5 mm vs 5 mm

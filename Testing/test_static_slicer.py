@@ -408,7 +408,7 @@ def test_widget_choices_equal_the_library_tables():
     from AISAnnotationLib import panels, raters
 
     consts = _module_constants(_module_tree())
-    assert tuple(consts["ROLES"]) == tuple(raters.ROLES)
+    assert tuple(consts["ROLES"]) == tuple(raters.READING_ROLES)
     assert tuple(consts["QUEUE_FILTERS"]) == tuple(panels.QUEUE_FILTERS)
     pytest.importorskip("slicer", reason="slicer-core is not installed")
     from AISAnnotationMRML import workspace

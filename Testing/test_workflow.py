@@ -73,14 +73,14 @@ def test_rater_registry_checks(wf):
     with pytest.raises(InputError, match="unknown role"):
         raters.Rater("x1", "X", "boss")
     with pytest.raises(InputError, match="R13.*years in neuroimaging"):
-        raters.add_rater(wf, raters.Rater("rev9", "Junior", "reviewer", "associate chief", 6, 2))
+        raters.add_rater(wf, raters.Rater("rev9", "Junior", "reviewer", "associate chief", 6, 2), by="dm1")
     r = raters.add_rater(wf, raters.Rater("rev9", "Junior", "reviewer", "associate chief", 6, 2),
-                         allow_unqualified=True)
+                         allow_unqualified=True, by="dm1")
     assert r.qualification_problems
     with pytest.raises(InputError, match="already registered"):
-        raters.add_rater(wf, raters.Rater("ann1", "Again", "annotator", "resident", 6, 3))
+        raters.add_rater(wf, raters.Rater("ann1", "Again", "annotator", "resident", 6, 3), by="dm1")
     saved = json.loads(raters.registry_path(wf).read_text())
-    assert {x["id"] for x in saved["raters"]} == {"ann1", "ann2", "ann3", "rev1", "arb1", "rev9"}
+    assert {x["id"] for x in saved["raters"]} == {"dm1", "ann1", "ann2", "ann3", "rev1", "arb1", "rev9"}
     assert raters.registry_path(wf).is_relative_to(bids.lesion_dir(wf) / "code")
 
 
@@ -120,7 +120,8 @@ def test_blinding(wf):
     with pytest.raises(BlindingError, match="may not compare masks"):
         review_material(wf, "01", SES, "ann1")
     submit(wf, "01", SES, "ann1", m, case=C(wf, "01"))
-    assert np.array_equal(get_mask(wf, "01", SES, "ann1", "ann2").array, shrunk(m))  # both submitted
+    with pytest.raises(BlindingError, match="before the case is final"):  # both submitted: still blinded
+        get_mask(wf, "01", SES, "ann1", "ann2")
     mat = review_material(wf, "01", SES, "rev1")
     assert (mat.a_rater, mat.b_rater) == ("ann2", "ann1")  # in order of first submission
     dis = mat.disagreement.array
@@ -128,8 +129,9 @@ def test_blinding(wf):
     assert np.array_equal(dis == 3, m.astype(bool) & ~shrunk(m).astype(bool))
     assert mat.agreement["inputs"]["A"]["rater"] == "ann2"
     views = [r for r in audit.read(store.audit_log(wf)) if r["action"] == "view-mask"]
-    assert [(r["who"], r["details"]["owner"]) for r in views] == [
-        ("ann2", "ann2"), ("rev1", "ann2"), ("ann1", "ann2"), ("rev1", "both")]
+    assert [(r["who"], r["details"]["owner"]) for r in views] == [("ann2", "ann2"), ("rev1", "ann2"), ("rev1", "both")]
+    review(wf, "01", SES, "rev1", "union", case=C(wf, "01"))
+    assert np.array_equal(get_mask(wf, "01", SES, "ann1", "ann2").array, shrunk(m))  # final: unblinded
 
 
 def test_resubmission_keeps_revisions(wf):
@@ -230,22 +232,25 @@ def test_configured_rule_is_applied_and_recorded(wf):
     m = truth(wf, "01").array
     p = cli("workflow-config", wf, "--rule", "min_dice=0.99", "--rule", "max_unmatched_lesion_ml=none",
             "--auto-merge", "union")
+    assert p.returncode == 2 and "only a registered data manager" in p.stderr
+    p = cli("workflow-config", wf, "--rater", "dm1", "--rule", "min_dice=0.99", "--rule",
+            "max_unmatched_lesion_ml=none", "--auto-merge", "union")
     assert p.returncode == 0, p.stderr
     submit(wf, "01", SES, "ann1", m, case=C(wf, "01"))
     submit(wf, "01", SES, "ann2", shrunk(m), case=C(wf, "01"))
     st = case_status(wf, "01", SES)
     assert st.state == "needs-review" and st.agreement["rule"]["min_dice"] == 0.99
-    write_json(store.config_path(wf), {"auto_accept": {"min_dice": 0.5}, "auto_merge": "union"})
+    from AISAnnotationLib.workflow import configure, repair
+
+    configure(wf, "dm1", {"auto_accept": {"min_dice": 0.5}})
     assert case_status(wf, "01", SES).state == "agreement-pending"  # rule changed before any decision
     p = cli("status", wf, "--json")  # status itself never writes
     assert json.loads(p.stdout)[0]["state"] == "agreement-pending"
-    from AISAnnotationLib.workflow import repair
-
-    write_json(store.config_path(wf), {"auto_accept": {"min_dice": 0.5}, "auto_merge": "union",
-                                       "require_review": True})
     st = repair(wf, "01", SES)
-    assert st.state == "needs-review" and "sign-off" in st.waiting_for  # R14: senior review of every case
-    write_json(store.config_path(wf), {"auto_accept": {"min_dice": 0.5}, "auto_merge": "union"})
+    assert st.state == "needs-review" and "sign-off" in st.waiting_for  # consensus default: senior sign-off
+    with pytest.raises(InputError, match="needs.*reason|give --reason"):
+        configure(wf, "dm1", {"require_review": False})
+    configure(wf, "dm1", {"require_review": False}, reason="pilot: rule-accepted pairs without review")
     st = repair(wf, "01", SES)
     assert st.state == "final" and st.final["via"] == "auto-accept"
     assert np.array_equal(read_image(bids.lesion_mask_path(wf, "01", SES)).array.astype(bool), m.astype(bool))
@@ -267,13 +272,30 @@ def test_cli_register_submit_status(demo_copy, tmp_path):
     root = demo_copy
     p = cli("raters", "add", root, "--id", "ann1", "--name", "Dr A", "--role", "annotator", "--title", "resident",
             "--years-imaging", "6", "--years-neuro", "3")
+    assert p.returncode == 2 and "the first person registered must be a data manager" in p.stderr
+    p = cli("raters", "add", root, "--id", "dm1", "--name", "Dr D", "--role", "data-manager")
+    assert p.returncode == 0 and "registered dm1 (Dr D) as data-manager" in p.stdout, p.stderr
+    p = cli("raters", "add", root, "--id", "ann1", "--name", "Dr A", "--role", "annotator", "--title", "resident",
+            "--years-imaging", "6", "--years-neuro", "3", "--rater", "dm1")
     assert p.returncode == 0 and "registered ann1 (Dr A) as annotator" in p.stdout, p.stderr
+    ref = bids.lesion_mask_path(root, "01", SES, desc=bids.REFERENCE_DESC)
+    p = cli("submit", root, "--subject", "01", "--session", "01", "--rater", "ann1", ref)
+    assert p.returncode == 2 and "has not passed the qualification" in p.stderr
+    from aistest_workflow import make_trial_dataset
+
+    trial = make_trial_dataset(tmp_path / "trial")
+    p = cli("trial-set", root, "--rater", "dm1", "--trial-dataset", trial, "--max-minutes", "20")
+    assert p.returncode == 0 and "trial set of 5 case(s)" in p.stdout, p.stderr
+    mins = [x for k in range(5) for x in ("--minutes", f"sub-T{k + 1:02d}_ses-01=12")]
+    p = cli("qualify", root, "--rater", "ann1", "--trial-set", trial / "masks", *mins)
+    assert p.returncode == 0 and "ann1: PASSED" in p.stdout, p.stderr
+    p = cli("raters", "list", root)
+    assert "trial: PASSED" in p.stdout
     p = cli("raters", "add", root, "--id", "arb2", "--name", "Dr J", "--role", "arbitrator", "--title", "attending",
-            "--years-neuro", "4")
+            "--years-neuro", "4", "--rater", "dm1")
     assert p.returncode == 2 and "title attending is below chief" in p.stderr and "needs ≥ 10" in p.stderr
     notes = tmp_path / "notes.json"
     notes.write_text(json.dumps([{"centre_ras": [10, 20, 30], "handling": "excluded: chronic", "note": "FLAIR+"}]))
-    ref = bids.lesion_mask_path(root, "01", SES, desc=bids.REFERENCE_DESC)
     p = cli("submit", root, "--subject", "sub-01", "--session", "ses-01", "--rater", "ann1", ref,
             "--uncertain", notes, "--adc-threshold", "600", "--started", "2026-01-01T08:00:00Z")
     assert p.returncode == 0 and "ann1 revision 1 saved" in p.stdout, p.stderr

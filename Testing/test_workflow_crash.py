@@ -139,15 +139,20 @@ def test_concurrent_submitters_both_kept(wf, tmp_path):
         release.write_text("go")
         if first.poll() is None:
             first.kill()
-    assert [p.returncode for p in [first, *others]] == [0, 0, 0], outs
+    # ann1's third save either came before ann2's (a new revision) or after it (refused: both annotations
+    # are in, resubmission needs a reviewer's return); the lock decides, both outcomes keep the dataset whole
+    codes = [p.returncode for p in [first, *others]]
+    third_ok = codes[2] == 0
+    assert codes[:2] == [0, 0] and (third_ok or (codes[2] == 2 and "under senior review" in outs[2][1])), outs
     revs = {(r.rater, r.number): r for r in list_revisions(root, "01", SES)}
-    assert sorted(revs) == [("ann1", 1), ("ann1", 2), ("ann1", 3), ("ann2", 1)]
+    assert sorted(revs) == [("ann1", 1), ("ann1", 2)] + ([("ann1", 3)] if third_ok else []) + [("ann2", 1)]
     assert revs[("ann1", 1)].meta["AISMaskDataSHA256"] == _data_sha(m)
     assert revs[("ann1", 2)].meta["AISMaskDataSHA256"] == _data_sha(variants[0][1])  # the paused one first
-    assert revs[("ann1", 3)].meta["AISMaskDataSHA256"] == _data_sha(variants[1][1])
+    if third_ok:
+        assert revs[("ann1", 3)].meta["AISMaskDataSHA256"] == _data_sha(variants[1][1])
     assert revs[("ann2", 1)].meta["AISMaskDataSHA256"] == _data_sha(variants[2][1])
     subs = [r for r in audit.read(store.audit_log(root)) if r["action"] == "submit"]
-    assert len(subs) == 4
+    assert len(subs) == 3 + third_ok
     assert verify_dataset(root).ok
     assert repair(root, "01", SES).state == "needs-review"
     assert bids_errors(root) == []

@@ -52,7 +52,7 @@ def validate_label(label: str, what: str = "label") -> str:
     This is what keeps user-supplied subject/session/rater names from reaching a path
     (no '/', '..', '_', '-', spaces).
     """
-    if not isinstance(label, str) or not _LABEL_RE.match(label):
+    if not isinstance(label, str) or not _LABEL_RE.fullmatch(label):
         raise InputError(
             f"invalid {what} {label!r}: BIDS labels may contain only letters and digits "
             "(no '-', '_', '/', '.', spaces)"

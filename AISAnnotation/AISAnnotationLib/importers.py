@@ -12,6 +12,7 @@ Supported sources:
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +25,18 @@ from .brain import brain_mask
 from .deid import scrub_sidecar
 from .diffusion import format_bvals, format_bvecs, read_bvals, read_bvecs, split_shells
 from .errors import InputError
+from .faults import fault_point
 from .image import Image
-from .io import atomic_write_bytes, atomic_write_text, image_suffix, read_image, write_json, write_nifti
+from .io import (
+    atomic_write_bytes,
+    atomic_write_text,
+    fsync_dir,
+    image_suffix,
+    read_image,
+    stage_dir,
+    write_json,
+    write_nifti,
+)
 from .masks import as_binary_mask, write_mask
 from .units import detect_adc_unit
 
@@ -183,17 +194,53 @@ def find_isles_sessions(src_root: Path) -> list[tuple[str, Optional[str]]]:
 
 
 def write_session(dst_root: Path, plan: PlannedSession) -> list[Path]:
-    """Write a checked plan into the BIDS raw dataset at ``dst_root``; return written files."""
+    """Write a checked plan into the BIDS raw dataset at ``dst_root``; return written files.
+
+    All-or-nothing: the session is built in a hidden staging folder inside ``dst_root`` (same
+    file system), its reference mask moved into ``derivatives/`` first, then the raw session
+    folder renamed into place in one step: that rename is the commit. A failure (full disk,
+    crash) before it leaves no ``sub-*/ses-*`` folder, so a half import is never listed as a
+    case; the staging folder is removed here, or by ``status --repair`` after a crash.
+    """
+    import shutil
+
     dst_root = Path(dst_root)
     bids.ensure_raw_dataset(dst_root)
     sub, ses = plan.subject, plan.session
-    for key in plan.images:
-        target = bids.raw_path(dst_root, sub, ses, key)
-        if target.exists():
-            raise InputError(f"{target}: already exists; refusing to overwrite imported raw data")
+    final_dir = bids.session_dir(dst_root, sub, ses)
+    if final_dir.exists():
+        raise InputError(f"{final_dir}: already exists; refusing to overwrite imported raw data")
+    stage = stage_dir(dst_root / f"import-sub-{sub}")
+    try:
+        staged = _write_staged(stage, plan)
+        fault_point("import-staged")
+        written: list[Path] = []
+        for src in staged:  # derivatives first: nothing is listed until the raw folder appears
+            if stage / "derivatives" in src.parents:
+                dst = dst_root / src.relative_to(stage)
+                if dst.exists():
+                    raise InputError(f"{dst}: already exists; refusing to overwrite")
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src, dst)
+                written.append(dst)
+        if any(stage / "derivatives" in p.parents for p in staged):
+            bids.ensure_lesion_derivatives(dst_root)
+        final_dir.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(bids.session_dir(stage, sub, ses), final_dir)
+        fsync_dir(final_dir.parent)
+        written += [dst_root / p.relative_to(stage) for p in staged if stage / "derivatives" not in p.parents]
+        bids.add_participant(dst_root, sub)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return written
+
+
+def _write_staged(stage: Path, plan: PlannedSession) -> list[Path]:
+    """Every file of the session, written under ``stage`` as if it were the dataset root."""
+    sub, ses = plan.subject, plan.session
     written: list[Path] = []
     for key, img in plan.images.items():
-        target = bids.raw_path(dst_root, sub, ses, key)
+        target = bids.raw_path(stage, sub, ses, key)
         src = img.path
         if src is not None and str(src).endswith(".nii.gz"):  # unchanged NIfTI: keep the bytes
             atomic_write_bytes(target, Path(src).read_bytes())
@@ -204,19 +251,21 @@ def write_session(dst_root: Path, plan: PlannedSession) -> list[Path]:
         write_json(bids.sidecar_path(target), meta)
         written.append(bids.sidecar_path(target))
         if key == "dwi" and plan.bvals is not None:
-            atomic_write_text(target.with_name(target.name.replace(".nii.gz", ".bval")), format_bvals(plan.bvals))
-            bvecs = plan.bvecs if plan.bvecs is not None else np.zeros((3, plan.bvals.size))
-            atomic_write_text(target.with_name(target.name.replace(".nii.gz", ".bvec")), format_bvecs(bvecs))
-    bids.add_participant(dst_root, sub)
+            for ext, text in ((".bval", format_bvals(plan.bvals)),
+                              (".bvec", format_bvecs(plan.bvecs if plan.bvecs is not None
+                                                     else np.zeros((3, plan.bvals.size))))):
+                p = target.with_name(target.name.replace(".nii.gz", ext))
+                atomic_write_text(p, text)
+                written.append(p)
     if plan.reference_mask is not None:
         ref_key = "dwi" if "dwi" in plan.images else "trace"
-        ref_img = read_image(bids.raw_path(dst_root, sub, ses, ref_key), with_sidecar=False)
+        ref_img = read_image(bids.raw_path(stage, sub, ses, ref_key), with_sidecar=False)
         ref3 = ref_img.with_array(ref_img.array[..., 0] if ref_img.array.ndim == 4 else ref_img.array)
-        path = write_mask(dst_root, sub, ses, plan.reference_mask, ref3,
-                          [bids.raw_path(dst_root, sub, ses, ref_key)],
+        path = write_mask(stage, sub, ses, plan.reference_mask, ref3,
+                          [bids.raw_path(stage, sub, ses, ref_key)],
                           desc=bids.REFERENCE_DESC, manual=True,
                           extra={"Description": plan.mask_source, "AISRole": "reference"})
-        written.append(path)
+        written += [path, bids.sidecar_path(path)]
     return written
 
 

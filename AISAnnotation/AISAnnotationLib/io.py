@@ -7,10 +7,12 @@ or the new one, never a half-written one.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -151,11 +153,102 @@ def sitk_to_image(img: Any, name: str = "", meta: Optional[dict[str, Any]] = Non
 
 
 # --------------------------------------------------------------------------- writing
+TMP_MARK = ".tmp"  # every temporary file/folder name contains ".tmp" and starts with "."
+_umask_lock = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask (read from /proc on Linux, else set-and-restore under a lock)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _umask_lock:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def shared_mode(fd_or_path: Union[int, PathLike], base: int = 0o666) -> None:
+    """Widen a ``mkstemp`` file (created 0600) to ``base & ~umask`` so the dataset's group can
+    read what one member wrote (the umask decides, as for any file the user creates)."""
+    mode = base & ~current_umask()
+    if isinstance(fd_or_path, int):
+        os.fchmod(fd_or_path, mode)
+    else:
+        os.chmod(fd_or_path, mode)
+
+
 def _tmp_path(target: Path) -> Path:
     suf = image_suffix(target) or "".join(target.suffixes[-1:])
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + suf, dir=target.parent)
-    os.close(fd)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TMP_MARK + suf, dir=target.parent)
+    try:
+        shared_mode(fd)
+    finally:
+        os.close(fd)
     return Path(tmp)
+
+
+def stage_dir(target: PathLike) -> Path:
+    """A new empty folder next to ``target`` (same file system) to build its content in;
+    publish it with :func:`replace_dir`. Mode 0777 & ~umask (``mkdtemp`` makes 0700)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=TMP_MARK, dir=target.parent))
+    shared_mode(tmp, 0o777)
+    return tmp
+
+
+def fsync_dir(path: PathLike) -> None:
+    """fsync a folder (its entries: renames, new files); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(str(path), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def replace_dir(staged: PathLike, target: PathLike) -> Path:
+    """Move the complete folder ``staged`` to ``target`` in one step.
+
+    A missing ``target`` is a single ``rename``. An existing one is first renamed aside, then
+    the new folder renamed in, then the old one removed: the folder at ``target`` is always
+    either entirely old or entirely new, never a mix (a crash between the two renames leaves
+    no ``target`` and the old folder under ``.<name>.old.….tmp/x`` for recovery).
+    """
+    import shutil
+
+    staged, target = Path(staged), Path(target)
+    for p in staged.rglob("*"):
+        if p.is_file():
+            with open(p, "rb") as fh:
+                os.fsync(fh.fileno())
+    fsync_dir(staged)
+    old = None
+    if target.exists() or target.is_symlink():
+        if not target.is_dir() or target.is_symlink():
+            raise FileExistsError(errno.EEXIST, "exists and is not a folder", str(target))
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", suffix=TMP_MARK, dir=target.parent))
+        os.replace(target, old / "x")
+    try:
+        os.rename(staged, target)
+    except BaseException:
+        if old is not None:
+            os.replace(old / "x", target)
+            old.rmdir()
+        raise
+    fsync_dir(target.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
 
 
 def _commit(tmp: Path, target: Path) -> None:
@@ -207,6 +300,13 @@ def read_json(path: PathLike) -> dict[str, Any]:
             data = json.load(fh)
     except json.JSONDecodeError as exc:
         raise ImageReadError(f"{p}: invalid JSON ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise ImageReadError(f"{p}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                             f"{exc.start}); JSON files must be UTF-8") from exc
+    except RecursionError as exc:
+        raise ImageReadError(f"{p}: JSON nested too deeply") from exc
+    except OSError as exc:
+        raise ImageReadError(f"{p}: cannot be read ({exc.strerror or exc})") from exc
     if not isinstance(data, dict):
         raise ImageReadError(f"{p}: expected a JSON object, got {type(data).__name__}")
     return data

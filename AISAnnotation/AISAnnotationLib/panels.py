@@ -33,7 +33,7 @@ QUEUE_FILTERS: dict[str, Optional[tuple[str, ...]]] = {
     "waiting for me": None,  # see :func:`waiting_for_me`
     "all cases": None,
     "annotating": ("annotating",),
-    "needs review": ("agreement-pending", "needs-review"),
+    "needs review": ("agreement-pending", "needs-review", "in review", "returned"),
     "escalated": ("escalated",),
     "final": ("auto-accepted", "reviewed", "arbitrated", "final"),
     "excluded": ("excluded",),
@@ -75,7 +75,9 @@ def agreement_rows(result: Any) -> tuple[list[dict[str, Any]], list[dict[str, An
 def waiting_for_me(row: dict[str, Any], rater_id: str, role: str) -> bool:
     """True when the case needs this rater now: an annotator who has not submitted on an
     ``annotating`` case; a reviewer on ``needs-review`` / an arbitrator on ``escalated``
-    cases they did not annotate (independence)."""
+    cases they did not annotate (independence); an annotator a ``returned`` case was returned to."""
+    if row["state"] == "returned":
+        return role == "annotator" and rater_id in row.get("return_to", [])
     if row["state"] not in ROLE_STATES.get(role, ()):
         return False
     return rater_id not in row.get("annotators", [])

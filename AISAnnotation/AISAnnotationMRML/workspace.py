@@ -24,23 +24,21 @@ import numpy as np
 
 from AISAnnotationLib import bids, panels, raters, uncertain
 from AISAnnotationLib import workflow as cases
-from AISAnnotationLib.case import Case, load_case
+from AISAnnotationLib.case import Case
 from AISAnnotationLib.errors import InputError
 from AISAnnotationLib.image import Image
 from AISAnnotationLib.io import read_image, read_json
 from AISAnnotationLib.metrics import compare_masks
 from AISAnnotationLib.metrics.disagreement import LABEL_NAMES
 from AISAnnotationLib.progress import ProgressCallback, null_progress
-from AISAnnotationLib.qc.session import add_reader_record
 from AISAnnotationLib.qc.store import read_qc_record
 from AISAnnotationLib.qc.subjective import ReaderRecord, latest_per_reader
-from AISAnnotationLib.workflow import store
 
 from .case_nodes import load_case_nodes
 from .segmentations import new_segmentation_node, segment_to_mask, set_segment_mask
 from .volumes import image_to_volume_node
 
-ROLES = raters.ROLES
+ROLES = raters.READING_ROLES  # roles that open cases (a data manager manages, never reads)
 #: Name of the threshold-then-refine segment editor effect (SegmentEditorAISThresholdLib).
 EFFECT_NAME = "AIS threshold"
 CASE_ATTRIBUTE = "AIS.case"
@@ -49,7 +47,8 @@ DISAGREEMENT_COLORS = {0: (0.0, 0.0, 0.0, 0.0), 1: (0.2, 0.85, 0.3, 1.0), 2: (0.
                        3: (0.1, 0.6, 0.95, 1.0)}
 #: GUI decision → (library decision, accept); "edited" sends the corrected segment.
 DECISION_MAP = {"accept_a": ("accept", "A"), "accept_b": ("accept", "B"), "union": ("union", None),
-                "intersection": ("intersection", None), "edited": ("corrected", None)}
+                "intersection": ("intersection", None), "edited": ("corrected", None),
+                "sign_off": ("sign-off", None)}
 #: Demo raters registered with the demo dataset (consensus R13 minimum qualifications met).
 DEMO_RATERS = (
     ("r01", "Demo annotator 1", "annotator", "resident", 6, 3),
@@ -57,6 +56,8 @@ DEMO_RATERS = (
     ("rv01", "Demo reviewer", "reviewer", "associate chief", 12, 8),
     ("ar01", "Demo arbitrator", "arbitrator", "chief", 20, 15),
 )
+#: The demo's data manager: registers the team, chooses the trial set, qualifies the annotators.
+DEMO_DATA_MANAGER = ("dm01", "Demo data manager", "data-manager", None, None, None)
 
 
 @dataclass
@@ -78,6 +79,7 @@ class CaseWorkspace:
     opened: str = ""
     views: Optional[dict[str, Any]] = None
     preannotation: Optional[Any] = None
+    dataset: Optional[Any] = None  # AISAnnotationLib.dataset: LocalDataset (folder) or RemoteDataset (server)
 
     @property
     def subject(self) -> str:
@@ -113,6 +115,18 @@ def _check_root(root: Any) -> Path:
     return path
 
 
+def _dataset(root: Any, rater_id: str, role: str) -> Any:
+    """The dataset interface behind ``root``: a folder path (local, as ``rater_id``) or a Dataset object
+    (e.g. :class:`AISAnnotationLib.dataset.RemoteDataset`, whose identity is its login)."""
+    if isinstance(root, (str, Path)):
+        from AISAnnotationLib.dataset import LocalDataset
+
+        return LocalDataset(_check_root(root), rater_id, role)
+    if root.user != rater_id or root.role != role:
+        raise InputError(f"logged in as {root.user} ({root.role}); cannot act as {rater_id} ({role})")
+    return root
+
+
 def segment_mask(ws: CaseWorkspace, segment_id: str) -> np.ndarray:
     """Boolean [i, j, k] mask of one segment on the DWI grid."""
     return segment_to_mask(ws.segmentation, segment_id, ws.reference_node)
@@ -142,24 +156,32 @@ def demo_dataset(out_dir: Any, progress: Optional[ProgressCallback] = None) -> s
     if not (out / "dataset_description.json").is_file():
         progress(0.1, f"Writing the demo dataset to {out}")
         write_demo_dataset(out)
-    known = raters.load_raters(out)
-    for rid, name, role, title, years_imaging, years_neuro in DEMO_RATERS:
-        if rid not in known:
-            raters.add_rater(out, raters.Rater(rid, name, role, title, years_imaging, years_neuro,
-                                               qualification="demo account"), by="demo")
+    from AISAnnotationLib.workflow.demo import prepare_demo_team
+
+    progress(0.6, "Registering the demo team and qualifying the annotators on trial cases")
+    team = tuple(raters.Rater(*r, qualification="demo account") for r in DEMO_RATERS)
+    prepare_demo_team(out, team, raters.Rater(*DEMO_DATA_MANAGER, qualification="demo account"))
     progress(1.0, "Demo dataset ready")
     return str(out)
 
 
 def case_queue(root: Any, rater_id: str, role: str, state_filter: str = "all cases",
                search: str = "") -> list[dict[str, Any]]:
-    """The dataset panel's case table: every case's state (from disk), filtered for this rater."""
+    """The dataset panel's case table: every case's state (from disk), filtered for this rater.
+    ``root``: a dataset folder, or a Dataset object (a server login) that filters for its user."""
+    if not isinstance(root, (str, Path)):
+        return root.queue(state_filter, search)
     root = _check_root(root)
+    who = raters.get_rater(root, rater_id)
     rows = []
-    for st in cases.workflow_status(root):
-        rows.append({"case_id": st.case_id, "state": st.state, "annotators": [a["rater"] for a in st.annotators],
-                     "submitted": ", ".join(a["rater"] for a in st.annotators) or "-",
-                     "waiting_for": st.waiting_for})
+    for full in cases.workflow_status(root):
+        st = cases.visible_status(full, who)  # annotators: blinded until final
+        rows.append({"case_id": st["case"], "state": st["state"],
+                     "annotators": [a["rater"] for a in full.annotators],
+                     "submitted": ", ".join(a["rater"] for a in st["annotators"]) or "-",
+                     "waiting_for": st["waiting_for"],
+                     "return_to": [r for d in full.decisions[-1:] if d["decision"] == "return"
+                                   for r in d.get("return_to", [])] if full.state == "returned" else []})
     return panels.filter_queue(rows, rater_id, role, state_filter, search)
 
 
@@ -213,13 +235,15 @@ def open_case(scene: Any, root: Any, case_id: str, rater_id: str, role: str, vie
     annotators, the review layout otherwise.
     """
     progress = _progress(progress)
-    root = _check_root(root)
     subject, session = split_case_id(case_id)
     if role not in ROLES:
         raise InputError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
-    raters.require_role(root, rater_id, role, f"open cases as {role}")
+    if isinstance(root, (str, Path)):
+        raters.require_role(_check_root(root), rater_id, role, f"open cases as {role}")
+    ds = _dataset(root, rater_id, role)
     progress(0.05, f"Reading {case_id}")
-    case = load_case(root, subject, session)
+    case = ds.load_case(case_id)
+    root = Path(case.root)
     close_case(scene)
     progress(0.4, "Creating volume nodes")
     volumes = load_case_nodes(scene, case)
@@ -230,17 +254,16 @@ def open_case(scene: Any, root: Any, case_id: str, rater_id: str, role: str, vie
     seg.SetAttribute(CASE_ATTRIBUTE, case.case_id)
     ws = CaseWorkspace(root=root, case_id=case.case_id, rater_id=rater_id, role=role, case=case, volumes=volumes,
                        segmentation=seg, editable_segment_id="",
-                       opened=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    latest = store.latest_revisions(root, subject, session)
+                       opened=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), dataset=ds)
     overlays = {}
     if role == "annotator":
         own = np.zeros(case.reference.shape3, dtype=bool)
-        if rater_id in latest:
+        if any(a.get("rater") == rater_id for a in ds.status(case.case_id).get("annotators", [])):
             own = _read_mask(ws, rater_id)
         ws.editable_segment_id = set_segment_mask(seg, own, dwi, f"lesion ({rater_id})", color=RATER_COLORS["own"])
     else:
         progress(0.6, "Loading both annotations")
-        material = cases.review_material(root, subject, session, rater_id)  # role and blinding checked there
+        material = ds.review_material(case.case_id)  # role and blinding checked by the library
         masks_ab = {}
         for label, owner, img in (("A", material.a_rater, material.a), ("B", material.b_rater, material.b)):
             if not img.same_grid(case.reference):
@@ -274,7 +297,7 @@ def open_case(scene: Any, root: Any, case_id: str, rater_id: str, role: str, vie
 
 def _read_mask(ws: CaseWorkspace, owner: str) -> np.ndarray:
     """``owner``'s latest mask as ``ws.rater_id`` may see it (the library enforces blinding and logs it)."""
-    img = cases.get_mask(ws.root, ws.subject, ws.session, ws.rater_id, owner)
+    img = ws.dataset.get_mask(ws.case_id, owner)
     if not img.same_grid(ws.case.reference):
         raise InputError(f"{ws.case_id}: {owner}'s mask is not on the DWI grid")
     return np.asarray(img.array) > 0
@@ -340,7 +363,8 @@ def load_screening(ws: CaseWorkspace) -> dict[str, Any]:
 
 def save_screening(ws: CaseWorkspace, form: dict[str, Any]) -> str:
     """Store the screening; returns what it means for the queue (the QC library decides)."""
-    stored = add_reader_record(ws.root, ws.subject, ws.session, screening_record(ws.rater_id, form))
+    rec = screening_record(ws.rater_id, form)
+    stored = ws.dataset.save_screening(ws.case_id, rec.likert, list(rec.artifacts), list(rec.exclusions), rec.note)
     if stored.get("excluded"):
         return f"{ws.case_id} leaves the annotation queue: {stored.get('reason')}"
     return f"{ws.case_id} stays in the annotation queue (screening by {ws.rater_id} saved)"
@@ -417,13 +441,13 @@ def submit(ws: CaseWorkspace, form: dict[str, Any], progress: Optional[ProgressC
     progress(0.2, "Exporting the segment on the DWI grid")
     mask = segment_mask(ws, ws.editable_segment_id)
     progress(0.5, "Mask QC and storage")
-    rev = cases.submit(ws.root, ws.subject, ws.session, ws.rater_id, mask_image(ws, mask, "lesion"),
-                       no_visible_lesion=bool(form.get("no_visible_lesion")), parameters=parameters,
-                       uncertain_regions=notes(ws), started=ws.opened, case=ws.case)
-    st = cases.case_status(ws.root, ws.subject, ws.session)
+    res = ws.dataset.submit(ws.case_id, mask_image(ws, mask, "lesion"), case=ws.case,
+                            no_visible_lesion=bool(form.get("no_visible_lesion")), parameters=parameters,
+                            uncertain_regions=notes(ws), started=ws.opened)
     progress(1.0, "Submitted")
-    return (f"{ws.case_id}: revision {rev.number} of {ws.rater_id} stored ({int(np.count_nonzero(mask))} voxels) "
-            f"as {store.rel(ws.root, rev.mask_path)}. Case state: {st.state}; waiting for {st.waiting_for}.")
+    where = res.get("file") or getattr(ws.dataset, "location", "")
+    return (f"{ws.case_id}: revision {res['revision']} of {ws.rater_id} stored ({int(np.count_nonzero(mask))} voxels) "
+            f"as {where}. Case state: {res['state']}; waiting for {res['waiting_for']}.")
 
 
 # --------------------------------------------------------------------------- reviewer and arbitrator
@@ -460,27 +484,31 @@ def decide(ws: CaseWorkspace, decision: str, reason: str = "", progress: Optiona
             raise InputError("press 'Edit a copy' and edit the 'corrected' segment first")
         corrected = mask_image(ws, segment_mask(ws, ws.rater_segment_ids["corrected"]), "corrected")
     progress(0.3, "Recording the decision")
-    act = cases.arbitrate if ws.role == "arbitrator" else cases.review
-    rec = act(ws.root, ws.subject, ws.session, ws.rater_id, kind, accept=accept, corrected=corrected,
-              reason=reason or None, case=ws.case)
-    st = cases.case_status(ws.root, ws.subject, ws.session)
+    rec = ws.dataset.decide(ws.case_id, kind, accept=accept, corrected=corrected, reason=reason or None,
+                            case=ws.case)
     progress(1.0, "Decision recorded")
     what = f"accept {rec['accept']}" if rec.get("accept") else rec["decision"]
-    return f"{ws.case_id}: {ws.role} {ws.rater_id} decided '{what}'. Case state: {st.state}."
+    return f"{ws.case_id}: {ws.role} {ws.rater_id} decided '{what}'. Case state: {rec['state']}."
 
 
 def escalate(ws: CaseWorkspace, reason: str) -> str:
     """Send the case to arbitration (reason required by the library)."""
-    cases.review(ws.root, ws.subject, ws.session, ws.rater_id, "escalate", reason=reason or None, case=ws.case)
-    st = cases.case_status(ws.root, ws.subject, ws.session)
-    return f"{ws.case_id} escalated by {ws.rater_id}. Case state: {st.state}; waiting for {st.waiting_for}."
+    rec = ws.dataset.decide(ws.case_id, "escalate", reason=reason or None, case=ws.case)
+    return f"{ws.case_id} escalated by {ws.rater_id}. Case state: {rec['state']}; waiting for {rec['waiting_for']}."
+
+
+def return_case(ws: CaseWorkspace, sides: Any, reason: str) -> str:
+    """Return the case to annotator(s) ``sides`` ("A", "B" or rater ids) for re-annotation (reason required)."""
+    who = [ws.raters.get(s, s) for s in ([sides] if isinstance(sides, str) else list(sides))]
+    rec = ws.dataset.decide(ws.case_id, "return", return_to=who, reason=reason or None, case=ws.case)
+    return f"{ws.case_id} returned to {', '.join(who)} by {ws.rater_id}. Case state: {rec['state']}."
 
 
 def escalation_text(ws: CaseWorkspace) -> str:
     """Who escalated the case, when and why (empty when it was not escalated)."""
-    st = cases.case_status(ws.root, ws.subject, ws.session)
+    st = ws.dataset.status(ws.case_id)
     lines = [f"{d['rater']} ({d['role']}, {d['time']}): {d.get('reason') or 'no reason given'}"
-             for d in st.decisions if d["decision"] == "escalate"]
+             for d in st["decisions"] if d["decision"] == "escalate"]
     return "\n".join(lines)
 
 

@@ -1,5 +1,6 @@
 """Two-annotator review workflow verbs: ``raters``, ``submit``, ``review``, ``arbitrate``,
-``status``, ``audit``, ``fetch-mask``, ``workflow-config`` and ``demo-workflow``."""
+``status``, ``audit``, ``fetch-mask``, ``workflow-config``, ``trial-set``, ``qualify`` and
+``demo-workflow``."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ from typing import Any
 
 from .. import audit, bids, raters
 from ..errors import AISError, InputError
-from ..io import read_json, write_json, write_nifti
-from ..locking import file_lock
-from ..workflow import cases, state, store
+from ..io import read_json, write_nifti
+from ..workflow import cases, settings, state, store
 from ..workflow.access import get_mask
 from ..workflow.verify import verify_dataset
 
@@ -31,15 +31,22 @@ def _decision_args(p: argparse.ArgumentParser, escalate: bool) -> None:
     g.add_argument("--intersection", action="store_true", help="final = intersection of the two masks")
     g.add_argument("--corrected", type=Path, metavar="MASK", help="final = this corrected mask (DWI grid)")
     if escalate:
+        g.add_argument("--sign-off", action="store_true",
+                       help="sign off the auto-accept rule's proposal (final = the configured merge of A and B)")
         g.add_argument("--escalate", action="store_true", help="send the case to arbitration (needs --reason)")
-    p.add_argument("--reason", help="why (required except for a reviewer's union/intersection)")
+    g.add_argument("--return-to", action="append", metavar="RATER",
+                   help="return the case to this annotator for re-annotation (repeatable; needs --reason)")
+    p.add_argument("--reason", help="why (required except for a reviewer's sign-off/union/intersection)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    r = sub.add_parser("raters", help="register and list raters (annotator / reviewer / arbitrator)")
+    r = sub.add_parser("raters", help="register and list raters (annotator / reviewer / arbitrator / data-manager)")
     rs = r.add_subparsers(dest="raters_command", metavar="ACTION")
     ra = rs.add_parser("add", help="register a rater (qualification checked against consensus R13)")
     ra.add_argument("root", type=Path)
+    ra.add_argument("--rater", dest="by", help="registered data manager acting (not needed for the first data "
+                                               "manager of an empty registry)")
+    ra.add_argument("--reason")
     ra.add_argument("--id", required=True, help="letters and digits only (used in file names)")
     ra.add_argument("--name", required=True)
     ra.add_argument("--role", required=True, choices=raters.ROLES)
@@ -49,6 +56,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     ra.add_argument("--qualification", default="", help="free text (board certification, training, trial cases)")
     ra.add_argument("--allow-unqualified", action="store_true", help="register although below the R13 minimum")
     ra.set_defaults(func=_cmd_raters_add)
+    for verb, flag in (("disable", True), ("enable", False)):
+        rd = rs.add_parser(verb, help=f"{verb} a rater (data manager only; records stay valid)")
+        rd.add_argument("root", type=Path)
+        rd.add_argument("--id", required=True)
+        rd.add_argument("--rater", dest="by", required=True, help="registered data manager acting")
+        rd.add_argument("--reason")
+        rd.set_defaults(func=lambda a, flag=flag: _cmd_raters_disable(a, flag))
     rl = rs.add_parser("list", help="list registered raters")
     rl.add_argument("root", type=Path)
     rl.add_argument("--json", action="store_true")
@@ -81,6 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     st = sub.add_parser("status", help="every case's workflow state, who did what, what waits for whom")
     st.add_argument("root", type=Path)
     st.add_argument("--json", action="store_true")
+    st.add_argument("--rater", help="show what this rater may see (annotators: blinded until final)")
     st.add_argument("--repair", action="store_true",
                     help="first bring derived files up to date (after an interrupted save or a rule change)")
     st.set_defaults(func=_cmd_status)
@@ -88,6 +103,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     au = sub.add_parser("audit", help="show or verify the audit log")
     au.add_argument("root", type=Path)
     au.add_argument("--verify", action="store_true", help="check the hash chain and the files it names")
+    au.add_argument("--anchor", nargs="?", const="", default=None, metavar="DIGEST",
+                    help="alone: print a short digest of the log head to write down elsewhere; with --verify "
+                         "DIGEST: prove the log still contains and extends it")
     au.add_argument("--json", action="store_true")
     au.set_defaults(func=_cmd_audit)
 
@@ -100,14 +118,35 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     c = sub.add_parser("workflow-config", help="show or set the auto-accept rule and finalisation options")
     c.add_argument("root", type=Path)
+    c.add_argument("--rater", help="registered data manager acting (required to change a setting)")
+    c.add_argument("--reason", help="why (required to switch --require-review off)")
     c.add_argument("--rule", action="append", default=[], metavar="KEY=VALUE",
                    help="auto-accept rule setting, e.g. min_dice=0.85 or max_unmatched_lesion_ml=none")
     c.add_argument("--auto-merge", choices=("intersection", "union"))
     c.add_argument("--consensus-layout", choices=("on", "off"),
                    help="also write final masks as sub-X_ses-Y_dwi_lesionmask.nii.gz (listed in .bidsignore)")
     c.add_argument("--require-review", choices=("on", "off"),
-                   help="on: rule-accepted pairs still wait for a reviewer's sign-off (consensus R14)")
+                   help="on (default, consensus §2.6): every case waits for a senior sign-off; off: rule-accepted "
+                        "pairs become final without review (a deviation, needs --reason)")
     c.set_defaults(func=_cmd_config)
+
+    t = sub.add_parser("trial-set", help="data manager: choose the qualification trial set and pass thresholds")
+    t.add_argument("root", type=Path)
+    t.add_argument("--rater", required=True, help="registered data manager acting")
+    t.add_argument("--trial-dataset", required=True, type=Path,
+                   help="separate BIDS dataset whose sessions have desc-reference masks (≥ 5 cases)")
+    t.add_argument("--case", action="append", help="only this trial case, e.g. sub-T01_ses-01 (repeatable)")
+    for k, v in qualification_defaults().items():
+        t.add_argument("--" + k.replace("_", "-"), type=float, help=f"default {v}")
+    t.set_defaults(func=_cmd_trial_set)
+
+    q = sub.add_parser("qualify", help="score an annotator's trial masks; record the qualification (R13, R15)")
+    q.add_argument("root", type=Path)
+    q.add_argument("--rater", required=True, help="the annotator qualifying")
+    q.add_argument("--trial-set", required=True, type=Path, dest="masks", metavar="MASKS_DIR",
+                   help="folder with the annotator's mask of every trial case, named <case>_mask.nii.gz")
+    q.add_argument("--minutes", action="append", default=[], metavar="CASE=MIN", help="time taken per trial case")
+    q.set_defaults(func=_cmd_qualify)
 
     d = sub.add_parser("demo-workflow", help="run the scripted two-annotator workflow on the demo dataset")
     d.add_argument("out", type=Path, help="demo dataset (written when missing)")
@@ -118,12 +157,63 @@ def _label(x: Any, prefix: str) -> Any:
     return bids.strip_prefix(x, prefix) if x else None
 
 
+def qualification_defaults() -> dict[str, float]:
+    from ..qualification.trialset import DEFAULT_THRESHOLDS
+
+    return dict(DEFAULT_THRESHOLDS)
+
+
 def _cmd_raters_add(a: argparse.Namespace) -> int:
     r = raters.add_rater(a.root, raters.Rater(a.id, a.name, a.role, a.title, a.years_imaging, a.years_neuro,
-                                              a.qualification), allow_unqualified=a.allow_unqualified)
+                                              a.qualification), allow_unqualified=a.allow_unqualified, by=a.by,
+                         reason=a.reason)
     warn = f" (below R13: {'; '.join(r.qualification_problems)})" if r.qualification_problems else ""
     print(f"registered {r.id} ({r.name}) as {r.role}{warn}")
     return 0
+
+
+def _cmd_raters_disable(a: argparse.Namespace, disabled: bool) -> int:
+    r = raters.set_disabled(a.root, a.id, disabled, a.by, a.reason)
+    print(f"{r.id} ({r.name}) {'disabled' if r.disabled else 'enabled'} by {a.by}")
+    return 0
+
+
+def _trial_text(r: raters.Rater) -> str:
+    if r.role != "annotator":
+        return ""
+    if not r.trial:
+        return "trial: not qualified"
+    s = r.trial.get("summary", {})
+    return (f"trial: {'PASSED' if r.trial.get('passed') else 'NOT PASSED'} {str(r.trial.get('time', ''))[:10]} "
+            f"(Dice {s.get('mean_dice')}, F1 {s.get('mean_lesion_f1')})")
+
+
+def _cmd_trial_set(a: argparse.Namespace) -> int:
+    from ..qualification import define_trial_set
+
+    th = {k: getattr(a, k) for k in qualification_defaults() if getattr(a, k) is not None}
+    ts = define_trial_set(a.root, a.rater, a.trial_dataset, a.case, th)
+    print(f"trial set of {len(ts['cases'])} case(s) from {ts['trial_root']} defined by {a.rater}; thresholds "
+          + ", ".join(f"{k}={v}" for k, v in ts["thresholds"].items()))
+    return 0
+
+
+def _cmd_qualify(a: argparse.Namespace) -> int:
+    from ..qualification import qualify, report_dir
+
+    minutes = {}
+    for kv in a.minutes:
+        k, sep, v = kv.partition("=")
+        try:
+            minutes[k.strip()] = float(v)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise InputError(f"--minutes {kv!r}: expected CASE=MINUTES, e.g. sub-T01_ses-01=12")
+    rep = qualify(a.root, a.rater, a.masks, minutes)
+    print(f"{a.rater}: {'PASSED' if rep['passed'] else 'NOT PASSED'} — " + "; ".join(rep["reasons"]))
+    print(f"report: {report_dir(a.root, a.rater)}/qualification.html (+ .json)")
+    return 0 if rep["passed"] else 1
 
 
 def _cmd_raters_list(a: argparse.Namespace) -> int:
@@ -134,7 +224,8 @@ def _cmd_raters_list(a: argparse.Namespace) -> int:
     for r in rs.values():
         print(f"{r.id:<12} {r.role:<11} {r.name:<28} {r.title or '-':<16} "
               f"imaging {r.years_imaging if r.years_imaging is not None else '?'} y, "
-              f"neuro {r.years_neuro if r.years_neuro is not None else '?'} y")
+              f"neuro {r.years_neuro if r.years_neuro is not None else '?'} y"
+              f"{' DISABLED' if r.disabled else ''} {_trial_text(r)}".rstrip())
     return 0
 
 
@@ -170,12 +261,14 @@ def _cmd_submit(a: argparse.Namespace) -> int:
 
 def _cmd_decide(a: argparse.Namespace, role: str) -> int:
     decision = ("accept" if a.accept else "union" if a.union else "intersection" if a.intersection
-                else "corrected" if a.corrected else "escalate")
+                else "corrected" if a.corrected else "return" if a.return_to
+                else "sign-off" if getattr(a, "sign_off", False) else "escalate")
     fn = cases.review if role == "reviewer" else cases.arbitrate
     rec = fn(a.root, _label(a.subject, "sub"), _label(a.session, "ses"), a.rater, decision, accept=a.accept,
-             corrected=a.corrected, reason=a.reason)
+             corrected=a.corrected, reason=a.reason, return_to=a.return_to)
     st = state.case_status(a.root, _label(a.subject, "sub"), _label(a.session, "ses"))
-    what = decision + (f" {rec['accept']}" if rec.get("accept") else "")
+    what = decision + (f" {rec['accept']}" if rec.get("accept") else "") + (
+        f" to {', '.join(rec['return_to'])}" if rec.get("return_to") else "")
     print(f"{st.case_id}: {role} {a.rater} decided '{what}'; case is {st.state}, waiting for {st.waiting_for}")
     return 0
 
@@ -199,10 +292,20 @@ def _fmt_status(st: state.CaseStatus) -> str:
 
 def _cmd_status(a: argparse.Namespace) -> int:
     if a.repair:
+        from ..cleanup import remove_leftovers
+
+        for line in remove_leftovers(a.root):
+            print(f"removed {line}")
+        settings.audited_config(a.root)  # an unaudited rule change is never applied
         for sub_, ses in bids.find_sessions(a.root):
             if state.excluded(a.root, sub_, ses) is None and store.list_revisions(a.root, sub_, ses):
                 cases.repair(a.root, sub_, ses)
     rows = state.workflow_status(a.root)
+    if a.rater:
+        who = raters.get_rater(a.root, a.rater)
+        rows = [state.CaseStatus(**{k: v for k, v in state.visible_status(r, who).items() if k != "case"})
+                for r in rows]
+    devs = settings.deviations(a.root) if not a.rater or raters.get_rater(a.root, a.rater).role != "annotator" else []
     if a.json:
         print(json.dumps([r.as_dict() for r in rows], indent=2, ensure_ascii=False, default=str))
         return 0
@@ -216,12 +319,17 @@ def _cmd_status(a: argparse.Namespace) -> int:
     for r in rows:
         counts[r.state] = counts.get(r.state, 0) + 1
     print("summary: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    for d in devs:
+        print(f"deviation from the consensus: {d}")
     return 0
 
 
 def _cmd_audit(a: argparse.Namespace) -> int:
+    if a.anchor == "" and not a.verify:
+        print(audit.anchor(store.audit_log(a.root)))
+        return 0
     if a.verify:
-        res = verify_dataset(a.root)
+        res = verify_dataset(a.root, anchor=a.anchor or None)
         if a.json:
             print(json.dumps(res.as_dict(), indent=2, ensure_ascii=False))
         else:
@@ -230,7 +338,13 @@ def _cmd_audit(a: argparse.Namespace) -> int:
                 print(f"  error: {e}")
             for w in res.warnings:
                 print(f"  warning: {w}")
+            for p in res.proven:
+                print(f"  proven: {p}")
+            for u in res.unproven:
+                print(f"  not proven: {u}")
         return 0 if res.ok else 1
+    if a.anchor:
+        raise InputError("--anchor DIGEST is checked with --verify")
     recs = audit.read(store.audit_log(a.root))
     if a.json:
         print(json.dumps(recs, indent=2, ensure_ascii=False))
@@ -243,7 +357,7 @@ def _cmd_audit(a: argparse.Namespace) -> int:
 
 def _cmd_fetch(a: argparse.Namespace) -> int:
     img = get_mask(a.root, _label(a.subject, "sub"), _label(a.session, "ses"), a.rater, a.owner,
-                         revision=a.revision)
+                   revision=a.revision)
     write_nifti(img, a.out, dtype="uint8")
     print(f"wrote {a.owner}'s mask to {a.out}")
     return 0
@@ -259,36 +373,27 @@ def _parse_value(v: str) -> Any:
 
 
 def _cmd_config(a: argparse.Namespace) -> int:
-    from ..metrics import AutoAcceptRule
-
     cfg = store.load_config(a.root)
     if a.rule or a.auto_merge or a.consensus_layout or a.require_review:
+        changes: dict[str, Any] = {}
         rule = dict(cfg.get("auto_accept") or {})
         for kv in a.rule:
             if "=" not in kv:
                 raise InputError(f"--rule {kv!r}: expected KEY=VALUE")
             k, v = kv.split("=", 1)
             rule[k.strip()] = _parse_value(v.strip())
-        try:
-            rule = AutoAcceptRule.from_dict(rule).as_dict() if rule else None
-        except (TypeError, ValueError) as exc:
-            raise InputError(str(exc)) from exc
-        if rule:
-            rule.pop("rule", None)
-        cfg["auto_accept"] = rule
+        if a.rule:
+            changes["auto_accept"] = rule or None
         if a.auto_merge:
-            cfg["auto_merge"] = a.auto_merge
+            changes["auto_merge"] = a.auto_merge
         if a.consensus_layout:
-            cfg["consensus_layout"] = a.consensus_layout == "on"
+            changes["consensus_layout"] = a.consensus_layout == "on"
         if a.require_review:
-            cfg["require_review"] = a.require_review == "on"
-        bids.ensure_lesion_derivatives(a.root)
-        with file_lock(store.lock_path(a.root)):
-            write_json(store.config_path(a.root), cfg)
-            audit.append(store.audit_log(a.root), who="data-manager", role="data-manager", case=None,
-                         action="configure", details=cfg)
+            changes["require_review"] = a.require_review == "on"
+        cfg = settings.configure(a.root, a.rater, changes, reason=a.reason)
     shown = dict(cfg)
     shown["auto_accept_effective"] = state.auto_accept_rule(a.root).as_dict()
+    shown["deviations"] = settings.deviations(a.root)
     print(json.dumps(shown, indent=2))
     return 0
 

@@ -192,7 +192,7 @@ def _check_dicom_dataset(ds: Any, deid: bool, dates_ok: bool, where: str, path: 
                 _check_dicom_dataset(item, deid, dates_ok, f"{name}[{i}].", path, out)
             continue
         if tag in (PATIENT_NAME, PATIENT_ID):
-            if not PSEUDONYM_RE.match(str(el.value)):
+            if not PSEUDONYM_RE.fullmatch(str(el.value)):
                 out.append(Finding(path, name, f"identifying value {mask(el.value)}"))
             continue
         if act is None:

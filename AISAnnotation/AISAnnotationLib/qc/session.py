@@ -262,16 +262,21 @@ def run_dataset_qc(root: Path, config: Optional[QCConfig] = None, progress: Prog
 def add_reader_record(root: Path, subject: str, session: Optional[str], record: ReaderRecord,
                       config: Optional[QCConfig] = None) -> dict[str, Any]:
     """Store a reader's record and re-decide (runs the automatic QC first if it never ran)."""
+    from .subjective import audit_screening, authorise_reader
+
     config = config or QCConfig()
     root = Path(root)
     bids.session_dir(root, subject, session)  # validates labels
+    reader = authorise_reader(root, record.reader)  # a registered rater who reads images
     stored = read_qc_record(root, subject, session)
     if stored is None:
         run_session_qc(root, subject, session, config)
         stored = read_qc_record(root, subject, session) or {}
+    before = dict(stored)
     readers = _stored_readers(root, subject, session) + [record]
     stored["readers"] = [r.as_dict() for r in readers]
     reasons = decide(stored.get("acquisition", []), stored.get("objective", []), readers, stored.get("error"), config)
     stored.update({"excluded": bool(reasons), "reason": "; ".join(reasons), "reasons": reasons, "updated": _now()})
+    audit_screening(root, subject, session, record, reader.role, before, stored)
     write_json(qc_record_path(root, subject, session), stored)
     return stored

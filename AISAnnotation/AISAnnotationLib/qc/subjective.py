@@ -8,12 +8,17 @@ reader replaces the older one in the decision; all records are kept for traceabi
 Decision (:func:`reader_reasons`): Likert < :data:`LIKERT_MIN` on any sequence or any
 exclusion removes the case from the annotation queue. Artifact flags alone do not: a
 reader who judges an artifact *severe* gives the sequence a Likert score below 3.
+
+Who may screen (:func:`authorise_reader`): a registered, enabled rater whose role reads images
+(annotator, reviewer, arbitrator). Every stored record is audited (:func:`audit_screening`,
+action ``screening`` with the queue decision before and after).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from ..bids import validate_label
@@ -119,3 +124,27 @@ def reader_reasons(records: Iterable[ReaderRecord], likert_min: int = LIKERT_MIN
         for e in r.exclusions:
             out.append(f"reader {r.reader}: non-ischemic lesion ({e.replace('_', ' ')})")
     return out
+
+
+def authorise_reader(root: Path, reader_id: str):
+    """The registered rater ``reader_id`` if their role reads images (else ``RoleError``)."""
+    from .. import raters
+
+    r = raters.get_rater(root, reader_id)
+    if r.role not in raters.READING_ROLES:
+        raise raters.RoleError(f"{reader_id} is registered as {r.role}; screening is done by a rater who reads "
+                               f"images ({', '.join(raters.READING_ROLES)})")
+    return r
+
+
+def audit_screening(root: Path, subject: str, session: Optional[str], record: ReaderRecord, role: str,
+                    before: dict[str, Any], after: dict[str, Any]) -> None:
+    """One audit record ``screening``: the reader's record and the queue decision before/after."""
+    from .. import audit, bids
+
+    def decision(d: dict[str, Any]) -> dict[str, Any]:
+        return {"excluded": bool(d.get("excluded")), "reason": d.get("reason") or None}
+
+    audit.append(audit.log_path(bids.lesion_dir(root)), who=record.reader, role=role,
+                 case=bids.prefix(subject, session), action="screening", reason=record.note or None,
+                 details={"record": record.as_dict(), "before": decision(before), "after": decision(after)})

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import shutil
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .. import __version__, bids
 from ..case import load_case
 from ..errors import AISError, InputError
-from ..io import atomic_write_text, write_json
+from ..io import atomic_write_text, replace_dir, stage_dir, write_json
 from ..progress import ProgressCallback, null_progress
 from . import plots, sections
 from .html import render_html
@@ -54,7 +55,33 @@ def build_report(root: Path, out: Path, run_validator: bool = True,
     sessions = bids.find_sessions(root)
     if not sessions:
         raise InputError(f"{root}: no sub-*/ses-* sessions to report on")
-    out.mkdir(parents=True, exist_ok=True)
+    _check_out(out)
+    final_out, out = out, stage_dir(out)  # built in a staging folder, then swapped in whole
+    try:
+        rep = _build(root, out, sessions, run_validator, snapshot_renderer, no_snapshot_reason, progress)
+        replace_dir(out, final_out)
+    finally:
+        if out.exists():
+            shutil.rmtree(out, ignore_errors=True)
+    progress(1.0, "report written")
+    return rep
+
+
+def _check_out(out: Path) -> None:
+    """``out`` must be absent, empty or a previous report (it is replaced as a whole)."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder; --out names the report folder")
+    if out.is_dir():
+        foreign = [p.name for p in out.iterdir() if p.name not in ("report.html", "report.json")
+                   and not (p.is_file() and p.suffix == ".png")]
+        if foreign:
+            raise InputError(f"{out}: holds files that are not part of a report ({', '.join(sorted(foreign)[:3])}); "
+                             "choose a new or empty folder")
+
+
+def _build(root: Path, out: Path, sessions: list, run_validator: bool,
+           snapshot_renderer: Optional[Callable[..., dict[str, Any]]], no_snapshot_reason: str,
+           progress: ProgressCallback) -> dict[str, Any]:
     cases: dict[str, Any] = {}
     load_errors = {}
     for i, (sub, ses) in enumerate(sessions):
@@ -87,6 +114,9 @@ def build_report(root: Path, out: Path, run_validator: bool = True,
         "sections": secs,
     }
     rep["verdict"] = verdict(rep)
+    from ..workflow.settings import deviations
+
+    rep["verdict"]["deviations"] = deviations(root)  # listed, not failing: the data manager's audited choice
     figs = _figures(rep)
     for name, png in figs.items():
         (out / f"{name}.png").write_bytes(png)
@@ -97,7 +127,6 @@ def build_report(root: Path, out: Path, run_validator: bool = True,
         if row.get("png"):
             images[f"snapshot:{row['case']}"] = _b64((out / row["png"]).read_bytes())
     atomic_write_text(out / "report.html", render_html(rep, images))
-    progress(1.0, "report written")
     return rep
 
 

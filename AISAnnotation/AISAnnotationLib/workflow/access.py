@@ -1,7 +1,7 @@
 """Blinded access to masks (consensus R14: independent annotation).
 
-An annotator gets another annotator's mask, the reference, or the comparison material only
-once both annotators of the case have submitted; reviewers and arbitrators see everything.
+An annotator gets another annotator's mask, the reference, or the comparison material
+(agreement, metrics) only once the case is final; reviewers and arbitrators see everything.
 Every access is written to the audit log (action ``view-mask``).
 """
 
@@ -16,7 +16,14 @@ from ..errors import InputError
 from ..image import Image
 from ..io import read_image, read_json, sha256_file
 from . import store
-from .state import BlindingError, WorkflowError
+from .state import BlindingError, WorkflowError, case_status, visible_status
+
+
+def status_for(root: Path, subject: str, session: Optional[str], requester: str) -> dict[str, Any]:
+    """The case status as ``requester`` may see it (:func:`.state.visible_status`: an annotator of an
+    open case gets no agreement, no decisions and no other annotator's record)."""
+    root = Path(root)
+    return visible_status(case_status(root, subject, session), raters.get_rater(root, requester))
 
 
 def _log(root: Path, **kw: Any) -> dict[str, Any]:
@@ -32,18 +39,17 @@ def get_mask(root: Path, subject: str, session: Optional[str], requester: str, o
              revision: Optional[int] = None) -> Image:
     """Mask ``owner`` (an annotator id, ``"reference"`` or ``"final"``) as seen by ``requester``.
 
-    Blinding: an annotator gets another annotator's mask, or the reference, only once two
-    annotators have submitted; reviewers and arbitrators see everything. ``revision`` picks
+    Blinding: an annotator gets another annotator's mask, the reference or the final mask
+    only once the case is final; reviewers and arbitrators see everything. ``revision`` picks
     an earlier revision (default: the latest). Every access is written to the audit log.
     """
     root = Path(root)
     who = raters.get_rater(root, requester)
-    latest = store.latest_revisions(root, subject, session)
     case_id = bids.prefix(subject, session)
-    if who.role == "annotator" and owner != requester and len(latest) < 2:
-        what = "the reference mask" if owner == bids.REFERENCE_DESC else f"{owner}'s mask"
-        raise BlindingError(f"{requester} may not see {what} of {case_id} while the case is open for "
-                            "independent annotation (both annotators must submit first)")
+    if who.role == "annotator" and owner != requester and case_status(root, subject, session).state != "final":
+        what = {bids.REFERENCE_DESC: "the reference mask", "final": "the final mask"}.get(owner, f"{owner}'s mask")
+        raise BlindingError(f"{requester} may not see {what} of {case_id} before the case is final "
+                            "(independent annotation, R14)")
     if owner == "final":
         path = bids.lesion_mask_path(root, subject, session)
     elif owner == bids.REFERENCE_DESC:
@@ -83,17 +89,18 @@ class ReviewMaterial:
 
 
 def review_material(root: Path, subject: str, session: Optional[str], requester: str) -> ReviewMaterial:
-    """Both masks + disagreement map for a reviewer or arbitrator (annotators: only once both
-    have submitted, as for :func:`get_mask`). Logged in the audit trail."""
+    """Both masks + disagreement map for a reviewer or arbitrator (annotators: only once the
+    case is final, as for :func:`get_mask`). Logged in the audit trail."""
     from ..metrics import LABEL_NAMES, disagreement_map
 
     root = Path(root)
     who = raters.get_rater(root, requester)
     latest = store.latest_revisions(root, subject, session)
     case_id = bids.prefix(subject, session)
+    if who.role == "annotator" and case_status(root, subject, session).state != "final":
+        raise BlindingError(f"{requester} may not compare masks of {case_id} before the case is final "
+                            "(independent annotation, R14)")
     if len(latest) < 2:
-        if who.role == "annotator":
-            raise BlindingError(f"{requester} may not compare masks of {case_id} before both annotators submitted")
         raise WorkflowError(f"{case_id}: {len(latest)} of 2 annotations submitted; nothing to compare yet")
     a, b = _pair(latest)
     ia, ib = read_image(a.mask_path, with_sidecar=False), read_image(b.mask_path, with_sidecar=False)

@@ -21,18 +21,21 @@ from ..io import read_image, read_json, sha256_file, write_json
 from ..locking import file_lock
 from ..maskqc import check_mask
 from . import store
+from .settings import audited_config
 from .state import (
     CaseStatus,
     MaskQCError,
     WorkflowError,
+    _resubmitted,
+    active_decisions,
     auto_accept_rule,
     case_status,
     excluded,
 )
 from .store import Revision
 
-DECISIONS = ("accept", "union", "intersection", "corrected", "escalate")
-TRIVIAL_REVIEW = ("union", "intersection")
+DECISIONS = ("accept", "union", "intersection", "corrected", "sign-off", "escalate", "return")
+TRIVIAL_REVIEW = ("union", "intersection", "sign-off")
 MaskLike = Union[Image, np.ndarray, str, Path]
 
 
@@ -83,8 +86,27 @@ def _lock(root: Path):
     return file_lock(store.lock_path(root))
 
 
-def _log(root: Path, **kw: Any) -> dict[str, Any]:
+_FIELDS = "fields" in __import__("inspect").signature(audit.append).parameters
+
+
+def _log(root: Path, files: Optional[dict[str, str]] = None, **kw: Any) -> dict[str, Any]:
+    """Append an audit record; ``files`` = {path relative to the BIDS root: sha256} of every file
+    the record creates or vouches for (a top-level field; inside ``details`` for an older audit.append)."""
+    if files is not None:
+        if _FIELDS:
+            kw["files"] = files
+        else:
+            kw["details"] = dict(kw.get("details") or {}, files=files)
     return audit.append(store.audit_log(root), **kw)
+
+
+def root_rel(root: Path, path: Path) -> str:
+    """Path relative to the BIDS root (how the ``files`` field of audit records names files)."""
+    return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+
+
+def _files(root: Path, *paths: Path) -> dict[str, str]:
+    return {root_rel(root, p): sha256_file(p) for p in paths if Path(p).is_file()}
 
 
 # --------------------------------------------------------------------------- submit
@@ -107,6 +129,9 @@ def submit(root: Path, subject: str, session: Optional[str], rater_id: str, mask
     """
     root = Path(root)
     rater = raters.require_role(root, rater_id, "annotator", "submit annotations")
+    if not rater.trial_passed:
+        raise raters.RoleError(f"annotator {rater_id} has not passed the qualification on trial cases (R13, R15); "
+                               "run `ais-annotate qualify` before annotating production cases")
     case = case or load_case(root, subject, session)
     subject, session = case.subject, case.session
     reason = excluded(root, subject, session)
@@ -125,13 +150,8 @@ def submit(root: Path, subject: str, session: Optional[str], rater_id: str, mask
         params.setdefault("ADCUnitDetected", case.adc_unit.as_dict())
     regions = _norm_regions(uncertain_regions)
     with _lock(root):
-        repair(root, subject, session, case=case)
-        st = case_status(root, subject, session)
-        if st.state not in ("annotating", "agreement-pending", "needs-review"):
-            raise WorkflowError(f"{case.case_id} is {st.state}; annotations can no longer be changed")
-        others = [a["rater"] for a in st.annotators if a["rater"] != rater_id]
-        if len(others) >= 2:
-            raise WorkflowError(f"{case.case_id} already has two annotators ({', '.join(others)})")
+        st = repair(root, subject, session, case=case)
+        _check_may_submit(root, st, rater_id)
         n = max(store.revision_numbers(root, subject, session, rater_id), default=0) + 1
         path = store.revision_path(root, subject, session, rater_id, n)
         store.write_new_bytes(path, store.mask_bytes(arr, case.reference.affine), fault="revision-temp-written")
@@ -155,15 +175,39 @@ def submit(root: Path, subject: str, session: Optional[str], rater_id: str, mask
         }
         meta = masks.mask_sidecar(root, subject, session, _source_files(case), path, manual=True, extra=extra)
         rev = Revision(rater=rater_id, number=n, mask_path=path, meta=meta)
+        side_bytes = store.json_bytes(meta)
+        files = _files(root, path)
+        files[root_rel(root, bids.sidecar_path(path))] = hashlib.sha256(side_bytes).hexdigest()
         # audited before the commit: a committed revision is always in the log
-        _log(root, who=rater_id, role="annotator", case=case.case_id, action="submit",
+        _log(root, files=files, who=rater_id, role="annotator", case=case.case_id, action="submit",
              inputs=meta["AISSourceSHA256"], outputs={store.rel(root, path): rev.sha256},
              reason=comment, details={"revision": n, "voxels": rep.voxels, "no_visible_lesion": no_visible_lesion,
                                       "uncertain_regions": len(regions)})
-        store.write_new_json(bids.sidecar_path(path), meta, fault="revision-sidecar-temp-written")
+        store.write_new_bytes(bids.sidecar_path(path), side_bytes, fault="revision-sidecar-temp-written")
         store.fault_point("revision-committed")
         repair(root, subject, session, case=case)
     return rev
+
+
+def _check_may_submit(root: Path, st: CaseStatus, rater_id: str) -> None:
+    """Blinding + independence: once both annotations are in, an annotator resubmits only
+    when a reviewer/arbitrator returned the case to them (messages reveal nothing of the review)."""
+    names = [a["rater"] for a in st.annotators]
+    if rater_id not in names and len(names) >= 2 and st.state not in ("final", "excluded"):
+        raise WorkflowError(f"{st.case_id} already has two annotators ({', '.join(names)})")
+    if st.state == "returned":
+        latest = store.latest_revisions(root, st.subject, st.session)
+        ret = active_decisions(store.list_decisions(root, st.subject, st.session), latest)[-1]
+        if rater_id in ret.get("return_to", []) and not _resubmitted(ret, latest, rater_id):
+            return
+        raise WorkflowError(f"{st.case_id} was returned to {', '.join(ret.get('return_to', []))} only; "
+                            f"{rater_id} may not submit")
+    if st.state == "annotating":
+        return
+    if st.state in ("final", "excluded"):
+        raise WorkflowError(f"{st.case_id} is {st.state}; annotations can no longer be changed")
+    raise WorkflowError(f"{st.case_id}: both annotations are in and the case is under senior review; an annotator "
+                        "may resubmit only when a reviewer returns the case to them")
 
 
 # --------------------------------------------------------------------------- repair / derived steps
@@ -215,6 +259,7 @@ def _compute_agreement(root: Path, subject: str, session: Optional[str], latest:
     ma, mb = read_image(a.mask_path, with_sidecar=False), read_image(b.mask_path, with_sidecar=False)
     res = compare_masks(np.asarray(ma.array).astype(bool), np.asarray(mb.array).astype(bool), ma.spacing,
                         affine=ma.affine)
+    audited_config(root)  # a rule changed outside the audited workflow-config is never applied
     rule = auto_accept_rule(root)
     accepted, reasons = rule.evaluate(res)
     rec = {
@@ -242,6 +287,8 @@ def _decision_mask(root: Path, dec: dict[str, Any], latest: dict[str, Revision])
         return _read_rev(latest[dec["accept"]])
     if kind in ("union", "intersection"):
         return _combine(kind, _read_rev(a), _read_rev(b))
+    if kind == "sign-off":
+        return _combine(dec["merge"], _read_rev(a), _read_rev(b))
     if kind == "corrected":
         p = store.lesion_root(root) / dec["corrected_file"]
         if sha256_file(p) != dec["corrected_sha256"]:
@@ -255,13 +302,15 @@ def _finalise(root: Path, subject: str, session: Optional[str], case: Case) -> P
     revs = store.list_revisions(root, subject, session)
     agr = read_json(store.agreement_path(root, subject, session))
     decisions = store.list_decisions(root, subject, session)
-    cfg = store.load_config(root)
+    active = active_decisions(decisions, latest)
+    cfg = audited_config(root)
     a, b = _pair(latest)
-    if decisions:
-        last = decisions[-1]
+    if active:
+        last = active[-1]
         mask = _decision_mask(root, last, latest)
         via, by = ("review" if last["role"] == "reviewer" else "arbitration"), last["rater"]
-        how = last["decision"] + (f" {last['accept']}" if last.get("accept") else "")
+        how = last["decision"] + (f" {last['accept']}" if last.get("accept") else "") + (
+            f" ({last['merge']})" if last.get("merge") else "")
     else:
         mask = _combine(cfg["auto_merge"], _read_rev(a), _read_rev(b))
         via, by, how = "auto-accept", "system", cfg["auto_merge"]
@@ -291,7 +340,8 @@ def _finalise(root: Path, subject: str, session: Optional[str], case: Case) -> P
     path = masks.write_mask(root, subject, session, mask, case.reference, src, desc=None, manual=True, extra=extra)
     if cfg.get("consensus_layout"):
         write_consensus_layout(root, subject, session)
-    _log(root, who=by, role="system" if by == "system" else ("reviewer" if via == "review" else "arbitrator"),
+    _log(root, files=_files(root, path, bids.sidecar_path(path)),
+         who=by, role="system" if by == "system" else ("reviewer" if via == "review" else "arbitrator"),
          case=case.case_id, action="finalise", inputs={a.rater: a.sha256, b.rater: b.sha256},
          outputs={store.rel(root, path): sha256_file(path)}, details={"via": via, "from": how})
     return path
@@ -328,15 +378,20 @@ def write_consensus_layout(root: Path, subject: Optional[str] = None, session: O
 
 
 # --------------------------------------------------------------------------- decisions
+def _allowed(role: str) -> list[str]:
+    if role == "arbitrator":
+        return [d for d in DECISIONS if d not in ("escalate", "sign-off")]
+    return list(DECISIONS)
+
+
 def _decide(root: Path, subject: str, session: Optional[str], rater_id: str, role: str, decision: str,
             accept: Optional[str], corrected: Optional[MaskLike], reason: Optional[str],
-            case: Optional[Case]) -> dict[str, Any]:
+            case: Optional[Case], return_to: Optional[list[str]] = None) -> dict[str, Any]:
     root = Path(root)
     verb = "review" if role == "reviewer" else "arbitrate"
     raters.require_role(root, rater_id, role, f"{verb} cases")
-    if decision not in DECISIONS or (role == "arbitrator" and decision == "escalate"):
-        allowed = [d for d in DECISIONS if not (role == "arbitrator" and d == "escalate")]
-        raise InputError(f"unknown {verb} decision {decision!r} (one of {', '.join(allowed)})")
+    if decision not in _allowed(role):
+        raise InputError(f"unknown {verb} decision {decision!r} (one of {', '.join(_allowed(role))})")
     reason = (reason or "").strip() or None
     if reason is None and not (role == "reviewer" and decision in TRIVIAL_REVIEW):
         raise InputError(f"a reason is required for the decision {decision!r} by {'an' if role[0] == 'a' else 'a'} {role}")
@@ -352,17 +407,32 @@ def _decide(root: Path, subject: str, session: Optional[str], rater_id: str, rol
         if rater_id in latest:
             raise raters.RoleError(f"{rater_id} annotated {case.case_id}; a {role} must be independent of the case")
         names = list(latest)
+        agr_p = store.agreement_path(root, subject, session)
         rec: dict[str, Any] = {"number": store.next_decision_number(root, subject, session), "rater": rater_id,
                                "role": role, "decision": decision, "accept": None, "reason": reason,
                                "time": audit.now_iso(), "tool_version": __version__,
                                "inputs": {r.rater: {"revision": r.number, "sha256": r.sha256}
                                           for r in latest.values()},
-                               "agreement_sha256": sha256_file(store.agreement_path(root, subject, session))}
+                               "agreement_sha256": sha256_file(agr_p)}
         if decision == "accept":
             acc = {"A": names[0], "B": names[1]}.get(accept or "", accept)
             if acc not in latest:
                 raise InputError(f"accept which annotator? give one of {', '.join(names)} (or A / B)")
             rec["accept"] = acc
+        if decision == "sign-off":
+            agr = read_json(agr_p)
+            if not agr.get("accepted"):
+                raise WorkflowError(f"{case.case_id}: the auto-accept rule did not accept the pair "
+                                    f"({'; '.join(agr.get('reasons', []))}); decide accept/union/intersection/corrected")
+            rec["merge"] = audited_config(root)["auto_merge"]
+            rec["proposal"] = {"metrics": {k: agr["metrics"].get(k) for k in ("dice", "lesion_f1", "volume_diff_ml")},
+                               "rule": agr.get("rule"), "merge": rec["merge"]}
+        if decision == "return":
+            want = [{"A": names[0], "B": names[1]}.get(x, x) for x in (return_to or [])]
+            if not want or any(x not in latest for x in want):
+                raise InputError(f"return to which annotator(s)? give one or both of {', '.join(names)} (or A / B)")
+            rec["return_to"] = sorted(set(want))
+        files: dict[str, str] = {}
         if decision == "corrected":
             if corrected is None:
                 raise InputError("a corrected decision needs the corrected mask")
@@ -376,15 +446,17 @@ def _decide(root: Path, subject: str, session: Optional[str], rater_id: str, rol
             mp = mp.with_name(mp.name.replace(".json", "_mask.nii.gz"))
             store.write_new_bytes(mp, store.mask_bytes(arr, case.reference.affine))
             rec["corrected_file"], rec["corrected_sha256"] = store.rel(root, mp), sha256_file(mp)
-        if decision != "escalate":
+            files = _files(root, mp)
+        if decision not in ("escalate", "return"):
             rec["output_sha256"] = _data_sha(_decision_mask(root, rec, latest).astype(np.uint8))
         dp = store.decision_path(root, subject, session, rec["number"], role, rater_id)
         data = store.json_bytes(rec)
-        action = "escalate" if decision == "escalate" else verb
-        _log(root, who=rater_id, role=role, case=case.case_id, action=action,
+        files[root_rel(root, dp)] = hashlib.sha256(data).hexdigest()
+        action = decision if decision in ("escalate", "return") else verb
+        _log(root, files=files, who=rater_id, role=role, case=case.case_id, action=action,
              inputs={k: v["sha256"] for k, v in rec["inputs"].items()},
              outputs={store.rel(root, dp): hashlib.sha256(data).hexdigest()}, reason=reason,
-             details={"decision": decision, "accept": rec["accept"]})
+             details={"decision": decision, "accept": rec["accept"], "return_to": rec.get("return_to")})
         store.write_new_bytes(dp, data, fault="decision-temp-written")
         store.fault_point("decision-committed")
         repair(root, subject, session, case=case)
@@ -393,14 +465,19 @@ def _decide(root: Path, subject: str, session: Optional[str], rater_id: str, rol
 
 def review(root: Path, subject: str, session: Optional[str], rater_id: str, decision: str, *,
            accept: Optional[str] = None, corrected: Optional[MaskLike] = None, reason: Optional[str] = None,
-           case: Optional[Case] = None) -> dict[str, Any]:
-    """Reviewer decision on a ``needs-review`` case: accept (``accept=`` rater id, or A / B),
-    union, intersection, corrected (``corrected=`` mask) or escalate (reason required)."""
-    return _decide(root, subject, session, rater_id, "reviewer", decision, accept, corrected, reason, case)
+           case: Optional[Case] = None, return_to: Optional[list[str]] = None) -> dict[str, Any]:
+    """Reviewer decision on a ``needs-review`` case: sign-off (the rule accepted the pair: final =
+    the configured merge), accept (``accept=`` rater id, or A / B), union, intersection,
+    corrected (``corrected=`` mask), escalate, or return (``return_to=`` annotator ids; reopens
+    the case for them). Escalate and return need a reason."""
+    return _decide(root, subject, session, rater_id, "reviewer", decision, accept, corrected, reason, case,
+                   return_to)
 
 
 def arbitrate(root: Path, subject: str, session: Optional[str], rater_id: str, decision: str, *,
               accept: Optional[str] = None, corrected: Optional[MaskLike] = None, reason: Optional[str] = None,
-              case: Optional[Case] = None) -> dict[str, Any]:
-    """Arbitrator's final decision on an ``escalated`` case (same choices, no escalation, reason required)."""
-    return _decide(root, subject, session, rater_id, "arbitrator", decision, accept, corrected, reason, case)
+              case: Optional[Case] = None, return_to: Optional[list[str]] = None) -> dict[str, Any]:
+    """Arbitrator's final decision on an ``escalated`` case (accept, union, intersection,
+    corrected or return; reason required)."""
+    return _decide(root, subject, session, rater_id, "arbitrator", decision, accept, corrected, reason, case,
+                   return_to)

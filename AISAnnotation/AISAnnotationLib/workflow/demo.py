@@ -4,12 +4,18 @@ Two simulated annotators are derived deterministically from the phantom truth
 (``desc-reference`` masks) with the disagreements radiologists actually have:
 
 - sub-01: both find both lesions, ann2 draws the large infarct's border one voxel wider on
-  its upper slices → high Dice, nothing unmatched → **auto-accepted**;
+  its upper slices → high Dice, nothing unmatched → the rule accepts the pair and the reviewer
+  **signs it off** in one click (consensus: every case gets a senior sign-off);
 - sub-02: ann2 misses the small left frontal embolus (first submission also had a slip and
-  was resubmitted: two revisions) → **reviewed**, reviewer accepts ann1 with a reason;
+  was resubmitted before ann1 submitted: two revisions) → **reviewed**, reviewer accepts ann1 with a reason;
 - sub-03: ann2 includes the right frontal T2 shine-through region (DWI bright, ADC normal)
   that ann1 recorded as an uncertain region and left out → reviewer **escalates**, the
   arbitrator accepts ann1 with a reason.
+
+Before that the team is set up as the consensus asks (:func:`prepare_demo_team`): a data
+manager registers first (bootstrap) and registers the others, chooses a trial set of five
+phantom cases with different lesion sizes and locations (a separate dataset next to the demo
+dataset, ``<root>-trial``), and both annotators qualify on it (simulated trial masks).
 """
 
 from __future__ import annotations
@@ -19,20 +25,85 @@ from typing import Any
 
 import numpy as np
 
-from .. import bids, raters
+from .. import bids, qualification, raters
 from ..case import load_case
+from ..errors import AISError
 from ..io import read_image
 from ..metrics import label_components
-from ..phantom import DEMO_SUBJECTS, write_demo_dataset
+from ..phantom import DEMO_SUBJECTS, Lesion, SubjectSpec, write_demo_dataset
 from . import cases, state
 
 SESSION = "01"
+DEMO_DATA_MANAGER = raters.Rater("dm1", "Demo Data Manager", "data-manager", qualification="data manager (simulated)")
 DEMO_RATERS = (
     raters.Rater("ann1", "Demo Annotator One", "annotator", "resident", 6, 3, "neuroradiology fellow (simulated)"),
     raters.Rater("ann2", "Demo Annotator Two", "annotator", "attending", 9, 4, "attending radiologist (simulated)"),
     raters.Rater("rev1", "Demo Reviewer", "reviewer", "associate chief", 16, 9, "associate chief (simulated)"),
     raters.Rater("arb1", "Demo Arbitrator", "arbitrator", "chief", 28, 18, "chief neuroradiologist (simulated)"),
 )
+
+
+#: Trial cases of the qualification (R15): lesions of different sizes (lacune to territorial infarct)
+#: and locations (frontal, parietal, occipital, basal ganglia, cerebellar, multiple emboli).
+TRIAL_SUBJECTS = (
+    SubjectSpec("T01", [Lesion((-35.0, -20.0, 25.0), (12.0, 10.0, 11.0))], seed=101, rotation_deg=2.0,
+                notes=["trial: left parietal territorial infarct"]),
+    SubjectSpec("T02", [Lesion((18.0, 0.0, 5.0), (4.0, 4.0, 5.0))], seed=102, rotation_deg=-3.0,
+                notes=["trial: right basal ganglia lacune"]),
+    SubjectSpec("T03", [Lesion((25.0, 30.0, 28.0), (6.0, 6.0, 7.0)), Lesion((-22.0, 25.0, 30.0), (5.0, 5.0, 6.0))],
+                seed=103, rotation_deg=5.0, notes=["trial: bilateral frontal emboli"]),
+    SubjectSpec("T04", [Lesion((10.0, -60.0, 0.0), (8.0, 7.0, 8.0))], seed=104, rotation_deg=0.0,
+                notes=["trial: right occipital infarct"]),
+    SubjectSpec("T05", [Lesion((-30.0, -30.0, 15.0), (9.0, 8.0, 9.0)), Lesion((28.0, -40.0, 35.0), (4.0, 4.0, 5.0)),
+                        Lesion((-10.0, 15.0, 40.0), (3.5, 3.5, 5.0))], seed=105, rotation_deg=-5.0,
+                notes=["trial: multiple embolic lesions"]),
+)
+
+
+def trial_root_for(root: Path) -> Path:
+    """Where the demo keeps its trial dataset: a sibling folder ``<root>-trial``."""
+    root = Path(root).resolve()
+    return root.with_name(root.name + "-trial")
+
+
+def prepare_demo_team(root: Path, team: tuple[raters.Rater, ...] = DEMO_RATERS,
+                      manager: raters.Rater = DEMO_DATA_MANAGER) -> dict[str, Any]:
+    """Register the data manager (bootstrap) and ``team``, define the trial set and qualify the
+    annotators of ``team`` with simulated trial masks (one voxel layer grown on one slice).
+    Idempotent. Returns rater id → qualification report of each annotator qualified now."""
+    root = Path(root)
+    have = raters.load_raters(root)
+    if manager.id not in have:
+        raters.add_rater(root, raters.Rater.from_dict(manager.as_dict()), by=manager.id)
+    for r in team:
+        if r.id not in have:
+            raters.add_rater(root, raters.Rater.from_dict(r.as_dict()), by=manager.id)
+    trial = trial_root_for(root)
+    if not (trial / "dataset_description.json").is_file():
+        write_demo_dataset(trial, subjects=TRIAL_SUBJECTS)
+    if not qualification.trial_set_path(root).is_file():
+        qualification.define_trial_set(root, manager.id, trial)
+    out = {}
+    for i, r in enumerate(x for x in team if x.role == "annotator"):
+        if raters.load_raters(root)[r.id].trial_passed:
+            continue
+        masks = trial / "sourcedata" / "qualification" / r.id
+        minutes = {}
+        for k, (sub, ses) in enumerate(bids.find_sessions(trial)):
+            ref = read_image(bids.lesion_mask_path(trial, sub, ses, desc=bids.REFERENCE_DESC))
+            truth = np.asarray(ref.array).astype(bool)
+            ks = np.nonzero(truth.any(axis=(0, 1)))[0]
+            mid = len(ks) // 2 + (i + k) % 2 - 1
+            sim = _grow_inplane(truth, ks[max(mid, 0):max(mid, 0) + 1]) if len(ks) else truth
+            from ..io import write_nifti
+
+            write_nifti(ref.with_array(sim.astype(np.uint8), name="trial"),
+                        masks / f"{bids.prefix(sub, ses)}_mask.nii.gz", dtype="uint8")
+            minutes[bids.prefix(sub, ses)] = 8.0 + 2 * k + i
+        out[r.id] = qualification.qualify(root, r.id, masks, minutes)
+        if not out[r.id]["passed"]:
+            raise AISError(f"demo annotator {r.id} did not pass the trial set: {'; '.join(out[r.id]['reasons'])}")
+    return out
 
 
 def _ras(shape: tuple[int, ...], affine: np.ndarray) -> np.ndarray:
@@ -98,23 +169,24 @@ def run_demo_workflow(root: Path, write_dataset: bool = True) -> dict[str, dict[
     root = Path(root)
     if write_dataset and not (root / "dataset_description.json").is_file():
         write_demo_dataset(root)
-    have = raters.load_raters(root)
-    for r in DEMO_RATERS:
-        if r.id not in have:
-            raters.add_rater(root, raters.Rater.from_dict(r.as_dict()))
+    prepare_demo_team(root)
     for subject in ("01", "02", "03"):
         case = load_case(root, subject, SESSION)
         sim = simulated_annotations(root, subject)
         params = {"ADCThreshold": 620.0, "ADCThresholdUnit": "1e-6 mm2/s", "Tool": "ADC threshold + DWI refinement"}
-        cases.submit(root, subject, SESSION, "ann1", sim["ann1"].astype(np.uint8), parameters=params,
-                     uncertain_regions=sim["notes1"], allow_small_components=True, case=case)
-        if sim["first2"] is not None:
+        if sim["first2"] is not None:  # a resubmission is possible only before the other annotator submits
             cases.submit(root, subject, SESSION, "ann2", sim["first2"].astype(np.uint8), parameters=params,
                          allow_small_components=True, case=case)
-        cases.submit(root, subject, SESSION, "ann2", sim["ann2"].astype(np.uint8), parameters=params,
-                     allow_small_components=True, case=case,
-                     comment="border corrected" if sim["first2"] is not None else None)
-        if subject == "02":
+            cases.submit(root, subject, SESSION, "ann2", sim["ann2"].astype(np.uint8), parameters=params,
+                         allow_small_components=True, case=case, comment="border corrected")
+        cases.submit(root, subject, SESSION, "ann1", sim["ann1"].astype(np.uint8), parameters=params,
+                     uncertain_regions=sim["notes1"], allow_small_components=True, case=case)
+        if sim["first2"] is None:
+            cases.submit(root, subject, SESSION, "ann2", sim["ann2"].astype(np.uint8), parameters=params,
+                         allow_small_components=True, case=case)
+        if subject == "01":
+            cases.review(root, subject, SESSION, "rev1", "sign-off", case=case)
+        elif subject == "02":
             cases.review(root, subject, SESSION, "rev1", "accept", accept="ann1", case=case,
                          reason="ann2 missed the small left frontal embolus (DWI bright, ADC low); "
                                 "ann1's borders match DWI")

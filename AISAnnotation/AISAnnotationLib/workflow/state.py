@@ -5,19 +5,23 @@ State is derived only from files on disk (see :mod:`.store`), never from hidden 
     excluded                      (the QC record under derivatives/qc says so; see :func:`excluded`)
     annotating                    0 or 1 annotator has submitted          → waiting for annotators
     agreement-pending             2 submitted, agreement not yet computed  → next workflow command
-    auto-accepted                 rule accepted, final mask being written  → next workflow command
-    needs-review                  rule did not accept                      → waiting for a reviewer
+    needs-review                  waiting for a senior sign-off (the rule's result pre-fills it)
+    returned                      a reviewer/arbitrator returned the case  → named annotator(s) resubmit
     escalated                     reviewer escalated                       → waiting for an arbitrator
+    auto-accepted                 rule accepted, review switched off       → next workflow command
     reviewed / arbitrated         decision taken, final being written      → next workflow command
-    final                         final mask written (via auto-accept, review or arbitration)
+    final                         final mask written (via review, arbitration or auto-accept)
 
 Rules enforced here (not only in the GUI): only annotators submit, at most two annotators per
-case, a resubmission is a new revision (allowed until the case is escalated or final);
-only reviewers review a case in ``needs-review``; only arbitrators arbitrate an ``escalated``
-case; reviewers and arbitrators never decide on a case they annotated; blinding (an
-annotator gets another annotator's mask, or the reference, only once both have submitted).
+case; an annotator may resubmit (a new revision) only while the other has not submitted, or
+after a reviewer/arbitrator returned the case to them; only reviewers review a case in
+``needs-review``; only arbitrators arbitrate an ``escalated`` case; reviewers and arbitrators
+never decide on a case they annotated; blinding (an annotator gets another annotator's mask,
+the reference or the agreement only once the case is final: :func:`visible_status`).
+Consensus default: ``auto-accepted`` needs ``require_review`` switched off by a data manager
+(:mod:`.settings`), and two identical masks never pass without a senior.
 Non-trivial decisions need a reason: accepting one annotator's mask, a corrected mask,
-escalation, and every arbitration (union/intersection by a reviewer may omit it).
+escalation, return, and every arbitration (sign-off/union/intersection by a reviewer may omit it).
 """
 
 from __future__ import annotations
@@ -157,7 +161,8 @@ def case_status(root: Path, subject: str, session: Optional[str]) -> CaseStatus:
     agr = read_json(agr_p) if agr_p.is_file() else None
     decisions = store.list_decisions(root, subject, session)
     st.decisions = [{k: v for k, v in d.items() if k in ("number", "rater", "role", "decision", "accept", "reason",
-                                                           "time", "output_sha256")} for d in decisions]
+                                                           "time", "output_sha256", "return_to", "merge")}
+                    for d in decisions]
     final, probs = _final_info(root, subject, session)
     st.final = final
     st.problems.extend(probs)
@@ -170,28 +175,78 @@ def case_status(root: Path, subject: str, session: Optional[str]) -> CaseStatus:
         names = ", ".join(latest) or "none"
         st.waiting_for = f"annotators: {2 - len(latest)} more independent annotation(s) (submitted: {names})"
         return st
+    active = active_decisions(decisions, latest)
+    if final is None and active and active[-1]["decision"] == "return":
+        ret = active[-1]
+        todo = [r for r in ret.get("return_to", []) if not _resubmitted(ret, latest, r)]
+        st.state = "returned"
+        st.waiting_for = (f"annotator(s) {', '.join(todo)} to re-annotate (returned by {ret['role']} "
+                          f"{ret['rater']}: {ret.get('reason')})")
+        return st
     if not _agreement_current(agr, latest) or (
-            not decisions and final is None and agr.get("rule") != auto_accept_rule(root).as_dict()):
+            not active and final is None and agr.get("rule") != auto_accept_rule(root).as_dict()):
         # no agreement yet, the masks changed, or the rule was reconfigured before any decision
         st.state, st.waiting_for = "agreement-pending", "agreement computation (any workflow command)"
         return st
     st.agreement = {"dice": agr["metrics"].get("dice"), "accepted": agr["accepted"], "reasons": agr["reasons"],
                     "metrics": agr["metrics"], "rule": agr.get("rule")}
-    last = decisions[-1] if decisions else None
+    last = active[-1] if active else None
     if final is not None:
         st.state, st.waiting_for = "final", "nobody"
-    elif agr["accepted"] and last is None and not store.load_config(root).get("require_review"):
+    elif (agr["accepted"] and last is None and not store.load_config(root).get("require_review")
+          and not _identical(latest)):
         st.state, st.waiting_for = "auto-accepted", "final mask to be written (any workflow command)"
     elif last is None:
         st.state = "needs-review"
-        st.waiting_for = "a reviewer" + (" (sign-off: the rule accepted the pair, the configuration "
-                                         "requires a senior review of every case)" if agr["accepted"] else "")
+        st.waiting_for = "a reviewer" + (" (one-click sign-off: the rule accepted the pair)"
+                                         if agr["accepted"] else "")
     elif last["decision"] == "escalate":
         st.state, st.waiting_for = "escalated", "an arbitrator"
     else:
         st.state = "reviewed" if last["role"] == "reviewer" else "arbitrated"
         st.waiting_for = "final mask to be written (any workflow command)"
     return st
+
+
+def _resubmitted(ret: dict[str, Any], latest: dict[str, Revision], rater: str) -> bool:
+    had = (ret.get("inputs") or {}).get(rater, {}).get("revision", 0)
+    return rater in latest and latest[rater].number > int(had)
+
+
+def active_decisions(decisions: list[dict[str, Any]], latest: dict[str, Revision]) -> list[dict[str, Any]]:
+    """The decisions of the current round: those after the last return whose annotators have
+    resubmitted (a pending return is itself the current round's only decision)."""
+    active: list[dict[str, Any]] = []
+    for d in decisions:
+        active = [d] if d.get("decision") == "return" else active + [d]
+    if active and active[0].get("decision") == "return" and all(
+            _resubmitted(active[0], latest, r) for r in active[0].get("return_to", [])):
+        active = active[1:]
+    return active
+
+
+def _identical(latest: dict[str, Revision]) -> bool:
+    """Two latest revisions with the same voxels (and a lesion): a copied mask never passes alone."""
+    shas = [r.meta.get("AISMaskDataSHA256") or r.sha256 for r in latest.values()]
+    lesion = any(not r.meta.get("AISNoVisibleLesion") for r in latest.values())
+    return len(shas) == 2 and shas[0] == shas[1] and lesion
+
+
+def visible_status(st: CaseStatus, rater: raters.Rater) -> dict[str, Any]:
+    """What ``rater`` may see of ``st`` (blinding, R14): an annotator of an open case sees the
+    state, whom it waits for and their own submissions only: no agreement, no decisions, no
+    other annotator's hashes. Seniors and data managers see everything."""
+    d = st.as_dict()
+    if rater.role != "annotator" or st.state in ("final", "excluded"):
+        return d
+    d["annotators"] = [a for a in st.annotators if a["rater"] == rater.id]
+    d["agreement"], d["final"] = None, None
+    d["decisions"] = [x for x in st.decisions if x.get("decision") == "return" and rater.id in x.get("return_to", [])]
+    if st.state in ("agreement-pending", "needs-review", "escalated", "auto-accepted", "reviewed", "arbitrated"):
+        d["state"], d["waiting_for"] = "in review", "senior review (blinded until final)"
+    elif st.state == "annotating":
+        d["waiting_for"] = "independent annotation"
+    return d
 
 
 def workflow_status(root: Path) -> list[CaseStatus]:

@@ -34,9 +34,7 @@ import gzip
 import json
 import os
 import re
-import signal
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -45,32 +43,13 @@ import numpy as np
 
 from .. import audit, bids
 from ..errors import AISError
-from ..io import _json_default, read_json
+from ..faults import FAULT_ENV, fault_point  # noqa: F401  (re-exported for the tests)
+from ..io import _json_default, read_json, shared_mode
 
-FAULT_ENV = "AIS_WORKFLOW_FAULT"
-_REV_RE = re.compile(r"_desc-(?P<rater>[A-Za-z0-9]+)_rev-(?P<n>\d+)_mask\.nii\.gz$")
-_DEC_RE = re.compile(r"_dec-(?P<n>\d+)_(?P<role>[a-z]+)-(?P<rater>[A-Za-z0-9]+)\.json$")
-
-
-def fault_point(name: str) -> None:
-    """Test hook: die (SIGKILL) or pause at ``name`` when ``$AIS_WORKFLOW_FAULT`` asks for it."""
-    want = os.environ.get(FAULT_ENV, "")
-    if not want:
-        return
-    if want == name:
-        os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
-        time.sleep(10)
-    if want == f"pause:{name}":
-        flag = os.environ.get(FAULT_ENV + "_FLAG")
-        release = os.environ.get(FAULT_ENV + "_RELEASE")
-        if flag:
-            Path(flag).write_text(name)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not (release and Path(release).exists()):
-            time.sleep(0.05)
+_REV_RE = re.compile(r"_desc-(?P<rater>[A-Za-z0-9]+)_rev-(?P<n>\d+)_mask\.nii\.gz\Z")
+_DEC_RE = re.compile(r"_dec-(?P<n>\d+)_(?P<role>[a-z]+)-(?P<rater>[A-Za-z0-9]+)\.json\Z")
 
 
-# --------------------------------------------------------------------------- paths
 def lesion_root(root: Path) -> Path:
     return bids.lesion_dir(root)
 
@@ -137,6 +116,7 @@ def write_new_bytes(path: Path, data: bytes, fault: str = "") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        shared_mode(fd)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         if fault:
@@ -260,7 +240,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "auto_accept": None,        # AutoAcceptRule keyword arguments; None = the rule's defaults
     "auto_merge": "intersection",  # final mask of an auto-accepted case (prudence principle, R18)
     "consensus_layout": False,  # also write the final mask as sub-X_ses-Y_dwi_lesionmask.nii.gz
-    "require_review": False,    # True: even rule-accepted pairs wait for a reviewer's sign-off (R14)
+    "require_review": True,     # consensus §2.6: every case gets a senior sign-off; False = deviation
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Optional
 
 from .. import audit, bids
 from ..io import sha256_file
@@ -10,14 +11,70 @@ from . import store
 from .state import _final_info
 
 
-def verify_dataset(root: Path) -> audit.AuditVerification:
-    """Audit-log chain (:func:`audit.verify`) plus the files it vouches for: every committed
-    revision and decision must be in the log with its SHA-256, revision files and published
-    copies must match their recorded hashes, final masks must match their sidecars."""
+def check_recorded_files(root: Path, records: list[dict[str, Any]], res: audit.AuditVerification) -> int:
+    """Every file named in a record's ``files`` ({path relative to the dataset root: sha256}; the
+    latest record naming a path wins; ``None`` = removed on purpose) must exist with that hash.
+
+    This catches a mask edited on disk even when its sidecar was "fixed" to match. Returns the
+    number of files checked."""
     root = Path(root)
-    res = audit.verify(store.audit_log(root))
+    latest: dict[str, tuple[int, Optional[str]]] = {}
+    for rec in records:
+        files = rec.get("files")
+        if not isinstance(files, dict):
+            continue
+        for rel, digest in files.items():
+            latest[str(rel)] = (rec.get("seq", 0), digest)
+    base = root.resolve()
+    for rel, (seq, digest) in sorted(latest.items()):
+        p = (root / rel).resolve()
+        if base != p and base not in p.parents:
+            res.errors.append(f"audit record {seq}: file {rel!r} lies outside the dataset")
+            continue
+        if digest is None:
+            if p.exists():
+                res.warnings.append(f"{rel}: recorded as removed (record {seq}) but present")
+            continue
+        try:
+            actual = sha256_file(p)
+        except FileNotFoundError:
+            res.errors.append(f"{rel}: missing; audit record {seq} recorded it (sha256 {str(digest)[:12]}…)")
+            continue
+        except OSError as exc:
+            res.errors.append(f"{rel}: cannot be read ({exc.strerror or exc})")
+            continue
+        if actual != digest:
+            res.errors.append(f"{rel}: content differs from the SHA-256 in audit record {seq} (modified on disk)")
+    return len(latest)
+
+
+def _rebuild_checks(root: Path, records: list[dict[str, Any]], res: audit.AuditVerification) -> None:
+    """Registry and workflow settings rebuilt from the audit vs the files on disk (issue 11, item 3).
+
+    Seam: the rebuild lives with the workflow rules; it is called when that module is present."""
+    try:
+        from .rebuild import compare_with_audit  # type: ignore[import-not-found]
+    except ImportError:
+        res.unproven.append("the rater registry and workflow settings were not rebuilt from the audit "
+                            "(this version has no rebuild check)")
+        return
+    compare_with_audit(root, records, res)
+
+
+def verify_dataset(root: Path, anchor: Optional[str] = None) -> audit.AuditVerification:
+    """Audit-log chain, MACs and anchor (:func:`audit.verify`) plus the files it vouches for: every
+    committed revision and decision must be in the log with its SHA-256, revision files and
+    published copies must match their recorded hashes, final masks must match their sidecars, and
+    every file named in a record's ``files`` must still have the recorded hash."""
+    root = Path(root)
+    res = audit.verify(store.audit_log(root), anchor=anchor)
+    records = audit.read(store.audit_log(root), strict=False)
+    n_files = check_recorded_files(root, records, res)
+    if n_files:
+        res.proven.append(f"{n_files} file(s) named in audit records checked against their recorded SHA-256")
+    _rebuild_checks(root, records, res)
     logged: dict[str, set[str]] = {}
-    for rec in audit.read(store.audit_log(root)) if store.audit_log(root).is_file() else []:
+    for rec in records:
         for k, v in rec.get("outputs", {}).items():
             logged.setdefault(k, set()).add(v)
     for subject, session in bids.find_sessions(root):

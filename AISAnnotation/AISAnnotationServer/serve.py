@@ -1,0 +1,57 @@
+"""Run the server with uvicorn (TLS when a certificate and key are given)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from AISAnnotationLib.errors import InputError
+
+from .accounts import AccountStore
+
+
+def first_start_hint(root: Path, state: Path) -> str:
+    return ("No accounts yet. Create the first data manager account (offline, on this machine; it is also\n"
+            "registered as the dataset's data manager):\n"
+            f"    ais-annotate accounts add --state {state} --user dm01 --role data-manager "
+            f"--root {root} --name \"Your Name\"\n"
+            "then log in from a client:  ais-annotate login URL --user dm01")
+
+
+def finish_interrupted(root: Path) -> list[str]:
+    """Before serving: remove leftovers of killed writes and finish derived steps of every case a killed
+    server left half-done (agreement, final mask), exactly as ``status --repair`` does. Returns case ids."""
+    from AISAnnotationLib import bids
+    from AISAnnotationLib.cleanup import remove_leftovers
+    from AISAnnotationLib.workflow import case_status, repair
+
+    remove_leftovers(root)
+    done = []
+    for sub, ses in bids.find_sessions(root):
+        if case_status(root, sub, ses).state in ("agreement-pending", "auto-accepted", "reviewed", "arbitrated"):
+            repair(root, sub, ses)
+            done.append(bids.prefix(sub, ses))
+    return done
+
+
+def run(root: Path, state: Path, host: str = "127.0.0.1", port: int = 8000, tls_cert: Optional[Path] = None,
+        tls_key: Optional[Path] = None, token_ttl: Optional[float] = None) -> None:
+    import uvicorn
+
+    from .app import create_app
+
+    if (tls_cert is None) != (tls_key is None):
+        raise InputError("give both --tls-cert and --tls-key (or neither)")
+    for p in (tls_cert, tls_key):
+        if p is not None and not Path(p).is_file():
+            raise InputError(f"{p}: no such file")
+    kw = {} if token_ttl is None else {"token_ttl": token_ttl}
+    app = create_app(root, state, **kw)
+    for case_id in finish_interrupted(Path(root)):
+        print(f"{case_id}: finished the derived steps of an interrupted write", flush=True)
+    if AccountStore(state).count() == 0:
+        print(first_start_hint(Path(root).resolve(), Path(state).resolve()), flush=True)
+    scheme = "https" if tls_cert else "http"
+    print(f"AISAnnotation server for {Path(root).resolve()} on {scheme}://{host}:{port}", flush=True)
+    uvicorn.run(app, host=host, port=port, ssl_certfile=str(tls_cert) if tls_cert else None,
+                ssl_keyfile=str(tls_key) if tls_key else None, log_level="warning", workers=1)

@@ -30,15 +30,15 @@ TARGET_MS = 100.0
 
 
 def prepare(data: Path, work: Path) -> dict[str, Path]:
-    from AISAnnotationLib import raters
     from AISAnnotationLib.importers import import_isles
     from AISAnnotationLib.io import read_image, write_nifti
     from AISAnnotationLib.resample import resample_spacing
 
     two = work / "isles-2mm"
     import_isles(data / "isles22-case0009", two)
-    raters.add_rater(two, raters.Rater("r01", "Benchmark annotator", "annotator", "resident", 6, 3,
-                                       qualification="benchmark"), by="bench")
+    from AISAnnotationLib.workflow.demo import prepare_demo_team
+
+    prepare_demo_team(two)  # the demo team (ann1 …), registered and qualified on the demo trial set
     one = work / "isles-1mm"
     shutil.copytree(two, one)
     for nii in sorted(one.glob("sub-*/**/*.nii*")):
@@ -63,7 +63,7 @@ def measure(browser, root: Path, repeat: int, shots: Path | None, label: str) ->
 
     out: dict[str, list[float]] = {"slice change": [], "brush stroke": [], "threshold change": []}
     logs = Path(tempfile.mkdtemp(prefix="bench-web-"))
-    with app_process(root, "r01", "annotator", logs) as url:
+    with app_process(root, "ann1", "annotator", logs) as url:
         page = browser.new_page(viewport={"width": 1000, "height": 640})
         page.goto(url, timeout=120000)
         page.locator("#queue tr.ais-row").first.click()

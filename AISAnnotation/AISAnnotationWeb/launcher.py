@@ -10,6 +10,7 @@ and queue only: no user ever shares application state with another.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import html
 import os
@@ -30,6 +31,14 @@ LOGIN_FORM = """<!doctype html><title>AIS annotation: log in</title><h3>AIS anno
 placeholder="password"> <button>Log in</button></form>"""
 
 
+def _die_with_parent() -> None:
+    """Linux: the user's app gets SIGTERM when the server process ends, however it ends."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -45,8 +54,9 @@ class UserApps:
         self._procs: dict[tuple[str, str], tuple[subprocess.Popen, int]] = {}
         self._lock = threading.Lock()
 
-    def ensure(self, user: str, role: str, timeout: float = 120.0) -> int:
-        """Port of ``user``'s app (started when missing or dead)."""
+    def start(self, user: str, role: str) -> tuple[subprocess.Popen, int]:
+        """``user``'s app process and port (started when missing or dead; call it from the server's main thread:
+        on Linux the child is tied to the thread that started it)."""
         key = (user, WEB_ROLES.get(role, role))
         with self._lock:
             proc, port = self._procs.get(key, (None, 0))
@@ -57,17 +67,16 @@ class UserApps:
                 out = open(self.log_dir / f"web-{user}.log", "ab") if self.log_dir else subprocess.DEVNULL
                 proc = subprocess.Popen([sys.executable, "-m", "AISAnnotationWeb", str(self.root), "--rater", user,
                                          "--role", key[1], "--host", self.host, "--port", str(port)],
-                                        stdout=out, stderr=subprocess.STDOUT, env=env)
+                                        stdout=out, stderr=subprocess.STDOUT, env=env,
+                                        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
                 self._procs[key] = (proc, port)
-        end = time.time() + timeout
-        while time.time() < end:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the browser app of {user} exited with code {proc.returncode}")
-            with socket.socket() as s:
-                if s.connect_ex((self.host, port)) == 0:
-                    return port
-            time.sleep(0.2)
-        raise RuntimeError(f"the browser app of {user} did not start within {timeout:.0f} s")
+        return proc, port
+
+    def ready(self, proc: subprocess.Popen, port: int, user: str) -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the browser app of {user} exited with code {proc.returncode}")
+        with socket.socket() as s:
+            return s.connect_ex((self.host, port)) == 0
 
     def close(self) -> None:
         with self._lock:
@@ -102,7 +111,12 @@ def web_factory(ctx: Any) -> Any:
             account = ctx.accounts.identify(token)
         except Exception as exc:  # AuthError: unknown, expired, revoked or disabled
             return JSONResponse({"detail": str(exc)}, getattr(exc, "status", 401))
-        port = await run_in_threadpool(apps.ensure, account.user, account.role)
+        proc, port = apps.start(account.user, account.role)
+        end = time.time() + 120.0
+        while not apps.ready(proc, port, account.user):
+            if time.time() > end:
+                return JSONResponse({"detail": f"the browser app of {account.user} did not start"}, 503)
+            await asyncio.sleep(0.2)
         host = request.url.hostname or "127.0.0.1"
         return RedirectResponse(f"http://{host}:{port}/", status_code=303)
 

@@ -64,7 +64,7 @@ def test_demo_runs_the_whole_job(tmp_path):
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["replaced_previous_demo"] is True
     assert phi_scan(tmp_path / "d") == []  # the edited files went with the previous demo
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "d-report"]  # nothing set aside is left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "d-report", "d-trial"]  # + the qualification trial set; nothing set aside is left
     # a folder that is not a previous demo is never written into
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")

@@ -110,6 +110,9 @@ def _run(out: Path, report_dir: Path, data_only: bool, snapshot_renderer: Option
                              "shine_through_flagged": len(result.shine_through_regions)}
     summary["preannotation"] = pre
     progress(0.25, "screening (reader's Likert scores)")
+    from .workflow.demo import prepare_demo_team
+
+    prepare_demo_team(out)  # screening is recorded by a registered reader (issue 11): register the team first
     reader, likert = DEMO_SCREENING
     for sub, ses in bids.find_sessions(out):
         add_reader_record(out, sub, ses, ReaderRecord.create(reader, likert, note="demo screening (simulated)"))

@@ -39,7 +39,8 @@ DECISIONS = ("accept_a", "accept_b", "union", "intersection", "edited", "sign_of
 
 # Python packages that Slicer does not bundle, installed on first use with consent.
 REQUIREMENTS = {"nibabel": "nibabel>=4.0"}
-REPORT_REQUIREMENTS = {"matplotlib": "matplotlib>=3.5"}
+# the report's naming check runs the official BIDS validator (a Python package with its own script)
+REPORT_REQUIREMENTS = {"matplotlib": "matplotlib>=3.5", "bids_validator_deno": "bids-validator-deno>=3.0.2"}
 
 
 #
@@ -67,7 +68,7 @@ class AISAnnotation(ScriptedLoadableModule):
             "disputed cases with a reason.</li>"
             "<li><b>Arbitrator</b>: final decision on escalated cases.</li></ul>"
             "Masks are stored as binary NIfTI on the DWI grid in a BIDS derivatives folder with full provenance. "
-            'See the <a href="https://github.com/aisannotation/SlicerAISAnnotation#readme">README</a>.'
+            "The extension's README.md explains every step, from DICOM to an accepted dataset."
         )
         self.parent.acknowledgementText = (
             "Built on 3D Slicer and its Segment Editor. Follows the expert consensus on MRI annotation of acute "
@@ -545,7 +546,7 @@ class AISAnnotationLogic(ScriptedLoadableModuleLogic):
         ):
             slicer.util.pip_install(missing)
         else:
-            raise RuntimeError("Not installed: " + ", ".join(missing) + ". AIS Annotation cannot read NIfTI without them.")
+            raise RuntimeError("Not installed: " + ", ".join(missing) + ". This action of AIS Annotation needs them.")
 
     @staticmethod
     def _ws():
@@ -679,6 +680,8 @@ class AISAnnotationTest(ScriptedLoadableModuleTest):
         self.test_AnnotatorPanel()
         self.setUp()
         self.test_TwoRatersReviewFinal()
+        self.setUp()
+        self.test_EscalationArbitration()
 
     def test_DemoCaseLoads(self):
         logic = AISAnnotationLogic()
@@ -827,4 +830,37 @@ class AISAnnotationTest(ScriptedLoadableModuleTest):
         self.assertEqual(result["sidecar"]["Type"], "Lesion")
         self.assertIn("SpatialReference", result["sidecar"])
         logging.info(f"AISAnnotation self-test: Dice {dice:.3f}, final {result['voxels']} voxels")
+        self.delayDisplay("Test passed")
+
+    def test_EscalationArbitration(self):
+        """The reviewer escalates a disputed case; the arbitrator sees why and decides (reason required).
+
+        The same path is tested headless by Testing/test_workspace.py::test_escalation_then_arbitrator_edits_and_accepts.
+        """
+        from AISAnnotationMRML import workspace
+
+        logic = AISAnnotationLogic()
+        root = logic.writeDemo(os.path.join(tempfile.mkdtemp(), "demo"))
+        voxelsA = self._annotateWithEffect(logic, root, "r01", {})
+        slicer.mrmlScene.Clear()
+        self._annotateWithEffect(logic, root, "r02", {"MinVolumeMm3": 1000.0})
+        slicer.mrmlScene.Clear()
+        self.delayDisplay("Reviewer escalates")
+        ws = logic.openCase(slicer.mrmlScene, root, "sub-01_ses-01", "rv01", "reviewer")
+        from AISAnnotationLib.errors import InputError
+
+        with self.assertRaisesRegex(InputError, "reason"):  # escalation needs a reason
+            logic.escalate(ws, "")
+        self.assertIn("escalated", logic.escalate(ws, "small lesion: A includes it, B does not"))
+        slicer.mrmlScene.Clear()
+        self.delayDisplay("Arbitrator decides")
+        rows = logic.caseQueue(root, "ar01", "arbitrator", "waiting for me")
+        self.assertEqual([r["case_id"] for r in rows], ["sub-01_ses-01"])
+        ws = logic.openCase(slicer.mrmlScene, root, "sub-01_ses-01", "ar01", "arbitrator")
+        self.assertIn("A includes it, B does not", logic.escalationText(ws))
+        keepA = "accept_a" if ws.raters["A"] == "r01" else "accept_b"
+        logic.decide(ws, keepA, "the small lesion is real on ADC")
+        result = workspace.final_result(root, "sub-01_ses-01")
+        self.assertEqual(result["state"], "final")
+        self.assertEqual(result["voxels"], voxelsA)
         self.delayDisplay("Test passed")

@@ -17,7 +17,7 @@ def test_cases_json_and_table(demo_root, capsys):
     assert rows[2]["sequences"]["adc"]["derived"] is True
     assert main(["cases", str(demo_root)]) == 0
     out = capsys.readouterr().out
-    assert "sub-03_ses-01" in out and "adc*" in out and "flair~224x224x26" in out
+    assert "sub-03_ses-01" in out and "adc*" in out and "flair~256x256x26" in out
 
 
 def test_import_isles_via_cli(isles_src, tmp_path, capsys):
@@ -58,10 +58,20 @@ def test_demo_runs_the_whole_job(tmp_path):
     raw = next((tmp_path / "d" / "sub-01").rglob("*_FLAIR.json"))
     raw.write_text(json.dumps(dict(json.loads(raw.read_text()), updated="2024-01-05")))
     assert {(f.path.name, f.field) for f in phi_scan(tmp_path / "d")} == {(side.name, "StudyDate"), (raw.name, "updated")}
-    # a second run never writes into an existing dataset
-    again = subprocess.run([sys.executable, "-m", "AISAnnotationLib", "demo", str(tmp_path / "d")],
+    # the README's main command run twice: the previous demo is replaced (only once the new one is done)
+    again = subprocess.run([sys.executable, "-m", "AISAnnotationLib", "demo", str(tmp_path / "d"), "--json"],
+                           capture_output=True, text=True, timeout=600, env=env)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["replaced_previous_demo"] is True
+    assert phi_scan(tmp_path / "d") == []  # the edited files went with the previous demo
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "d-report", "d-trial"]  # + the qualification trial set; nothing set aside is left
+    # a folder that is not a previous demo is never written into
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    other = subprocess.run([sys.executable, "-m", "AISAnnotationLib", "demo", str(tmp_path / "mine")],
                            capture_output=True, text=True, timeout=120, env=env)
-    assert again.returncode == 2 and "folder is not empty" in again.stderr
+    assert other.returncode == 2 and "not a previous demo dataset" in other.stderr
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
 
 
 def test_demo_data_only(tmp_path, capsys):

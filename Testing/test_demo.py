@@ -23,7 +23,7 @@ def test_demo_cases_load_with_expected_units_and_derivations(demo_root):
         brain = c.brain_mask()
         wm_like = np.median(c.images["adc"].array[brain])
         assert 650 <= wm_like <= 900
-        assert c.images["flair"].shape3 == (224, 224, 26) and not c.images["flair"].same_grid(c.reference)
+        assert c.images["flair"].shape3 == (256, 256, 26) and not c.images["flair"].same_grid(c.reference)
         truth = read_image(bids.lesion_mask_path(demo_root, sub, ses, desc=bids.REFERENCE_DESC)).array > 0
         assert truth.any()
         # acute lesions: low ADC, bright DWI relative to the brain

@@ -11,8 +11,8 @@ from AISAnnotationLib.metrics import compute_dice as dice
 from AISAnnotationLib.preannotate import PreannotationContext, PreannotationParameters
 from AISAnnotationLib.units import adc_to_internal, detect_adc_unit
 
-# plain criteria: no erosion needed (brain given), no islands dropped, no growth
-BASE = PreannotationParameters(min_volume_mm3=0, grow_steps=0)
+# plain criteria: no erosion needed (brain given), no islands dropped, no growth, no small-foci detector
+BASE = PreannotationParameters(min_volume_mm3=0, grow_steps=0, foci_peak_ratio=0)  # core path only
 BOX = (slice(10, 13), slice(10, 13), slice(8, 10))  # 3×3×2 = 18 voxels
 
 

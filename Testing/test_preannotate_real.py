@@ -17,9 +17,10 @@ from AISAnnotationLib.metrics import compute_dice as dice
 from AISAnnotationLib.preannotate import PreannotationParameters, preannotate_case
 from aistest import ISLES_SES, ISLES_SUB, REPO, bids_errors
 
-# achieved with the defaults: ISLES 0.544, JHU 0.515 (model-predicted reference), phantom 1.0
-ISLES_DICE_FLOOR = 0.53
-JHU_DICE_FLOOR = 0.50
+# achieved with the defaults (leave-one-case-out choice, benchmarks/bench_preannotate_accuracy.py):
+# ISLES 0.512, JHU 0.299 (model-predicted reference, not used to choose), phantom 1.0
+ISLES_DICE_FLOOR = 0.49
+JHU_DICE_FLOOR = 0.28  # 0.299 since brain_erode_mm 4 (chosen on the expert cases; 0.515 at 6)
 
 
 def test_isles_case_0009_dice_above_floor(isles_case, isles_bids):

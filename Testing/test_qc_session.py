@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from AISAnnotationLib import bids
 from AISAnnotationLib.cli import main
 from AISAnnotationLib.qc.session import add_reader_record, run_session_qc
 from AISAnnotationLib.qc.store import qc_record_path, queue_exclusion
@@ -101,7 +102,14 @@ def test_qc_cli_table_json_and_score(demo_copy, capsys):
     assert qc_record_path(demo_copy, "03", "01").is_file() and not qc_record_path(demo_copy, "01", "01").exists()
     assert main(["qc", str(demo_copy), "--no-write", "--subject", "sub-03"]) == 0
     out = capsys.readouterr()
-    assert "sub-03_ses-01" in out.out and "100%" in out.err and "SpacingBetweenSlices 5.5 mm" in out.out
+    assert "sub-03_ses-01" in out.out and "100%" in out.err and " pass " in out.out  # the phantom passes its own QC
+    side = bids.sidecar_path(bids.raw_path(demo_copy, "03", "01", "flair"))
+    side.write_text(json.dumps(dict(json.loads(side.read_text()), SpacingBetweenSlices=5.5, InversionTime=2.9)))
+    assert main(["qc", str(demo_copy), "--no-write", "--subject", "sub-03"]) == 0
+    out = capsys.readouterr().out
+    # the table names each failed / warning rule with its measured value and the rule, not only counts
+    assert "fail: flair ti 2900 ms (rule: TI 2000–2500 ms)" in out
+    assert "warning: flair slice_thickness 5 mm" in out and "SpacingBetweenSlices 5.5 mm" in out
     assert main(["qc", str(demo_copy), "--subject", "99"]) == 2
     assert main(["qc-score", str(demo_copy), "--subject", "01", "--session", "01", "--reader", "r1",
                  "--likert", "dwi=4", "adc=4", "flair=2", "--artifact", "susceptibility"]) == 0

@@ -197,6 +197,8 @@ def test_hand_edits_are_never_applied(wf, tamper, attempt, message):
     assert tree_hash(wf) == before
     assert settings_differences(wf) or raters.registry_differences(wf)
     assert deviations(wf)  # listed for status and the acceptance report
+    p = cli("audit", wf, "--verify")
+    assert p.returncode == 1 and ("differs from the audit log" in p.stdout or "the audit log says" in p.stdout), p.stdout
 
 
 def test_bootstrap_needs_a_data_manager(demo_copy):
@@ -233,7 +235,7 @@ def test_sign_off_is_the_default_path_and_audited_with_files(wf):
     recs = audit.read(store.audit_log(wf))
 
     def files(r):
-        return r.get("files") or r["details"].get("files")
+        return r["files"]
 
     for action in ("submit", "review", "finalise"):
         r = [x for x in recs if x["action"] == action and x["case"] == "sub-01_ses-01"][-1]

@@ -353,3 +353,27 @@ def test_empty_submission_needs_no_visible_lesion(scene, demo):
     with pytest.raises(MaskQCError, match="submission refused"):
         wsp.submit(ws, FORM)
     assert "revision 1 of r01 stored (0 voxels)" in wsp.submit(ws, dict(FORM, no_visible_lesion=True))
+
+
+def test_return_to_one_annotator_then_sign_off(scene, demo):
+    """Issue 11 in the bridge: the annotator's queue and messages stay blinded, a reviewer returns the
+    case to one annotator (who sees it waiting for them), then signs off the rule's proposal."""
+    truth = _truth(demo)
+    _annotate(scene, demo, "r01", truth)
+    ws2 = wsp.open_case(scene, demo, CASE, "r02", "annotator")
+    set_segment_mask(ws2.segmentation, _shrunk(_shrunk(truth)), ws2.reference_node, segment_id=ws2.editable_segment_id)
+    msg = wsp.submit(ws2, FORM)
+    assert "in review" in msg and "dice" not in msg.lower()
+    row = wsp.case_queue(demo, "r01", "annotator", "all cases", CASE)[0]
+    assert row["state"] == "in review" and row["submitted"] == "r01"  # not who else submitted, nor the metrics
+    rv = wsp.open_case(scene, demo, CASE, "rv01", "reviewer")
+    side = "A" if rv.raters["A"] == "r02" else "B"
+    with pytest.raises(InputError, match="reason is required"):
+        wsp.return_case(rv, side, "")
+    assert "returned to r02" in wsp.return_case(rv, side, "r02: borders too tight on DWI")
+    assert [r["case_id"] for r in wsp.case_queue(demo, "r02", "annotator", "waiting for me", CASE)] == [CASE]
+    assert wsp.case_queue(demo, "r01", "annotator", "waiting for me", CASE) == []
+    _annotate(scene, demo, "r02", truth)  # the returned annotator re-annotates: now the rule accepts the pair
+    rv = wsp.open_case(scene, demo, CASE, "rv01", "reviewer")
+    assert "Case state: final" in wsp.decide(rv, "sign_off")
+    assert wsp.final_result(demo, CASE)["sidecar"]["AISWorkflow"]["final_mask_from"] == "sign-off (intersection)"

@@ -1,36 +1,38 @@
-"""Speed of the agreement metrics against plain full-volume references, measured in the same run.
+"""Speed and values of the agreement metrics against the references users pick, in the same run.
 
-Data: ISLES'22 case 0009's expert mask (112×112×73 @ 2 mm, 523 voxels, 18 lesions) against a
-deterministic perturbed copy (:func:`perturb`), at native resolution and resampled to 1 mm by
-nearest neighbour (224×224×146 ≈ 7.3 Mvox).
+Data: ISLES'22 case 0009's expert mask (112×112×73 @ 2 mm, 18 lesions) against a deterministic
+perturbed copy (:func:`perturb`), at native resolution and resampled to 1 mm by nearest neighbour
+(224×224×146 ≈ 7.3 Mvox).
 
-References (written plainly here, full-volume, no cropping):
+References (real code, installed by this script into its own virtual environment from PyPI, never
+copied into the project; run by ``bench_agreement_refs.py`` in that environment):
 
-- ISLES'22 definitions as in the official ``utils/eval_utils.py``: Dice, volume difference, lesion
-  count by 26-connected labelling (``scipy.ndimage.label`` with a 3×3×3 structure instead of
-  ``cc3d``), lesion F1 looping over every component with a full-volume ``labels == k`` test;
-- surface distances the MedPy 0.5 way (``medpy.metric.binary.hd95`` / ``assd``): full-volume
-  6-connected erosion and full-volume ``scipy.ndimage.distance_transform_edt`` per direction.
+- **official ISLES'22** ``utils/eval_utils.py`` (github.com/ezequieldlrosa/isles22; not on PyPI:
+  give a checkout's ``utils/`` folder with ``--isles-eval DIR``) with ``cc3d``
+  (connected-components-3d): Dice, absolute volume difference, lesion-count difference, lesion F1;
+- **DeepMind** ``surface-distance``: HD95 and average surface distance (surfel-area weighted — a
+  different definition from MedPy's voxel-based one, so its values are shown, not required equal);
+- **MedPy** 0.5 ``hd95`` / ``assd``, whose definitions ours follow (values must be identical).
 
-Every metric of :func:`AISAnnotationLib.metrics.compare_masks` must equal the reference's, bit for
-bit (the surface distances use the same float64 expression as the distance transform). Target: all our metrics together ≥ 20× faster than the references together.
+Measured: ours = one :func:`AISAnnotationLib.metrics.compare_masks` call (every metric: Dice, volume,
+counts, lesion F1, HD95, ASSD and the lesion table); reference = official ISLES metric calls +
+DeepMind surface distances, the pair a user would run for the same numbers. Ratio = (ISLES + DeepMind)
+/ ours, median wall times, target ≥ 20× on both grids (exit status 0 when met). MedPy's time is shown too.
 
-Timing: the three calls (ours, ISLES reference, surface reference) run in turns, each after a
-garbage collection and without idle pauses, so that load changes on a shared machine hit all alike; the
-medians of wall time and of CPU time (``time.process_time``, all threads) are printed with the
-ratio (ISLES ref + surface ref) / ours. Exit status 0 when the wall-time ratio is ≥ 20 on both grids.
-
-Run: ``python benchmarks/bench_agreement.py [--repeat N] [--data DIR]`` (prints medians and ratios).
+Run: ``python benchmarks/bench_agreement.py [--repeat N] [--data DIR] [--isles-eval DIR] [--ref-env DIR]``
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
+import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+import venv
 from pathlib import Path
 
 import numpy as np
@@ -45,9 +47,12 @@ from AISAnnotationLib.metrics import compare_masks  # noqa: E402
 CASE_MASK = "isles22-case0009/derivatives/sub-strokecase0009/ses-0001/sub-strokecase0009_ses-0001_msk.nii.gz"
 STRUCT_26 = np.ones((3, 3, 3), dtype=bool)
 STRUCT_6 = ndi.generate_binary_structure(3, 1)
+REF_PACKAGES = ("numpy", "scipy", "connected-components-3d", "medpy", "surface-distance")
 
 
-# --------------------------------------------------------------------------- references
+# --------------------------------------------------------------------------- plain definitions
+# Executable specifications used by Testing/test_metrics.py (not timed here: the timed references
+# are the real packages, see the module doc).
 def ref_dice(a, b):
     s = a.sum() + b.sum()
     if s == 0:
@@ -146,26 +151,6 @@ def load_case_mask(data: Path):
     return img.array != 0, img.spacing, img.affine
 
 
-# --------------------------------------------------------------------------- timing
-def _interleaved_medians(fns, repeat):
-    """Median wall and CPU time (s) of each function, run in turns so that load changes hit all alike.
-
-    CPU time (``time.process_time``: all threads of this process) is reported beside wall time
-    because on a shared machine a short call loses proportionally more wall time to waiting for
-    a core than a long one.
-    """
-    wall = [[] for _ in fns]
-    cpu = [[] for _ in fns]
-    for _ in range(repeat):
-        for w, c, fn in zip(wall, cpu, fns):
-            gc.collect()  # no sleep between calls: on this VM a call right after an idle pause runs 2-3x slower
-            t0, c0 = time.perf_counter(), time.process_time()
-            fn()
-            w.append(time.perf_counter() - t0)
-            c.append(time.process_time() - c0)
-    return [statistics.median(t) for t in wall], [statistics.median(t) for t in cpu]
-
-
 def check_identical(ours, ref_isles, ref_surf) -> None:
     """Every metric equal to the reference's, bit for bit (None where undefined)."""
     for key, val in {**ref_isles, **ref_surf}.items():
@@ -173,76 +158,112 @@ def check_identical(ours, ref_isles, ref_surf) -> None:
         assert got == val and type(got) is type(val), (key, got, val)
 
 
-def check_against_packages(cases) -> list[str]:
-    """If ``medpy`` and ``cc3d`` (connected-components-3d) are importable, compare with them too:
-    MedPy 0.5 ``hd95``/``assd`` (A as result) and cc3d 26-connected lesion counts."""
-    try:
-        import cc3d
-        from medpy.metric.binary import assd, hd95
-    except ImportError:
-        return ["medpy / cc3d not importable: package cross-check skipped"]
-    notes = []
-    for name, a, b, sp, aff in cases:
-        ours = compare_masks(a, b, spacing=sp, affine=aff)
-        assert ours.hd95_mm == float(hd95(a, b, voxelspacing=sp)), name
-        assert ours.assd_mm == float(assd(a, b, voxelspacing=sp)), name
-        assert ours.n_lesions_a == int(cc3d.connected_components(a, connectivity=26).max()), name
-        assert ours.n_lesions_b == int(cc3d.connected_components(b, connectivity=26).max()), name
-        notes.append(f"{name}: HD95/ASSD identical to medpy, lesion counts identical to cc3d")
-    return notes
+
+# --------------------------------------------------------------------------- references' environment
+def ensure_ref_env(env_dir: Path) -> Path:
+    """A virtual environment with the reference packages (created and filled from PyPI once)."""
+    py = env_dir / "bin" / "python"
+    if not py.is_file():
+        print(f"creating {env_dir} with {', '.join(REF_PACKAGES)} (from PyPI)", file=sys.stderr)
+        venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
+    probe = subprocess.run([str(py), "-c", "import cc3d, medpy, surface_distance"], capture_output=True)
+    if probe.returncode != 0:
+        subprocess.run([str(py), "-m", "pip", "install", "-q", *REF_PACKAGES], check=True)
+    return py
 
 
-def run(data: Path, repeat: int) -> list[dict]:
-    a2, spacing2, affine2 = load_case_mask(data)
-    b2 = perturb(a2)
-    cases = [("native 2 mm", a2, b2, spacing2, affine2)]
-    spacing1 = tuple(s / 2 for s in spacing2)
-    affine1 = affine2.copy()
-    affine1[:3, :3] /= 2
-    affine1[:3, 3] -= affine1[:3, :3] @ np.array([0.5, 0.5, 0.5])
-    cases.append(("1 mm (nearest)", upsample2(a2), upsample2(b2), spacing1, affine1))
-    rows = []
-    run.package_notes = check_against_packages(cases)
-    for name, a, b, sp, aff in cases:
-        ours = compare_masks(a, b, spacing=sp, affine=aff)
-        check_identical(ours, reference_isles(a, b, sp), reference_surface(a, b, sp))
-        compare_masks(a, b, spacing=sp, affine=aff)  # warm-up (imports, first-call allocations)
-        wall, cpu = _interleaved_medians(
-            [lambda a=a, b=b, sp=sp, aff=aff: compare_masks(a, b, spacing=sp, affine=aff),
-             lambda a=a, b=b, sp=sp: reference_isles(a, b, sp),
-             lambda a=a, b=b, sp=sp: reference_surface(a, b, sp)], repeat)
-        rows.append({"case": name, "shape": a.shape, "wall": wall, "cpu": cpu,
-                     "ratio_wall": (wall[1] + wall[2]) / wall[0], "ratio_cpu": (cpu[1] + cpu[2]) / cpu[0],
-                     "result": ours})
-    return rows
+def run_refs(py: Path, cases, repeat: int, isles_eval) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        npz = Path(tmp) / "cases.npz"
+        arrays = {"names": np.array([c[0] for c in cases])}
+        for i, (_, a, b, sp, _) in enumerate(cases):
+            arrays.update({f"a{i}": a, f"b{i}": b, f"sp{i}": np.array(sp)})
+        np.savez(npz, **arrays)
+        cmd = [str(py), str(REPO / "benchmarks" / "bench_agreement_refs.py"), str(npz), "--repeat", str(repeat)]
+        if isles_eval:
+            cmd += ["--isles-eval", str(isles_eval)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise SystemExit(f"reference run failed: {proc.stderr[-2000:]}")
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def ours_median(a, b, sp, aff, repeat: int) -> float:
+    compare_masks(a, b, spacing=sp, affine=aff)  # warm-up (imports, first-call allocations)
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        compare_masks(a, b, spacing=sp, affine=aff)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def check_values(ours, refs: dict) -> list[str]:
+    """Identity with the official ISLES code and MedPy; DeepMind shown beside ours."""
+    lines = []
+    off = refs.get("isles_official", {}).get("values")
+    if off:
+        same = {k: getattr(ours, k) == v for k, v in off.items()}
+        vol_close = abs(ours.volume_diff_ml - off["volume_diff_ml"]) <= 1e-12 * max(1.0, off["volume_diff_ml"])
+        lines.append("official ISLES: " + ", ".join(f"{k} {'identical' if ok else 'DIFFERS'}" for k, ok in same.items()
+                                                    if k != "volume_diff_ml")
+                     + f", volume_diff_ml {'identical' if same['volume_diff_ml'] else ('equal to 1e-12' if vol_close else 'DIFFERS')}")
+        assert all(ok for k, ok in same.items() if k != "volume_diff_ml") and vol_close, (same, off)
+    mp = refs["medpy"]["values"]
+    ok = ours.hd95_mm == mp["hd95_mm"] and ours.assd_mm == mp["assd_mm"]
+    lines.append(f"MedPy: HD95 and ASSD {'identical' if ok else 'DIFFER'} ({mp['hd95_mm']:.4f} / {mp['assd_mm']:.4f} mm)")
+    assert ok, (ours.hd95_mm, ours.assd_mm, mp)
+    dm = refs["deepmind"]["values"]
+    lines.append(f"DeepMind (surfel definition): HD95 {dm['hd95_mm']:.4f} mm vs ours {ours.hd95_mm:.4f}; "
+                 f"average surface distance {dm['average_surface_distance_mm'][0]:.4f} / "
+                 f"{dm['average_surface_distance_mm'][1]:.4f} mm")
+    return lines
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeat", type=int, default=11)
+    parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("AIS_TEST_DATA", REPO.parent / "shared" / "data")))
+    parser.add_argument("--isles-eval", type=Path, default=os.environ.get("ISLES22_EVAL"),
+                        help="folder with the official eval_utils.py (a checkout's utils/); or $ISLES22_EVAL")
+    parser.add_argument("--ref-env", type=Path, default=REPO / "benchmarks" / ".ref-venv",
+                        help="virtual environment for the reference packages (created if missing)")
     args = parser.parse_args(argv)
     if not (args.data / CASE_MASK).is_file():
         parser.error(f"case 0009 mask not found under {args.data} (set AIS_TEST_DATA)")
-    rows = run(args.data, args.repeat)
-    print(f"agreement metrics, median of {args.repeat} interleaved runs; values identical to the references")
-    print(f"{'grid':<16} {'shape':<12} {'':<5} {'ours ms':>8} {'ISLES ref ms':>13} {'surface ref ms':>15} {'ratio':>7}")
-    for r in rows:
-        for kind in ("wall", "cpu"):
-            t = r[kind]
-            print(f"{r['case'] if kind == 'wall' else '':<16} {'x'.join(map(str, r['shape'])) if kind == 'wall' else '':<12} "
-                  f"{kind:<5} {t[0] * 1e3:>8.1f} {t[1] * 1e3:>13.1f} {t[2] * 1e3:>15.1f} {r['ratio_' + kind]:>6.1f}x")
-        res = r["result"]
-        print(f"    Dice {res.dice:.4f}  volume diff {res.volume_diff_ml:.3f} ml  count diff {res.count_diff}  "
-              f"F1 {res.lesion_f1:.4f}  HD95 {res.hd95_mm:.3f} mm  ASSD {res.assd_mm:.3f} mm  "
-              f"lesions {res.n_lesions_a}/{res.n_lesions_b}")
-    for note in run.package_notes:
+    a2, spacing2, affine2 = load_case_mask(args.data)
+    b2 = perturb(a2)
+    spacing1 = tuple(s / 2 for s in spacing2)
+    affine1 = affine2.copy()
+    affine1[:3, :3] /= 2
+    affine1[:3, 3] -= affine1[:3, :3] @ np.array([0.5, 0.5, 0.5])
+    cases = [("native 2 mm", a2, b2, spacing2, affine2), ("1 mm (nearest)", upsample2(a2), upsample2(b2), spacing1, affine1)]
+    py = ensure_ref_env(args.ref_env)
+    before = [ours_median(a, b, sp, aff, args.repeat) for _, a, b, sp, aff in cases]
+    refs = run_refs(py, cases, args.repeat, args.isles_eval)
+    after = [ours_median(a, b, sp, aff, args.repeat) for _, a, b, sp, aff in cases]
+    for note in refs["notes"]:
         print(note)
-    worst_wall = min(r["ratio_wall"] for r in rows)
-    worst_cpu = min(r["ratio_cpu"] for r in rows)
-    print(f"target >= 20x: wall {'met' if worst_wall >= 20 else 'NOT met'} (worst {worst_wall:.1f}x), "
-          f"CPU {'met' if worst_cpu >= 20 else 'NOT met'} (worst {worst_cpu:.1f}x)")
-    return 0 if worst_wall >= 20 else 1
+    have_isles = any("isles_official" in r for r in refs["cases"].values())
+    print(f"median wall ms of {args.repeat} runs (ours: median of the runs before and after the references)")
+    print(f"{'grid':<16} {'shape':<12} {'ours':>7} {'ISLES':>8} {'DeepMind':>9} {'MedPy':>8} {'(ISLES+DeepMind)/ours':>22}")
+    ratios = []
+    for (name, a, b, sp, aff), t0, t1 in zip(cases, before, after):
+        ours_t = (t0 + t1) / 2
+        r = refs["cases"][name]
+        t_isles = r.get("isles_official", {}).get("s", float("nan"))
+        ratio = ((t_isles if have_isles else 0.0) + r["deepmind"]["s"]) / ours_t
+        ratios.append(ratio)
+        print(f"{name:<16} {'x'.join(map(str, a.shape)):<12} {ours_t * 1e3:>7.1f} {t_isles * 1e3:>8.1f} "
+              f"{r['deepmind']['s'] * 1e3:>9.1f} {r['medpy']['s'] * 1e3:>8.1f} {ratio:>21.1f}x")
+        ours = compare_masks(a, b, spacing=sp, affine=aff)
+        for line in check_values(ours, r):
+            print("    " + line)
+    what = "official ISLES + DeepMind" if have_isles else "DeepMind only (official ISLES code absent)"
+    worst = min(ratios)
+    print(f"target >= 20x vs {what}: {'met' if worst >= 20 else 'NOT met'} (worst {worst:.1f}x)")
+    return 0 if worst >= 20 and have_isles else 1
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -190,8 +190,12 @@ def _tail_state(log: Path, key: Optional[bytes]) -> tuple[int, str, int, Optiona
         if head["mac"] != head_mac(key, count, last, size):
             raise AISError(f"{head_path(log)}: head does not authenticate with the audit key (edited); "
                            "nothing written")
-    if count and line_hash(_last_line_before(data, size)) != last:
+    last_line = _last_line_before(data, size) if count else b""
+    if count and line_hash(last_line) != last:
         raise AISError(f"{log}: the last acknowledged record differs from its head (edited); nothing written")
+    if count and not head["key_id"] and b'"mac":' in last_line:
+        raise AISError(f"{head_path(log)}: the records are signed but the head is not (replaced or edited); "
+                       "nothing written")
     pending = data[size:]
     torn = None
     if pending:
@@ -252,11 +256,12 @@ def append(log: Path, who: str, role: str, case: Optional[str], action: str,
             rec["mac"] = record_mac(key, rec)
         line = _canon(rec)
         h = line_hash(line)
-        fd = os.open(str(log), os.O_RDWR | os.O_CREAT, 0o666)
+        fd = os.open(str(log), os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
         try:
             torn_bytes = b""
             if torn:
-                torn_bytes = os.pread(fd, torn["length"], size)
+                os.lseek(fd, size, os.SEEK_SET)
+                torn_bytes = os.read(fd, torn["length"])
             os.ftruncate(fd, size)
             os.lseek(fd, size, os.SEEK_SET)
             try:
@@ -282,7 +287,8 @@ def _roll_back(fd: int, size: int, torn_bytes: bytes) -> None:
     try:
         os.ftruncate(fd, size)
         if torn_bytes:
-            os.pwrite(fd, torn_bytes, size)
+            os.lseek(fd, size, os.SEEK_SET)
+            os.write(fd, torn_bytes)
         os.fsync(fd)
     except OSError:
         pass

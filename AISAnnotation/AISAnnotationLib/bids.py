@@ -186,7 +186,10 @@ def ensure_lesion_derivatives(root: Path) -> Path:
 
 def add_bidsignore(root: Path, patterns: Iterable[str]) -> None:
     p = Path(root) / ".bidsignore"
-    have = p.read_text().splitlines() if p.exists() else []
+    try:
+        have = p.read_text(encoding="utf-8").splitlines() if p.exists() else []
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{p}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from exc
     new = [x for x in patterns if x not in have]
     if new:
         atomic_write_text(p, "\n".join(have + new) + "\n")
@@ -196,8 +199,11 @@ def read_participants(root: Path) -> list[dict[str, str]]:
     p = Path(root) / "participants.tsv"
     if not p.exists():
         return []
-    with open(p, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh, delimiter="\t"))
+    try:
+        with open(p, newline="", encoding="utf-8") as fh:
+            return list(csv.DictReader(fh, delimiter="\t"))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{p}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from exc
 
 
 def add_participant(root: Path, subject: str, **columns: str) -> None:
@@ -233,6 +239,21 @@ def add_participant(root: Path, subject: str, **columns: str) -> None:
             changed = True
     if changed:
         write_json(pj, meta)
+
+
+def only_session(root: Path, subject: str) -> Optional[str]:
+    """The session to use when none is given: the subject's only ``ses-*`` folder, else None.
+
+    Raises:
+        InputError when the subject has several sessions (naming them: ``--session`` is needed).
+    """
+    from .errors import InputError
+
+    sd = Path(root) / f"sub-{strip_prefix(subject, 'sub')}"
+    sess = sorted(p.name[4:] for p in sd.glob("ses-*") if p.is_dir()) if sd.is_dir() else []
+    if len(sess) > 1:
+        raise InputError(f"{sd}: {len(sess)} sessions ({', '.join(sess)}); choose one with --session")
+    return sess[0] if sess else None
 
 
 def find_sessions(root: Path) -> list[tuple[str, Optional[str]]]:

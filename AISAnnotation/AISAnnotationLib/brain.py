@@ -1,66 +1,199 @@
-"""Brain masks from DWI b0 / b1000 intensity (no atlas, no model)."""
+"""Brain masks from DWI b0 / b1000 intensity (no atlas, no model).
+
+Every size is physical (mm): radii and the working grid are derived from the voxel
+spacing with a relative tolerance of :data:`SPACING_RTOL`, so header float noise
+(ISLES'22 NIfTI stores 2.00000007 mm where the .mha copy stores 2 mm) never changes
+a result. The morphology (opening, largest component, erosion) runs on a working grid
+no finer than :data:`WORK_MM` (integer block reduction of fine images, e.g. 1 mm → 2 mm,
+0.45 mm FLAIR → 1.8 mm in-plane); thresholding and hole filling stay on the image grid.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .image import Image
-from .io import image_to_sitk
 
 OPENING_MM = 4.0
+#: morphology runs on a grid whose voxels are at most this size (mm) per axis
+WORK_MM = 2.0
+#: relative tolerance on voxel sizes (1e-4: float32 header noise is ~1e-7)
+SPACING_RTOL = 1e-4
+#: bump when the method changes: cached masks made by another version are recomputed
+METHOD_VERSION = "brain-2"
 
 
 def brain_mask(image: Image, erode_mm: float = 0.0) -> np.ndarray:
-    """Boolean brain mask of a b0 or DWI image.
+    """Boolean brain mask of a b0 or DWI image (3D, or 4D averaged over volumes).
 
     Method: Otsu threshold of the positive voxels (separates tissue from air and
-    background noise); an opening by :data:`OPENING_MM` so the scalp falls away;
-    the largest 26-connected component; holes filled in 3D and slice by slice
-    (ventricles, dark lesions); optional erosion by ``erode_mm``
-    (mm, ball in physical space) to drop skull-edge and partial-volume voxels.
+    background noise); an opening by a ball of :data:`OPENING_MM` so the scalp falls
+    away; the largest 26-connected component; holes filled in every axial slice
+    (ventricles, sulci, dark lesions: one in-plane fill, which contains the 3D fill);
+    optional erosion by a ball of ``erode_mm`` (mm) to drop skull-edge and
+    partial-volume voxels.
     """
-    import SimpleITK as sitk
+    fg = foreground_mask(image.array)
+    if not fg.any():
+        return fg
+    return brain_from_foreground(fg, image.spacing, erode_mm)
 
-    arr = np.asarray(image.array, dtype=np.float32)
+
+def foreground_mask(array: np.ndarray) -> np.ndarray:
+    """Voxels above the Otsu threshold of the positive voxels (no morphology)."""
+    arr = np.asarray(array, dtype=np.float32)  # one precision whatever the container stored
     if arr.ndim == 4:
         arr = arr.mean(axis=3)
     pos = arr[arr > 0]
     if pos.size == 0:
         return np.zeros(arr.shape, dtype=bool)
-    thr = _otsu(pos)
-    fg = image_to_sitk(image, (arr > thr).astype(np.uint8))
-    # opening by ~4 mm cuts the scalp (thin, separated from the brain by dark skull)
-    # off the brain before the largest component is chosen
-    radius = _radius_vox(image, OPENING_MM)
-    core = sitk.BinaryErode(fg, radius, sitk.sitkBall, 0, 1)
-    cc = sitk.RelabelComponent(sitk.ConnectedComponent(core, True), sortByObjectSize=True)
-    largest = sitk.Equal(cc, 1)
-    brain = sitk.And(sitk.BinaryDilate(largest, radius, sitk.sitkBall, 0, 1), fg)
-    filled = sitk.BinaryFillhole(brain, fullyConnected=False)
-    out = sitk.GetArrayFromImage(filled).transpose(2, 1, 0).astype(bool)
-    # fill in-plane holes per axial slice (ventricles, sulci and dark lesions open in 3D)
-    for k in range(out.shape[2]):
-        if out[:, :, k].any():
-            sl = sitk.GetImageFromArray(out[:, :, k].astype(np.uint8))
-            out[:, :, k] = sitk.GetArrayFromImage(sitk.BinaryFillhole(sl)).astype(bool)
-    if erode_mm > 0:
-        radius = _radius_vox(image, erode_mm)
-        if any(radius):
-            er = sitk.BinaryErode(
-                image_to_sitk(image, out.astype(np.uint8)), radius, sitk.sitkBall, 0, 1
-            )
-            out = sitk.GetArrayFromImage(er).transpose(2, 1, 0).astype(bool)
+    return arr > _otsu(pos)
+
+
+def brain_from_foreground(fg: np.ndarray, spacing: tuple[float, float, float], erode_mm: float = 0.0) -> np.ndarray:
+    """The morphology of :func:`brain_mask` applied to a boolean foreground."""
+    from scipy import ndimage
+
+    factors = work_factors(spacing)
+    coarse_sp = tuple(float(s) * f for s, f in zip(spacing, factors))
+    cfg = _block_reduce(fg, factors)
+    core = erode(cfg, coarse_sp, OPENING_MM)
+    lab, n = ndimage.label(core, structure=np.ones((3, 3, 3), bool))
+    if n == 0:
+        return np.zeros(fg.shape, dtype=bool)
+    sizes = np.bincount(lab.ravel())[1:]
+    largest = lab == (int(np.argmax(sizes)) + 1)
+    region = _block_expand(dilate(largest, coarse_sp, OPENING_MM), factors, fg.shape)
+    out = fill_holes_in_plane(region & fg)
+    return erode_brain(out, spacing, erode_mm)
+
+
+def erode_brain(brain: np.ndarray, spacing: tuple[float, float, float], erode_mm: float) -> np.ndarray:
+    """``brain`` eroded by a ball of ``erode_mm`` on the working grid (as :func:`brain_mask` does)."""
+    out = np.array(brain, dtype=bool)
+    if erode_mm <= 0 or not out.any():
+        return out
+    # on the working grid: a coarse voxel survives when its whole ball lies in the (coarse)
+    # brain; fine voxels are kept where their coarse voxel survived
+    factors = work_factors(spacing)
+    coarse_sp = tuple(float(s) * f for s, f in zip(spacing, factors))
+    if any(radius_vox(coarse_sp, erode_mm)):
+        out &= _block_expand(erode(_block_reduce(out, factors), coarse_sp, erode_mm), factors, out.shape)
     return out
 
 
-def _radius_vox(image: Image, mm: float) -> list[int]:
-    """Per-axis radius in voxels of a ball of ``mm`` (0 on axes coarser than the ball)."""
-    return [int(max(0, np.floor(mm / s))) for s in image.spacing]
+# ----------------------------------------------------------------------------- physical sizes
+def radius_vox(spacing: tuple[float, ...], mm: float) -> tuple[int, int, int]:
+    """Per-axis radius in voxels of a ball of ``mm`` (0 on axes coarser than the ball).
+
+    ``floor(mm / spacing)`` with a relative tolerance of :data:`SPACING_RTOL`, so 4 mm at a
+    spacing of 2.00000007 mm is 2 voxels, as at 2 mm.
+    """
+    return tuple(int(max(0, np.floor(mm / float(s) * (1 + SPACING_RTOL)))) for s in spacing)  # type: ignore[return-value]
+
+
+def work_factors(spacing: tuple[float, ...], work_mm: float = WORK_MM) -> tuple[int, int, int]:
+    """Integer block factors per axis so that a block is at most ``work_mm`` (within the tolerance)."""
+    return tuple(int(max(1, np.floor(work_mm / float(s) * (1 + SPACING_RTOL)))) for s in spacing)  # type: ignore[return-value]
+
+
+def ball(spacing: tuple[float, ...], mm: float) -> np.ndarray:
+    """Footprint of a physical ball: voxel offsets d with Σ(d·spacing)² ≤ (mm·(1+rtol))²."""
+    r = radius_vox(spacing, mm)
+    g = np.ogrid[-r[0]:r[0] + 1, -r[1]:r[1] + 1, -r[2]:r[2] + 1]
+    lim = (mm * (1 + SPACING_RTOL)) ** 2
+    return sum((gi * float(s)) ** 2 for gi, s in zip(g, spacing)) <= lim
+
+
+def erode(mask: np.ndarray, spacing: tuple[float, ...], mm: float) -> np.ndarray:
+    """Binary erosion by a physical ball of ``mm``; outside the field of view counts as inside
+    (a slab that cuts the brain keeps its end slices)."""
+    from scipy import ndimage
+
+    m = np.asarray(mask, dtype=bool)
+    if not any(radius_vox(spacing, mm)):
+        return m.copy()
+    return ndimage.binary_erosion(m, structure=ball(spacing, mm), border_value=1)
+
+
+def dilate(mask: np.ndarray, spacing: tuple[float, ...], mm: float) -> np.ndarray:
+    """Binary dilation by a physical ball of ``mm``."""
+    from scipy import ndimage
+
+    m = np.asarray(mask, dtype=bool)
+    if not any(radius_vox(spacing, mm)):
+        return m.copy()
+    return ndimage.binary_dilation(m, structure=ball(spacing, mm))
+
+
+def fill_holes_in_plane(mask: np.ndarray) -> np.ndarray:
+    """Fill every hole of every axial slice (k) of ``mask``: background not 4-connected in-plane to the edge.
+
+    Equivalent to ``scipy.ndimage.binary_fill_holes`` with an in-plane structure (which also
+    contains the 3D fill), computed on the mask's bounding box by one in-plane labelling.
+    """
+    from scipy import ndimage
+
+    m = np.asarray(mask, dtype=bool)
+    if not m.any():
+        return m.copy()
+    box = tuple(slice(int(np.flatnonzero(m.any(axis=tuple(a for a in range(3) if a != ax)))[0]),
+                      int(np.flatnonzero(m.any(axis=tuple(a for a in range(3) if a != ax)))[-1]) + 1)
+                for ax in range(3))
+    sub = m[box]
+    structure = np.zeros((3, 3, 3), dtype=bool)
+    structure[:, :, 1] = ndimage.generate_binary_structure(2, 1)
+    lab, n = ndimage.label(~sub, structure=structure)
+    edge = np.zeros(n + 1, dtype=bool)
+    for face in (lab[0], lab[-1], lab[:, 0], lab[:, -1]):
+        edge[np.unique(face)] = True
+    edge[0] = True  # label 0 is the mask itself
+    out = m.copy()
+    out[box] = sub | ~edge[lab]
+    return out
+
+
+# ----------------------------------------------------------------------------- working grid
+def _block_reduce(mask: np.ndarray, factors: tuple[int, int, int]) -> np.ndarray:
+    """Majority vote over blocks of ``factors`` voxels (a last partial block votes with what it has)."""
+    m = np.asarray(mask, dtype=bool)
+    if factors == (1, 1, 1):
+        return m
+    full = tuple(-(-n // f) * f for n, f in zip(m.shape, factors))
+    dtype = np.uint8 if int(np.prod(factors)) < 128 else np.uint16
+    votes = np.zeros(full, dtype=dtype)
+    votes[:m.shape[0], :m.shape[1], :m.shape[2]] = m
+    total = np.ones((1, 1, 1), dtype=np.int32)
+    for ax, f in enumerate(factors):
+        if f == 1:
+            continue
+        parts = [votes[(slice(None),) * ax + (slice(i, None, f),)] for i in range(f)]
+        votes = parts[0].copy()
+        for q in parts[1:]:
+            votes += q
+        n = m.shape[ax]
+        counts = np.minimum(f, n - np.arange(0, n, f))
+        shape = [1, 1, 1]
+        shape[ax] = counts.size
+        total = total * counts.reshape(shape)
+    return 2 * votes.astype(np.int32) >= total
+
+
+def _block_expand(coarse: np.ndarray, factors: tuple[int, int, int], shape: tuple[int, ...]) -> np.ndarray:
+    """Nearest-neighbour expansion of a working-grid mask back onto the image grid."""
+    if factors == (1, 1, 1):
+        return np.asarray(coarse, dtype=bool)
+    out = coarse
+    for ax, f in enumerate(factors):
+        if f > 1:
+            out = np.repeat(out, f, axis=ax)
+    return np.ascontiguousarray(out[:shape[0], :shape[1], :shape[2]])
 
 
 def _otsu(values: np.ndarray, bins: int = 256) -> float:
     """Otsu threshold of a 1D sample (on a log scale for heavy right tails)."""
-    x = np.log1p(values.astype(np.float64) - values.min())
+    vmin = values.min()
+    x = np.log1p(values.astype(np.float64) - vmin)
     hist, edges = np.histogram(x, bins=bins)
     centers = (edges[:-1] + edges[1:]) / 2
     w0 = np.cumsum(hist)
@@ -70,4 +203,4 @@ def _otsu(values: np.ndarray, bins: int = 256) -> float:
     mu1 = (m[-1] - m) / np.maximum(w1, 1)
     between = w0 * w1 * (mu0 - mu1) ** 2
     t = centers[int(np.argmax(between))]
-    return float(np.expm1(t) + values.min())
+    return float(np.expm1(t) + vmin)

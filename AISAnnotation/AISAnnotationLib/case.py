@@ -20,7 +20,7 @@ from typing import Any, Optional
 import numpy as np
 
 from . import bids
-from .brain import brain_mask
+from .brain import brain_mask, foreground_mask
 from .diffusion import TARGET_B, compute_adc, compute_eadc, derived_image, read_bvals, read_bvecs, split_shells
 from .errors import InputError
 from .image import Image
@@ -45,6 +45,7 @@ class Case:
     problems: list[str] = field(default_factory=list)
     _on_grid: dict[str, Image] = field(default_factory=dict, repr=False)
     _brain: Optional[np.ndarray] = field(default=None, repr=False)
+    _brain_key: Optional[dict[str, Any]] = field(default=None, repr=False)
 
     @property
     def case_id(self) -> str:
@@ -60,10 +61,26 @@ class Case:
         return [k for k, im in self.images.items() if im.meta.get("AISDerived")]
 
     def brain_mask(self) -> np.ndarray:
-        """Brain mask on the DWI grid (from b0 when present, else b1000); cached."""
+        """Brain mask on the DWI grid (from b0 when present, else b1000).
+
+        Computed once: kept on the case, and read from ``derivatives/qc`` while the hashes of
+        its inputs match the ones stored there by ``ais-annotate qc`` (:mod:`.qc.brain_cache`).
+        """
         if self._brain is None:
-            self._brain = brain_mask(self.images.get("b0") or self.reference)
+            from .qc.brain_cache import cached_brain
+
+            self._brain = cached_brain(self, self.brain_key())
+            if self._brain is None:
+                self._brain = brain_mask(self.images.get("b0") or self.reference)
         return self._brain
+
+    def brain_key(self) -> dict[str, Any]:
+        """Cache key of the brain mask: method version and SHA-256 of its input files."""
+        if self._brain_key is None:
+            from .qc.brain_cache import cache_key
+
+            self._brain_key = cache_key(self)
+        return self._brain_key
 
     def on_dwi_grid(self, key: str, interpolation: str = "linear") -> Image:
         """``images[key]`` on the DWI grid (unchanged when already there); cached."""
@@ -114,6 +131,23 @@ def find_sequence_files(sdir: Path, subject: str, session: Optional[str]) -> dic
     return found
 
 
+def load_reference(root: Path, subject: str, session: Optional[str] = None) -> Case:
+    """The session's diffusion only (DWI b1000 grid, b0): enough for grid checks and the brain mask.
+
+    Much cheaper than :func:`load_case` (no ADC, eADC or anatomical images are read).
+    """
+    root = Path(root)
+    subject = bids.strip_prefix(subject, "sub")
+    session = bids.strip_prefix(session, "ses") if session else None
+    sdir = bids.session_dir(root, subject, session)
+    if not sdir.is_dir():
+        raise InputError(f"{sdir}: no such subject/session folder")
+    files = find_sequence_files(sdir, subject, session)
+    case = Case(root=root, subject=subject, session=session, files=dict(files))
+    _load_diffusion(case, files)
+    return case
+
+
 def load_case(root: Path, subject: str, session: Optional[str] = None, adc_unit: str = "auto") -> Case:
     """Load every available sequence of ``sub-<subject>[/ses-<session>]`` from a BIDS root.
 
@@ -125,7 +159,7 @@ def load_case(root: Path, subject: str, session: Optional[str] = None, adc_unit:
     """
     root = Path(root)
     subject = bids.strip_prefix(subject, "sub")
-    session = bids.strip_prefix(session, "ses") if session else None
+    session = bids.strip_prefix(session, "ses") if session else bids.only_session(root, subject)
     sdir = bids.session_dir(root, subject, session)
     if not sdir.is_dir():
         raise InputError(f"{sdir}: no such subject/session folder")
@@ -141,8 +175,9 @@ def load_case(root: Path, subject: str, session: Optional[str] = None, adc_unit:
         if not adc_raw.same_grid(ref):
             case.problems.append(f"{files['adc'].name}: ADC not on the DWI grid; resampled onto it")
             adc_raw = resample_to(adc_raw, ref, "linear")
-        brain = case.brain_mask()
-        det = detect_adc_unit(adc_raw.array, brain, override=adc_unit, what=str(files["adc"]))
+        # negatives are judged on the Otsu foreground of b0/b1000: no morphology needed for the unit
+        tissue = foreground_mask((case.images.get("b0") or ref).array)
+        det = detect_adc_unit(adc_raw.array, tissue, override=adc_unit, what=str(files["adc"]))
         if det.clipped_negative:
             case.problems.append(
                 f"{files['adc'].name}: {det.clipped_negative} negative voxel(s) (background noise) clipped to 0"

@@ -45,9 +45,14 @@ def find_leftovers(root: Path, min_age_s: float = 60.0) -> list[Leftover]:
     now = time.time()
     out: list[Leftover] = []
 
-    def old(p: Path) -> bool:
+    def old(p: Path) -> bool:  # a staging folder is as young as the newest thing inside it
         try:
-            return now - p.lstat().st_mtime >= min_age_s
+            newest = p.lstat().st_mtime
+            if p.is_dir() and not p.is_symlink():
+                for dp, dn, fn in os.walk(p):
+                    for n in dn + fn:
+                        newest = max(newest, (Path(dp) / n).lstat().st_mtime)
+            return now - newest >= min_age_s
         except OSError:
             return False
 
@@ -91,10 +96,11 @@ def _remove(root: Path, items: list[Leftover], log: Optional[Path]) -> list[str]
         else:
             it.path.unlink(missing_ok=True)
         done.append(it.describe(root))
-        if it.kind == "revision-without-sidecar":
+        if it.kind == "revision-without-sidecar":  # the mask and the sidecar it never got
             revisions[it.path.relative_to(root).as_posix()] = None
+            revisions[bids.sidecar_path(it.path).relative_to(root).as_posix()] = None
     if revisions and log is not None:
         audit.append(log, who="ais-annotate", role="system", case=None, action="repair",
                      reason="removed revisions without a sidecar (interrupted submissions)",
-                     details={"removed": sorted(revisions)}, files=revisions)
+                     details={"removed": sorted(p for p in revisions if p.endswith(".nii.gz"))}, files=revisions)
     return done

@@ -46,6 +46,25 @@ def build_parser(server_mode: bool = False, parser_class: type = argparse.Argume
     return parser
 
 
+def _default_session(args: argparse.Namespace) -> None:
+    """``--session`` omitted on a dataset command: the subject's only session (every verb alike)."""
+    root, subject = getattr(args, "root", None), getattr(args, "subject", None)
+    if hasattr(args, "session") and args.session is None and isinstance(subject, str) and root is not None:
+        from .bids import only_session
+
+        args.session = only_session(root, subject)
+
+
+def _quiet_broken_pipe() -> int:
+    """Output piped into a reader that closed early (``| head``): stop quietly, like other Unix tools."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (embedded interpreter): nothing to redirect
+        pass
+    return 1  # what Python's own docs advise for EPIPE
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     from .commands import remote
 
@@ -64,7 +83,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             os.environ[KEY_ENV] = str(args.audit_key.resolve())
         if server:
             return remote.run(args, args.server or os.environ.get("AIS_SERVER", ""))
-        return int(args.func(args) or 0)
+        _default_session(args)
+        rc = int(args.func(args) or 0)
+        sys.stdout.flush()
+        return rc
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except AISError as exc:
         return _fail(args.command, str(exc))
     except OSError as exc:
@@ -74,6 +98,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                    f"{exc.start}: {exc.reason})")
     except json.JSONDecodeError as exc:
         return _fail(args.command, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")
+    except RuntimeError as exc:  # pathlib.Path.resolve() on Python < 3.13 reports a symlink loop so
+        if "Symlink loop" not in str(exc):
+            raise
+        return _fail(args.command, f"{str(exc).split('from ', 1)[-1].strip(chr(39))}: too many levels of symbolic links")
 
 
 def os_error_line(exc: OSError) -> str:
@@ -87,7 +115,7 @@ def os_error_line(exc: OSError) -> str:
 
 
 def _fail(command: str, message: str) -> int:
-    print(f"ais-annotate {command}: error: {message.splitlines()[0] if message else 'failed'}", file=sys.stderr)
+    print(f"ais-annotate {command}: error: {message or 'failed'}", file=sys.stderr)
     return 2
 
 

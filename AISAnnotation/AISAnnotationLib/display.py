@@ -142,6 +142,23 @@ def mask_outline(mask2d: np.ndarray) -> np.ndarray:
     return m & ~interior
 
 
+def mask_ring(mask2d: np.ndarray, width: int = 2) -> np.ndarray:
+    """Pixels within ``width`` 8-neighbour steps *outside* a 2D boolean mask.
+
+    The snapshot draws this ring instead of the mask's own boundary pixels: the outline then
+    lies on the tissue around the lesion, never on the lesion itself, so a tinted lesion (ADC
+    < 620 blue) stays visible inside and the red ring stays visible on the grey around it.
+    """
+    m = np.asarray(mask2d, dtype=bool)
+    grown = m.copy()
+    for _ in range(max(0, int(width))):
+        p = np.pad(grown, 1, constant_values=False)
+        h, w = grown.shape
+        grown = np.logical_or.reduce([p[1 + di:1 + di + h, 1 + dj:1 + dj + w]
+                                      for di in (-1, 0, 1) for dj in (-1, 0, 1)])
+    return grown & ~m
+
+
 def lesion_area_per_slice(mask: np.ndarray, axis: int = 2) -> np.ndarray:
     """Voxel count of the mask on every slice along ``axis`` (the acquisition axis, k)."""
     m = np.asarray(mask, dtype=bool)

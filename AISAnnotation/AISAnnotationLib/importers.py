@@ -12,16 +12,18 @@ Supported sources:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
 from . import bids
-from .brain import brain_mask
+from .brain import foreground_mask
 from .deid import scrub_sidecar
 from .diffusion import format_bvals, format_bvecs, read_bvals, read_bvecs, split_shells
 from .errors import InputError
@@ -78,8 +80,8 @@ def _check_dwi_group(plan: PlannedSession, what: dict[str, str]) -> None:
     else:
         b1000, b0 = ref.array, None
     if "adc" in plan.images:
-        brain = brain_mask(ref.with_array(b0 if b0 is not None else b1000))
-        det = detect_adc_unit(plan.images["adc"].array, brain, what=what["adc"])
+        tissue = foreground_mask(b0 if b0 is not None else b1000)  # no morphology for the unit
+        det = detect_adc_unit(plan.images["adc"].array, tissue, what=what["adc"])
         plan.notes.append(f"ADC unit: {det.unit} ({det.reason})")
         plan.images["adc"].meta["AISADCUnitAtImport"] = det.unit
 
@@ -211,28 +213,52 @@ def write_session(dst_root: Path, plan: PlannedSession) -> list[Path]:
     if final_dir.exists():
         raise InputError(f"{final_dir}: already exists; refusing to overwrite imported raw data")
     stage = stage_dir(dst_root / f"import-sub-{sub}")
+    created: list[Path] = []  # what this call added to dst_root (undone, newest first, on failure)
     try:
         staged = _write_staged(stage, plan)
         fault_point("import-staged")
-        written: list[Path] = []
-        for src in staged:  # derivatives first: nothing is listed until the raw folder appears
-            if stage / "derivatives" in src.parents:
-                dst = dst_root / src.relative_to(stage)
-                if dst.exists():
-                    raise InputError(f"{dst}: already exists; refusing to overwrite")
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(src, dst)
-                written.append(dst)
-        if any(stage / "derivatives" in p.parents for p in staged):
+        derived = [p for p in staged if stage / "derivatives" in p.parents]
+        for src in derived:  # derivatives first: nothing is listed until the raw folder appears
+            dst = dst_root / src.relative_to(stage)
+            if dst.exists():
+                raise InputError(f"{dst}: already exists; refusing to overwrite")
+            _make_dirs(dst.parent, created)
+            os.replace(src, dst)
+            created.append(dst)
+        description = bids.lesion_dir(dst_root) / "dataset_description.json"
+        if derived and not description.exists():
             bids.ensure_lesion_derivatives(dst_root)
-        final_dir.parent.mkdir(parents=True, exist_ok=True)
+            created.append(description)
+        bids.read_participants(dst_root)  # unreadable participants.tsv: refuse before the commit
+        _make_dirs(final_dir.parent, created)
         os.rename(bids.session_dir(stage, sub, ses), final_dir)
+        try:
+            bids.add_participant(dst_root, sub)
+        except BaseException:  # e.g. a full disk: take the session back out, all or nothing
+            os.rename(final_dir, bids.session_dir(stage, sub, ses))
+            raise
         fsync_dir(final_dir.parent)
-        written += [dst_root / p.relative_to(stage) for p in staged if stage / "derivatives" not in p.parents]
-        bids.add_participant(dst_root, sub)
+        written = [p for p in created if p.is_file()]
+        written += [dst_root / p.relative_to(stage) for p in staged if p not in derived]
+    except BaseException:
+        for p in reversed(created):
+            with contextlib.suppress(OSError):
+                p.rmdir() if p.is_dir() else p.unlink()
+        raise
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return written
+
+
+def _make_dirs(folder: Path, created: list[Path]) -> None:
+    """``mkdir -p`` that records each folder it creates."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for d in reversed(missing):
+        d.mkdir()
+        created.append(d)
 
 
 def _write_staged(stage: Path, plan: PlannedSession) -> list[Path]:
@@ -269,13 +295,29 @@ def _write_staged(stage: Path, plan: PlannedSession) -> list[Path]:
     return written
 
 
-def import_isles(src_root: Path, dst_root: Path) -> list[tuple[str, Optional[str]]]:
-    """Import every session of an ISLES'22 tree; all sessions are checked before writing."""
+def import_isles(src_root: Path, dst_root: Path, progress: Any = None, workers: int = 0,
+                 scheduler: Optional[str] = None) -> list[tuple[str, Optional[str]]]:
+    """Import every session of an ISLES'22 tree, one session at a time (memory flat in N).
+
+    Each session is planned (read and checked) and then written; with ``workers``/``scheduler``
+    the planning runs on Dask and the writing stays here, in session order (one writer).
+    Raises :class:`InputError` naming every session that failed (nothing written for those).
+    """
+    from .batch import run_batch
+
     sessions = find_isles_sessions(src_root)
-    plans = [plan_isles_session(src_root, sub, ses) for sub, ses in sessions]
-    for plan in plans:
-        write_session(dst_root, plan)
+    outcome = run_batch(sessions, partial(_plan_isles_item, Path(src_root)),
+                        lambda item, plan: write_session(dst_root, plan), workers=workers, scheduler=scheduler,
+                        progress=progress or (lambda f, m: None), what="import")
+    if outcome.failures:
+        done = len(outcome.done)
+        raise InputError(f"{len(outcome.failures)} of {len(sessions)} session(s) not imported ({done} imported): "
+                         + "; ".join(f"{bids.prefix(*i)}: {e}" for i, e in outcome.failures))
     return sessions
+
+
+def _plan_isles_item(src_root: Path, item: tuple[str, Optional[str]]) -> PlannedSession:
+    return plan_isles_session(src_root, item[0], item[1])
 
 
 def import_loose(dst_root: Path, subject: str, session: Optional[str], files: dict[str, Any],

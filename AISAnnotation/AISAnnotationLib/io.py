@@ -49,11 +49,18 @@ def read_image(path: PathLike, name: str = "", with_sidecar: bool = True) -> Ima
     """Read a NIfTI / MetaImage / NRRD file into an :class:`Image` (affine in RAS).
 
     The JSON sidecar next to the file (same stem, ``.json``) is read into ``meta``
-    when present. Raises :class:`ImageReadError` naming the file and the cause.
+    when present. A 4D file holding a single volume is returned as the 3D image it is.
+    Raises :class:`ImageReadError` naming the file and the cause.
     """
     p = Path(path)
     if not p.is_file():
-        raise ImageReadError(f"{p}: file not found")
+        try:
+            p.stat()
+        except FileNotFoundError:
+            raise ImageReadError(f"{p}: file not found") from None
+        except OSError as exc:  # symlink loop, name too long, permission denied …
+            raise ImageReadError(f"{p}: cannot be opened ({exc.strerror or exc})") from None
+        raise ImageReadError(f"{p}: not a regular file")
     suf = image_suffix(p)
     if not suf:
         raise ImageReadError(
@@ -63,6 +70,8 @@ def read_image(path: PathLike, name: str = "", with_sidecar: bool = True) -> Ima
         array, affine = _read_nifti(p)
     else:
         array, affine = _read_itk(p)
+    if array.ndim == 4 and array.shape[3] == 1:
+        array = array[..., 0]  # a 4D file holding one volume (SOOP's trace and ADC) is a 3D image
     if array.ndim not in (3, 4):
         if array.ndim == 2:
             array = array[:, :, None]
@@ -175,6 +184,8 @@ def current_umask() -> int:
 def shared_mode(fd_or_path: Union[int, PathLike], base: int = 0o666) -> None:
     """Widen a ``mkstemp`` file (created 0600) to ``base & ~umask`` so the dataset's group can
     read what one member wrote (the umask decides, as for any file the user creates)."""
+    if os.name != "posix":  # Windows: access is governed by ACLs, not mode bits
+        return
     mode = base & ~current_umask()
     if isinstance(fd_or_path, int):
         os.fchmod(fd_or_path, mode)
@@ -184,7 +195,10 @@ def shared_mode(fd_or_path: Union[int, PathLike], base: int = 0o666) -> None:
 
 def _tmp_path(target: Path) -> Path:
     suf = image_suffix(target) or "".join(target.suffixes[-1:])
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TMP_MARK + suf, dir=target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TMP_MARK + suf, dir=target.parent)
+    except OSError as exc:  # name the file the user asked for, not the temporary one
+        raise OSError(exc.errno, exc.strerror, str(target)) from None
     try:
         shared_mode(fd)
     finally:
@@ -197,7 +211,10 @@ def stage_dir(target: PathLike) -> Path:
     publish it with :func:`replace_dir`. Mode 0777 & ~umask (``mkdtemp`` makes 0700)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=TMP_MARK, dir=target.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=TMP_MARK, dir=target.parent))
+    except OSError as exc:  # name the folder the user asked for, not the staging one
+        raise OSError(exc.errno, exc.strerror, str(target)) from None
     shared_mode(tmp, 0o777)
     return tmp
 
@@ -266,6 +283,9 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
         with open(tmp, "wb") as fh:
             fh.write(data)
         _commit(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(target)) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -334,6 +354,9 @@ def write_nifti(image: Image, path: PathLike, dtype: Any = None) -> Path:
     try:
         nib.save(nimg, str(tmp))
         _commit(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(target)) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

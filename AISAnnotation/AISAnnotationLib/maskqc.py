@@ -109,7 +109,8 @@ def check_mask(mask: Image, reference: Image, brain: Optional[np.ndarray] = None
     if rep.voxels == 0:
         if not no_visible_lesion:
             rep.problems.append(f"{what}: the mask is empty; declare 'no visible lesion' explicitly "
-                                "if the case has no acute infarct")
+                                "(--no-visible-lesion; in Slicer the No visible lesion box) if the case has no "
+                                "acute infarct")
         rep.ok = not rep.problems
         return rep
     if no_visible_lesion:
@@ -133,7 +134,7 @@ def check_mask(mask: Image, reference: Image, brain: Optional[np.ndarray] = None
         if allow_small_components:
             rep.notes.append(msg + " (confirmed by the rater)")
         else:
-            rep.problems.append(msg + "; erase them or confirm they are real lesions (allow small components)")
+            rep.problems.append(msg + "; erase them, or confirm they are real lesions with --allow-small-components")
     if brain is None:
         rep.notes.append("no brain mask given: inside-the-brain check skipped")
     else:

@@ -132,7 +132,7 @@ def _rician(signal: np.ndarray, sigma: float, rng: np.random.Generator) -> np.nd
 
 
 def synthesize(spec: SubjectSpec, dwi_shape=(128, 128, 26), dwi_spacing=(1.75, 1.75, 5.0),
-               flair_shape=(224, 224, 26), flair_spacing=(1.0, 1.0, 5.0), n_dirs: int = 3) -> dict[str, object]:
+               flair_shape=(256, 256, 26), flair_spacing=(0.875, 0.875, 5.0), n_dirs: int = 3) -> dict[str, object]:
     """Images (arrays + affines) and the true acute-lesion mask for one subject."""
     rng = np.random.default_rng(spec.seed)
     names = ("background", "scalp", "csf", "gm", "wm")
@@ -196,8 +196,9 @@ def _dwi_sidecar() -> dict[str, object]:
         "RepetitionTime": 5.0,
         "EchoTime": 0.075,
         "SliceThickness": 5.0,
-        "SpacingBetweenSlices": 5.5,
+        "SpacingBetweenSlices": 5.0,
         "AcquisitionMatrixPE": 128,
+        "BaseResolution": 128,
         "ReconMatrixPE": 128,
         "PhaseEncodingDirection": "j-",
         "TotalReadoutTime": 0.05,
@@ -206,13 +207,16 @@ def _dwi_sidecar() -> dict[str, object]:
     }
 
 
+DEMO_DATASET_NAME = "AISAnnotation demo (digital phantom)"
+
+
 def write_demo_dataset(out: Path, subjects=DEMO_SUBJECTS, session: str = "01") -> list[str]:
     """Write the demo BIDS dataset (raw + phantom ground truth as ``desc-reference`` masks).
 
     Returns the subject labels written. Deterministic: same bytes of image data every run.
     """
     out = Path(out)
-    bids.ensure_raw_dataset(out, name="AISAnnotation demo (digital phantom)", readme=_DEMO_README)
+    bids.ensure_raw_dataset(out, name=DEMO_DATASET_NAME, readme=_DEMO_README)
     done = []
     for spec in subjects:
         data = synthesize(spec)
@@ -241,7 +245,8 @@ def write_demo_dataset(out: Path, subjects=DEMO_SUBJECTS, session: str = "01") -
         write_json(bids.sidecar_path(fl_p), {
             "Manufacturer": "AISAnnotation digital phantom", "MagneticFieldStrength": 3.0,
             "MRAcquisitionType": "2D", "RepetitionTime": 9.0, "EchoTime": 0.1, "InversionTime": 2.4,
-            "SliceThickness": 5.0, "SpacingBetweenSlices": 5.5, "AcquisitionMatrixPE": 224,
+            "SliceThickness": 5.0, "SpacingBetweenSlices": 5.0, "AcquisitionMatrixPE": 256,
+            "BaseResolution": 256, "ReconMatrixPE": 256,
             "ImageOrientationText": "axial",
         })
         bids.add_participant(out, spec.label, group="phantom", description="; ".join(spec.notes))

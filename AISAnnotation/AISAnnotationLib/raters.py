@@ -44,6 +44,9 @@ _MIN = {  # role: (years imaging, years neuro, minimum title)
 REGISTRY_ACTIONS = ("register-rater", "disable-rater", "enable-rater", "qualify")
 
 
+MINIMUM = _MIN  # public: role → (years imaging, years neuroimaging, minimum title)
+
+
 class RoleError(InputError):
     """A rater tried an action their role does not allow (or that breaks independence)."""
 
@@ -92,17 +95,24 @@ def check_qualification(rater: Rater) -> list[str]:
         return []
     yi, yn, title = _MIN[rater.role]
     out = []
+    need_title = " or ".join(repr(t) if " " in t else t for t in TITLES[TITLES.index(title):])
     if rater.title is None:
-        out.append(f"title not given (the {rater.role} role needs {title} or above)")
+        out.append(f"title not given (--title {need_title}: the {rater.role} role needs {title} or above)")
     elif TITLES.index(rater.title) < TITLES.index(title):
-        out.append(f"title {rater.title} is below {title} required for the {rater.role} role")
+        out.append(f"title {rater.title} is below {title} required for the {rater.role} role (--title {need_title})")
     if yi and (rater.years_imaging is None or rater.years_imaging < yi):
         out.append(f"{rater.years_imaging if rater.years_imaging is not None else 'unknown'} years in imaging "
-                   f"(the {rater.role} role needs ≥ {yi})")
+                   f"(--years-imaging: the {rater.role} role needs ≥ {yi})")
     if rater.years_neuro is None or rater.years_neuro < yn:
         out.append(f"{rater.years_neuro if rater.years_neuro is not None else 'unknown'} years in neuroimaging "
-                   f"(the {rater.role} role needs ≥ {yn})")
+                   f"(--years-neuro: the {rater.role} role needs ≥ {yn})")
     return out
+
+
+def minimum_text() -> str:
+    """The R13 minimum per role, one line each (for help texts)."""
+    return "; ".join(f"{role}: title {t} or above, ≥ {yn} years neuroimaging" + (f", ≥ {yi} years imaging" if yi else "")
+                     for role, (yi, yn, t) in _MIN.items())
 
 
 def registry_path(root: Path) -> Path:

@@ -14,7 +14,7 @@ import numpy as np
 import slicer
 from vtk.util import numpy_support
 
-from AISAnnotationLib.brain import brain_mask
+from AISAnnotationLib.brain import brain_mask, erode_brain, foreground_mask
 from AISAnnotationLib.errors import InputError
 from AISAnnotationLib.preannotate import PreannotationContext, PreannotationParameters
 from AISAnnotationLib.resample import resample_to
@@ -45,11 +45,12 @@ def context_from_nodes(adc_node: Any, dwi_node: Any, b0_node: Optional[Any] = No
     if b0_node is not None:
         b0 = volume_node_to_image(b0_node, "b0")
         src = b0 if b0.same_grid(dwi) else resample_to(b0, dwi, "linear")
-    full_brain = brain_mask(src)
-    det = detect_adc_unit(adc.array, full_brain, override=adc_unit, what=adc_node.GetName())
+    det = detect_adc_unit(adc.array, foreground_mask(src.array), override=adc_unit, what=adc_node.GetName())
     adc = adc_to_internal(adc, det)
-    brain = brain_mask(src, erode_mm=p.brain_erode_mm) if p.brain_erode_mm > 0 else full_brain
-    return PreannotationContext(adc, dwi, brain, p)
+    full = brain_mask(src)
+    brain = erode_brain(full, src.spacing, p.brain_erode_mm)
+    foci_brain = erode_brain(full, src.spacing, p.foci_brain_erode_mm)
+    return PreannotationContext(adc, dwi, brain, p, foci_brain=foci_brain)
 
 
 def update_preview_node(scene: Any, mask: np.ndarray, reference_node: Any, node: Optional[Any] = None) -> Any:

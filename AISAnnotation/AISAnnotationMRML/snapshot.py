@@ -19,7 +19,7 @@ import numpy as np
 import slicer
 
 from AISAnnotationLib.case import Case
-from AISAnnotationLib.display import largest_lesion_slice, mask_outline
+from AISAnnotationLib.display import largest_lesion_slice, mask_ring
 from AISAnnotationLib.errors import InputError
 from AISAnnotationLib.image import Image
 from AISAnnotationLib.io import atomic_write_bytes
@@ -34,6 +34,8 @@ OUTLINE_RGB = (1.0, 0.0, 0.0)
 EXTRA_OUTLINE_RGB = ((0.0, 1.0, 1.0), (1.0, 1.0, 0.0), (1.0, 0.0, 1.0))
 MaskArg = Union[None, np.ndarray, "dict[str, np.ndarray]"]
 PANEL_PIXELS = 384
+# outline: a ring this many panel pixels wide just outside the mask (visible over the ADC tint)
+OUTLINE_WIDTH = 2
 
 
 def choose_slice_ras(case: Case, mask: Optional[np.ndarray], slice: Union[str, float] = "auto") -> dict[str, Any]:
@@ -136,7 +138,7 @@ def render_case_snapshot(case: Case, mask: MaskArg, out_png: Union[str, Path],
                 logics.composite_node(v.name).SetLabelVolumeID(label.GetID())
                 lab = None if shown["views"][v.name]["missing"] else resliced_array(logics.slice_logic(v.name), "label")
                 if lab is not None:
-                    edges[v.name][name] = mask_outline(lab > 0)
+                    edges[v.name][name] = mask_ring(lab > 0, OUTLINE_WIDTH)
 
         panels: dict[str, dict[str, Any]] = {}
         images: dict[str, np.ndarray] = {}

@@ -27,9 +27,14 @@ SLIDERS = {
     "GrowDwiRatio": ("grow_dwi_ratio", 1.3, 1.0, 4.0, 0.05, " × parenchyma DWI"),
     "GrowAdcMax": ("grow_adc_max", 750.0, 100.0, 3000.0, 10.0, " ×10⁻⁶ mm²/s"),
     "MinVolumeMm3": ("min_volume_mm3", 60.0, 0.0, 5000.0, 10.0, " mm³"),
-    "BrainErodeMm": ("brain_erode_mm", 6.0, 0.0, 20.0, 0.5, " mm"),
+    "BrainErodeMm": ("brain_erode_mm", 4.0, 0.0, 20.0, 0.5, " mm"),
+    "FociPeakRatio": ("foci_peak_ratio", 1.8, 0.0, 4.0, 0.05, " × local DWI (0: off)"),
 }
-ADVANCED = ("CoreMeanDwiRatio", "CoreMeanAdcMax", "GrowSteps", "GrowDwiRatio", "GrowAdcMax", "BrainErodeMm")
+ADVANCED = ("CoreMeanDwiRatio", "CoreMeanAdcMax", "GrowSteps", "GrowDwiRatio", "GrowAdcMax", "BrainErodeMm",
+            "FociPeakRatio")
+# candidate source: parameter value → label
+SOURCES = {"classical": "Classical (ADC + DWI)", "model": "Trained model (ONNX)",
+           "combined": "Classical + trained model"}
 UNCERTAIN_ATTRIBUTE = "AIS.UncertainRegions"
 
 
@@ -83,6 +88,8 @@ grown one ring on DWI. Source volume: the <b>DWI b1000</b>; choose the ADC below
 <li><b>Refine on DWI</b>: paint/erase only where DWI is in the editable intensity range.
 <li><b>Remove shine-through</b>: erase flagged DWI-bright, ADC-normal regions from the segment.
 <li>Double-click a candidate to jump to it; add an uncertain-region note with a decision.
+<li>Small restricted foci are listed for review (not painted); each candidate has a confidence.
+<li><b>Candidates</b>: classical, a trained model (a folder with model_card.json and an ONNX file), or both.
 </ul></html>"""
 
     # ------------------------------------------------------------------ GUI
@@ -106,6 +113,18 @@ grown one ring on DWI. Source volume: the <b>DWI b1000</b>; choose the ADC below
         self.b0Selector.setToolTip("Optional b0 for the brain mask (else the DWI is used).")
         self.scriptedEffect.addLabeledOptionsWidget("b0 volume:", self.b0Selector)
         self.b0Selector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateMRMLFromGUI)
+
+        self.sourceCombo = qt.QComboBox()
+        for key, label in SOURCES.items():
+            self.sourceCombo.addItem(label, key)
+        self.sourceCombo.setToolTip("Where candidates come from: the classical criteria, a trained model, or both")
+        self.scriptedEffect.addLabeledOptionsWidget("Candidates:", self.sourceCombo)
+        self.sourceCombo.connect("currentIndexChanged(int)", self.updateMRMLFromGUI)
+        self.modelPath = ctk.ctkPathLineEdit()
+        self.modelPath.filters = ctk.ctkPathLineEdit.Dirs
+        self.modelPath.setToolTip("Model directory: model_card.json and the ONNX file it names")
+        self.scriptedEffect.addLabeledOptionsWidget("Model folder:", self.modelPath)
+        self.modelPath.connect("currentPathChanged(QString)", self.updateMRMLFromGUI)
 
         self.sliders = {}
         advanced = ctk.ctkCollapsibleButton()
@@ -172,6 +191,8 @@ grown one ring on DWI. Source volume: the <b>DWI b1000</b>; choose the ADC below
             self.scriptedEffect.setParameterDefault(name, default)
         self.scriptedEffect.setParameterDefault("AdcVolumeNodeID", "")
         self.scriptedEffect.setParameterDefault("B0VolumeNodeID", "")
+        self.scriptedEffect.setParameterDefault("CandidateSource", "classical")
+        self.scriptedEffect.setParameterDefault("ModelDirectory", "")
 
     def updateGUIFromMRML(self):
         for name, s in self.sliders.items():
@@ -182,12 +203,20 @@ grown one ring on DWI. Source volume: the <b>DWI b1000</b>; choose the ADC below
             was = selector.blockSignals(True)
             selector.setCurrentNodeID(self.scriptedEffect.parameter(key) or None)
             selector.blockSignals(was)
+        was = self.sourceCombo.blockSignals(True)
+        self.sourceCombo.currentIndex = max(0, self.sourceCombo.findData(self.scriptedEffect.parameter("CandidateSource")))
+        self.sourceCombo.blockSignals(was)
+        was = self.modelPath.blockSignals(True)
+        self.modelPath.currentPath = self.scriptedEffect.parameter("ModelDirectory")
+        self.modelPath.blockSignals(was)
 
     def updateMRMLFromGUI(self):
         for name, s in self.sliders.items():
             self.scriptedEffect.setParameter(name, s.value)
         self.scriptedEffect.setParameter("AdcVolumeNodeID", self.adcSelector.currentNodeID or "")
         self.scriptedEffect.setParameter("B0VolumeNodeID", self.b0Selector.currentNodeID or "")
+        self.scriptedEffect.setParameter("CandidateSource", self.sourceCombo.currentData or "classical")
+        self.scriptedEffect.setParameter("ModelDirectory", self.modelPath.currentPath or "")
         self.previewTimer.start()
         self.fullTimer.start()
 
@@ -275,17 +304,44 @@ grown one ring on DWI. Source volume: the <b>DWI b1000</b>; choose the ADC below
         ctx = self.ensureContext()
         if ctx is None:
             return None
-        self.result = ctx.compute(self.parameters())
+        self.result = self.computeResult(ctx)
+        if self.result is None:
+            return None
         self.showPreview(self.result.mask.astype("uint8", order="F"))
         self.candidateList.clear()
         for c in self.result.candidates:
             x, y, z = c.centroid_ras
+            shown = "" if c.in_mask else " (review: not painted)"
             self.candidateList.addItem(f"#{c.id}: {c.volume_ml:.2f} ml, ADC {c.mean_adc:.0f}, "
-                                       f"DWI ×{c.mean_dwi_ratio:.2f} at ({x:.0f}, {y:.0f}, {z:.0f})")
+                                       f"DWI ×{c.mean_dwi_ratio:.2f}, confidence {c.confidence:.2f} "
+                                       f"[{c.source}] at ({x:.0f}, {y:.0f}, {z:.0f}){shown}")
         ml = sum(c.volume_ml for c in self.result.candidates)
         self.setStatus(f"{len(self.result.candidates)} candidate(s), {ml:.2f} ml; "
                        f"{shine_through_summary(self.result.shine_through_regions)}")
         return self.result
+
+    def computeResult(self, ctx):
+        """Classical candidates, the trained model's, or both (per the "Candidates" choice)."""
+        params = self.parameters()
+        source = self.scriptedEffect.parameter("CandidateSource") or "classical"
+        if source == "classical":
+            return ctx.compute(params)
+        modelDir = self.scriptedEffect.parameter("ModelDirectory")
+        if not modelDir:
+            self.setStatus("Choose the model folder (model_card.json + ONNX file).")
+            return None
+        from AISAnnotationLib.ai import combine_results, context_images, run_model
+
+        qt.QApplication.setOverrideCursor(qt.Qt.WaitCursor)
+        try:
+            model = run_model(modelDir, context_images(ctx), ctx)
+        except Exception as exc:  # AISError, ONNX Runtime errors: show, do not crash the editor
+            logging.error(f"AIS threshold model: {exc}")
+            self.setStatus(str(exc))
+            return None
+        finally:
+            qt.QApplication.restoreOverrideCursor()
+        return model if source == "model" else combine_results(ctx.compute(params), model, ctx)
 
     # ------------------------------------------------------------------ actions
     def onApply(self):

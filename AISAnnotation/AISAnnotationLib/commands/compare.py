@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from ..batch import add_batch_args
+from ..errors import AISError
 from ..io import read_image
 from ..metrics import AgreementResult, AutoAcceptRule, compare_images
 
@@ -16,9 +18,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "volume difference (ml), lesion count difference and lesion-wise F1 as in the "
                                    "ISLES'22 evaluation (26-connectivity), HD95 and ASSD (mm), the per-lesion match "
                                    "table and the default auto-accept decision.")
-    p.add_argument("a", type=Path, help="mask A (the reference for lesion F1)")
-    p.add_argument("b", type=Path, help="mask B")
+    p.add_argument("a", type=Path, nargs="?", help="mask A (the reference for lesion F1)")
+    p.add_argument("b", type=Path, nargs="?", help="mask B")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--pairs", type=Path, metavar="TSV",
+                   help="batch: a file of tab-separated 'A<TAB>B' mask pairs (one per line, relative paths from "
+                        "the file's folder); prints one JSON object per pair, in file order")
+    add_batch_args(p)
     p.set_defaults(func=_cmd_compare)
 
 
@@ -52,7 +58,55 @@ def format_result(result: AgreementResult, name_a: str = "A", name_b: str = "B")
     return "\n".join(lines)
 
 
+def compare_pair(pair: tuple[str, str]) -> dict:
+    """Agreement of one (A, B) pair of mask files as plain JSON (a batch task)."""
+    a, b = pair
+    result = compare_images(read_image(a, with_sidecar=False), read_image(b, with_sidecar=False),
+                            what_a=a, what_b=b)
+    rule = AutoAcceptRule()
+    accepted, reasons = rule.evaluate(result)
+    return {"a": a, "b": b, **result.as_dict(),
+            "auto_accept": {"accepted": accepted, "reasons": reasons, "rule": rule.as_dict()}}
+
+
+def read_pairs(path: Path) -> list[tuple[str, str]]:
+    """(A, B) paths from a TSV (blank lines and # comments skipped); relative to the file's folder."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AISError(f"{path}: cannot read the pairs file ({exc})") from exc
+    pairs = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        cols = line.split("\t")
+        if len(cols) != 2:
+            raise AISError(f"{path}:{n}: expected two tab-separated mask paths, got {len(cols)} column(s)")
+        pairs.append(tuple(str((Path(path).parent / c.strip()).resolve()) for c in cols))
+    if not pairs:
+        raise AISError(f"{path}: no mask pairs")
+    return pairs  # type: ignore[return-value]
+
+
+def _cmd_pairs(args: argparse.Namespace) -> int:
+    from ..batch import report_failures, run_batch
+    from ..progress import TextProgress
+
+    def write(pair: tuple[str, str], row: dict) -> None:
+        print(json.dumps(row, ensure_ascii=False))
+
+    outcome = run_batch(read_pairs(args.pairs), compare_pair, write, workers=args.workers,
+                        scheduler=args.scheduler, progress=TextProgress(), what="pair")
+    return report_failures(outcome)
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
+    if args.pairs:
+        if args.a or args.b:
+            raise AISError("give either two masks or --pairs, not both")
+        return _cmd_pairs(args)
+    if not (args.a and args.b):
+        raise AISError("compare needs two masks A B (or --pairs FILE)")
     img_a = read_image(args.a, with_sidecar=False)
     img_b = read_image(args.b, with_sidecar=False)
     result = compare_images(img_a, img_b, what_a=str(args.a), what_b=str(args.b))

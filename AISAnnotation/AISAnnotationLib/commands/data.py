@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from .. import bids
+from ..batch import add_batch_args
 from ..case import load_case
 from ..errors import AISError
 from ..importers import import_isles, import_loose
@@ -26,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bvec", type=Path)
     p.add_argument("--subject")
     p.add_argument("--session")
+    add_batch_args(p)
     p.set_defaults(func=_cmd_import)
 
     c = sub.add_parser("cases", help="list every session with its sequences, grids, ADC unit and problems")
@@ -50,7 +52,10 @@ def _cmd_import(args: argparse.Namespace) -> int:
     if args.isles:
         if any(getattr(args, k) for k in LOOSE_KEYS):
             raise AISError("use either --isles or loose files, not both")
-        sessions = import_isles(args.isles, args.dest)
+        from ..progress import TextProgress
+
+        sessions = import_isles(args.isles, args.dest, progress=TextProgress(), workers=args.workers,
+                                scheduler=args.scheduler)
         for sub_, ses in sessions:
             print(f"imported sub-{sub_}" + (f"/ses-{ses}" if ses else "") + f" into {args.dest}")
         return 0

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
+from typing import Any, Optional
 
+from ..batch import add_batch_args
 from ..case import load_case
+from ..errors import InputError
 from ..preannotate import (
     INTEGER_PARAMETERS,
     PARAMETER_SPECS,
@@ -34,11 +39,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "cores, grow them on DWI, drop small islands; flag T2 shine-through. Writes a binary uint8 mask "
                     "on the DWI grid plus the candidate list and parameters (JSON).")
     p.add_argument("root", type=Path, help="BIDS root")
-    p.add_argument("--subject", required=True)
+    p.add_argument("--subject", help="one subject (default: every session of the dataset, as a batch)")
     p.add_argument("--session")
+    add_batch_args(p)
     p.add_argument("--out", type=Path, help="mask file (.nii.gz); default: derivatives/lesions …_desc-preannotation_mask")
     p.add_argument("--adc-unit", default="auto", help="override ADC unit detection (mm2/s, 1e-3 mm2/s, 1e-6 mm2/s)")
     p.add_argument("--json", action="store_true", help="print the candidate JSON to stdout")
+    p.add_argument("--model", type=Path, metavar="DIR",
+                   help="run the trained model in DIR (model_card.json + ONNX file; needs the [ai] extra)")
+    p.add_argument("--combine", action="store_true",
+                   help="with --model: union of the model's and the classical candidates, each naming its source")
+    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+                   help="ONNX Runtime device for --model: a GPU provider when installed (auto), CPU, or GPU only")
     d = PreannotationParameters()
     for name, (unit, lo, hi, text) in PARAMETER_SPECS.items():
         typ = int if name in INTEGER_PARAMETERS else float
@@ -49,8 +61,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_preannotate(args: argparse.Namespace) -> int:
     params = PreannotationParameters(**{k: getattr(args, k) for k in PARAMETER_SPECS})
+    if args.combine and args.model is None:
+        raise InputError("--combine needs --model DIR")
+    if not args.subject:
+        if args.model is not None:
+            raise InputError("--model runs on one session: give --subject (and --session)")
+        return _cmd_batch(args, params)
     case = load_case(args.root, args.subject, args.session, adc_unit=args.adc_unit)
-    result = preannotate_case(case, params)
+    if args.model is not None:
+        from ..ai import combine_results, model_preannotate
+        from ..preannotate import PreannotationContext
+
+        ctx = PreannotationContext.from_case(case, params)
+        result = model_preannotate(case, args.model, device=args.device, context=ctx)
+        if args.combine:
+            result = combine_results(ctx.compute(params), result, ctx)
+    else:
+        result = preannotate_case(case, params)
     out, js, info = write_preannotation(case, result, Path(args.out) if args.out else None)
     mask = result.mask
     if args.json:
@@ -61,6 +88,45 @@ def _cmd_preannotate(args: argparse.Namespace) -> int:
         for c in result.candidates:
             x, y, z = c.centroid_ras
             print(f"  #{c.id}: {c.voxels} vox {c.volume_ml:.3f} ml at RAS ({x:.1f}, {y:.1f}, {z:.1f}) "
-                  f"ADC {c.mean_adc:.0f} DWI ratio {c.mean_dwi_ratio:.2f}")
+                  f"ADC {c.mean_adc:.0f} DWI ratio {c.mean_dwi_ratio:.2f} confidence {c.confidence:.2f} "
+                  f"[{c.source}]")
+        for c in result.chronic_regions:
+            print(f"  chronic (not restricted, left out): {c.voxels} vox, ADC {c.mean_adc:.0f}")
+        init = result.initial_lesion_info()
+        print(f"  {init['label']}: {init['volume_ml']:.3f} ml")
         print(f"  {shine_through_summary(result.shine_through_regions)}; details in {js}")
     return 0
+
+
+def preannotate_item(root: Path, params: PreannotationParameters, adc_unit: str,
+                     item: tuple[str, Optional[str]]) -> tuple[Any, Any]:
+    """(the case reduced to its DWI grid, the result) of one session: a batch task that writes nothing."""
+    case = load_case(root, item[0], item[1], adc_unit=adc_unit)
+    result = preannotate_case(case, params)
+    light = replace(case, images={"dwi": case.reference}, _on_grid={}, _brain=None)
+    return light, result
+
+
+def _cmd_batch(args: argparse.Namespace, params: PreannotationParameters) -> int:
+    from .. import bids
+    from ..batch import report_failures, run_batch
+    from ..errors import AISError
+    from ..progress import TextProgress
+
+    if args.out:
+        raise AISError("--out names one file: give --subject (and --session) with it")
+    sessions = bids.find_sessions(args.root)
+    if not sessions:
+        raise AISError(f"{args.root}: no sub-*/ses-* sessions")
+    lines: list[str] = []
+
+    def write(item: tuple[str, Optional[str]], res: tuple[Any, Any]) -> None:
+        case, result = res
+        out, _, _ = write_preannotation(case, result, None)
+        lines.append(f"{case.case_id}: {len(result.candidates)} candidate(s), {int(result.mask.sum())} voxels → {out}")
+
+    outcome = run_batch(sessions, partial(preannotate_item, Path(args.root), params, args.adc_unit), write,
+                        workers=args.workers, scheduler=args.scheduler, progress=TextProgress(),
+                        what="pre-annotation")
+    print("\n".join(lines))
+    return report_failures(outcome)

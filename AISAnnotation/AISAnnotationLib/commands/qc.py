@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 
 from .. import bids
+from ..batch import add_batch_args, report_failures
 from ..errors import AISError
 from ..progress import TextProgress
-from ..qc.session import DEFAULT_BLOCKING, QCConfig, add_reader_record, run_dataset_qc
+from ..qc.session import DEFAULT_BLOCKING, QCConfig, add_reader_record, qc_batch
 from ..qc.snr import DEFAULT_CNR_MIN, DEFAULT_SNR_MIN
 from ..qc.store import qc_record_path
 from ..qc.subjective import ARTIFACTS, EXCLUSIONS, LIKERT_MIN, ReaderRecord, parse_likert
@@ -42,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--subject", action="append", help="only this subject (repeatable)")
     p.add_argument("--session", action="append", help="only this session (repeatable)")
     _config_args(p)
+    add_batch_args(p)
     p.set_defaults(func=_cmd_qc)
 
     s = sub.add_parser("qc-score", help="record a reader's Likert scores, artifact flags and exclusions",
@@ -67,11 +69,11 @@ def _cmd_qc(args: argparse.Namespace) -> int:
               if (subjects is None or s in subjects) and (sessions_ is None or t in sessions_)]
     if not chosen:
         raise AISError(f"{args.root}: no sub-*/ses-* sessions" + (" match the filter" if subjects or sessions_ else ""))
-    recs = run_dataset_qc(args.root, _config(args), progress=TextProgress(), write=not args.no_write,
-                          sessions=chosen)
+    recs, outcome = qc_batch(args.root, _config(args), progress=TextProgress(), write=not args.no_write,
+                             sessions=chosen, workers=args.workers, scheduler=args.scheduler)
     if args.json:
         print(json.dumps(recs, indent=2, ensure_ascii=False))
-        return 0
+        return report_failures(outcome)
     print(f"{'case':<30} {'rules':<8} {'fail/warn/unk':<14} {'SNR dwi':>8} {'CNR dwi':>8} {'queue':<9} reason")
     for r in recs:
         rules = [x for s in r["acquisition"] for x in s["rules"]]
@@ -82,11 +84,18 @@ def _cmd_qc(args: argparse.Namespace) -> int:
         case = bids.prefix(r["subject"], r["session"])
         print(f"{case:<30} {r['status']:<8} {n['fail']}/{n['warning']}/{n['unknown']:<10} {snr_:>8} {cnr_:>8} "
               f"{'EXCLUDED' if r['excluded'] else 'ok':<9} {r['reason'] or '-'}")
+        for x in rules:
+            if x["status"] in ("fail", "warning"):
+                print(f"{'':<30} {x['status']}: {x['sequence']} {x['rule']} {x['measured'] or '?'} "
+                      f"(rule: {x['requirement']}){' — ' + x['detail'] if x.get('detail') else ''}")
+        unknown = [f"{x['sequence']} {x['rule']}" for x in rules if x["status"] == "unknown"]
+        if unknown:
+            print(f"{'':<30} unknown (metadata missing): {', '.join(unknown)}")
         for inc in r["inconsistencies"]:
             print(f"{'':<30} ! {inc}")
     if not args.no_write:
         print(f"records: {args.root}/derivatives/qc/sub-*/ses-*/dwi/*_desc-brain_mask.json")
-    return 0
+    return report_failures(outcome)
 
 
 def _cmd_score(args: argparse.Namespace) -> int:

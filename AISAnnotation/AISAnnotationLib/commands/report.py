@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from ..batch import add_batch_args
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="dataset acceptance report (self-contained HTML + JSON)",
@@ -16,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder (report.html, report.json)")
     p.add_argument("--no-validator", action="store_true", help="skip the BIDS validator (naming then 'not run')")
     p.add_argument("--no-snapshots", action="store_true", help="skip the per-case 2x2 snapshots")
+    add_batch_args(p)
     p.set_defaults(func=_cmd_report)
 
 
@@ -34,7 +37,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     renderer, why = (None, "disabled (--no-snapshots)") if args.no_snapshots else snapshot_renderer()
     rep = build_report(args.root, args.out, run_validator=not args.no_validator, snapshot_renderer=renderer,
-                       no_snapshot_reason=why, progress=TextProgress())
+                       no_snapshot_reason=why, progress=TextProgress(), workers=args.workers,
+                       scheduler=args.scheduler)
     print(f"acceptance: {rep['verdict']['status'].upper()}")
     for r in rep["verdict"]["reasons"]:
         print(f"  - {r}")

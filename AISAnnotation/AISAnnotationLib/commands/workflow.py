@@ -42,7 +42,12 @@ def _decision_args(p: argparse.ArgumentParser, escalate: bool) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("raters", help="register and list raters (annotator / reviewer / arbitrator / data-manager)")
     rs = r.add_subparsers(dest="raters_command", metavar="ACTION")
-    ra = rs.add_parser("add", help="register a rater (qualification checked against consensus R13)")
+    ra = rs.add_parser("add", help="register a rater (qualification checked against consensus R13)",
+                       description="Register a rater. Required: --id, --name, --role, and the qualification "
+                                   "the role needs (consensus R13): --title and --years-neuro for every role, "
+                                   "--years-imaging for annotators. Minimum per role: "
+                                   + raters.minimum_text() + ". Below it the rater is refused unless "
+                                   "--allow-unqualified.")
     ra.add_argument("root", type=Path)
     ra.add_argument("--rater", dest="by", help="registered data manager acting (not needed for the first data "
                                                "manager of an empty registry)")
@@ -50,9 +55,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     ra.add_argument("--id", required=True, help="letters and digits only (used in file names)")
     ra.add_argument("--name", required=True)
     ra.add_argument("--role", required=True, choices=raters.ROLES)
-    ra.add_argument("--title", choices=raters.TITLES)
-    ra.add_argument("--years-imaging", type=float)
-    ra.add_argument("--years-neuro", type=float)
+    mins = raters.MINIMUM
+    ra.add_argument("--title", choices=raters.TITLES, help="required; at least: " + ", ".join(
+        f"{role} '{t}'" for role, (_, _, t) in mins.items()))
+    ra.add_argument("--years-imaging", type=float, help="years in imaging; required for " + ", ".join(
+        f"{role}s (≥ {yi:g})" for role, (yi, _, _) in mins.items() if yi))
+    ra.add_argument("--years-neuro", type=float, help="years in neuroimaging; required (" + ", ".join(
+        f"{role} ≥ {yn:g}" for role, (_, yn, _) in mins.items()) + ")")
     ra.add_argument("--qualification", default="", help="free text (board certification, training, trial cases)")
     ra.add_argument("--allow-unqualified", action="store_true", help="register although below the R13 minimum")
     ra.set_defaults(func=_cmd_raters_add)
@@ -232,7 +241,7 @@ def _cmd_raters_list(a: argparse.Namespace) -> int:
 def _read_list(p: Path) -> list[Any]:
     try:
         data = json.loads(Path(p).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: JSONDecodeError and UnicodeDecodeError
         raise InputError(f"{p}: not a readable JSON file ({exc})") from exc
     if isinstance(data, dict):
         data = data.get("regions", data.get("AISUncertainRegions", [data]))
@@ -273,30 +282,46 @@ def _cmd_decide(a: argparse.Namespace, role: str) -> int:
     return 0
 
 
-def _fmt_status(st: state.CaseStatus) -> str:
+def _status_cells(st: state.CaseStatus) -> list[str]:
     ann = ", ".join(f"{x['rater']} r{x['latest']}" for x in st.annotators) or "-"
     dice = st.agreement["dice"] if st.agreement else None
     agr = f"Dice {dice:.3f} {'accepted' if st.agreement['accepted'] else 'below rule'}" if st.agreement else "-"
     dec = "; ".join(f"{d['role']} {d['rater']}: {d['decision']}{' ' + d['accept'] if d.get('accept') else ''}"
                     for d in st.decisions) or "-"
-    fin = f"final via {st.final['via']}" if st.final else ""
-    line = f"{st.case_id:<24} {st.state:<18} {ann:<20} {agr:<26} {dec:<40} waiting for: {st.waiting_for} {fin}"
+    fin = f" (final via {st.final['via']})" if st.final else ""
+    waiting = f"{st.waiting_for}{fin}"
     if st.excluded_reason:
-        line += f" [excluded: {st.excluded_reason}]"
+        waiting += f" [excluded: {st.excluded_reason}]"
     elif st.screening == "not screened" and st.is_open:
-        line += " [not screened by QC yet]"
-    for p in st.problems:
-        line += f"\n    problem: {p}"
-    return line
+        waiting += " [not screened by QC yet]"
+    return [st.case_id, st.state, ann, agr, dec, waiting]
+
+
+STATUS_HEADER = ["case", "state", "annotators", "agreement", "decisions", "waiting for"]
+
+
+def format_status_table(rows: list[state.CaseStatus]) -> list[str]:
+    """The status table: each column as wide as its longest cell (long case ids stay aligned)."""
+    cells = [_status_cells(r) for r in rows]
+    widths = [max(len(c[i]) for c in [STATUS_HEADER] + cells) for i in range(len(STATUS_HEADER) - 1)]
+
+    def line(c: list[str]) -> str:
+        return "  ".join(x.ljust(w) for x, w in zip(c, widths)) + "  " + c[-1]
+
+    out = [line(STATUS_HEADER)]
+    for r, c in zip(rows, cells):
+        out.append(line(c))
+        out += [f"    problem: {p}" for p in r.problems]
+    return out
 
 
 def _cmd_status(a: argparse.Namespace) -> int:
     if a.repair:
+        settings.audited_config(a.root)  # an unaudited rule change is never applied
         from ..cleanup import remove_leftovers
 
         for line in remove_leftovers(a.root):
             print(f"removed {line}")
-        settings.audited_config(a.root)  # an unaudited rule change is never applied
         for sub_, ses in bids.find_sessions(a.root):
             if state.excluded(a.root, sub_, ses) is None and store.list_revisions(a.root, sub_, ses):
                 cases.repair(a.root, sub_, ses)
@@ -312,9 +337,8 @@ def _cmd_status(a: argparse.Namespace) -> int:
     if not rows:
         print(f"{a.root}: no sub-*/ses-* sessions")
         return 1
-    print(f"{'case':<24} {'state':<18} {'annotators':<20} {'agreement':<26} {'decisions':<40} waiting")
-    for r in rows:
-        print(_fmt_status(r))
+    for line in format_status_table(rows):
+        print(line)
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.state] = counts.get(r.state, 0) + 1

@@ -94,8 +94,7 @@ def label_voxels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     Returns ``(lin, labels, count)``: the C-order linear indices of the lesion voxels (sorted),
     each one's lesion number (1..count, numbered by first voxel in C order, like
     :func:`label_components`) and the number of lesions. Work is proportional to the number of
-    lesion voxels (13 sorted look-ups per voxel, then union-find by min-label hooking with full
-    path compression, which at least halves the number of trees per round).
+    lesion voxels (13 sorted look-ups per voxel, then SciPy's sparse-graph connected components).
     """
     m = np.asarray(mask, dtype=bool)
     if m.size == 0:
@@ -117,22 +116,14 @@ def label_voxels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         hit = lin[pos] == nb
         us.append(np.flatnonzero(hit))
         vs.append(pos[hit])
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     u, v = np.concatenate(us), np.concatenate(vs)
-    parent = np.arange(n)
-    while True:
-        pu, pv = parent[u], parent[v]
-        open_ = pu != pv
-        if not open_.any():
-            break
-        u, v, pu, pv = u[open_], v[open_], pu[open_], pv[open_]
-        np.minimum.at(parent, np.maximum(pu, pv), np.minimum(pu, pv))   # hook the higher root
-        while True:                                                    # compress to roots
-            pp = parent[parent]
-            if np.array_equal(pp, parent):
-                break
-            parent = pp
-    roots, labels = np.unique(parent, return_inverse=True)           # root = first voxel of its lesion
-    return lin, labels.ravel().astype(np.int64) + 1, int(roots.size)
+    graph = coo_matrix((np.ones(u.size, dtype=np.int8), (u, v)), shape=(n, n)).tocsr()
+    # undirected components; scipy numbers them in order of their lowest node = first voxel in C order
+    count, labels = connected_components(graph, directed=False)
+    return lin, labels.astype(np.int64) + 1, int(count)
 
 
 def count_components(mask: np.ndarray) -> int:

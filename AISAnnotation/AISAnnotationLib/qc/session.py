@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
 from .. import __version__, bids
+from ..batch import BatchResult, run_batch
 from ..brain import brain_mask
 from ..case import Case, load_case
 from ..diffusion import read_bvals
@@ -24,6 +26,7 @@ from ..image import Image
 from ..io import read_image, write_json, write_nifti
 from ..progress import ProgressCallback, null_progress
 from . import acquisition as acq
+from .brain_cache import CACHE_KEY
 from .snr import DEFAULT_CNR_MIN, DEFAULT_SNR_MIN, measure
 from .store import ensure_qc_derivatives, qc_mask_path, qc_record_path, read_qc_record
 from .subjective import LIKERT_MIN, ReaderRecord, reader_reasons
@@ -63,6 +66,7 @@ class SessionQC:
     error: Optional[str] = None
     brain: Optional[np.ndarray] = None
     reference: Optional[Image] = None
+    brain_key: Optional[dict[str, Any]] = None
 
     @property
     def case_id(self) -> str:
@@ -127,17 +131,20 @@ def _bvals(case: Case) -> tuple[Optional[list[float]], str]:
     return None, ""
 
 
-def assess_session(root: Path, subject: str, session: Optional[str], config: Optional[QCConfig] = None) -> SessionQC:
-    """Run acquisition rules and SNR/CNR on one session (nothing written)."""
+def assess_session(root: Path, subject: str, session: Optional[str], config: Optional[QCConfig] = None,
+                   case: Optional[Case] = None) -> SessionQC:
+    """Run acquisition rules and SNR/CNR on one session (nothing written); ``case``: already loaded."""
     config = config or QCConfig()
     out = SessionQC(subject, session)
-    try:
-        case = load_case(root, subject, session)
-    except AISError as exc:
-        out.error = str(exc)
-        return out
+    if case is None:
+        try:
+            case = load_case(root, subject, session)
+        except AISError as exc:
+            out.error = str(exc)
+            return out
     out.reference = case.reference
     out.brain = case.brain_mask()
+    out.brain_key = case.brain_key()
     brains: dict[str, np.ndarray] = {"dwi": out.brain}
     for seq in RULE_SEQUENCES:
         if seq not in case.files and not (seq == "dwi" and "trace" in case.files):
@@ -201,6 +208,8 @@ def record_from(qc: SessionQC, config: QCConfig, root: Path) -> dict[str, Any]:
         "updated": _now(),
         "GeneratedBy": {"Name": "AISAnnotation", "Version": __version__},
     }
+    if qc.brain is not None and qc.brain_key is not None:
+        rec[CACHE_KEY] = qc.brain_key  # the mask is reused while these input hashes match
     if qc.brain is None:
         rec["AISPlaceholderMask"] = True  # the session could not be loaded: the mask is a 1-voxel placeholder
     return rec
@@ -208,17 +217,24 @@ def record_from(qc: SessionQC, config: QCConfig, root: Path) -> dict[str, Any]:
 
 def write_record(root: Path, qc: SessionQC, record: dict[str, Any]) -> Path:
     """Write the brain mask (when known) and the record; returns the record path."""
+    brain = qc.brain.astype(np.uint8) if qc.brain is not None and qc.reference is not None else None
+    affine = qc.reference.affine if brain is not None and qc.reference is not None else None
+    return _write(root, qc.subject, qc.session, record, brain, affine)
+
+
+def _write(root: Path, subject: str, session: Optional[str], record: dict[str, Any],
+           brain: Optional[np.ndarray], affine: Optional[np.ndarray]) -> Path:
     ensure_qc_derivatives(root)
     if record["SpatialReference"] is None:
         record = {k: v for k, v in record.items() if k != "SpatialReference"}
-    mp = qc_mask_path(root, qc.subject, qc.session)
-    if qc.brain is not None and qc.reference is not None:
-        write_nifti(Image(array=qc.brain.astype(np.uint8), affine=qc.reference.affine), mp, dtype=np.uint8)
+    mp = qc_mask_path(root, subject, session)
+    if brain is not None and affine is not None:
+        write_nifti(Image(array=brain, affine=affine), mp, dtype=np.uint8)
     elif not mp.exists():
         # unloadable session: an empty 1-voxel placeholder keeps the sidecar attached to a data file
         # (a sidecar without one is a validator error); the record says so
         write_nifti(Image(array=np.zeros((1, 1, 1), np.uint8), affine=np.eye(4)), mp, dtype=np.uint8)
-    return write_json(qc_record_path(root, qc.subject, qc.session), record)
+    return write_json(qc_record_path(root, subject, session), record)
 
 
 def _stored_readers(root: Path, subject: str, session: Optional[str]) -> list[ReaderRecord]:
@@ -232,31 +248,69 @@ def _stored_readers(root: Path, subject: str, session: Optional[str]) -> list[Re
     return out
 
 
+def compute_session_qc(root: Path, config: QCConfig, item: tuple[str, Optional[str]], case: Optional[Case] = None
+                       ) -> tuple[dict[str, Any], Optional[np.ndarray], Optional[np.ndarray]]:
+    """(record, brain mask uint8 or None, its affine) of one session; reads only (a batch task)."""
+    subject, session = item
+    root = Path(root)
+    qc = assess_session(root, subject, session, config, case=case)
+    qc.readers = _stored_readers(root, subject, session)
+    record = record_from(qc, config, root)
+    brain = qc.brain.astype(np.uint8) if qc.brain is not None and qc.reference is not None else None
+    return record, brain, (qc.reference.affine if brain is not None and qc.reference is not None else None)
+
+
+def write_session_qc(root: Path, item: tuple[str, Optional[str]],
+                     result: tuple[dict[str, Any], Optional[np.ndarray], Optional[np.ndarray]]) -> Path:
+    """Write what :func:`compute_session_qc` returned (the batch's single writer)."""
+    record, brain, affine = result
+    return _write(Path(root), item[0], item[1], record, brain, affine)
+
+
 def run_session_qc(root: Path, subject: str, session: Optional[str], config: Optional[QCConfig] = None,
                    write: bool = True) -> dict[str, Any]:
     """Assess one session, keep its stored reader records, decide, write; return the record."""
     config = config or QCConfig()
-    root = Path(root)
-    qc = assess_session(root, subject, session, config)
-    qc.readers = _stored_readers(root, subject, session)
-    record = record_from(qc, config, root)
+    res = compute_session_qc(root, config, (subject, session))
     if write:
-        write_record(root, qc, record)
+        write_session_qc(root, (subject, session), res)
+    record = res[0]
     record["subject"], record["session"] = subject, session
     return record
+
+
+def qc_batch(root: Path, config: Optional[QCConfig] = None, progress: ProgressCallback = null_progress,
+             write: bool = True, sessions: Optional[list[tuple[str, Optional[str]]]] = None,
+             workers: int = 0, scheduler: Optional[str] = None) -> tuple[list[dict[str, Any]], BatchResult]:
+    """QC of every session (or ``sessions``), serially or on Dask; (records in session order, batch outcome).
+
+    Sessions stream: one at a time per worker, written here as they finish (see :mod:`..batch`).
+    """
+    root = Path(root)
+    config = config or QCConfig()
+    sessions = bids.find_sessions(root) if sessions is None else list(sessions)
+    records: list[dict[str, Any]] = []
+
+    def keep(item: tuple[str, Optional[str]], res: Any) -> None:
+        if write:
+            write_session_qc(root, item, res)
+        rec = res[0]
+        rec["subject"], rec["session"] = item
+        records.append(rec)
+
+    outcome = run_batch(sessions, partial(compute_session_qc, root, config), keep, workers=workers,
+                        scheduler=scheduler, progress=progress, what="QC")
+    return records, outcome
 
 
 def run_dataset_qc(root: Path, config: Optional[QCConfig] = None, progress: ProgressCallback = null_progress,
                    write: bool = True, sessions: Optional[list[tuple[str, Optional[str]]]] = None
                    ) -> list[dict[str, Any]]:
     """QC of every session of the dataset, or of ``sessions`` (progress reported per session)."""
-    sessions = bids.find_sessions(root) if sessions is None else list(sessions)
-    out = []
-    for i, (sub, ses) in enumerate(sessions):
-        progress(i / max(1, len(sessions)), f"QC {bids.prefix(sub, ses)}")
-        out.append(run_session_qc(root, sub, ses, config, write=write))
-    progress(1.0, f"QC done: {len(sessions)} session(s)")
-    return out
+    records, outcome = qc_batch(root, config, progress, write, sessions)
+    if outcome.failures:
+        raise AISError("; ".join(f"{bids.prefix(*i)}: {e}" for i, e in outcome.failures))
+    return records
 
 
 def add_reader_record(root: Path, subject: str, session: Optional[str], record: ReaderRecord,

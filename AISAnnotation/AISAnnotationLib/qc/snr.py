@@ -60,8 +60,13 @@ def noise_sigma_tissue(values: np.ndarray, brain: np.ndarray) -> Optional[float]
     from scipy import ndimage
 
     k = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], float)[:, :, None]
-    r = ndimage.convolve(np.asarray(values, np.float64), k, mode="nearest")
-    inner = ndimage.binary_erosion(brain, np.ones((3, 3, 1), bool), iterations=2)
+    brain = np.asarray(brain, bool)
+    if not brain.any():
+        return None
+    # on the brain's bounding box: the kept voxels lie ≥ 2 voxels inside it, so the residual is the same
+    box = ndimage.find_objects(brain.astype(np.uint8))[0]
+    r = ndimage.convolve(np.asarray(values[box], np.float64), k, mode="nearest")
+    inner = ndimage.binary_erosion(brain[box], np.ones((3, 3, 1), bool), iterations=2)
     v = r[inner]
     if v.size < MIN_BACKGROUND_VOXELS:
         return None
@@ -82,7 +87,10 @@ def cnr(values: np.ndarray, a: np.ndarray, b: np.ndarray, background: np.ndarray
 
 
 def _radius(spacing: tuple[float, ...], mm: float) -> list[int]:
-    return [max(1, int(round(mm / s))) for s in spacing]
+    # nearest voxel count, halves up, with brain.SPACING_RTOL: header float noise never flips it
+    from ..brain import SPACING_RTOL
+
+    return [max(1, int(np.floor(mm / s * (1 + SPACING_RTOL) + 0.5))) for s in spacing]
 
 
 def background_mask(values: np.ndarray, spacing: tuple[float, float, float],

@@ -9,11 +9,14 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import shutil
+from collections.abc import Iterator, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .. import __version__, bids
-from ..case import load_case
+from ..batch import run_batch
+from ..case import load_case, load_reference
 from ..errors import AISError, InputError
 from ..io import atomic_write_text, replace_dir, stage_dir, write_json
 from ..progress import ProgressCallback, null_progress
@@ -26,16 +29,9 @@ ACCEPTANCE_SECTIONS = ("completeness", "format", "metadata", "naming")
 
 
 def verdict(rep: dict[str, Any]) -> dict[str, Any]:
-    """Pass only when completeness, format, metadata and naming pass and image QC loaded every case."""
-    reasons = []
-    for name in ACCEPTANCE_SECTIONS:
-        s = rep["sections"][name]
-        if s["status"] != "pass":
-            reasons.append(f"{name}: {s['status']} — {s['summary']}")
-    if rep["sections"]["image_qc"]["status"] == "fail":
-        reasons.append(f"image_qc: fail — {rep['sections']['image_qc']['summary']}")
-    return {"status": "fail" if reasons else "pass",
-            "reasons": reasons or ["every acceptance check passed (" + ", ".join(ACCEPTANCE_SECTIONS) + ")"]}
+    """FAIL when a must-pass section (completeness, format, metadata, naming) is not "pass" or any
+    section fails its stated rule (``sections.RULES``); the reasons name the section and its rule."""
+    return sections.verdict(rep["sections"])
 
 
 def _b64(png: bytes) -> str:
@@ -44,8 +40,14 @@ def _b64(png: bytes) -> str:
 
 def build_report(root: Path, out: Path, run_validator: bool = True,
                  snapshot_renderer: Optional[Callable[..., dict[str, Any]]] = None, no_snapshot_reason: str = "",
-                 progress: ProgressCallback = null_progress) -> dict[str, Any]:
+                 progress: ProgressCallback = null_progress, workers: int = 0,
+                 scheduler: Optional[str] = None) -> dict[str, Any]:
     """Collect every section, draw the figures, write ``out/report.json`` and ``out/report.html``.
+
+    Sessions stream: a first pass loads each session once (on Dask with ``workers`` /
+    ``scheduler``) to find the ones that cannot be loaded and to run the QC of sessions without
+    a stored record; the sections then load one session at a time (its DWI grid and brain mask;
+    the full case only for snapshots), so memory does not grow with the number of sessions.
 
     Args:
         snapshot_renderer: ``AISAnnotationMRML.snapshot.render_case_snapshot`` (or a function
@@ -58,7 +60,8 @@ def build_report(root: Path, out: Path, run_validator: bool = True,
     _check_out(out)
     final_out, out = out, stage_dir(out)  # built in a staging folder, then swapped in whole
     try:
-        rep = _build(root, out, sessions, run_validator, snapshot_renderer, no_snapshot_reason, progress)
+        rep = _build(root, out, sessions, run_validator, snapshot_renderer, no_snapshot_reason, progress,
+                     workers, scheduler)
         replace_dir(out, final_out)
     finally:
         if out.exists():
@@ -69,6 +72,13 @@ def build_report(root: Path, out: Path, run_validator: bool = True,
 
 def _check_out(out: Path) -> None:
     """``out`` must be absent, empty or a previous report (it is replaced as a whole)."""
+    try:
+        out.stat()
+    except FileNotFoundError:
+        if out.is_symlink():
+            raise InputError(f"{out}: a symbolic link to nothing; --out names the report folder") from None
+    except OSError as exc:  # a symbolic link loop, a name too long, no permission …
+        raise InputError(f"{out}: {exc.strerror or exc}") from None
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder; --out names the report folder")
     if out.is_dir():
@@ -81,25 +91,33 @@ def _check_out(out: Path) -> None:
 
 def _build(root: Path, out: Path, sessions: list, run_validator: bool,
            snapshot_renderer: Optional[Callable[..., dict[str, Any]]], no_snapshot_reason: str,
-           progress: ProgressCallback) -> dict[str, Any]:
-    cases: dict[str, Any] = {}
-    load_errors = {}
-    for i, (sub, ses) in enumerate(sessions):
-        progress(0.3 * i / len(sessions), f"loading {bids.prefix(sub, ses)}")
-        try:
-            cases[bids.prefix(sub, ses)] = load_case(root, sub, ses)
-        except AISError as exc:
-            load_errors[bids.prefix(sub, ses)] = str(exc)
+           progress: ProgressCallback, workers: int, scheduler: Optional[str]) -> dict[str, Any]:
+    load_errors: dict[str, str] = {}
+    computed: dict[str, Any] = {}
+
+    def keep(item: tuple[str, Optional[str]], res: tuple[Optional[str], Optional[dict[str, Any]]]) -> None:
+        cid = bids.prefix(*item)
+        if res[0]:
+            load_errors[cid] = res[0]
+        if res[1] is not None:
+            computed[cid] = res[1]
+
+    outcome = run_batch(sessions, partial(survey_session, root), keep, workers=workers, scheduler=scheduler,
+                        progress=lambda f, m: progress(0.3 * f, m), what="report")
+    for item, err in outcome.failures:
+        load_errors[bids.prefix(*item)] = err
+    light = LazyCases(root, load_reference, load_errors)
+    full = LazyCases(root, load_case, load_errors)
     secs: dict[str, Any] = {}
     steps = [
         ("completeness", lambda: sections.completeness(root, sessions)),
-        ("format", lambda: sections.format_check(root, sessions, cases)),
+        ("format", lambda: sections.format_check(root, sessions, light)),
         ("metadata", lambda: sections.metadata(root, sessions)),
         ("naming", lambda: sections.naming(root, run_validator)),
-        ("image_qc", lambda: sections.image_qc(root, sessions)),
-        ("agreement", lambda: sections.agreement(root, sessions, cases)),
-        ("volumes", lambda: sections.volumes(root, sessions, cases)),
-        ("snapshots", lambda: sections.snapshots(root, sessions, cases, out, snapshot_renderer, no_snapshot_reason)),
+        ("image_qc", lambda: sections.image_qc(root, sessions, computed)),
+        ("agreement", lambda: sections.agreement(root, sessions, light)),
+        ("volumes", lambda: sections.volumes(root, sessions, light)),
+        ("snapshots", lambda: sections.snapshots(root, sessions, full, out, snapshot_renderer, no_snapshot_reason)),
     ]
     for j, (name, fn) in enumerate(steps):
         progress(0.3 + 0.65 * j / len(steps), f"report: {name}")
@@ -128,6 +146,52 @@ def _build(root: Path, out: Path, sessions: list, run_validator: bool,
             images[f"snapshot:{row['case']}"] = _b64((out / row["png"]).read_bytes())
     atomic_write_text(out / "report.html", render_html(rep, images))
     return rep
+
+
+def survey_session(root: Path, item: tuple[str, Optional[str]]) -> tuple[Optional[str], Optional[dict[str, Any]]]:
+    """(load error or None, QC record computed when none is stored) of one session (a batch task)."""
+    from ..qc.session import QCConfig, compute_session_qc
+    from ..qc.store import read_qc_record
+
+    try:
+        case = load_case(root, *item)
+    except AISError as exc:
+        return str(exc), None
+    rec = read_qc_record(root, *item)
+    if rec is not None:
+        return None, None
+    rec = compute_session_qc(root, QCConfig(), item, case=case)[0]
+    rec["subject"], rec["session"] = item
+    return None, rec
+
+
+class LazyCases(Mapping):
+    """case id → case, loaded on first use with ``loader``; only the last one is kept in memory."""
+
+    def __init__(self, root: Path, loader: Callable[..., Any], errors: dict[str, str]) -> None:
+        self.root, self.loader, self.errors = root, loader, errors
+        self._last: tuple[Optional[str], Any] = (None, None)
+
+    def __getitem__(self, cid: str) -> Any:
+        if cid in self.errors:
+            raise KeyError(cid)
+        if self._last[0] != cid:
+            self._last = (None, None)  # release the previous case before loading the next
+            sub, _, ses = cid.partition("_")
+            try:
+                case = self.loader(self.root, bids.strip_prefix(sub, "sub"),
+                                   bids.strip_prefix(ses, "ses") if ses else None)
+            except AISError as exc:
+                self.errors[cid] = str(exc)
+                raise KeyError(cid) from exc
+            self._last = (cid, case)
+        return self._last[1]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
 
 
 def _figures(rep: dict[str, Any]) -> dict[str, bytes]:

@@ -66,7 +66,8 @@ def render_html(rep: dict[str, Any], images: dict[str, str]) -> str:
         f'<div class="verdict {escape(v["status"])}">Acceptance: {escape(v["status"].upper())}</div>',
         "<ul>" + "".join(f"<li>{escape(r)}</li>" for r in v["reasons"]) + "</ul>",
         "".join(f"<p class='warning'>Deviation from the consensus: {escape(d)}</p>" for d in v.get("deviations", [])),
-        _table(["section", "status", "summary"], [(_TITLES[k], s[k]["status"], s[k]["summary"]) for k in _TITLES]),
+        _table(["section", "status", "summary", "rule"],
+               [(_TITLES[k], s[k]["status"], s[k]["summary"], s[k].get("rule")) for k in _TITLES]),
     ]
     if rep.get("load_errors"):
         parts.append("<p class='fail'>Sessions that could not be loaded:</p>" +

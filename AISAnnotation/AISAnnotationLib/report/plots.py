@@ -63,26 +63,58 @@ def metric_distribution(values: Sequence[float], title: str, xlabel: str, labels
     return _png(fig)
 
 
+def bland_altman_stats(a_ml: Sequence[float], b_ml: Sequence[float]) -> dict[str, Optional[float]]:
+    """Bias (mean A − B, ml) and 95 % limits of agreement; the limits need ≥ 2 cases (else None)."""
+    d = np.asarray(a_ml, float) - np.asarray(b_ml, float)
+    if d.size == 0:
+        return {"n": 0, "bias": None, "sd": None, "loa_low": None, "loa_high": None}
+    bias = float(d.mean())
+    sd = float(d.std(ddof=1)) if d.size > 1 else None
+    return {"n": int(d.size), "bias": bias, "sd": sd,
+            "loa_low": bias - 1.96 * sd if sd is not None else None,
+            "loa_high": bias + 1.96 * sd if sd is not None else None}
+
+
+def _padded(lo: float, hi: float, min_half: float) -> tuple[float, float]:
+    """An axis range around [lo, hi] with margins, never collapsed to a line (half-width ≥ min_half)."""
+    mid, half = (lo + hi) / 2, max((hi - lo) / 2 * 1.25, min_half)
+    return mid - half, mid + half
+
+
+def draw_bland_altman(ax, a_ml: Sequence[float], b_ml: Sequence[float],
+                      labels: Optional[Sequence[str]] = None) -> dict[str, Optional[float]]:
+    """Draw the Bland–Altman points, bias and limits on ``ax``; returns :func:`bland_altman_stats`."""
+    a, b = np.asarray(a_ml, float), np.asarray(b_ml, float)
+    st = bland_altman_stats(a, b)
+    if a.size == 0:
+        _no_data(ax, "no cases with two annotations")
+        return st
+    mean, diff = (a + b) / 2, a - b
+    ax.scatter(mean, diff, color=_BLUE, s=40, zorder=3)
+    if labels:
+        for x, y, lab in zip(mean, diff, labels):
+            ax.annotate(lab, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=8)
+    ax.axhline(st["bias"], color=_ORANGE, label=f"bias {st['bias']:+.2f} ml")
+    ys = [float(diff.min()), float(diff.max()), 0.0]
+    if st["sd"] is not None:
+        ax.axhline(st["loa_high"], color=_RED, ls="--", label=f"+1.96 SD {st['loa_high']:+.2f} ml")
+        ax.axhline(st["loa_low"], color=_RED, ls="--", label=f"−1.96 SD {st['loa_low']:+.2f} ml")
+        ys += [st["loa_low"], st["loa_high"]]
+    else:
+        ax.plot([], [], " ", label=f"limits of agreement need ≥ 2 cases (n = {st['n']})")
+    ax.axhline(0, color=_GREY, lw=0.8)
+    scale = max(float(np.abs(mean).max()), 0.1)
+    ax.set_xlim(*_padded(float(mean.min()), float(mean.max()), 0.25 * scale))
+    ax.set_ylim(*_padded(min(ys), max(ys), 0.25 * scale))
+    ax.legend(fontsize=8, loc="best")
+    return st
+
+
 def bland_altman(a_ml: Sequence[float], b_ml: Sequence[float], labels: Optional[Sequence[str]] = None,
                  title: str = "Bland–Altman: lesion volume, annotator A vs B") -> bytes:
     """Mean vs difference of two annotators' volumes (ml) with bias and 95 % limits of agreement."""
     fig, ax = _figure(5.6, 3.6)
-    a, b = np.asarray(a_ml, float), np.asarray(b_ml, float)
-    if a.size == 0:
-        _no_data(ax, "no cases with two annotations")
-    else:
-        mean, diff = (a + b) / 2, a - b
-        bias = float(diff.mean())
-        sd = float(diff.std(ddof=1)) if diff.size > 1 else 0.0
-        ax.scatter(mean, diff, color=_BLUE, s=40, zorder=3)
-        if labels:
-            for x, y, lab in zip(mean, diff, labels):
-                ax.annotate(lab, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=8)
-        ax.axhline(bias, color=_ORANGE, label=f"bias {bias:+.2f} ml")
-        ax.axhline(bias + 1.96 * sd, color=_RED, ls="--", label=f"+1.96 SD {bias + 1.96 * sd:+.2f} ml")
-        ax.axhline(bias - 1.96 * sd, color=_RED, ls="--", label=f"−1.96 SD {bias - 1.96 * sd:+.2f} ml")
-        ax.axhline(0, color=_GREY, lw=0.8)
-        ax.legend(fontsize=8, loc="best")
+    draw_bland_altman(ax, a_ml, b_ml, labels)
     ax.set_xlabel("mean volume of A and B (ml)")
     ax.set_ylabel("A − B (ml)")
     ax.set_title(title)

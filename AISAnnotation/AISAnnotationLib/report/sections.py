@@ -10,6 +10,8 @@ import json
 import re
 import shutil
 import subprocess
+import sys
+import sysconfig
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -29,6 +31,37 @@ REQUIRED_SIDECAR = {
     "t2w": ("MagneticFieldStrength", "RepetitionTime", "EchoTime", "SliceThickness", "Manufacturer"),
 }
 REQUIRED_MASK_SIDECAR = ("Type", "SpatialReference", "Sources", "Manual")
+# the report's own threshold when the dataset configured no auto-accept rule (AutoAcceptRule's default)
+DEFAULT_MEDIAN_DICE_MIN = 0.8
+
+# Each section's acceptance rule, stated in the report next to its status (consensus R19).
+RULES = {
+    "completeness": "every case not excluded at QC has two independent annotations, the review or arbitration it "
+                    "needs and a final mask, and at least one case is complete",
+    "format": "every lesion mask is a binary NIfTI on its DWI b1000 grid, inside the brain",
+    "metadata": "every raw sequence sidecar and every lesion-mask sidecar has its required fields, and "
+                "participants.tsv has a row per subject",
+    "naming": "the official BIDS validator (raw dataset and every derivative dataset) reports zero errors; "
+              "a validator that did not run is not a pass",
+    "image_qc": "every session's image QC ran without error; sessions failing a blocking rule are excluded "
+                "from the queue with the reason kept (non-blocking failures and missing reader scores warn)",
+    "agreement": "the median inter-rater Dice over the cases with two annotations is at least the threshold "
+                 "(the dataset's auto-accept min_dice, else {threshold:g})",
+    "volumes": "informative (no acceptance rule)",
+    "snapshots": "informative (no acceptance rule)",
+}
+# sections that must pass; any other section fails acceptance only when its status is "fail"
+MUST_PASS = ("completeness", "format", "metadata", "naming")
+
+
+def verdict(secs: dict[str, Any]) -> dict[str, Any]:
+    """FAIL when a must-pass section is not "pass" or any section fails its rule; the reasons say which."""
+    reasons = []
+    for name, sec in secs.items():
+        if sec["status"] == "fail" or (name in MUST_PASS and sec["status"] != "pass"):
+            reasons.append(f"{name}: {sec['status']} — {sec['summary']} (rule: {sec.get('rule', RULES.get(name))})")
+    return {"status": "fail" if reasons else "pass",
+            "reasons": reasons or ["every section meets its rule (" + ", ".join(secs) + ")"]}
 
 
 def _workflow_status(root: Path, sub: str, ses: Optional[str]):
@@ -69,7 +102,8 @@ def completeness(root: Path, sessions: list[tuple[str, Optional[str]]]) -> dict[
         rows.append(row)
     n_ok = sum(1 for r in rows if not r["missing"] and not r["excluded"])
     n_excl = sum(1 for r in rows if r["excluded"])
-    return {"status": "pass" if rows and missing_total == 0 else "fail", "cases": rows, "complete": n_ok,
+    return {"status": "pass" if n_ok and missing_total == 0 else "fail", "rule": RULES["completeness"],
+            "cases": rows, "complete": n_ok,
             "excluded": n_excl, "total": len(rows),
             "summary": f"{n_ok}/{len(rows)} cases complete, {n_excl} excluded at QC, {missing_total} item(s) missing"}
 
@@ -110,8 +144,9 @@ def format_check(root: Path, sessions: list[tuple[str, Optional[str]]], cases: d
             rows.append(row)
     bad = [r for r in rows if not r["ok"]]
     if not rows:
-        return {"status": "fail", "masks": rows, "summary": "no lesion masks in derivatives/lesions"}
-    return {"status": "pass" if not bad else "fail", "masks": rows,
+        return {"status": "fail", "rule": RULES["format"], "masks": rows,
+                "summary": "no lesion masks in derivatives/lesions"}
+    return {"status": "pass" if not bad else "fail", "rule": RULES["format"], "masks": rows,
             "summary": f"{len(rows) - len(bad)}/{len(rows)} masks binary NIfTI on the DWI grid inside the brain"}
 
 
@@ -139,23 +174,34 @@ def metadata(root: Path, sessions: list[tuple[str, Optional[str]]]) -> dict[str,
     rows.append({"file": "participants.tsv", "missing": [f"row for {s}" for s in absent],
                  "sidecar": (Path(root) / "participants.json").is_file()})
     bad = [r for r in rows if r["missing"] or not r["sidecar"]]
-    return {"status": "pass" if rows and not bad else "fail", "files": rows,
+    return {"status": "pass" if rows and not bad else "fail", "rule": RULES["metadata"], "files": rows,
             "required": {**{k: list(v) for k, v in REQUIRED_SIDECAR.items()}, "lesion mask": list(REQUIRED_MASK_SIDECAR)},
             "summary": f"{len(rows) - len(bad)}/{len(rows)} files with every required sidecar field"}
 
 
+def validator_executable() -> Optional[str]:
+    """``bids-validator-deno`` next to the running interpreter (its venv / Slicer's Python), else on PATH."""
+    names = ("bids-validator-deno.exe", "bids-validator-deno") if sys.platform == "win32" else ("bids-validator-deno",)
+    dirs = [Path(sys.executable).parent, Path(sysconfig.get_path("scripts"))]
+    for d in dirs:
+        for n in names:
+            if (d / n).is_file():
+                return str(d / n)
+    return shutil.which("bids-validator-deno")
+
+
 def naming(root: Path, run: bool = True) -> dict[str, Any]:
     """The official BIDS validator's verdict (raw dataset and every derivative dataset)."""
-    exe = shutil.which("bids-validator-deno")
+    exe = validator_executable()
     if not run or exe is None:
         why = "disabled (--no-validator)" if not run else "bids-validator-deno not installed"
-        return {"status": "unknown", "validator": None, "errors": None, "warnings": None, "datasets": [],
+        return {"status": "unknown", "rule": RULES["naming"], "validator": None, "errors": None, "warnings": None, "datasets": [],
                 "summary": f"validator not run: {why}"}
     proc = subprocess.run([exe, str(root), "-r", "--format", "json"], capture_output=True, text=True, timeout=900)
     try:
         rep = json.loads(proc.stdout)
     except json.JSONDecodeError:
-        return {"status": "fail", "validator": exe, "errors": None, "warnings": None, "datasets": [],
+        return {"status": "fail", "rule": RULES["naming"], "validator": exe, "errors": None, "warnings": None, "datasets": [],
                 "summary": f"validator gave no JSON (exit {proc.returncode}): {proc.stderr[-500:]}"}
     datasets = []
     for name, issues in [("/", rep.get("issues", {}))] + [(k, v.get("issues", {})) for k, v in
@@ -172,13 +218,18 @@ def naming(root: Path, run: bool = True) -> dict[str, Any]:
     n_warn = sum(d["warnings"] for d in datasets)
     version = re.sub(r"\x1b\[[0-9;]*m", "", subprocess.run([exe, "--version"], capture_output=True, text=True).stdout)
     version = " ".join(version.replace("bids-validator", "").split())
-    return {"status": "pass" if n_err == 0 else "fail", "validator": f"bids-validator-deno {version}".strip(),
+    return {"status": "pass" if n_err == 0 else "fail", "rule": RULES["naming"],
+            "validator": f"bids-validator-deno {version}".strip(),
             "errors": n_err, "warnings": n_warn, "datasets": datasets,
             "summary": f"{n_err} error(s), {n_warn} warning(s) from the official BIDS validator (raw + derivatives)"}
 
 
-def image_qc(root: Path, sessions: list[tuple[str, Optional[str]]]) -> dict[str, Any]:
-    """Summary of the per-session QC records (QC is run, not written, where none exists)."""
+def image_qc(root: Path, sessions: list[tuple[str, Optional[str]]],
+             computed: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """Summary of the per-session QC records (QC is run, not written, where none exists).
+
+    ``computed``: case id → QC record already computed (not stored) for sessions without one.
+    """
     from ..qc.session import run_session_qc
     from ..qc.store import read_qc_record
 
@@ -187,7 +238,7 @@ def image_qc(root: Path, sessions: list[tuple[str, Optional[str]]]) -> dict[str,
         rec = read_qc_record(root, sub, ses)
         ran = rec is not None
         if rec is None:
-            rec = run_session_qc(root, sub, ses, write=False)
+            rec = (computed or {}).get(bids.prefix(sub, ses)) or run_session_qc(root, sub, ses, write=False)
         rules = [x for s in rec.get("acquisition", []) for x in s["rules"]]
         obj = {o["sequence"]: o for o in rec.get("objective", [])}
         rows.append({
@@ -213,15 +264,20 @@ def image_qc(root: Path, sessions: list[tuple[str, Optional[str]]]) -> dict[str,
         status = "fail"
     elif unread or any(not r["stored"] for r in rows):
         status = "warning"
-    return {"status": status, "cases": rows,
+    return {"status": status, "rule": RULES["image_qc"], "cases": rows,
             "summary": (f"{sum(1 for r in rows if r['excluded'])} excluded, "
                         f"{sum(1 for r in rows if r['failed_rules'])} with failed (non-blocking) rules, "
                         f"{len(unread)} without a reader's Likert score, "
                         f"{sum(len(r['inconsistencies']) for r in rows)} metadata inconsistencies")}
 
 
-def agreement(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict[str, Any]) -> dict[str, Any]:
-    """Inter-rater agreement per case, per-rater statistics against the final masks."""
+def agreement(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict[str, Any],
+              median_dice_min: Optional[float] = None) -> dict[str, Any]:
+    """Inter-rater agreement per case, per-rater statistics against the final masks.
+
+    Rule: median inter-rater Dice ≥ ``median_dice_min`` (default: the dataset's auto-accept
+    ``min_dice``, else :data:`DEFAULT_MEDIAN_DICE_MIN`); no case with two annotations → unknown.
+    """
     from ..metrics import compare_masks
 
     rows, per_rater, threshold = [], {}, None
@@ -265,10 +321,15 @@ def agreement(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict
                       "dice_vs_final_min": float(d.min()), "lesion_f1_vs_final_mean": float(f.mean()),
                       "mean_volume_ml": float(np.mean([x["volume_ml"] for x in items])), "items": items})
     dice = [r["dice"] for r in rows if r["dice"] is not None]
-    return {"status": "pass" if rows else "unknown", "cases": rows, "per_rater": stats, "auto_accept_dice": threshold,
-            "dice_median": float(np.median(dice)) if dice else None,
-            "summary": (f"{len(rows)} case(s) with two annotations; median Dice "
-                        f"{np.median(dice):.3f}" if dice else "no case with two annotations")}
+    limit = float(median_dice_min if median_dice_min is not None else threshold or DEFAULT_MEDIAN_DICE_MIN)
+    median = float(np.median(dice)) if dice else None
+    status = "unknown" if median is None else "pass" if median >= limit else "fail"
+    return {"status": status, "rule": RULES["agreement"].format(threshold=DEFAULT_MEDIAN_DICE_MIN),
+            "threshold": limit, "cases": rows, "per_rater": stats, "auto_accept_dice": threshold,
+            "dice_median": median,
+            "summary": (f"{len(rows)} case(s) with two annotations; median Dice {median:.3f} "
+                        f"{'≥' if median >= limit else '<'} {limit:g}" if median is not None
+                        else "no case with two annotations")}
 
 
 def volumes(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict[str, Any]) -> dict[str, Any]:
@@ -285,7 +346,7 @@ def volumes(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict[s
         rows.append({"case": cid, "volume_ml": float(m.sum() * img.voxel_volume_mm3 / 1000.0), "voxels": int(m.sum()),
                      "lesions": n})
     v = [r["volume_ml"] for r in rows]
-    return {"status": "pass" if rows else "unknown", "cases": rows,
+    return {"status": "pass" if rows else "unknown", "rule": RULES["volumes"], "cases": rows,
             "total_ml": float(sum(v)), "median_ml": float(np.median(v)) if v else None,
             "summary": (f"{len(rows)} final mask(s), median {np.median(v):.2f} ml, "
                         f"{sum(r['lesions'] for r in rows)} lesions") if v else "no final masks"}
@@ -299,7 +360,7 @@ def snapshots(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict
     (case, mask, out_png, title=…); the pure library never imports the MRML bridge itself.
     """
     if renderer is None:
-        return {"status": "unknown", "available": False, "cases": [],
+        return {"status": "unknown", "rule": RULES["snapshots"], "available": False, "cases": [],
                 "summary": f"snapshots unavailable ({why_none or 'no snapshot renderer'})"}
     render_case_snapshot = renderer
     rows = []
@@ -317,5 +378,6 @@ def snapshots(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict
                          "slice_index": info.get("slice_index")})
         except Exception as exc:  # one bad case must not sink the report
             rows.append({"case": cid, "png": None, "error": f"{type(exc).__name__}: {exc}"})
-    return {"status": "pass" if rows and all(r.get("png") for r in rows) else "warning", "available": True,
+    return {"status": "pass" if rows and all(r.get("png") for r in rows) else "warning", "rule": RULES["snapshots"],
+            "available": True,
             "cases": rows, "summary": f"{sum(1 for r in rows if r.get('png'))}/{len(rows)} snapshots rendered"}

@@ -86,17 +86,11 @@ def _lock(root: Path):
     return file_lock(store.lock_path(root))
 
 
-_FIELDS = "fields" in __import__("inspect").signature(audit.append).parameters
-
-
 def _log(root: Path, files: Optional[dict[str, str]] = None, **kw: Any) -> dict[str, Any]:
     """Append an audit record; ``files`` = {path relative to the BIDS root: sha256} of every file
-    the record creates or vouches for (a top-level field; inside ``details`` for an older audit.append)."""
+    the record creates or vouches for (checked by :func:`.verify.verify_dataset`)."""
     if files is not None:
-        if _FIELDS:
-            kw["files"] = files
-        else:
-            kw["details"] = dict(kw.get("details") or {}, files=files)
+        kw["files"] = files
     return audit.append(store.audit_log(root), **kw)
 
 

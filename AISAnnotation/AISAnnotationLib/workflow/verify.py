@@ -8,6 +8,7 @@ from typing import Any, Optional
 from .. import audit, bids
 from ..io import sha256_file
 from . import store
+from .rebuild import compare_with_audit
 from .state import _final_info
 
 
@@ -38,7 +39,12 @@ def check_recorded_files(root: Path, records: list[dict[str, Any]], res: audit.A
         try:
             actual = sha256_file(p)
         except FileNotFoundError:
-            res.errors.append(f"{rel}: missing; audit record {seq} recorded it (sha256 {str(digest)[:12]}…)")
+            mask = p.with_name(p.name[:-len(".json")] + ".nii.gz") if p.name.endswith("_mask.json") else None
+            if mask is not None and mask.parent.name == "submissions" and mask.is_file():
+                res.warnings.append(f"{rel}: not written (a submission interrupted after its audit record; "
+                                    "`ais-annotate status ROOT --repair` removes the uncommitted mask)")
+            else:
+                res.errors.append(f"{rel}: missing; audit record {seq} recorded it (sha256 {str(digest)[:12]}…)")
             continue
         except OSError as exc:
             res.errors.append(f"{rel}: cannot be read ({exc.strerror or exc})")
@@ -46,19 +52,6 @@ def check_recorded_files(root: Path, records: list[dict[str, Any]], res: audit.A
         if actual != digest:
             res.errors.append(f"{rel}: content differs from the SHA-256 in audit record {seq} (modified on disk)")
     return len(latest)
-
-
-def _rebuild_checks(root: Path, records: list[dict[str, Any]], res: audit.AuditVerification) -> None:
-    """Registry and workflow settings rebuilt from the audit vs the files on disk (issue 11, item 3).
-
-    Seam: the rebuild lives with the workflow rules; it is called when that module is present."""
-    try:
-        from .rebuild import compare_with_audit  # type: ignore[import-not-found]
-    except ImportError:
-        res.unproven.append("the rater registry and workflow settings were not rebuilt from the audit "
-                            "(this version has no rebuild check)")
-        return
-    compare_with_audit(root, records, res)
 
 
 def verify_dataset(root: Path, anchor: Optional[str] = None) -> audit.AuditVerification:
@@ -72,7 +65,12 @@ def verify_dataset(root: Path, anchor: Optional[str] = None) -> audit.AuditVerif
     n_files = check_recorded_files(root, records, res)
     if n_files:
         res.proven.append(f"{n_files} file(s) named in audit records checked against their recorded SHA-256")
-    _rebuild_checks(root, records, res)
+    compare_with_audit(root, records, res)  # registry and settings rebuilt from the audit
+    from ..cleanup import find_leftovers
+
+    for left in find_leftovers(root):
+        res.warnings.append(f"{left.describe(root)} (left by an interrupted write; "
+                            "`ais-annotate status ROOT --repair` removes it)")
     logged: dict[str, set[str]] = {}
     for rec in records:
         for k, v in rec.get("outputs", {}).items():

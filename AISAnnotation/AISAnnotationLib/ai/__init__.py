@@ -1,0 +1,12 @@
+"""AI plug-in: a trained segmentation model (ONNX + model card) as a pre-annotation source (R12).
+
+ONNX Runtime is imported only when a model runs (extra ``[ai]``).
+"""
+
+from __future__ import annotations
+
+from .card import CARD_NAME, ModelCard, load_card, parse_card
+from .plugin import combine_results, context_images, model_preannotate, run_model
+
+__all__ = ["CARD_NAME", "ModelCard", "combine_results", "context_images", "load_card", "model_preannotate", "parse_card",
+           "run_model"]

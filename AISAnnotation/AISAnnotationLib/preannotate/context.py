@@ -1,0 +1,279 @@
+"""Threshold-then-refine pre-annotation of the acute ischaemic core (consensus R10, R17, R2).
+
+Candidate lesion on the DWI grid (every threshold is a :class:`PreannotationParameters` field):
+
+1. **Brain**: the b0/DWI brain mask eroded by ``brain_erode_mm`` (skull-edge, partial-volume and
+   susceptibility voxels at the brain surface would otherwise flood the result).
+2. **DWI ratio**: DWI b1000 divided by the median DWI of normal-appearing parenchyma, i.e. brain
+   voxels whose ADC lies in [``parenchyma_adc_min``, ``parenchyma_adc_max``) (neither ischaemic
+   nor CSF). The median of that tissue is robust to the lesion, CSF, and a brain mask that
+   includes some scalp.
+3. **Core**: ADC < ``adc_threshold`` (×10⁻⁶ mm²/s, 620 by default: Purushotham 2015; or, with
+   ``adc_ratio_max`` > 0, below that fraction of the parenchyma's median ADC) ∧ DWI ratio
+   ≥ ``core_dwi_ratio`` ∧ brain. The absolute part alone is the consensus's "initial lesion" (R17),
+   kept in :attr:`PreannotationResult.initial_lesion`. A 26-connected core component is kept when its mean DWI ratio
+   is ≥ ``core_mean_dwi_ratio`` or its mean ADC ≤ ``core_mean_adc_max``: deep restriction is
+   ischaemic even when faint on DWI, while borderline restriction (ADC just under the threshold,
+   e.g. susceptibility artefacts near the skull base) must be clearly DWI-bright to count.
+4. **Refine on DWI** (the consensus's "then fix the boundary on DWI"): the kept cores grow by
+   ``grow_steps`` 26-neighbour rings into voxels with DWI ratio ≥ ``grow_dwi_ratio`` and ADC <
+   ``grow_adc_max`` (moderately restricted diffusion at the lesion rim).
+5. **Size**: 26-connected components smaller than ``min_volume_mm3`` are removed.
+6. **Small foci** (:mod:`.foci`): DWI-bright foci with ADC reduced relative to the patient's own
+   parenchyma that are not connected to the result above are *listed* for the annotator but not
+   painted (``Candidate.in_mask`` False; :attr:`PreannotationResult.listed` holds all listed regions).
+7. **Chronic and confidence**: a region whose mean ADC is ≥ ``chronic_adc_ratio`` × the
+   parenchyma median (diffusion not restricted) is flagged chronic and left out (consensus R17, R2);
+   every candidate gets a confidence (:mod:`.confidence`).
+
+Separately (see :mod:`.shinethrough`) DWI-bright regions whose ADC is not low are flagged as
+T2 shine-through and never included.
+
+:class:`PreannotationContext` caches the per-case work (brain mask, DWI ratio map, the voxels
+that can ever be a candidate) so that an interactive threshold update only thresholds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from ..errors import InputError
+from ..image import Image
+from .confidence import renumber, score_candidates
+from .foci import FociCache
+from .params import PreannotationParameters
+from .result import PreannotationResult
+from .sparse import _OFFSETS26, _describe_sparse, _keep_big, _Lookup, _VoxelSet, sparse_components
+
+
+# ----------------------------------------------------------------------------- context
+class PreannotationContext:
+    """Per-case cache: ADC, DWI ratio map, eroded brain mask (all on the DWI grid).
+
+    Build it once per case (``from_case`` or the constructor) and call :meth:`compute` for the
+    full result or :meth:`preview` for the interactive threshold-only update.
+    """
+
+    def __init__(self, adc: Image, dwi: Image, brain: np.ndarray,
+                 parameters: Optional[PreannotationParameters] = None,
+                 foci_brain: Optional[np.ndarray] = None) -> None:
+        p = parameters or PreannotationParameters()
+        if adc.array.ndim != 3 or dwi.array.ndim != 3:
+            raise InputError(f"pre-annotation needs 3D ADC and DWI, got {adc.shape} and {dwi.shape}")
+        if not adc.same_grid(dwi):
+            raise InputError(f"{adc.path or 'ADC'}: not on the DWI grid; resample it onto the DWI first")
+        brain = np.asarray(brain, dtype=bool)
+        if brain.shape != dwi.shape3:
+            raise InputError(f"brain mask shape {brain.shape} differs from the DWI grid {dwi.shape3}")
+        self.reference = dwi
+        self.adc = np.asarray(adc.array, dtype=np.float32)
+        self.dwi = np.asarray(dwi.array, dtype=np.float32)
+        self.brain = brain
+        self.brain_erode_mm = p.brain_erode_mm
+        self.parenchyma_range = (p.parenchyma_adc_min, p.parenchyma_adc_max)
+        tissue = brain & (self.adc >= p.parenchyma_adc_min) & (self.adc < p.parenchyma_adc_max)
+        if tissue.sum() < 100:
+            raise InputError(
+                f"{dwi.path or 'DWI'}: only {int(tissue.sum())} brain voxels with ADC in "
+                f"[{p.parenchyma_adc_min:g}, {p.parenchyma_adc_max:g}) ×10⁻⁶ mm²/s; is the ADC unit right?")
+        self.parenchyma_dwi_median = float(np.median(self.dwi[tissue]))
+        if not self.parenchyma_dwi_median > 0:
+            raise InputError(f"{dwi.path or 'DWI'}: median DWI of normal parenchyma is not positive")
+        self.ratio = self.dwi / np.float32(self.parenchyma_dwi_median)
+        self.parenchyma_adc_median = float(np.median(self.adc[tissue]))
+        fb = brain if foci_brain is None else np.asarray(foci_brain, dtype=bool)
+        if fb.shape != brain.shape:
+            raise InputError(f"foci brain mask shape {fb.shape} differs from the DWI grid {dwi.shape3}")
+        self.foci_brain_erode_mm = p.foci_brain_erode_mm if foci_brain is not None else p.brain_erode_mm
+        self.foci = FociCache(self, fb)
+        self._preview_key: Optional[float] = None
+        self._preview_idx = np.empty(0, dtype=np.intp)
+        self._preview_adc = np.empty(0, dtype=np.float32)
+        self._preview_on = np.empty(0, dtype=np.intp)
+
+    @classmethod
+    def from_case(cls, case: Any, parameters: Optional[PreannotationParameters] = None) -> PreannotationContext:
+        """Context of a :class:`~AISAnnotationLib.case.Case` (ADC already ×10⁻⁶ on the DWI grid)."""
+        from ..brain import erode_brain
+
+        p = parameters or PreannotationParameters()
+        if "adc" not in case.images:
+            raise InputError(f"{case.case_id}: no ADC (neither a file nor b0 to derive it); cannot pre-annotate")
+        # the case's brain mask (cached in derivatives/qc while its inputs match), then eroded
+        full = case.brain_mask()
+        brain = erode_brain(full, case.reference.spacing, p.brain_erode_mm)
+        foci_brain = erode_brain(full, case.reference.spacing, p.foci_brain_erode_mm)
+        return cls(case.on_dwi_grid("adc"), case.reference, brain, p, foci_brain=foci_brain)
+
+    def compatible(self, p: PreannotationParameters) -> bool:
+        """True when ``p`` needs no rebuild of the cached brain mask and DWI reference."""
+        return p.brain_erode_mm == self.brain_erode_mm and (p.parenchyma_adc_min, p.parenchyma_adc_max) == \
+            self.parenchyma_range
+
+    def refine_intensity_range(self, p: PreannotationParameters) -> tuple[float, float]:
+        """DWI intensity range [grow_dwi_ratio × parenchyma median, brain maximum] for the refine step.
+
+        Used as the segment editor's editable intensity range: painting then only adds voxels at
+        least as bright as the grown lesion rim.
+        """
+        lower = float(p.grow_dwi_ratio * self.parenchyma_dwi_median)
+        upper = float(self.dwi[self.brain].max()) if self.brain.any() else lower + 1.0
+        return lower, max(upper, lower + 1.0)
+
+    # -- interactive preview -------------------------------------------------
+    def prepare_preview(self, core_dwi_ratio: float) -> None:
+        """Cache the voxels that can ever be core at this DWI ratio (brain ∧ bright) and their ADC."""
+        elig = np.flatnonzero(self.brain & (self.ratio >= np.float32(core_dwi_ratio)))
+        self._preview_adc = self.adc.ravel()[elig]
+        # positions in Fortran (i-fastest) order: the preview buffer has VTK's memory layout
+        self._preview_idx = np.ravel_multi_index(np.unravel_index(elig, self.adc.shape), self.adc.shape, order="F")
+        self._preview_key = core_dwi_ratio
+
+    def preview(self, adc_threshold: float, core_dwi_ratio: float, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """Threshold-only update: uint8 [i, j, k], 1 where ADC < threshold ∧ DWI ratio ≥ ``core_dwi_ratio``.
+
+        The buffer is Fortran-ordered (i fastest, like ``vtkImageData``), so copying it into a VTK
+        image is one memcpy. Reuses ``out`` (the previous preview) and clears only what it set.
+        """
+        if self._preview_key != core_dwi_ratio:
+            self.prepare_preview(core_dwi_ratio)
+        if out is None or out.shape != self.adc.shape or out.dtype != np.uint8 or not out.flags.f_contiguous:
+            out = np.zeros(self.adc.shape, dtype=np.uint8, order="F")
+            self._preview_on = np.empty(0, dtype=np.intp)
+        flat = out.ravel(order="F")  # a view: out is Fortran-contiguous
+        flat[self._preview_on] = 0
+        on = self._preview_idx[self._preview_adc < np.float32(adc_threshold)]
+        flat[on] = 1
+        self._preview_on = on
+        return out
+
+    # -- full computation ---------------------------------------------------
+    def bright_voxels(self, min_ratio: float) -> tuple[_VoxelSet, _Lookup]:
+        """(voxel set, lookup) of brain voxels with DWI ratio ≥ ``min_ratio`` or a cached lower ratio.
+
+        Per-case work: rebuilt only when a lower ratio than the cached one is asked for.
+        """
+        cached = getattr(self, "_bright", None)
+        if cached is None or cached[0] > min_ratio:
+            flat = np.flatnonzero(self.brain & (self.ratio >= np.float32(min_ratio)))
+            ijk = np.stack(np.unravel_index(flat, self.adc.shape), axis=1).astype(np.int64)
+            vs = _VoxelSet(flat.astype(np.int64), ijk, self.adc.ravel()[flat], self.ratio.ravel()[flat])
+            self._bright = cached = (min_ratio, vs, _Lookup(vs.flat, self.adc.shape))
+        return cached[1], cached[2]
+
+    def compute(self, parameters: Optional[PreannotationParameters] = None) -> PreannotationResult:
+        """The full candidate computation (see module doc), on the sparse set of DWI-bright brain voxels."""
+        from ..shinethrough import flag_shine_through
+
+        p = parameters or PreannotationParameters()
+        notes = []
+        if not self.compatible(p):
+            notes.append("context built with other brain/parenchyma parameters; those of the context were used")
+        shape = self.adc.shape
+        ratios = [p.core_dwi_ratio, p.shine_dwi_ratio] + ([p.grow_dwi_ratio] if p.grow_steps else [])
+        bright, lookup = self.bright_voxels(min(ratios))
+        nb = bright.flat.size
+        bright_core = bright.ratio >= np.float32(p.core_dwi_ratio)
+        initial = bright_core & (bright.adc < np.float32(p.adc_threshold))
+        core_adc = max(p.adc_threshold, p.adc_ratio_max * self.parenchyma_adc_median)
+        is_core = bright_core & (bright.adc < np.float32(core_adc))
+        core_pos = np.flatnonzero(is_core)
+        lab, n = sparse_components(bright.ijk[core_pos], bright.flat[core_pos], shape, lookup, core_pos, nb)
+        member = np.zeros(bright.flat.size, dtype=bool)
+        if n:
+            counts = np.bincount(lab, minlength=n + 1)
+            rsum = np.bincount(lab, weights=bright.ratio[core_pos].astype(float), minlength=n + 1)
+            asum = np.bincount(lab, weights=bright.adc[core_pos].astype(float), minlength=n + 1)
+            keep = (rsum >= p.core_mean_dwi_ratio * counts) | (asum <= p.core_mean_adc_max * counts)
+            keep[0] = False
+            member[core_pos[keep[lab]]] = True
+        if p.grow_steps and member.any():
+            allowed = (bright.ratio >= np.float32(p.grow_dwi_ratio)) & (bright.adc < np.float32(p.grow_adc_max))
+            frontier = np.flatnonzero(member)
+            for _ in range(int(p.grow_steps)):
+                _, dst = lookup.neighbours(bright.ijk[frontier], bright.flat[frontier], _OFFSETS26)
+                new = np.unique(dst[allowed[dst] & ~member[dst]])
+                if new.size == 0:
+                    break
+                member[new] = True
+                frontier = new
+        pos = np.flatnonzero(member)
+        lab, n = sparse_components(bright.ijk[pos], bright.flat[pos], shape, lookup, pos, nb)
+        lab, n = _keep_big(lab, n, self.reference.voxel_volume_mm3, p.min_volume_mm3)
+        pos = pos[lab > 0]
+        core = np.zeros(shape, dtype=bool)
+        core.reshape(-1)[bright.flat[pos]] = True
+        mask, listed, candidates, chronic = self._candidates(core, self.foci.mask(p), p)
+        init = np.zeros(shape, dtype=bool)
+        init.reshape(-1)[bright.flat[initial]] = True
+        lesion = mask.reshape(-1)[bright.flat]
+        shine, regions = flag_shine_through(self, p, bright, lesion, lookup)
+        return PreannotationResult(mask, candidates, shine, regions, p, self.parenchyma_dwi_median, notes,
+                                   initial_lesion=init, chronic_regions=chronic,
+                                   parenchyma_adc_median=self.parenchyma_adc_median,
+                                   voxel_volume_mm3=self.reference.voxel_volume_mm3, candidate_mask=listed)
+
+    def _candidates(self, core: np.ndarray, foci: np.ndarray,
+                    p: PreannotationParameters) -> tuple[np.ndarray, np.ndarray, list, list]:
+        """(painted mask, listed mask, candidates, chronic flags).
+
+        The core-and-grow regions are painted and listed. A focus not connected to any of them
+        (26-connectivity, through other foci voxels too) is listed for the annotator but not painted.
+        Chronic regions (mean ADC not restricted) and candidates below ``min_confidence`` are neither.
+        Labelling runs on bounding boxes only.
+        """
+        shape = core.shape
+        box = _bbox(core | foci)
+        if box is None:
+            return np.zeros(shape, bool), np.zeros(shape, bool), [], []
+        core, foci = core[box], foci[box]  # everything below works inside the bounding box
+        listed = core.copy()
+        if foci.any():
+            lab, n = _label(core | foci)
+            touches = np.zeros(n + 1, dtype=bool)
+            touches[lab[core]] = True
+            listed |= foci & ~touches[lab]
+        lab, n = _label(listed)
+        ijk = np.argwhere(listed)
+        labels = lab[tuple(ijk.T)].astype(np.int64)
+        ijk += np.array([b.start for b in box])
+        flat = np.ravel_multi_index(tuple(ijk.T), shape)
+        found = _describe_sparse(labels, n, ijk, self.adc.reshape(-1)[flat], self.ratio.reshape(-1)[flat],
+                                 self.reference, keep_labels=True)
+        score_candidates([c for c, _ in found], self.parenchyma_adc_median, self.reference.voxel_volume_mm3)
+        from_core = np.zeros(n + 1, dtype=bool)
+        from_core[lab[core]] = True
+        painted = np.zeros(n + 1, dtype=bool)
+        shown = np.zeros(n + 1, dtype=bool)
+        candidates, chronic = [], []
+        for c, k in found:
+            c.chronic = c.mean_adc >= p.chronic_adc_ratio * self.parenchyma_adc_median
+            c.in_mask = bool(from_core[k]) and not c.chronic
+            if c.chronic:
+                chronic.append(c)
+            elif c.confidence >= p.min_confidence:
+                candidates.append(c)
+                shown[k], painted[k] = True, c.in_mask
+        renumber(candidates)
+        renumber(chronic)
+        out_painted, out_listed = np.zeros(shape, bool), np.zeros(shape, bool)
+        out_painted[box], out_listed[box] = painted[lab], shown[lab]
+        return out_painted, out_listed, candidates, chronic
+
+
+def _bbox(mask: np.ndarray) -> Optional[tuple[slice, slice, slice]]:
+    """Bounding box of ``mask`` (None when empty)."""
+    idx = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
+    if idx[0].size == 0:
+        return None
+    return tuple(slice(int(i[0]), int(i[-1]) + 1) for i in idx)  # type: ignore[return-value]
+
+
+def _label(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """26-connected labels (int32) of ``mask`` and their number."""
+    from ..metrics import label_components
+
+    comp = label_components(mask)
+    return comp.labels, comp.count

@@ -1,0 +1,135 @@
+"""How the batch commands scale with the number of sessions: time per session, ratio to the read floor, peak RSS.
+
+Data: ISLES'22 case 0009 (DWI trace, ADC, FLAIR 512×512×29, expert mask) under N subject labels
+(an ISLES-layout source of symlinks, then ``ais-annotate import``). For each N and each worker
+setting, every command runs as its own process (``python -m AISAnnotationLib …``, this checkout):
+
+    import --isles   qc   cases   status   report --no-snapshots --no-validator
+
+and the table gives wall time, time per session, the ratio of that to the **read floor** (reading
+that session's images once with the library's ``read_image``, measured here), and the command
+process's peak RSS (``ru_maxrss`` of that process; with Dask, the workers are separate processes
+and their RSS is not included — the client is what must stay flat). ``workers=1`` is the serial,
+in-process run; ``workers=K>1`` is a local Dask cluster of K worker processes (for the commands
+that take ``--workers``: import, qc, report; cases and status always run serially).
+
+    python benchmarks/bench_scale.py [--n 1,8,32,128,500] [--workers 1,2] [--commands qc,report]
+                                     [--data /work/shared/data] [--json results.json]
+
+A full run (N up to 500) takes long on 2 cores; pass the N that fit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchutil import DATA, REPO  # noqa: E402  (puts the checkout on sys.path)
+
+SUB, SES = "strokecase0009", "0001"
+COMMANDS = ("import", "qc", "cases", "status", "report")
+PARALLEL = ("import", "qc", "report")
+
+
+def make_source(src: Path, dest: Path, n: int) -> Path:
+    """ISLES layout with case 0009 as sub-copy0000 … (symlinks to the real files)."""
+    for i in range(n):
+        new = f"copy{i:04d}"
+        for part in ("rawdata", "derivatives"):
+            sdir = src / part / f"sub-{SUB}" / f"ses-{SES}"
+            ddir = dest / part / f"sub-{new}" / f"ses-{SES}"
+            ddir.mkdir(parents=True, exist_ok=True)
+            for f in sdir.iterdir():
+                (ddir / f.name.replace(f"sub-{SUB}", f"sub-{new}")).symlink_to(f.resolve())
+    return dest
+
+
+def read_floor(src: Path, repeat: int = 3) -> float:
+    """Seconds to read one session's images once (median)."""
+    from AISAnnotationLib.io import read_image
+
+    files = sorted((src / "rawdata" / f"sub-{SUB}" / f"ses-{SES}").glob("*.nii.gz"))
+    files += sorted((src / "derivatives" / f"sub-{SUB}" / f"ses-{SES}").glob("*.nii.gz"))
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        for f in files:
+            read_image(f)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def run(cmd: list[str]) -> tuple[float, float, int]:
+    """(wall s, peak RSS MiB of that process, exit code) of ``python -m AISAnnotationLib cmd``."""
+    env = dict(os.environ, PYTHONPATH=str(REPO / "AISAnnotation"))
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "AISAnnotationLib"] + cmd, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1):
+        print(f"  ! {' '.join(cmd[:2])}: exit {proc.returncode}: {err.strip().splitlines()[-1:]}", file=sys.stderr)
+    return wall, usage.ru_maxrss / 1024.0, proc.returncode
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--n", default="1,8,32,128,500", help="comma-separated numbers of sessions")
+    ap.add_argument("--workers", default="1,2", help="1 = serial; K > 1 = local Dask cluster of K workers")
+    ap.add_argument("--commands", default=",".join(COMMANDS))
+    ap.add_argument("--json", type=Path, help="also write the rows as JSON")
+    args = ap.parse_args()
+    src0 = args.data / "isles22-case0009"
+    if not src0.is_dir():
+        print(f"{src0}: not found (pass --data)")
+        return 2
+    ns = [int(x) for x in args.n.split(",") if x.strip()]
+    workers = [int(x) for x in args.workers.split(",") if x.strip()]
+    commands = [c for c in args.commands.split(",") if c.strip()]
+    floor = read_floor(src0)
+    print(f"read floor: {floor * 1000:.0f} ms per session (DWI trace + ADC + FLAIR + mask, read once)")
+    print(f"{'command':<8} {'N':>5} {'workers':>7} {'total s':>9} {'s/session':>10} {'× floor':>8} {'peak RSS MiB':>13}")
+    rows = []
+    for n in ns:
+        with tempfile.TemporaryDirectory(prefix=f"ais-scale-{n}-") as tmp:
+            src = make_source(src0, Path(tmp) / "src", n)
+            for w in workers:
+                root = Path(tmp) / f"bids-w{w}"
+                wargs = ["--workers", str(w)] if w > 1 else []
+                for c in commands:
+                    if c == "import":
+                        cmd = ["import", str(root), "--isles", str(src)]
+                    elif c == "report":
+                        cmd = ["report", str(root), "--out", str(Path(tmp) / f"report-w{w}"), "--no-snapshots",
+                               "--no-validator"]
+                    else:
+                        cmd = [c, str(root)]
+                    par = c in PARALLEL and w > 1
+                    if w > 1 and not par:
+                        continue  # serial-only command: measured once, with workers=1
+                    if c != "import" and not root.is_dir():
+                        run(["import", str(root), "--isles", str(src)])
+                    wall, rss, code = run(cmd + (wargs if par else []))
+                    row = {"command": c, "n": n, "workers": w if par else 1, "total_s": wall,
+                           "per_session_s": wall / n, "ratio_to_floor": wall / n / floor, "peak_rss_mib": rss,
+                           "exit": code}
+                    rows.append(row)
+                    print(f"{c:<8} {n:>5} {row['workers']:>7} {wall:>9.1f} {wall / n:>10.3f} "
+                          f"{wall / n / floor:>8.1f} {rss:>13.0f}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"read_floor_s": floor, "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

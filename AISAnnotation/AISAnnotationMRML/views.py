@@ -380,15 +380,25 @@ def show_case(view_logics: ViewLogics, nodes: dict[str, Any], kind: str = "2x2",
             show_segmentation(seg, [], ids)
     if align_to_dwi and nodes.get("dwi") is not None:
         align_views_to_volume(view_logics, spec, nodes["dwi"])
-    dwi_view = next((v.name for v in spec.views if v.sequence == "dwi" and v.orientation == "Axial"), None)
-    if dwi_view is not None and nodes.get("dwi") is not None and view_logics.slice_logic(dwi_view) is not None:
-        view_logics.fit_linked(dwi_view)
-        for v in spec.views:  # views in other planes fit their own background (link copies FOV only per plane)
-            if v.orientation != "Axial" and view_logics.slice_logic(v.name) is not None:
-                view_logics.slice_logic(v.name).FitSliceToBackground()
-        center = _volume_center_ras(nodes["dwi"])
-        view_logics.jump_to_ras(center)
+    fit_case_views(view_logics, spec, nodes.get("dwi"))
     return {"layout_id": spec.id, "layout": spec.name, "views": views, "presets": presets}
+
+
+def fit_case_views(view_logics: ViewLogics, spec: LayoutSpec, dwi_node: Any) -> bool:
+    """Fit the linked views of ``spec`` to the DWI and put the crosshair at its centre.
+
+    Needs the views' slice logics (a browser client calls it again once its views have their
+    size); returns False when the DWI view has no slice logic yet.
+    """
+    dwi_view = next((v.name for v in spec.views if v.sequence == "dwi" and v.orientation == "Axial"), None)
+    if dwi_view is None or dwi_node is None or view_logics.slice_logic(dwi_view) is None:
+        return False
+    view_logics.fit_linked(dwi_view)
+    for v in spec.views:  # views in other planes fit their own background (link copies FOV only per plane)
+        if v.orientation != "Axial" and view_logics.slice_logic(v.name) is not None:
+            view_logics.slice_logic(v.name).FitSliceToBackground()
+    view_logics.jump_to_ras(_volume_center_ras(dwi_node))
+    return True
 
 
 def _volume_center_ras(node: Any) -> list[float]:

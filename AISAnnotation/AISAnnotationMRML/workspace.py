@@ -185,6 +185,15 @@ def case_queue(root: Any, rater_id: str, role: str, state_filter: str = "all cas
     return panels.filter_queue(rows, rater_id, role, state_filter, search)
 
 
+def case_sequences(root: Any, case_id: str) -> list[str]:
+    """Sequence keys ("dwi", "adc", "flair", "t1w", ...) present on disk for ``case_id`` (no image read)."""
+    from AISAnnotationLib.case import find_sequence_files
+
+    root = _check_root(root)
+    subject, session = split_case_id(case_id)
+    return sorted(find_sequence_files(bids.session_dir(root, subject, session), subject, session))
+
+
 def close_case(scene: Any) -> None:
     """Remove every node an earlier :func:`open_case` added (so nothing of another rater stays visible)."""
     doomed = []
@@ -193,12 +202,13 @@ def close_case(scene: Any) -> None:
         if node is not None and node.GetAttribute(CASE_ATTRIBUTE) is not None:
             doomed.append(node)
     for node in doomed:
+        displays = []
         if hasattr(node, "GetNumberOfDisplayNodes"):
-            for k in range(node.GetNumberOfDisplayNodes() - 1, -1, -1):
-                dn = node.GetNthDisplayNode(k)
-                if dn is not None and dn.GetScene() is scene:
-                    scene.RemoveNode(dn)
-        scene.RemoveNode(node)
+            displays = [node.GetNthDisplayNode(k) for k in range(node.GetNumberOfDisplayNodes())]
+        scene.RemoveNode(node)  # the node first: a display node removed under a live displayable manager crashes
+        for dn in displays:
+            if dn is not None and dn.GetScene() is scene:
+                scene.RemoveNode(dn)
 
 
 def _disagreement_colors(scene: Any) -> Any:

@@ -35,7 +35,8 @@ def finish_interrupted(root: Path) -> list[str]:
 
 
 def run(root: Path, state: Path, host: str = "127.0.0.1", port: int = 8000, tls_cert: Optional[Path] = None,
-        tls_key: Optional[Path] = None, token_ttl: Optional[float] = None) -> None:
+        tls_key: Optional[Path] = None, token_ttl: Optional[float] = None, web: bool = False,
+        open_browser: bool = False) -> None:
     import uvicorn
 
     from .app import create_app
@@ -45,7 +46,11 @@ def run(root: Path, state: Path, host: str = "127.0.0.1", port: int = 8000, tls_
     for p in (tls_cert, tls_key):
         if p is not None and not Path(p).is_file():
             raise InputError(f"{p}: no such file")
-    kw = {} if token_ttl is None else {"token_ttl": token_ttl}
+    kw: dict = {} if token_ttl is None else {"token_ttl": token_ttl}
+    if web or open_browser:  # the browser client at /app (needs the [web] extra)
+        from AISAnnotationWeb.launcher import web_factory
+
+        kw["web_factory"] = web_factory
     app = create_app(root, state, **kw)
     for case_id in finish_interrupted(Path(root)):
         print(f"{case_id}: finished the derived steps of an interrupted write", flush=True)
@@ -53,5 +58,10 @@ def run(root: Path, state: Path, host: str = "127.0.0.1", port: int = 8000, tls_
         print(first_start_hint(Path(root).resolve(), Path(state).resolve()), flush=True)
     scheme = "https" if tls_cert else "http"
     print(f"AISAnnotation server for {Path(root).resolve()} on {scheme}://{host}:{port}", flush=True)
+    if open_browser:
+        import threading
+        import webbrowser
+
+        threading.Timer(1.5, webbrowser.open, (f"{scheme}://{host}:{port}/app/",)).start()
     uvicorn.run(app, host=host, port=port, ssl_certfile=str(tls_cert) if tls_cert else None,
                 ssl_keyfile=str(tls_key) if tls_key else None, log_level="warning", workers=1)

@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--tls-cert", type=Path, help="PEM certificate (chain) for HTTPS")
     s.add_argument("--tls-key", type=Path, help="PEM private key for HTTPS")
     s.add_argument("--token-hours", type=float, default=8.0, help="login token lifetime (hours)")
+    s.add_argument("--web", action="store_true", help="serve the browser client at /app (needs the [web] extra)")
+    s.add_argument("--open", action="store_true", help="serve the browser client and open /app in the browser")
     s.set_defaults(func=_cmd_serve)
 
     lg = sub.add_parser("login", help="log in to a server; the token is stored with user-only permissions")
@@ -78,7 +80,8 @@ def _cmd_serve(a: argparse.Namespace) -> int:
         from AISAnnotationServer.serve import run
     except ImportError as exc:
         raise InputError(f"the server needs the [server] extra: pip install 'aisannotation[server]' ({exc})") from exc
-    run(a.root, a.state, a.host, a.port, a.tls_cert, a.tls_key, token_ttl=a.token_hours * 3600)
+    run(a.root, a.state, a.host, a.port, a.tls_cert, a.tls_key, token_ttl=a.token_hours * 3600, web=a.web,
+        open_browser=a.open)
     return 0
 
 

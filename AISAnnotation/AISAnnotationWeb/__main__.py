@@ -1,0 +1,5 @@
+import sys
+
+from AISAnnotationWeb.app import main
+
+sys.exit(main())

@@ -1,0 +1,285 @@
+"""Every action of the browser page, as one call into the MRML bridge (:mod:`AISAnnotationMRML.workspace`).
+
+A :class:`Controller` belongs to one user (rater id + role) of one dataset; it keeps the page's
+state (a plain dict mirrored into trame state by :mod:`.app`) and turns library errors into a
+sentence in ``state["error"]``: the page never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from AISAnnotationLib.errors import AISError
+from AISAnnotationMRML import workspace
+
+from .scene import WebScene
+
+ROLE_TABS = {"annotator": "annotate", "reviewer": "review", "arbitrator": "review", "datamanager": "manage"}
+
+
+def default_state(rater_id: str, role: str) -> dict[str, Any]:
+    return {
+        "rater_id": rater_id, "role": role, "tab": ROLE_TABS.get(role, "annotate"),
+        "queue": [], "queue_filter": "all cases", "case_id": "", "message": "", "error": "",
+        "slice_offset": 0.0, "slice_min": 0.0, "slice_max": 1.0, "slice_step": 1.0,
+        "adc_threshold": 620.0, "preview_on": False, "candidates": [], "tool": "none", "brush_mm": 5.0,
+        "notes": [], "note_text": "", "note_decision": workspace.NOTE_DECISIONS[0],
+        "note_decisions": list(workspace.NOTE_DECISIONS), "no_visible_lesion": False,
+        "screening": {}, "can_undo": False, "can_redo": False, "segment_voxels": 0, "refine_on": False, "decided": False,
+        "metrics": [], "lesions": [], "reason": "", "escalation": "", "raters_ab": {},
+        "status_rows": [], "dm_text": "", "view_geometry": {}, "crosshair": [0.0, 0.0, 0.0],
+    }
+
+
+class Controller:
+    """The page's actions for one user; ``publish(dict)`` pushes state changes to the page."""
+
+    def __init__(self, scene: WebScene, root: str, rater_id: str, role: str,
+                 publish: Optional[Callable[[dict[str, Any]], None]] = None) -> None:
+        self.scene = scene
+        self.root = str(root)
+        self.rater_id = rater_id
+        self.role = role
+        self.state = default_state(rater_id, role)
+        self._publish = publish or (lambda _changes: None)
+        self._context = None
+        self._preview = None
+        self.scene.undo_stack.index_changed.connect(self._undo_changed)
+        self.scene.editor.segmentation_modified.connect(self._segment_changed)
+
+    # ------------------------------------------------------------------ plumbing
+    def set(self, **changes: Any) -> None:
+        self.state.update(changes)
+        self._publish(changes)
+
+    def run(self, action: Callable[..., Any], *args: Any) -> Any:
+        """Call ``action``; a library error becomes the page's error line."""
+        try:
+            out = action(*args)
+        except (AISError, ValueError, KeyError) as exc:
+            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            self.set(error=str(msg), message="")
+            return None
+        return out
+
+    @property
+    def ws(self) -> Optional[workspace.CaseWorkspace]:
+        return self.scene.ws
+
+    def _segment_changed(self, *_a: Any) -> None:
+        if self.ws is not None and self.ws.editable_segment_id:
+            self.set(segment_voxels=workspace.segment_voxel_count(self.ws, self.ws.editable_segment_id))
+
+    def _undo_changed(self, *_a: Any) -> None:
+        self.set(can_undo=self.scene.undo_stack.can_undo(), can_redo=self.scene.undo_stack.can_redo())
+
+    # ------------------------------------------------------------------ queue and case
+    def refresh_queue(self) -> None:
+        rows = self.run(workspace.case_queue, self.root, self.rater_id, self.role, self.state["queue_filter"])
+        if rows is not None:
+            self.set(queue=[{k: (", ".join(v) if isinstance(v, list) else v) for k, v in r.items()} for r in rows])
+
+    def open_case(self, case_id: str) -> None:
+        def act() -> None:
+            from AISAnnotationMRML.preannotation_nodes import clear_editable_intensity_range
+
+            self._context = None
+            self._preview = None
+            clear_editable_intensity_range(self.scene.editor.editor_node)
+            ws = self.scene.open_case(self.root, case_id, self.rater_id, self.role)
+            lo, hi, step = self.scene.slice_range()
+            changes: dict[str, Any] = dict(case_id=ws.case_id, error="", candidates=[], preview_on=False, refine_on=False, decided=False,  # noqa: E501
+                                           tool="none", notes=workspace.notes(ws), metrics=[], lesions=[],
+                                           slice_min=lo, slice_max=hi, slice_step=step,
+                                           slice_offset=self.scene.slice_offset(),
+                                           message=f"{ws.case_id} open for {self.rater_id} ({self.role})")
+            if self.role == "annotator":
+                changes["screening"] = workspace.load_screening(ws)
+            else:
+                metrics, lesions = workspace.agreement_tables(ws)
+                changes.update(metrics=_plain(metrics), lesions=_plain(lesions), raters_ab=dict(ws.raters),
+                               escalation=workspace.escalation_text(ws))
+            self.set(**changes)
+            self._segment_changed()
+            self.update_geometry()
+
+        self.run(act)
+
+    def update_geometry(self) -> None:
+        if self.ws is not None:
+            self.set(view_geometry=self.scene.view_geometry(), crosshair=self.scene.crosshair_ras(),
+                     slice_offset=self.scene.slice_offset())
+
+    def set_slice(self, offset: float) -> None:
+        if self.ws is not None:
+            self.scene.set_slice_offset(float(offset))
+            self.state["slice_offset"] = float(offset)
+
+    def jump(self, ras: Any) -> None:
+        if self.ws is not None:
+            self.scene.jump_to(ras)
+            self.update_geometry()
+
+    # ------------------------------------------------------------------ threshold-then-refine
+    def _ctx(self) -> Any:
+        from AISAnnotationLib.preannotate import PreannotationContext, PreannotationParameters
+
+        if self._context is None:
+            self._context = PreannotationContext.from_case(self.ws.case, PreannotationParameters())
+        return self._context
+
+    def _parameters(self) -> Any:
+        from AISAnnotationLib.preannotate import PreannotationParameters
+
+        return PreannotationParameters(adc_threshold=float(self.state["adc_threshold"]))
+
+    def preview_threshold(self, threshold: Optional[float] = None) -> None:
+        """Live preview: ADC < threshold (∧ DWI bright) as a label layer over every view."""
+        if self.ws is None or self.role != "annotator":
+            return
+        if threshold is not None:
+            self.state["adc_threshold"] = float(threshold)
+
+        def act() -> None:
+            p = self._parameters()
+            self._preview = self._ctx().preview(p.adc_threshold, p.core_dwi_ratio, out=self._preview)
+            self.scene.show_preview(self._preview)
+            self.set(preview_on=True, message=f"Preview: ADC < {p.adc_threshold:g}×10⁻⁶ mm²/s "
+                     f"({int(np.count_nonzero(self._preview))} voxels)")
+
+        self.run(act)
+
+    def apply_threshold(self) -> None:
+        """Candidates of the threshold-then-refine computation into the segment (one undo step)."""
+        if self.ws is None:
+            return
+
+        def act() -> None:
+            result = self._ctx().compute(self._parameters())
+            self.ws.preannotation = result
+            self.scene.remove_preview()
+            self.scene.set_segment_with_undo(result.mask)
+            self.set(preview_on=False, candidates=_plain([c.to_dict() for c in result.candidates]),
+                     message=f"{len(result.candidates)} candidate(s) applied", error="")
+            self._undo_changed()
+
+        self.run(act)
+
+    def refine(self, on: bool = True) -> None:
+        """Paint within the DWI intensity range of the grown lesion rim (the library's refine range), or freely."""
+        from AISAnnotationMRML.preannotation_nodes import clear_editable_intensity_range, set_editable_intensity_range
+
+        if self.ws is None:
+            return
+        if not on:
+            clear_editable_intensity_range(self.scene.editor.editor_node)
+            self.set(refine_on=False, message="Paint anywhere (no intensity limit)")
+            return
+        lower, upper = self._ctx().refine_intensity_range(self._parameters())
+        set_editable_intensity_range(self.scene.editor.editor_node, lower, upper)
+        self.set_tool("paint")
+        self.set(refine_on=True, message=f"Refine: paint changes only DWI {lower:.0f}–{upper:.0f}")
+
+    def set_tool(self, tool: str) -> None:
+        self.run(self.scene.set_effect, tool)
+        self.set(tool=tool)
+        if tool in ("paint", "erase"):
+            self.scene.set_brush_diameter_mm(float(self.state["brush_mm"]))
+
+    def set_brush(self, mm: float) -> None:
+        self.state["brush_mm"] = float(mm)
+        self.scene.set_brush_diameter_mm(float(mm))
+
+    def undo(self) -> None:
+        self.scene.undo()
+        self._undo_changed()
+
+    def redo(self) -> None:
+        self.scene.redo()
+        self._undo_changed()
+
+    # ------------------------------------------------------------------ notes, screening, submit
+    def add_note(self) -> None:
+        def act() -> None:
+            workspace.add_note(self.ws, self.scene.crosshair_ras(), self.state["note_text"],
+                               self.state["note_decision"])
+            self.set(notes=_plain(workspace.notes(self.ws)), note_text="", error="", message="Note added")
+
+        if self.ws is not None:
+            self.run(act)
+
+    def save_screening(self, form: dict[str, Any]) -> None:
+        if self.ws is not None:
+            text = self.run(workspace.save_screening, self.ws, form)
+            if text:
+                self.set(message=text, error="", screening=form)
+
+    def submit(self) -> None:
+        if self.ws is None:
+            return
+        text = self.run(workspace.submit, self.ws, {"no_visible_lesion": self.state["no_visible_lesion"]})
+        if text:
+            self.set(message=text, error="")
+            self.refresh_queue()
+
+    # ------------------------------------------------------------------ review and arbitration
+    def decide(self, decision: str) -> None:
+        if self.ws is None or self.state["decided"]:  # one decision per opening (a double click is not a second)
+            return
+        text = self.run(workspace.decide, self.ws, decision, self.state["reason"])
+        if text:
+            self.set(message=text, error="", decided=True)
+            self.refresh_queue()
+
+    def start_edit(self) -> None:
+        if self.ws is not None:
+            sid = self.run(workspace.start_edit, self.ws)
+            if sid:
+                self.scene.set_editable_segment(sid)
+                self.scene.render()
+                self.set(message="Editing a copy of A ∪ B ('corrected'); then 'Accept edited'", error="")
+
+    def escalate(self) -> None:
+        if self.ws is not None and not self.state["decided"]:
+            text = self.run(workspace.escalate, self.ws, self.state["reason"])
+            if text:
+                self.set(message=text, error="", decided=True)
+                self.refresh_queue()
+
+    # ------------------------------------------------------------------ data manager
+    def status_table(self) -> None:
+        from AISAnnotationLib import workflow
+
+        rows = self.run(workflow.workflow_status, Path(self.root))
+        if rows is not None:
+            self.set(status_rows=[{"case_id": s.case_id, "state": s.state, "waiting_for": s.waiting_for,
+                                   "annotators": ", ".join(a["rater"] for a in s.annotators)} for s in rows])
+
+    def run_qc(self) -> None:
+        text = self.run(workspace.dataset_qc, self.root)
+        if text:
+            self.set(dm_text=text, error="")
+
+    def report(self) -> None:
+        out = Path(tempfile.mkdtemp(prefix="ais-report-"))
+        rep = self.run(lambda: workspace.acceptance_report(self.root, out, run_validator=False, snapshots=False))
+        if rep:
+            verdict = "passed" if rep["passed"] else "not passed: " + "; ".join(rep["reasons"])
+            self.set(dm_text=f"Acceptance report {rep['html']}: {verdict}", error="")
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready copy (numpy scalars and tuples become Python numbers and lists)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value

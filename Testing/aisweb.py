@@ -1,0 +1,135 @@
+"""Browser-test helpers: one app process per user on 127.0.0.1, Debian's chromium through Playwright.
+
+Nothing is downloaded: Playwright drives ``/usr/bin/chromium`` (``executable_path``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pytest
+
+from aistest import REPO
+
+CHROMIUM = os.environ.get("AIS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+VIEWPORT = {"width": 1280, "height": 860}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app exited with {proc.returncode}: {log.read_text()[-3000:]}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"app did not listen on {port} within {timeout} s: {log.read_text()[-3000:]}")
+
+
+@contextmanager
+def app_process(root: Path, rater: str, role: str, logdir: Path) -> Iterator[str]:
+    """``python -m AISAnnotationWeb ROOT --rater R --role X`` on a free port; yields its URL."""
+    port = free_port()
+    log = logdir / f"app-{rater}.log"
+    env = dict(os.environ, PYTHONPATH=str(REPO / "AISAnnotation") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "AISAnnotationWeb", str(root), "--rater", rater, "--role", role,
+                                 "--port", str(port)], stdout=fh, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_port(port, proc, log)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def state(page: Any, key: str) -> Any:
+    """A trame state value as the page holds it."""
+    return json.loads(page.evaluate(f"() => JSON.stringify(window.trame.state.get('{key}'))"))
+
+
+def wait_state(page: Any, expr: str, timeout_ms: int = 60000) -> None:
+    """Wait until the JS expression over ``s`` (the trame state getter) is true."""
+    page.wait_for_function(f"() => {{ const s = (k) => window.trame.state.get(k); return {expr}; }}",
+                           timeout=timeout_ms)
+
+
+VIEW_PIXELS_JS = """(idx) => {
+  const img = document.querySelectorAll('#views img')[idx];
+  const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+  const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+  return {w: c.width, h: c.height, data: Array.from(g.getImageData(0, 0, c.width, c.height).data)};
+}"""
+
+
+def view_pixels(page: Any, index: int) -> np.ndarray:
+    """RGB [y, x, 3] of the ``index``-th view image exactly as the browser received it."""
+    out = page.evaluate(VIEW_PIXELS_JS, index)
+    return np.array(out["data"], dtype=np.uint8).reshape(out["h"], out["w"], 4)[:, :, :3]
+
+
+def view_box(page: Any, index: int) -> dict[str, float]:
+    return page.locator("#views img").nth(index).bounding_box()
+
+
+def wait_view_change(page: Any, index: int, before: str, timeout_ms: int = 20000) -> str:
+    """Wait until the ``index``-th view image's src differs from ``before``; returns the new src."""
+    page.wait_for_function("([i, b]) => { const im = document.querySelectorAll('#views img')[i];"
+                           " return im && im.src && im.src !== b && im.complete; }", arg=[index, before],
+                           timeout=timeout_ms)
+    return page.evaluate("(i) => document.querySelectorAll('#views img')[i].src", index)
+
+
+def src(page: Any, index: int) -> str:
+    return page.evaluate("(i) => { const im = document.querySelectorAll('#views img')[i]; return im ? im.src : ''; }",
+                         index)
+
+
+def ras_to_page(geometry: dict, box: dict, ras: Any) -> tuple[float, float]:
+    """Page coordinates of a RAS point in the DWI view (geometry = the app's ``view_geometry`` state)."""
+    m = np.array(geometry["xy_to_ras"])
+    xy = np.linalg.solve(m, np.r_[np.asarray(ras, float), 1.0])
+    scale_x = box["width"] / geometry["width"]
+    scale_y = box["height"] / geometry["height"]
+    return box["x"] + xy[0] * scale_x, box["y"] + (geometry["height"] - xy[1]) * scale_y
+
+
+def page_to_ras(geometry: dict, box: dict, px: float, py: float) -> np.ndarray:
+    m = np.array(geometry["xy_to_ras"])
+    x = (px - box["x"]) * geometry["width"] / box["width"]
+    y = geometry["height"] - (py - box["y"]) * geometry["height"] / box["height"]
+    return (m @ np.array([x, y, 0.0, 1.0]))[:3]

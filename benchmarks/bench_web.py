@@ -1,0 +1,146 @@
+"""Browser responsiveness: time from an input to the updated view image in headless Chromium.
+
+Measured on ISLES'22 case 0009 (imported as is: 2 mm DWI) and on the same case resampled to
+1 mm isotropic: a slice change (slice slider, one step), a brush stroke (paint, 9 mouse moves;
+timed from the button release) and an ADC threshold change (threshold slider, one step). Each
+time runs from the input event in the page to the moment the DWI view's <img> shows a new frame
+(the RCA image stream), so it includes the server's render, JPEG encoding and the websocket.
+
+    python benchmarks/bench_web.py [--data DIR] [--repeat 8] [--screenshots DIR]
+
+``--screenshots`` also writes the two README screenshots of the real case (threshold preview,
+candidate applied) as small PNGs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchutil import DATA, REPO
+
+sys.path.insert(0, str(REPO / "Testing"))
+
+TARGET_MS = 100.0
+
+
+def prepare(data: Path, work: Path) -> dict[str, Path]:
+    from AISAnnotationLib.importers import import_isles
+    from AISAnnotationLib.io import read_image, write_nifti
+    from AISAnnotationLib.resample import resample_spacing
+
+    two = work / "isles-2mm"
+    import_isles(data / "isles22-case0009", two)
+    from AISAnnotationLib.workflow.demo import prepare_demo_team
+
+    prepare_demo_team(two)  # the demo team (ann1 …), registered and qualified on the demo trial set
+    one = work / "isles-1mm"
+    shutil.copytree(two, one)
+    for nii in sorted(one.glob("sub-*/**/*.nii*")):
+        img = read_image(nii)
+        if img.array.ndim == 3:
+            write_nifti(resample_spacing(img, 1.0, "linear"), nii)
+    return {"2 mm": two, "1 mm": one}
+
+
+def _time_until_new_frame(page, act) -> float:
+    from aisweb import src, wait_view_change
+
+    before = src(page, 0)
+    t0 = time.perf_counter()
+    act()
+    wait_view_change(page, 0, before)
+    return (time.perf_counter() - t0) * 1000.0
+
+
+def measure(browser, root: Path, repeat: int, shots: Path | None, label: str) -> dict[str, list[float]]:
+    from aisweb import app_process, ras_to_page, state, view_box, wait_state
+
+    out: dict[str, list[float]] = {"slice change": [], "brush stroke": [], "threshold change": []}
+    logs = Path(tempfile.mkdtemp(prefix="bench-web-"))
+    with app_process(root, "ann1", "annotator", logs) as url:
+        page = browser.new_page(viewport={"width": 1000, "height": 640})
+        page.goto(url, timeout=120000)
+        page.locator("#queue tr.ais-row").first.click()
+        wait_state(page, "s('case_id') !== ''", 120000)
+        page.wait_for_function("() => Array.from(document.querySelectorAll('#views img'))"
+                               ".filter(i => i.naturalWidth > 50).length >= 4", timeout=120000)
+        page.locator("#fit").click()
+        page.wait_for_timeout(1000)
+        thumb = page.locator("#adc-threshold ~ .v-slider-thumb")
+        for i in range(repeat):
+            thumb.focus()
+            out["threshold change"].append(_time_until_new_frame(
+                page, lambda i=i: page.keyboard.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")))
+            page.wait_for_timeout(150)
+        if shots:
+            page.screenshot(path=str(shots / "isles0009-threshold-preview.png"))
+        page.locator("#apply-threshold").click()
+        wait_state(page, "s('candidates').length > 0", 120000)
+        page.locator("#candidates tr.ais-row").first.click()
+        page.wait_for_timeout(1000)
+        if shots:
+            page.screenshot(path=str(shots / "isles0009-candidate-applied.png"))
+        slider = page.locator("#slice-slider ~ .v-slider-thumb")
+        for i in range(repeat):
+            slider.focus()
+            out["slice change"].append(_time_until_new_frame(
+                page, lambda i=i: page.keyboard.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")))
+            page.wait_for_timeout(150)
+        page.locator("#tool-paint").click()
+        wait_state(page, "s('tool') === 'paint'")
+        geometry, box = state(page, "view_geometry"), view_box(page, 0)
+        cx, cy = ras_to_page(geometry, box, state(page, "crosshair"))
+        for i in range(repeat):
+            y = cy - 20 + 5 * i
+            page.mouse.move(cx - 20, y)
+            page.mouse.down()
+            for k in range(1, 9):
+                page.mouse.move(cx - 20 + 5 * k, y)
+            page.mouse.up()
+
+            def release(y=y) -> None:  # the stroke is applied on release (processed with the next event)
+                page.mouse.move(cx + 40, y + 2)
+            out["brush stroke"].append(_time_until_new_frame(page, release))
+            page.wait_for_timeout(200)
+        page.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DATA if (DATA / "SOURCES.md").is_file() else Path("/work/shared/data"))
+    ap.add_argument("--repeat", type=int, default=8)
+    ap.add_argument("--screenshots", type=Path, help="write the README screenshots of the 2 mm case here")
+    a = ap.parse_args(argv)
+    if not (a.data / "isles22-case0009").is_dir():
+        print(f"error: {a.data}/isles22-case0009 not found (give --data)", file=sys.stderr)
+        return 2
+    from aisweb import CHROMIUM, CHROMIUM_ARGS
+    from playwright.sync_api import sync_playwright
+
+    work = Path(tempfile.mkdtemp(prefix="bench-web-data-"))
+    roots = prepare(a.data, work)
+    if a.screenshots:
+        a.screenshots.mkdir(parents=True, exist_ok=True)
+    print(f"{'case':6} {'update':18} {'median ms':>10} {'p90 ms':>8}  (target ≤ {TARGET_MS:.0f} ms at 2 mm)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for label, root in roots.items():
+            res = measure(browser, root, a.repeat, a.screenshots if label == "2 mm" else None, label)
+            for what, ms in res.items():
+                ms = sorted(ms)
+                p90 = ms[min(len(ms) - 1, int(round(0.9 * (len(ms) - 1))))]
+                print(f"{label:6} {what:18} {statistics.median(ms):10.1f} {p90:8.1f}")
+        browser.close()
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -25,6 +25,7 @@ import numpy as np
 from AISAnnotationLib import bids, panels, raters, uncertain
 from AISAnnotationLib import workflow as cases
 from AISAnnotationLib.case import Case
+from AISAnnotationLib.dataset import split_case_id
 from AISAnnotationLib.errors import InputError
 from AISAnnotationLib.image import Image
 from AISAnnotationLib.io import read_image, read_json
@@ -92,19 +93,6 @@ class CaseWorkspace:
     @property
     def reference_node(self) -> Any:
         return self.volumes["dwi"]
-
-
-def split_case_id(case_id: str) -> tuple[str, Optional[str]]:
-    """``"sub-01_ses-02"`` → ("01", "02"); ``"sub-01"`` → ("01", None)."""
-    parts = {}
-    for chunk in case_id.split("_"):
-        key, sep, value = chunk.partition("-")
-        if not sep or key not in ("sub", "ses") or key in parts:
-            raise InputError(f"case id {case_id!r}: expected 'sub-<label>[_ses-<label>]'")
-        parts[key] = bids.validate_label(value, key)
-    if "sub" not in parts:
-        raise InputError(f"case id {case_id!r}: no 'sub-<label>'")
-    return parts["sub"], parts.get("ses")
 
 
 def _check_root(root: Any) -> Path:

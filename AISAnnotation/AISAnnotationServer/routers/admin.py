@@ -8,11 +8,11 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Request
 
 from AISAnnotationLib import audit, raters
+from AISAnnotationLib.dataset import split_case_id
 from AISAnnotationLib.workflow import store
 
 from ..accounts import Account
 from ..deps import ctx, current, no_identity_fields, require
-from .cases import split_case
 
 router = APIRouter(tags=["admin"])
 
@@ -61,7 +61,7 @@ def screening(request: Request, case_id: str, body: dict[str, Any] = Body(...),
     from AISAnnotationLib.qc.session import add_reader_record
     from AISAnnotationLib.qc.subjective import ReaderRecord
 
-    sub, ses = split_case(case_id)
+    sub, ses = split_case_id(case_id)
     no_identity_fields(request, body, acc, case_id)
     require(request, acc, "annotator", "reviewer", "arbitrator", case=case_id)
     raters.get_rater(ctx(request).root, acc.user)  # registered readers only (library raises RoleError)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 
 from AISAnnotationLib import bids
-from AISAnnotationLib.dataset import LocalDataset
+from AISAnnotationLib.dataset import LocalDataset, split_case_id
 from AISAnnotationLib.workflow import case_status, status_for
 
 from ..accounts import Account
@@ -17,20 +17,6 @@ from ..deps import ServerContext, ctx, current, refuse
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 RATER_ROLES = ("annotator", "reviewer", "arbitrator")
-
-
-def split_case(case_id: str) -> tuple[str, Any]:
-    from AISAnnotationLib.errors import InputError
-
-    parts: dict[str, str] = {}
-    for chunk in case_id.split("_"):
-        key, sep, value = chunk.partition("-")
-        if not sep or key not in ("sub", "ses") or key in parts:
-            raise InputError(f"case id {case_id!r}: expected 'sub-<label>[_ses-<label>]'")
-        parts[key] = bids.validate_label(value, key)
-    if "sub" not in parts:
-        raise InputError(f"case id {case_id!r}: no 'sub-<label>'")
-    return parts["sub"], parts.get("ses")
 
 
 def may_open(c: ServerContext, acc: Account, subject: str, session: Any) -> bool:
@@ -52,7 +38,7 @@ def queue(request: Request, filter: str = "all cases", search: str = "",
 @router.get("/{case_id}")
 def status(request: Request, case_id: str, acc: Account = Depends(current)) -> dict[str, Any]:
     """The case status as the caller may see it (library ``status_for``)."""
-    sub, ses = split_case(case_id)
+    sub, ses = split_case_id(case_id)
     return status_for(ctx(request).root, sub, ses, acc.user)
 
 
@@ -66,7 +52,7 @@ def _raw_files(c: ServerContext, subject: str, session: Any) -> dict[str, Path]:
 
 
 def _check_open(request: Request, acc: Account, case_id: str) -> tuple[str, Any]:
-    sub, ses = split_case(case_id)
+    sub, ses = split_case_id(case_id)
     if not may_open(ctx(request), acc, sub, ses):
         raise refuse(request, 403, f"{case_id} is not assigned to {acc.user}", case=case_id)
     return sub, ses

@@ -6,11 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
 
+from AISAnnotationLib.dataset import split_case_id
 from AISAnnotationLib.workflow import arbitrate, review, review_material, status_for
 
 from ..accounts import Account
 from ..deps import b64, bytes_to_image, ctx, current, mask_to_bytes, no_identity_fields, require, unb64
-from .cases import split_case
 
 router = APIRouter(prefix="/cases/{case_id}", tags=["decisions"])
 
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/cases/{case_id}", tags=["decisions"])
 @router.get("/review")
 def material(request: Request, case_id: str, acc: Account = Depends(current)) -> dict[str, Any]:
     """Both annotators' latest masks and the disagreement map (base64 .nii.gz) + the agreement record."""
-    sub, ses = split_case(case_id)
+    sub, ses = split_case_id(case_id)
     require(request, acc, "annotator", "reviewer", "arbitrator", case=case_id)
     m = review_material(ctx(request).root, sub, ses, acc.user)
     return {"a_rater": m.a_rater, "b_rater": m.b_rater, "agreement": m.agreement,
@@ -33,7 +33,7 @@ def decide(request: Request, case_id: str, body: dict[str, Any] = Body(...),
     """Body: ``decision`` (sign-off / accept / union / intersection / corrected / escalate / return),
     ``accept`` (rater id or A / B), ``return_to`` (annotator ids), ``reason``, ``corrected`` (base64
     .nii.gz). A reviewer reviews; an arbitrator arbitrates (rules: the library)."""
-    sub, ses = split_case(case_id)
+    sub, ses = split_case_id(case_id)
     no_identity_fields(request, body, acc, case_id)
     require(request, acc, "reviewer", "arbitrator", case=case_id)
     corrected = body.get("corrected")

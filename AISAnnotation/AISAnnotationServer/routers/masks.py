@@ -7,11 +7,11 @@ from typing import Any, Optional
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import Response
 
+from AISAnnotationLib.dataset import split_case_id
 from AISAnnotationLib.workflow import get_mask, status_for, submit
 
 from ..accounts import Account
 from ..deps import bytes_to_image, ctx, current, mask_to_bytes, no_identity_fields, require, unb64
-from .cases import split_case
 
 router = APIRouter(prefix="/cases/{case_id}", tags=["masks"])
 
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/cases/{case_id}", tags=["masks"])
 def mask(request: Request, case_id: str, owner: str, revision: Optional[int] = None,
          acc: Account = Depends(current)) -> Response:
     """``owner``'s mask (an annotator id, ``reference`` or ``final``) as .nii.gz; blinding by the library."""
-    sub, ses = split_case(case_id)
+    sub, ses = split_case_id(case_id)
     require(request, acc, "annotator", "reviewer", "arbitrator", case=case_id)
     img = get_mask(ctx(request).root, sub, ses, acc.user, owner, revision=revision)
     return Response(mask_to_bytes(img), media_type="application/gzip")
@@ -31,7 +31,7 @@ def submissions(request: Request, case_id: str, body: dict[str, Any] = Body(...)
                 acc: Account = Depends(current)) -> dict[str, Any]:
     """Body: ``mask`` (base64 .nii.gz on the DWI grid), optional ``no_visible_lesion``, ``parameters``,
     ``uncertain_regions``, ``started``, ``comment``, ``allow_small_components``."""
-    sub, ses = split_case(case_id)
+    sub, ses = split_case_id(case_id)
     no_identity_fields(request, body, acc, case_id)
     require(request, acc, "annotator", case=case_id)
     img = bytes_to_image(unb64(body.get("mask", ""), "mask"), f"{case_id} mask")

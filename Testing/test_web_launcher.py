@@ -1,18 +1,22 @@
-"""``ais-annotate serve ROOT --web``: /app starts one browser-app process per logged-in user (real HTTP)."""
+"""``ais-annotate serve ROOT --web``: /app reverse-proxies each logged-in user's own app process (real HTTP,
+real websocket, real Chromium); the app processes answer nobody but the server's proxy."""
 
 from __future__ import annotations
 
+import asyncio
 import http.client
-import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any, Iterator
+from urllib.parse import urlencode
 
 import pytest
-from aisweb import free_port, wait_port
+from aisweb import browser, free_port, state, wait_port, wait_state  # noqa: F401  (browser: fixture)
 
 from aistest import REPO
 
@@ -20,52 +24,142 @@ pytest.importorskip("trame_slicer")
 pytest.importorskip("fastapi")
 
 PASSWORD = "correct horse battery staple 42"
+USERS = {"r01": "annotator", "r02": "annotator", "rv01": "reviewer"}
 
 
 def _request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=180)
     conn.request(method, path, body=body, headers=headers or {})
     r = conn.getresponse()
-    return r.status, dict(r.getheaders()), r.read()
+    return r.status, r.headers, r.read()
 
 
-def test_app_mount_gives_each_user_an_own_process(demo_root: Path, tmp_path: Path) -> None:
+def _login(port: int, user: str) -> str:
+    """The form login of /app: the session cookie's token (HttpOnly, SameSite=Strict, path /app)."""
+    status, headers, body = _request(port, "POST", "/app/login", urlencode({"user": user, "password": PASSWORD})
+                                     .encode(), {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 303 and headers["location"] == "/app/", body
+    cookie = headers["set-cookie"]
+    assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower() and "Path=/app" in cookie
+    return re.match(r"ais_token=([^;]+)", cookie).group(1)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One real annotation server with /app over a demo dataset whose team has accounts."""
+    from AISAnnotationMRML.workspace import demo_dataset
     from AISAnnotationServer.accounts import AccountStore
 
-    root = tmp_path / "bids"
-    shutil.copytree(demo_root, root)
-    state = tmp_path / "state"
-    store = AccountStore(state)
-    store.add("r01", "annotator", PASSWORD)
-    store.add("rv01", "reviewer", PASSWORD)
+    tmp = tmp_path_factory.mktemp("weblaunch")
+    root = Path(demo_dataset(tmp / "demo"))
+    state_dir = tmp / "state"
+    store = AccountStore(state_dir)
+    for user, role in USERS.items():
+        store.add(user, role, PASSWORD)
     port = free_port()
-    log = tmp_path / "server.log"
+    log = tmp / "server.log"
     env = dict(os.environ, PYTHONPATH=str(REPO / "AISAnnotation"))
     with open(log, "w") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "AISAnnotationLib", "serve", str(root), "--state",
-                                 str(state), "--web", "--port", str(port)], stdout=fh, stderr=subprocess.STDOUT,
+                                 str(state_dir), "--web", "--port", str(port)], stdout=fh, stderr=subprocess.STDOUT,
                                 env=env)
     try:
         wait_port(port, proc, log)
-        status, _h, body = _request(port, "GET", "/app/")
-        assert status == 401 and b"<form" in body  # no token: the login form
-        ports = {}
-        for user in ("r01", "rv01"):
-            status, _h, body = _request(port, "POST", "/auth/login", json.dumps({"user": user, "password": PASSWORD})
-                                        .encode(), {"Content-Type": "application/json"})
-            assert status == 200, body
-            token = json.loads(body)["token"]
-            status, headers, _b = _request(port, "GET", f"/app/?token={token}")
-            assert status == 303, _b
-            loc = urlsplit(headers["location"])
-            ports[user] = loc.port
-            status, h, page = _request(loc.port, "GET", "/")
-            if status in (301, 302, 307):  # trame serves its page at /index.html
-                status, _h, page = _request(loc.port, "GET", "/" + urlsplit(h["Location"]).path.lstrip("/"))
-            assert status == 200 and b"<html" in page.lower()
-        assert ports["r01"] != ports["rv01"] and port not in ports.values()
-        status, _h, _b = _request(port, "GET", "/app/?token=not-a-token")
-        assert status == 401
+        yield {"port": port, "log": log, "root": root}
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        shutil.rmtree(tmp / "demo", ignore_errors=True)
+
+
+def _app_port(log: Path, user: str) -> int:
+    end = time.time() + 30
+    while time.time() < end:
+        m = re.search(rf"browser app of {user} \(\w+\): pid \d+, 127\.0\.0\.1:(\d+)", log.read_text())
+        if m:
+            return int(m.group(1))
+        time.sleep(0.2)
+    raise AssertionError(f"no app of {user} in the server log: {log.read_text()[-2000:]}")
+
+
+def _ws_status(port: int, cookie: str | None, origin: str | None = None) -> int:
+    """HTTP status of the websocket handshake at /app/ws (101: upgraded)."""
+    import aiohttp
+
+    async def go() -> int:
+        headers = {"Cookie": f"ais_token={cookie}"} if cookie else {}
+        if origin:
+            headers["Origin"] = origin
+        async with aiohttp.ClientSession() as s:
+            try:
+                async with s.ws_connect(f"http://127.0.0.1:{port}/app/ws", headers=headers) as ws:
+                    await ws.close()
+                    return 101
+            except aiohttp.WSServerHandshakeError as exc:
+                return exc.status
+
+    return asyncio.run(go())
+
+
+def test_app_is_served_only_through_the_server(server: dict[str, Any]) -> None:
+    port = server["port"]
+    status, _h, body = _request(port, "GET", "/app/")
+    assert status == 401 and b"<form" in body  # no session: the login form
+    status, _h, body = _request(port, "GET", "/app/index.html", headers={"Cookie": "ais_token=not-a-token"})
+    assert status == 401 and b"<form" in body
+    status, _h, _b = _request(port, "POST", "/app/login", urlencode({"user": "r01", "password": "wrong"}).encode(),
+                              {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 401
+    tokens = {u: _login(port, u) for u in ("r01", "rv01")}
+    for token in tokens.values():
+        status, headers, _b = _request(port, "GET", "/app/", headers={"Cookie": f"ais_token={token}"})
+        assert status in (301, 302, 307) and not headers["location"].startswith("http"), headers
+        status, _h, page = _request(port, "GET", "/app/index.html", headers={"Cookie": f"ais_token={token}"})
+        assert status == 200 and b"<html" in page.lower()
+    app_ports = {u: _app_port(server["log"], u) for u in tokens}
+    assert len(set(app_ports.values()) | {port}) == 3
+    for user, app_port in app_ports.items():  # the backend answers nobody but the proxy
+        status, _h, body = _request(app_port, "GET", "/index.html")
+        assert status == 403, (user, body)
+        status, _h, _b = _request(app_port, "GET", "/index.html", headers={"X-AIS-Proxy-Secret": "guess"})
+        assert status == 403
+        status, _h, _b = _request(app_port, "GET", "/ws", headers={"Upgrade": "websocket", "Connection": "Upgrade",
+                                                                  "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                                                                  "Sec-WebSocket-Version": "13"})
+        assert status == 403
+    # the websocket upgrade checks the session and the page's origin
+    assert _ws_status(port, tokens["r01"]) == 101
+    assert _ws_status(port, None) == 403
+    assert _ws_status(port, "not-a-token") == 403
+    assert _ws_status(port, tokens["r01"], origin="http://evil.example") == 403
+    # the token in the address (``--open``, scripted logins) becomes the cookie and leaves the address
+    status, headers, _b = _request(port, "GET", f"/app/?token={tokens['rv01']}")
+    assert status == 303 and headers["location"] == "/app/" and tokens["rv01"] in headers["set-cookie"]
+
+
+def test_each_login_reaches_its_own_app_in_the_browser(server: dict[str, Any], browser) -> None:  # noqa: F811
+    """Two users log in through the form in two browser contexts; each page (websocket through the
+    proxy) belongs to its own user; after logout the session and its websocket end."""
+    port = server["port"]
+    pages = {}
+    for user in ("r02", "rv01"):
+        context = browser.new_context(viewport={"width": 1000, "height": 640})
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{port}/app/")
+        page.fill("input[name=user]", user)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button")
+        page.wait_for_function("() => window.trame && window.trame.state && window.trame.state.get('rater_id')",
+                               timeout=120000)
+        pages[user] = page
+    for user, page in pages.items():
+        assert state(page, "rater_id") == user and state(page, "role") == USERS[user]
+        assert page.locator("#identity").inner_text().startswith(f"{user} ({USERS[user]})")
+    wait_state(pages["r02"], "s('queue').length > 0")
+    # logout revokes the session: the page's websocket is closed and /app asks for a login again
+    page = pages["r02"]
+    page.goto(f"http://127.0.0.1:{port}/app/logout")
+    page.goto(f"http://127.0.0.1:{port}/app/")
+    assert page.locator("form").count() == 1
+    for page in pages.values():
+        page.context.close()

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hmac
+import json
 import sys
+import threading
 from typing import Any, Optional
 
 from .controller import Controller
@@ -85,6 +88,21 @@ class AISWebApp:
             self.scene.refresh_views()
             self.ctrl.update_geometry()
 
+    def require_secret(self, secret: str) -> None:
+        """Answer only requests carrying ``secret`` in the proxy header (the annotation server's proxy):
+        every page, asset and the websocket handshake; anyone else gets 403."""
+        from aiohttp import web
+
+        from .launcher import SECRET_HEADER
+
+        @web.middleware
+        async def check(request: Any, handler: Any) -> Any:
+            if not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), secret.encode()):
+                return web.Response(status=403, text="this app answers only the annotation server's proxy")
+            return await handler(request)
+
+        self.server.controller.on_server_bind.add(lambda wslink_server: wslink_server.app.middlewares.append(check))
+
     def start(self, host: str = "127.0.0.1", port: int = 0, open_browser: bool = False, **kwargs: Any) -> Any:
         kwargs.setdefault("timeout", 0)  # stay up when the page is closed or reloaded (the user's session)
         return self.server.start(host=host, port=port, open_browser=open_browser, **kwargs)
@@ -99,7 +117,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
+    p.add_argument("--proxied", action="store_true",
+                   help="behind the annotation server: read {secret, token} as a JSON line on stdin and answer "
+                        "only requests carrying the secret (later lines: newer tokens of the same user)")
+    p.add_argument("--server", help="with --proxied: act through this server's API with the user's token "
+                                    "(the server transport) instead of on the folder")
+    p.add_argument("--cache", help="with --server: folder for the case images downloaded from the server")
     return p
+
+
+def _dataset(args: argparse.Namespace, token: str) -> Any:
+    """The server transport as the token's account (which must be the --rater/--role the app was started for)."""
+    from AISAnnotationLib.dataset import RemoteDataset
+
+    from .launcher import WEB_ROLES
+
+    ds = RemoteDataset(args.server, token, cache_dir=args.cache)
+    if ds.user != args.rater or WEB_ROLES.get(ds.role, ds.role) != args.role:
+        raise SystemExit(f"error: the token is {ds.user} ({ds.role}), not {args.rater} ({args.role})")
+    return ds
+
+
+def _follow_tokens(ds: Any) -> None:
+    """Newer logins of the same user arrive as JSON lines on stdin; the dataset acts with the newest."""
+    for line in sys.stdin:
+        token = json.loads(line).get("token")
+        if token and ds is not None:
+            ds.token = token
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -109,6 +153,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not (Path(args.root) / "dataset_description.json").is_file():
         print(f"error: {args.root}: not a BIDS dataset (no dataset_description.json)", file=sys.stderr)
         return 2
-    app = AISWebApp(args.root, args.rater, args.role)
+    source: Any = args.root
+    if args.proxied:
+        first = json.loads(sys.stdin.readline() or "{}")
+        if not first.get("secret"):
+            print("error: --proxied needs {\"secret\": …} on stdin", file=sys.stderr)
+            return 2
+        if args.server:
+            source = _dataset(args, first.get("token", ""))
+        threading.Thread(target=_follow_tokens, args=(source if args.server else None,), daemon=True).start()
+    app = AISWebApp(source, args.rater, args.role)
+    if args.proxied:
+        app.require_secret(first["secret"])
     app.start(host=args.host, port=args.port, open_browser=args.open)
     return 0

@@ -1,34 +1,32 @@
-"""``/app`` of the annotation server: one browser-app process per logged-in user.
+"""``/app`` of the annotation server: one browser-app process per logged-in user, behind a reverse proxy.
 
-``web_factory(ctx)`` (the hook of :func:`AISAnnotationServer.app.create_app`) returns an ASGI
-application. ``GET /app/?token=…`` (or ``Authorization: Bearer …`` or the ``ais_token`` cookie)
-identifies the account with the server's account store, starts that user's own
-``python -m AISAnnotationWeb ROOT --rater USER --role ROLE`` process on a free local port (or
-reuses it) and redirects the browser to it. Each process holds one user's scene, views, segments
-and queue only: no user ever shares application state with another.
+``web_factory(ctx)`` (the hook of :func:`AISAnnotationServer.app.create_app`) returns the ASGI
+application of :mod:`.proxy`. The server identifies the account of every request (the ``ais_token``
+cookie, set from the login form, ``?token=`` or ``Authorization: Bearer``) and forwards it, HTTP and
+websocket, to that user's own ``python -m AISAnnotationWeb --proxied`` process. That process listens
+on 127.0.0.1 only and answers only requests carrying its per-process secret (given on its stdin with
+the user's token, never on its command line), so a browser reaches an app only through the server,
+and only its own user's. Each process holds one user's scene, views, segments and queue.
 """
 
 from __future__ import annotations
 
-import asyncio
 import atexit
-import html
+import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
 import threading
-import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 WEB_ROLES = {"annotator": "annotator", "reviewer": "reviewer", "arbitrator": "arbitrator",
              "data-manager": "datamanager"}
-
-
-LOGIN_FORM = """<!doctype html><title>AIS annotation: log in</title><h3>AIS annotation</h3><!--msg-->
-<form method="post" action="login"><input name="user" placeholder="user"> <input name="password" type="password"
-placeholder="password"> <button>Log in</button></form>"""
+#: Header by which the server's proxy proves itself to a user's app process.
+SECRET_HEADER = "X-AIS-Proxy-Secret"
 
 
 def _die_with_parent() -> None:
@@ -45,90 +43,109 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-class UserApps:
-    """The per-user app processes of one dataset (started on demand, stopped with :meth:`close`)."""
+@dataclass
+class UserApp:
+    """One user's running app process: its local port, proxy secret and the token it acts with."""
 
-    def __init__(self, root: Path, host: str = "127.0.0.1", log_dir: Path | None = None) -> None:
+    user: str
+    role: str
+    proc: subprocess.Popen
+    port: int
+    secret: str
+    token: str = ""
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def send_token(self, token: str) -> None:
+        """A newer login of the same user: the app acts with it from now on (line on the app's stdin)."""
+        if token and token != self.token and self.alive():
+            self.proc.stdin.write((json.dumps({"token": token}) + "\n").encode())
+            self.proc.stdin.flush()
+            self.token = token
+
+
+class UserApps:
+    """The per-user app processes of one dataset (started on demand, stopped with :meth:`close`).
+
+    ``api_url``: where an app process reaches the server's HTTP API (loopback). With it, each app
+    acts through the server transport with its user's token (``--server``); without it, on the
+    dataset folder as the account's user.
+    """
+
+    def __init__(self, root: Path, host: str = "127.0.0.1", log_dir: Optional[Path] = None,
+                 api_url: Optional[str] = None, cache_dir: Optional[Path] = None) -> None:
         self.root, self.host = Path(root), host
-        self.log_dir = log_dir
-        self._procs: dict[tuple[str, str], tuple[subprocess.Popen, int]] = {}
+        self.log_dir, self.api_url, self.cache_dir = log_dir, api_url, cache_dir
+        self._apps: dict[str, UserApp] = {}
         self._lock = threading.Lock()
 
-    def start(self, user: str, role: str) -> tuple[subprocess.Popen, int]:
-        """``user``'s app process and port (started when missing or dead; call it from the server's main thread:
-        on Linux the child is tied to the thread that started it)."""
-        key = (user, WEB_ROLES.get(role, role))
+    def start(self, user: str, role: str, token: str) -> UserApp:
+        """``user``'s app (started when missing, dead or of another role)."""
+        role = WEB_ROLES.get(role, role)
         with self._lock:
-            proc, port = self._procs.get(key, (None, 0))
-            if proc is None or proc.poll() is not None:
-                port = _free_port()
-                pkg = Path(__file__).resolve().parents[1]
-                env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(pkg), os.environ.get("PYTHONPATH", "")]))
-                out = open(self.log_dir / f"web-{user}.log", "ab") if self.log_dir else subprocess.DEVNULL
-                proc = subprocess.Popen([sys.executable, "-m", "AISAnnotationWeb", str(self.root), "--rater", user,
-                                         "--role", key[1], "--host", self.host, "--port", str(port)],
-                                        stdout=out, stderr=subprocess.STDOUT, env=env,
-                                        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
-                self._procs[key] = (proc, port)
-        return proc, port
+            app = self._apps.get(user)
+            if app is not None and app.alive() and app.role == role:
+                app.send_token(token)
+                return app
+            if app is not None:
+                self._stop(app)
+            port, secret = _free_port(), secrets.token_urlsafe(32)
+            pkg = Path(__file__).resolve().parents[1]
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(pkg), os.environ.get("PYTHONPATH", "")]))
+            cmd = [sys.executable, "-m", "AISAnnotationWeb", str(self.root), "--rater", user, "--role", role,
+                   "--host", self.host, "--port", str(port), "--proxied"]
+            if self.api_url:
+                cmd += ["--server", self.api_url]
+                if self.cache_dir:
+                    cmd += ["--cache", str(self.cache_dir)]
+            out = open(self.log_dir / f"web-{user}.log", "ab") if self.log_dir else subprocess.DEVNULL
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                    preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+            proc.stdin.write((json.dumps({"secret": secret, "token": token}) + "\n").encode())
+            proc.stdin.flush()
+            app = self._apps[user] = UserApp(user, role, proc, port, secret, token)
+            print(f"browser app of {user} ({role}): pid {proc.pid}, 127.0.0.1:{port}", flush=True)
+        return app
 
-    def ready(self, proc: subprocess.Popen, port: int, user: str) -> bool:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the browser app of {user} exited with code {proc.returncode}")
+    def ready(self, app: UserApp) -> bool:
+        if not app.alive():
+            raise RuntimeError(f"the browser app of {app.user} exited with code {app.proc.returncode}")
         with socket.socket() as s:
-            return s.connect_ex((self.host, port)) == 0
+            return s.connect_ex((self.host, app.port)) == 0
+
+    def stop(self, user: str) -> None:
+        with self._lock:
+            app = self._apps.pop(user, None)
+            if app is not None:
+                self._stop(app)
+
+    @staticmethod
+    def _stop(app: UserApp) -> None:
+        app.proc.terminate()
+        try:
+            app.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            app.proc.kill()
+            app.proc.wait()
 
     def close(self) -> None:
         with self._lock:
-            for proc, _port in self._procs.values():
-                proc.terminate()
-            for proc, _port in self._procs.values():
+            for app in self._apps.values():
+                app.proc.terminate()
+            for app in self._apps.values():
                 try:
-                    proc.wait(timeout=10)
+                    app.proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
-                    proc.kill()
-            self._procs.clear()
+                    app.proc.kill()
+            self._apps.clear()
 
 
-def web_factory(ctx: Any) -> Any:
-    """The ASGI app mounted at ``/app`` (see module doc)."""
-    from starlette.applications import Starlette
-    from starlette.concurrency import run_in_threadpool
-    from starlette.requests import Request
-    from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
-    from starlette.routing import Route
+def web_factory(ctx: Any, api_url: Optional[str] = None) -> Any:
+    """The ASGI app mounted at ``/app`` (see module doc); ``api_url``: the server's loopback API address."""
+    from .proxy import proxy_app
 
-    apps = UserApps(ctx.root, log_dir=Path(ctx.state))
+    apps = UserApps(ctx.root, log_dir=Path(ctx.state), api_url=api_url,
+                    cache_dir=Path(ctx.state) / "web-cache")
     atexit.register(apps.close)  # a mounted app gets no lifespan events: stop the users' apps with the server
-
-    async def entry(request: Request) -> Any:
-        auth = request.headers.get("authorization", "")
-        token = (request.query_params.get("token") or (auth[7:] if auth.lower().startswith("bearer ") else "")
-                 or request.cookies.get("ais_token", ""))
-        if not token:
-            return HTMLResponse(LOGIN_FORM, 401)
-        try:
-            account = ctx.accounts.identify(token)
-        except Exception as exc:  # AuthError: unknown, expired, revoked or disabled
-            return JSONResponse({"detail": str(exc)}, getattr(exc, "status", 401))
-        proc, port = apps.start(account.user, account.role)
-        end = time.time() + 120.0
-        while not apps.ready(proc, port, account.user):
-            if time.time() > end:
-                return JSONResponse({"detail": f"the browser app of {account.user} did not start"}, 503)
-            await asyncio.sleep(0.2)
-        host = request.url.hostname or "127.0.0.1"
-        return RedirectResponse(f"http://{host}:{port}/", status_code=303)
-
-    async def login(request: Request) -> Any:
-        form = await request.form()
-        try:
-            token, _expires, _account = await run_in_threadpool(ctx.accounts.login, str(form.get("user", "")),
-                                                                str(form.get("password", "")))
-        except Exception as exc:  # AuthError: wrong password, disabled account
-            return HTMLResponse(LOGIN_FORM.replace("<!--msg-->", f"<p>{html.escape(str(exc))}</p>"), 401)
-        return RedirectResponse(f"{request.url.path.rsplit('/', 1)[0]}/?token={token}", status_code=303)
-
-    app = Starlette(routes=[Route("/", entry), Route("/login", login, methods=["POST"])])
-    app.state.user_apps = apps
-    return app
+    return proxy_app(ctx, apps)

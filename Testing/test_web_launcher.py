@@ -65,7 +65,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                                 env=env)
     try:
         wait_port(port, proc, log)
-        yield {"port": port, "log": log, "root": root}
+        yield {"port": port, "log": log, "root": root, "state": state_dir}
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -155,7 +155,18 @@ def test_each_login_reaches_its_own_app_in_the_browser(server: dict[str, Any], b
     for user, page in pages.items():
         assert state(page, "rater_id") == user and state(page, "role") == USERS[user]
         assert page.locator("#identity").inner_text().startswith(f"{user} ({USERS[user]})")
-    wait_state(pages["r02"], "s('queue').length > 0")
+    # the app acts through the server transport with its user's token: it is not even told the dataset folder
+    pid = int(re.search(r"browser app of r02 \(annotator\): pid (\d+)", server["log"].read_text()).group(1))
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert b"--server" in cmdline and str(server["root"]).encode() not in b" ".join(cmdline)
+    page = pages["r02"]
+    wait_state(page, "s('queue').length > 0")
+    page.locator("#queue tr.ais-row").first.click()
+    wait_state(page, "s('case_id') !== ''", 120000)
+    page.wait_for_function("() => Array.from(document.querySelectorAll('#views img'))"
+                           ".filter(i => i.naturalWidth > 50).length >= 4", timeout=120000)
+    assert state(page, "error") == ""
+    assert list((server["state"] / "web-cache").rglob("*_dwi.nii*")), "case images came through the API"
     # logout revokes the session: the page's websocket is closed and /app asks for a login again
     page = pages["r02"]
     page.goto(f"http://127.0.0.1:{port}/app/logout")

@@ -47,10 +47,18 @@ def run(root: Path, state: Path, host: str = "127.0.0.1", port: int = 8000, tls_
         if p is not None and not Path(p).is_file():
             raise InputError(f"{p}: no such file")
     kw: dict = {} if token_ttl is None else {"token_ttl": token_ttl}
+    loopback = None
     if web or open_browser:  # the browser client at /app (needs the [web] extra)
+        import functools
+        import socket
+
         from AISAnnotationWeb.launcher import web_factory
 
-        kw["web_factory"] = web_factory
+        # the users' app processes call the API as their user over a loopback listener of this same
+        # server (plain HTTP on 127.0.0.1, whatever --host and TLS the public listener has)
+        loopback = socket.socket()
+        loopback.bind(("127.0.0.1", 0))
+        kw["web_factory"] = functools.partial(web_factory, api_url=f"http://127.0.0.1:{loopback.getsockname()[1]}")
     app = create_app(root, state, **kw)
     for case_id in finish_interrupted(Path(root)):
         print(f"{case_id}: finished the derived steps of an interrupted write", flush=True)
@@ -63,5 +71,32 @@ def run(root: Path, state: Path, host: str = "127.0.0.1", port: int = 8000, tls_
         import webbrowser
 
         threading.Timer(1.5, webbrowser.open, (f"{scheme}://{host}:{port}/app/",)).start()
-    uvicorn.run(app, host=host, port=port, ssl_certfile=str(tls_cert) if tls_cert else None,
-                ssl_keyfile=str(tls_key) if tls_key else None, log_level="warning", workers=1)
+    config = uvicorn.Config(app, host=host, port=port, ssl_certfile=str(tls_cert) if tls_cert else None,
+                            ssl_keyfile=str(tls_key) if tls_key else None, log_level="warning", workers=1,
+                            ws_per_message_deflate=False)  # the page's frames are JPEG: deflate only costs time
+    if loopback is None:
+        uvicorn.Server(config).run()
+        return
+    import asyncio
+
+    asyncio.run(_serve_both(uvicorn.Server(config), app, loopback))
+
+
+async def _serve_both(public: object, app: object, loopback: object) -> None:
+    """The public listener and the loopback API listener in one event loop; both stop with the public one."""
+    import asyncio
+    import contextlib
+
+    import uvicorn
+
+    class _Loopback(uvicorn.Server):
+        def capture_signals(self):  # the public listener owns Ctrl-C / SIGTERM
+            return contextlib.nullcontext()
+
+    inner = _Loopback(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    task = asyncio.ensure_future(inner.serve(sockets=[loopback]))
+    try:
+        await public.serve()
+    finally:
+        inner.should_exit = True
+        await task

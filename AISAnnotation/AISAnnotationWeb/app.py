@@ -111,7 +111,7 @@ class AISWebApp:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m AISAnnotationWeb",
                                 description="Browser client of one user on a local AIS dataset folder.")
-    p.add_argument("root", help="BIDS dataset root")
+    p.add_argument("root", nargs="?", default="", help="BIDS dataset root (not with --server)")
     p.add_argument("--rater", required=True, help="rater id (registered in the dataset for annotators/reviewers)")
     p.add_argument("--role", required=True, choices=ROLES)
     p.add_argument("--host", default="127.0.0.1")
@@ -129,10 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _dataset(args: argparse.Namespace, token: str) -> Any:
     """The server transport as the token's account (which must be the --rater/--role the app was started for)."""
     from AISAnnotationLib.dataset import RemoteDataset
+    from AISAnnotationLib.errors import AISError
 
     from .launcher import WEB_ROLES
 
-    ds = RemoteDataset(args.server, token, cache_dir=args.cache)
+    try:
+        ds = RemoteDataset(args.server, token, cache_dir=args.cache)
+    except AISError as exc:
+        raise SystemExit(f"error: {args.server}: {exc}") from None
     if ds.user != args.rater or WEB_ROLES.get(ds.role, ds.role) != args.role:
         raise SystemExit(f"error: the token is {ds.user} ({ds.role}), not {args.rater} ({args.role})")
     return ds
@@ -150,7 +154,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from pathlib import Path
 
-    if not (Path(args.root) / "dataset_description.json").is_file():
+    if args.server and not args.proxied:
+        print("error: --server needs --proxied (the user's token comes from the annotation server)", file=sys.stderr)
+        return 2
+    if not args.server and not (Path(args.root) / "dataset_description.json").is_file():
         print(f"error: {args.root}: not a BIDS dataset (no dataset_description.json)", file=sys.stderr)
         return 2
     source: Any = args.root

@@ -41,7 +41,7 @@ class Controller:
     def __init__(self, scene: WebScene, root: str, rater_id: str, role: str,
                  publish: Optional[Callable[[dict[str, Any]], None]] = None) -> None:
         self.scene = scene
-        self.root = str(root)
+        self.root = root if hasattr(root, "queue") else str(root)  # a Dataset (server transport) or a folder
         self.rater_id = rater_id
         self.role = role
         self.state = default_state(rater_id, role)
@@ -254,22 +254,41 @@ class Controller:
     def status_table(self) -> None:
         from AISAnnotationLib import workflow
 
+        if not isinstance(self.root, str):  # the server transport: the data manager's queue is the status table
+            rows = self.run(self.root.queue, "all cases")
+            if rows is not None:
+                self.set(status_rows=[{k: r.get(k) for k in ("case_id", "state", "waiting_for")}
+                                      | {"annotators": ", ".join(r.get("annotators") or [])} for r in rows])
+            return
         rows = self.run(workflow.workflow_status, Path(self.root))
         if rows is not None:
             self.set(status_rows=[{"case_id": s.case_id, "state": s.state, "waiting_for": s.waiting_for,
                                    "annotators": ", ".join(a["rater"] for a in s.annotators)} for s in rows])
 
     def run_qc(self) -> None:
-        text = self.run(workspace.dataset_qc, self.root)
+        text = self.run(workspace.dataset_qc, self.root) if isinstance(self.root, str) else self.run(self._server_qc)
         if text:
             self.set(dm_text=text, error="")
 
     def report(self) -> None:
+        if not isinstance(self.root, str):
+            rep = self.run(self.root._call, "POST", "/report", {"run_validator": False})
+            if rep:
+                v = rep["verdict"]
+                verdict = "passed" if v["status"] == "pass" else "not passed: " + "; ".join(v["reasons"])
+                self.set(dm_text=f"Acceptance report {rep['id']} (on the server): {verdict}", error="")
+            return
         out = Path(tempfile.mkdtemp(prefix="ais-report-"))
         rep = self.run(lambda: workspace.acceptance_report(self.root, out, run_validator=False, snapshots=False))
         if rep:
             verdict = "passed" if rep["passed"] else "not passed: " + "; ".join(rep["reasons"])
             self.set(dm_text=f"Acceptance report {rep['html']}: {verdict}", error="")
+
+    def _server_qc(self) -> str:
+        rows = self.root._call("POST", "/qc")
+        out = [r for r in rows if r.get("excluded")]
+        return "\n".join([f"Image QC of {len(rows)} session(s): {len(out)} excluded from the annotation queue."]
+                         + [f"{r['case_id']}: {r.get('reason')}" for r in out])
 
 
 def _plain(value: Any) -> Any:

@@ -93,12 +93,12 @@ class UserApps:
             port, secret = _free_port(), secrets.token_urlsafe(32)
             pkg = Path(__file__).resolve().parents[1]
             env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(pkg), os.environ.get("PYTHONPATH", "")]))
-            cmd = [sys.executable, "-m", "AISAnnotationWeb", str(self.root), "--rater", user, "--role", role,
+            cmd = [sys.executable, "-m", "AISAnnotationWeb", "--rater", user, "--role", role,
                    "--host", self.host, "--port", str(port), "--proxied"]
-            if self.api_url:
-                cmd += ["--server", self.api_url]
-                if self.cache_dir:
-                    cmd += ["--cache", str(self.cache_dir)]
+            if self.api_url:  # the app knows the server and its token, not the dataset folder
+                cmd += ["--server", self.api_url] + (["--cache", str(self.cache_dir)] if self.cache_dir else [])
+            else:
+                cmd.insert(3, str(self.root))
             out = open(self.log_dir / f"web-{user}.log", "ab") if self.log_dir else subprocess.DEVNULL
             proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, env=env,
                                     preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)

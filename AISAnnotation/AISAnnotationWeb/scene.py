@@ -68,7 +68,8 @@ class WebScene:
     def open_case(self, root: str, case_id: str, rater_id: str, role: str) -> workspace.CaseWorkspace:
         """Show the case's AIS layout, then let the bridge load the case into it (rules: the library's)."""
         self.close_case()
-        self.spec = layout_for("2x2" if role == "annotator" else "review", workspace.case_sequences(root, case_id))
+        sequences = workspace.case_sequences(root, case_id) if isinstance(root, str) else None  # a server: after load
+        self.spec = layout_for("2x2" if role == "annotator" else "review", sequences)
         self.layouts.set_layout(str(self.spec.id))
         self.layouts.create_layout_views_if_needed(str(self.spec.id))
         self.ws = workspace.open_case(self.scene, root, case_id, rater_id, role, view_logics=self.view_logics)

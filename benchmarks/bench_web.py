@@ -6,7 +6,12 @@ timed from the button release) and an ADC threshold change (threshold slider, on
 time runs from the input event in the page to the moment the DWI view's <img> shows a new frame
 (the RCA image stream), so it includes the server's render, JPEG encoding and the websocket.
 
-    python benchmarks/bench_web.py [--data DIR] [--repeat 8] [--screenshots DIR]
+    python benchmarks/bench_web.py [--data DIR] [--repeat 8] [--grids "2 mm,1 mm"] [--no-reference]
+                                   [--screenshots DIR]
+
+Each grid is measured with the app's streaming settings and, as the reference in the same run,
+with trame-slicer's defaults (30 frames/s, 10 when the mouse is off a view, JPEG quality 50 then 90,
+4x multisampled software rendering).
 
 ``--screenshots`` also writes the two README screenshots of the real case (threshold preview,
 candidate applied) as small PNGs.
@@ -112,32 +117,70 @@ def measure(browser, root: Path, repeat: int, shots: Path | None, label: str) ->
     return out
 
 
+#: trame-slicer 2.0.0's own view streaming defaults (the reference), as the app's AIS_RCA_* overrides.
+TRAME_SLICER_DEFAULTS = {"AIS_RCA_TARGET_FPS": "30", "AIS_RCA_BLUR_FPS": "10", "AIS_RCA_INTERACTIVE_QUALITY": "50",
+                         "AIS_VIEW_MULTISAMPLES": "keep"}
+
+
+def _row(label: str, settings: str, what: str, ms: list[float]) -> tuple[float, str]:
+    ms = sorted(ms)
+    p90 = ms[min(len(ms) - 1, int(round(0.9 * (len(ms) - 1))))]
+    med = statistics.median(ms)
+    return med, f"{label:6} {settings:20} {what:18} {med:10.1f} {p90:8.1f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA if (DATA / "SOURCES.md").is_file() else Path("/work/shared/data"))
     ap.add_argument("--repeat", type=int, default=8)
+    ap.add_argument("--grids", default="2 mm,1 mm", help="comma-separated subset of '2 mm,1 mm'")
+    ap.add_argument("--no-reference", action="store_true",
+                    help="skip the reference run with trame-slicer's default streaming settings")
     ap.add_argument("--screenshots", type=Path, help="write the README screenshots of the 2 mm case here")
     a = ap.parse_args(argv)
     if not (a.data / "isles22-case0009").is_dir():
         print(f"error: {a.data}/isles22-case0009 not found (give --data)", file=sys.stderr)
         return 2
+    grids = [g.strip() for g in a.grids.split(",") if g.strip()]
+    if not grids or any(g not in ("2 mm", "1 mm") for g in grids):
+        print(f"error: --grids {a.grids!r}: choose from '2 mm', '1 mm'", file=sys.stderr)
+        return 2
+    import os
+
     from aisweb import CHROMIUM, CHROMIUM_ARGS
     from playwright.sync_api import sync_playwright
 
     work = Path(tempfile.mkdtemp(prefix="bench-web-data-"))
-    roots = prepare(a.data, work)
+    roots = {k: v for k, v in prepare(a.data, work).items() if k in grids}
     if a.screenshots:
         a.screenshots.mkdir(parents=True, exist_ok=True)
-    print(f"{'case':6} {'update':18} {'median ms':>10} {'p90 ms':>8}  (target ≤ {TARGET_MS:.0f} ms at 2 mm)")
+    runs = [("AIS settings", {})] + ([] if a.no_reference else [("trame-slicer default", TRAME_SLICER_DEFAULTS)])
+    print(f"{'grid':6} {'streaming settings':20} {'update':18} {'median ms':>10} {'p90 ms':>8}"
+          f"  (target ≤ {TARGET_MS:.0f} ms at 2 mm; ISLES'22 case 0009)", flush=True)
+    ratios = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for label, root in roots.items():
-            res = measure(browser, root, a.repeat, a.screenshots if label == "2 mm" else None, label)
-            for what, ms in res.items():
-                ms = sorted(ms)
-                p90 = ms[min(len(ms) - 1, int(round(0.9 * (len(ms) - 1))))]
-                print(f"{label:6} {what:18} {statistics.median(ms):10.1f} {p90:8.1f}")
+            medians: dict[str, dict[str, float]] = {}
+            for settings, env in runs:
+                saved = {k: os.environ.get(k) for k in env}
+                os.environ.update(env)
+                try:
+                    res = measure(browser, root, a.repeat, a.screenshots if label == "2 mm" and not env else None,
+                                  label)
+                finally:
+                    for k, v in saved.items():
+                        os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+                for what, ms in res.items():
+                    med, line = _row(label, settings, what, ms)
+                    medians.setdefault(what, {})[settings] = med
+                    print(line, flush=True)
+            if len(runs) > 1:
+                ratios += [f"{label} {what}: {m['trame-slicer default'] / m['AIS settings']:.2f}x"
+                           for what, m in medians.items()]
         browser.close()
+    if ratios:
+        print("speed-up of the AIS settings over trame-slicer's defaults (median, same run): " + "; ".join(ratios))
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -65,6 +65,41 @@ def app_process(root: Path, rater: str, role: str, logdir: Path) -> Iterator[str
             proc.wait()
 
 
+@contextmanager
+def server_app(root: Path, rater: str, role: str, logdir: Path, password: str = "web bench password 42") -> Iterator[str]:
+    """``ais-annotate serve ROOT --web`` on a free port with an account for ``rater``; yields the page address
+    with a fresh login token (the page turns it into its session cookie), so the page runs through /app."""
+    import urllib.request
+
+    from AISAnnotationServer.accounts import AccountStore
+
+    state_dir = logdir / f"state-{rater}"
+    store = AccountStore(state_dir)
+    if store.get(rater) is None:
+        store.add(rater, {"datamanager": "data-manager"}.get(role, role), password)
+    port = free_port()
+    log = logdir / f"server-{rater}.log"
+    env = dict(os.environ, PYTHONPATH=str(REPO / "AISAnnotation") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "AISAnnotationLib", "serve", str(root), "--state", str(state_dir),
+                                 "--web", "--port", str(port)], stdout=fh, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_port(port, proc, log)
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/auth/login", method="POST",
+                                     data=json.dumps({"user": rater, "password": password}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            token = json.loads(r.read())["token"]
+        yield f"http://127.0.0.1:{port}/app/?token={token}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).is_file():

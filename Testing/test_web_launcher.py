@@ -174,3 +174,40 @@ def test_each_login_reaches_its_own_app_in_the_browser(server: dict[str, Any], b
     assert page.locator("form").count() == 1
     for page in pages.values():
         page.context.close()
+
+
+def test_app_over_tls(server: dict[str, Any], browser, tmp_path: Path) -> None:  # noqa: F811
+    """With --tls-cert/--tls-key the page and its websocket (wss) go through the TLS listener; the session
+    cookie is Secure; the app still reaches the API over the server's loopback listener."""
+    from aistest_server import make_tls
+
+    from AISAnnotationServer.accounts import AccountStore
+
+    ca, cert, key = make_tls(tmp_path / "tls")
+    state_dir = tmp_path / "state"
+    AccountStore(state_dir).add("r01", "annotator", PASSWORD)
+    port = free_port()
+    log = tmp_path / "server.log"
+    env = dict(os.environ, PYTHONPATH=str(REPO / "AISAnnotation"))
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "AISAnnotationLib", "serve", str(server["root"]), "--state",
+                                 str(state_dir), "--web", "--port", str(port), "--tls-cert", str(cert),
+                                 "--tls-key", str(key)], stdout=fh, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_port(port, proc, log)
+        context = browser.new_context(ignore_https_errors=True)  # the test CA is not in Chromium's store
+        page = context.new_page()
+        page.goto(f"https://127.0.0.1:{port}/app/")
+        page.fill("input[name=user]", "r01")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button")
+        page.wait_for_function("() => window.trame && window.trame.state && window.trame.state.get('rater_id')",
+                               timeout=120000)
+        assert state(page, "rater_id") == "r01"
+        wait_state(page, "s('queue').length > 0")  # the queue came from the API as r01
+        cookie = next(c for c in context.cookies() if c["name"] == "ais_token")
+        assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        context.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -9,9 +9,11 @@ time runs from the input event in the page to the moment the DWI view's <img> sh
     python benchmarks/bench_web.py [--data DIR] [--repeat 8] [--grids "2 mm,1 mm"] [--no-reference]
                                    [--screenshots DIR]
 
-Each grid is measured with the app's streaming settings and, as the reference in the same run,
+Each grid is measured with the app's streaming settings (the app alone, and the same app behind
+``ais-annotate serve --web``'s /app proxy, as a remote user reaches it) and, as the reference in the same run,
 with trame-slicer's defaults (30 frames/s, 10 when the mouse is off a view, JPEG quality 50 then 90,
-4x multisampled software rendering).
+4x multisampled software rendering). The three apps run at the same time and each input is timed on
+each app in turn, so the comparison holds on a loaded machine (the absolute times do not).
 
 ``--screenshots`` also writes the two README screenshots of the real case (threshold preview,
 candidate applied) as small PNGs.
@@ -63,57 +65,86 @@ def _time_until_new_frame(page, act) -> float:
     return (time.perf_counter() - t0) * 1000.0
 
 
-def measure(browser, root: Path, repeat: int, shots: Path | None, label: str) -> dict[str, list[float]]:
-    from aisweb import app_process, ras_to_page, state, view_box, wait_state
+def _open(browser, url: str) -> object:
+    from aisweb import wait_state
 
-    out: dict[str, list[float]] = {"slice change": [], "brush stroke": [], "threshold change": []}
+    page = browser.new_context(viewport={"width": 1000, "height": 640}).new_page()
+    page.goto(url, timeout=120000)
+    page.locator("#queue tr.ais-row").first.click()
+    wait_state(page, "s('case_id') !== ''", 120000)
+    page.wait_for_function("() => Array.from(document.querySelectorAll('#views img'))"
+                           ".filter(i => i.naturalWidth > 50).length >= 4", timeout=120000)
+    page.locator("#fit").click()
+    page.wait_for_timeout(1000)
+    return page
+
+
+def _key_steps(pages: dict, selector: str, what: str, out: dict, repeat: int) -> None:
+    """One slider step (keyboard) per page in turn, ``repeat`` times: paired samples under the same load."""
+    for i in range(repeat):
+        for name, page in pages.items():
+            page.locator(selector).focus()
+            out[name][what].append(_time_until_new_frame(
+                page, lambda page=page, i=i: page.keyboard.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")))
+            page.wait_for_timeout(150)
+
+
+def measure(browser, root: Path, repeat: int, shots: Path | None, configs: list) -> dict[str, dict[str, list[float]]]:
+    """Every config (name, env, via_server) runs its own app at the same time; each input is timed on each
+    app in turn, so the configs are compared under the same machine load."""
+    import contextlib
+    import os
+
+    from aisweb import app_process, ras_to_page, server_app, state, view_box, wait_state
+
+    out = {name: {"slice change": [], "brush stroke": [], "threshold change": []} for name, _e, _v in configs}
     logs = Path(tempfile.mkdtemp(prefix="bench-web-"))
-    with app_process(root, "ann1", "annotator", logs) as url:
-        page = browser.new_page(viewport={"width": 1000, "height": 640})
-        page.goto(url, timeout=120000)
-        page.locator("#queue tr.ais-row").first.click()
-        wait_state(page, "s('case_id') !== ''", 120000)
-        page.wait_for_function("() => Array.from(document.querySelectorAll('#views img'))"
-                               ".filter(i => i.naturalWidth > 50).length >= 4", timeout=120000)
-        page.locator("#fit").click()
-        page.wait_for_timeout(1000)
-        thumb = page.locator("#adc-threshold ~ .v-slider-thumb")
-        for i in range(repeat):
-            thumb.focus()
-            out["threshold change"].append(_time_until_new_frame(
-                page, lambda i=i: page.keyboard.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")))
-            page.wait_for_timeout(150)
+    with contextlib.ExitStack() as stack:
+        pages = {}
+        for name, env, via_server in configs:
+            saved = {k: os.environ.get(k) for k in env}
+            os.environ.update(env)  # the app process inherits its streaming settings
+            try:
+                d = logs / name.replace(" ", "-").replace("/", "")
+                d.mkdir()
+                url = stack.enter_context((server_app if via_server else app_process)(root, "ann1", "annotator", d))
+            finally:
+                for k, v in saved.items():
+                    os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+            pages[name] = _open(browser, url)
+        _key_steps(pages, "#adc-threshold ~ .v-slider-thumb", "threshold change", out, repeat)
+        first = next(iter(pages.values()))
         if shots:
-            page.screenshot(path=str(shots / "isles0009-threshold-preview.png"))
-        page.locator("#apply-threshold").click()
-        wait_state(page, "s('candidates').length > 0", 120000)
-        page.locator("#candidates tr.ais-row").first.click()
-        page.wait_for_timeout(1000)
+            first.screenshot(path=str(shots / "isles0009-threshold-preview.png"))
+        for page in pages.values():
+            page.locator("#apply-threshold").click()
+            wait_state(page, "s('candidates').length > 0", 120000)
+            page.locator("#candidates tr.ais-row").first.click()
+            page.wait_for_timeout(1000)
         if shots:
-            page.screenshot(path=str(shots / "isles0009-candidate-applied.png"))
-        slider = page.locator("#slice-slider ~ .v-slider-thumb")
+            first.screenshot(path=str(shots / "isles0009-candidate-applied.png"))
+        _key_steps(pages, "#slice-slider ~ .v-slider-thumb", "slice change", out, repeat)
+        centre = {}
+        for name, page in pages.items():
+            page.locator("#tool-paint").click()
+            wait_state(page, "s('tool') === 'paint'")
+            centre[name] = ras_to_page(state(page, "view_geometry"), view_box(page, 0), state(page, "crosshair"))
         for i in range(repeat):
-            slider.focus()
-            out["slice change"].append(_time_until_new_frame(
-                page, lambda i=i: page.keyboard.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")))
-            page.wait_for_timeout(150)
-        page.locator("#tool-paint").click()
-        wait_state(page, "s('tool') === 'paint'")
-        geometry, box = state(page, "view_geometry"), view_box(page, 0)
-        cx, cy = ras_to_page(geometry, box, state(page, "crosshair"))
-        for i in range(repeat):
-            y = cy - 20 + 5 * i
-            page.mouse.move(cx - 20, y)
-            page.mouse.down()
-            for k in range(1, 9):
-                page.mouse.move(cx - 20 + 5 * k, y)
-            page.mouse.up()
+            for name, page in pages.items():
+                cx, cy = centre[name]
+                y = cy - 20 + 5 * i
+                page.mouse.move(cx - 20, y)
+                page.mouse.down()
+                for k in range(1, 9):
+                    page.mouse.move(cx - 20 + 5 * k, y)
+                page.mouse.up()
 
-            def release(y=y) -> None:  # the stroke is applied on release (processed with the next event)
-                page.mouse.move(cx + 40, y + 2)
-            out["brush stroke"].append(_time_until_new_frame(page, release))
-            page.wait_for_timeout(200)
-        page.close()
+                def release(page=page, cx=cx, y=y) -> None:  # the stroke is applied on release (next event)
+                    page.mouse.move(cx + 40, y + 2)
+                out[name]["brush stroke"].append(_time_until_new_frame(page, release))
+                page.wait_for_timeout(200)
+        for page in pages.values():
+            page.context.close()
     return out
 
 
@@ -126,7 +157,7 @@ def _row(label: str, settings: str, what: str, ms: list[float]) -> tuple[float, 
     ms = sorted(ms)
     p90 = ms[min(len(ms) - 1, int(round(0.9 * (len(ms) - 1))))]
     med = statistics.median(ms)
-    return med, f"{label:6} {settings:20} {what:18} {med:10.1f} {p90:8.1f}"
+    return med, f"{label:6} {settings:21} {what:18} {med:10.1f} {p90:8.1f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,7 +176,6 @@ def main(argv: list[str] | None = None) -> int:
     if not grids or any(g not in ("2 mm", "1 mm") for g in grids):
         print(f"error: --grids {a.grids!r}: choose from '2 mm', '1 mm'", file=sys.stderr)
         return 2
-    import os
 
     from aisweb import CHROMIUM, CHROMIUM_ARGS
     from playwright.sync_api import sync_playwright
@@ -154,33 +184,27 @@ def main(argv: list[str] | None = None) -> int:
     roots = {k: v for k, v in prepare(a.data, work).items() if k in grids}
     if a.screenshots:
         a.screenshots.mkdir(parents=True, exist_ok=True)
-    runs = [("AIS settings", {})] + ([] if a.no_reference else [("trame-slicer default", TRAME_SLICER_DEFAULTS)])
-    print(f"{'grid':6} {'streaming settings':20} {'update':18} {'median ms':>10} {'p90 ms':>8}"
+    runs = [("AIS settings", {}, False), ("AIS, through /app", {}, True)]
+    runs += [] if a.no_reference else [("trame-slicer default", TRAME_SLICER_DEFAULTS, False)]
+    print(f"{'grid':6} {'app (settings)':21} {'update':18} {'median ms':>10} {'p90 ms':>8}"
           f"  (target ≤ {TARGET_MS:.0f} ms at 2 mm; ISLES'22 case 0009)", flush=True)
     ratios = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for label, root in roots.items():
+            res = measure(browser, root, a.repeat, a.screenshots if label == "2 mm" else None, runs)
             medians: dict[str, dict[str, float]] = {}
-            for settings, env in runs:
-                saved = {k: os.environ.get(k) for k in env}
-                os.environ.update(env)
-                try:
-                    res = measure(browser, root, a.repeat, a.screenshots if label == "2 mm" and not env else None,
-                                  label)
-                finally:
-                    for k, v in saved.items():
-                        os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
-                for what, ms in res.items():
+            for settings, times in res.items():
+                for what, ms in times.items():
                     med, line = _row(label, settings, what, ms)
                     medians.setdefault(what, {})[settings] = med
                     print(line, flush=True)
-            if len(runs) > 1:
+            if not a.no_reference:
                 ratios += [f"{label} {what}: {m['trame-slicer default'] / m['AIS settings']:.2f}x"
                            for what, m in medians.items()]
         browser.close()
     if ratios:
-        print("speed-up of the AIS settings over trame-slicer's defaults (median, same run): " + "; ".join(ratios))
+        print("speed-up of the AIS settings over trame-slicer's defaults (medians of paired runs): " + "; ".join(ratios))
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -22,7 +22,7 @@ from AISAnnotationMRML.views import ViewLogics, fit_case_views, xy_to_ras
 #: ``interactive_quality`` equal to the scheduler's still quality (90): one render and JPEG per change instead
 #: of a low-quality frame followed by a full-quality re-render.
 RCA_SETTINGS = {k: float(os.environ.get(f"AIS_RCA_{k.upper()}", v)) for k, v in
-                {"target_fps": 60.0, "blur_fps": 60.0, "interactive_quality": 90}.items()}
+                {"target_fps": 30.0, "blur_fps": 30.0, "interactive_quality": 90}.items()}
 RCA_SETTINGS["interactive_quality"] = int(RCA_SETTINGS["interactive_quality"])
 
 #: Effects offered in the browser (trame-slicer's own segment editor effects).

@@ -82,6 +82,21 @@ def _app_port(log: Path, user: str) -> int:
     raise AssertionError(f"no app of {user} in the server log: {log.read_text()[-2000:]}")
 
 
+def _submit_reference_as(port: int, root: Path, user: str, case_id: str) -> None:
+    """``user`` submits the case's reference mask through the HTTP API (the server transport)."""
+    import numpy as np
+
+    from AISAnnotationLib import bids
+    from AISAnnotationLib.dataset import RemoteDataset, split_case_id
+    from AISAnnotationLib.io import read_image
+
+    ds = RemoteDataset.login(f"http://127.0.0.1:{port}", user, PASSWORD, store=False,
+                             cache_dir=root.parent / f"cache-{user}")
+    sub, ses = split_case_id(case_id)
+    ref = read_image(bids.lesion_mask_path(root, sub, ses, desc=bids.REFERENCE_DESC))
+    ds.submit(case_id, ref.with_array(np.asarray(ref.array, np.uint8)))
+
+
 def _ws_status(port: int, cookie: str | None, origin: str | None = None) -> int:
     """HTTP status of the websocket handshake at /app/ws (101: upgraded)."""
     import aiohttp
@@ -142,9 +157,13 @@ def test_each_login_reaches_its_own_app_in_the_browser(server: dict[str, Any], b
     proxy) belongs to its own user; after logout the session and its websocket end."""
     port = server["port"]
     pages = {}
+    frames: list[bytes] = []
     for user in ("r02", "rv01"):
         context = browser.new_context(viewport={"width": 1000, "height": 640})
         page = context.new_page()
+        if user == "r02":  # every websocket frame r02's page receives through the proxy
+            page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(
+                f if isinstance(f, bytes) else f.encode())))
         page.goto(f"http://127.0.0.1:{port}/app/")
         page.fill("input[name=user]", user)
         page.fill("input[name=password]", PASSWORD)
@@ -161,11 +180,17 @@ def test_each_login_reaches_its_own_app_in_the_browser(server: dict[str, Any], b
     assert b"--server" in cmdline and str(server["root"]).encode() not in b" ".join(cmdline)
     page = pages["r02"]
     wait_state(page, "s('queue').length > 0")
+    case_id = state(page, "queue")[0]["case_id"]
+    _submit_reference_as(port, server["root"], "r01", case_id)  # the other annotator has submitted this case
     page.locator("#queue tr.ais-row").first.click()
-    wait_state(page, "s('case_id') !== ''", 120000)
+    wait_state(page, f"s('case_id') === '{case_id}'", 120000)
     page.wait_for_function("() => Array.from(document.querySelectorAll('#views img'))"
                            ".filter(i => i.naturalWidth > 50).length >= 4", timeout=120000)
-    assert state(page, "error") == ""
+    assert state(page, "error") == "" and state(page, "segment_voxels") == 0  # blinded: an empty segment
+    blob = b"".join(frames)
+    assert len(blob) > 10000, "the capture saw the page's images"
+    for needle in (b"desc-r01", b"r01_rev", b"lesion (r01)", b"(r01)"):
+        assert needle not in blob, f"{needle!r} reached r02's page"
     assert list((server["state"] / "web-cache").rglob("*_dwi.nii*")), "case images came through the API"
     # logout revokes the session: the page's websocket is closed and /app asks for a login again
     page = pages["r02"]

@@ -13,7 +13,8 @@ Each grid is measured with the app's streaming settings (the app alone, and the 
 ``ais-annotate serve --web``'s /app proxy, as a remote user reaches it) and, as the reference in the same run,
 with trame-slicer's defaults (30 frames/s, 10 when the mouse is off a view, JPEG quality 50 then 90,
 4x multisampled software rendering). The three apps run at the same time and each input is timed on
-each app in turn, so the comparison holds on a loaded machine (the absolute times do not).
+each app in turn, so the comparison holds on a loaded machine (the absolute times do not). A second
+table (``bench_web_cost.py``) gives the app's server work per update in-process, with both settings.
 
 ``--screenshots`` also writes the two README screenshots of the real case (threshold preview,
 candidate applied) as small PNGs.
@@ -205,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
         browser.close()
     if ratios:
         print("speed-up of the AIS settings over trame-slicer's defaults (medians of paired runs): " + "; ".join(ratios))
+    if not a.no_reference:
+        from bench_web_cost import print_cost
+
+        print_cost(roots, a.repeat)
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

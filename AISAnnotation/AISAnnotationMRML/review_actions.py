@@ -21,6 +21,8 @@ from .segmentations import set_segment_mask
 DECISION_MAP = {"accept_a": ("accept", "A"), "accept_b": ("accept", "B"), "union": ("union", None),
                 "intersection": ("intersection", None), "edited": ("corrected", None),
                 "sign_off": ("sign-off", None)}
+#: GUI choice of "Return for re-annotation" → the annotators (as shown: A / B) the case goes back to.
+RETURN_SIDES = {"A": ("A",), "B": ("B",), "A and B": ("A", "B")}
 
 
 def agreement_tables(ws: CaseWorkspace) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -69,8 +71,11 @@ def escalate(ws: CaseWorkspace, reason: str) -> str:
 
 
 def return_case(ws: CaseWorkspace, sides: Any, reason: str) -> str:
-    """Return the case to annotator(s) ``sides`` ("A", "B" or rater ids) for re-annotation (reason required)."""
-    who = [ws.raters.get(s, s) for s in ([sides] if isinstance(sides, str) else list(sides))]
+    """Return the case to annotator(s) ``sides`` (a :data:`RETURN_SIDES` choice, "A", "B" or rater ids) for
+    re-annotation; the library requires the reason and checks role and state."""
+    if isinstance(sides, str):
+        sides = RETURN_SIDES.get(sides, (sides,))
+    who = [ws.raters.get(s, s) for s in sides]
     rec = ws.dataset.decide(ws.case_id, "return", return_to=who, reason=reason or None, case=ws.case)
     return f"{ws.case_id} returned to {', '.join(who)} by {ws.rater_id}. Case state: {rec['state']}."
 

@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,13 +173,16 @@ def _waiting(ds: Any, case_id: str) -> bool:
 
 
 def run_server_flows(scene: Any, url: str, password: str = DEMO_PASSWORD, login: Optional[Login] = None,
-                     ca_file: Optional[str] = None, progress: Optional[ProgressCallback] = None) -> dict[str, Any]:
+                     ca_file: Optional[str] = None, progress: Optional[ProgressCallback] = None,
+                     report_dir: Any = None) -> dict[str, Any]:
     """Log the demo team in to the server at ``url`` and run, through the panels' bridge calls on ``scene``:
 
     1. ``sub-01_ses-01``: r01 and r02 annotate (blinded from each other); rv01 sees the agreement,
        cannot escalate without a reason, escalates; ar01 sees why and accepts r01's annotation;
     2. ``sub-02_ses-01``: r01 and r02 annotate; rv01 returns the case to r02 with a reason; r02 finds it
-       waiting, reopens their own mask and resubmits; rv01 decides the union.
+       waiting, reopens their own mask and resubmits; rv01 decides the union;
+    3. the data manager's panel over the server: case status, image QC, and the acceptance report built by
+       the server and downloaded into ``report_dir`` (default: a new temporary folder).
 
     Returns a summary (cases' final states, Dice of the first review, voxels of each final mask) for the
     caller's checks; raises :class:`SelfTestError` at the first unmet expectation.
@@ -253,6 +257,19 @@ def run_server_flows(scene: Any, url: str, password: str = DEMO_PASSWORD, login:
     progress(0.9, wsp.decide(ws, "union", ""))
     wsp.close_case(scene)
     summary["cases"][case] = _final(manager, rv01, case, "union", voxels["r01"])  # r02 now reads as r01 did
+
+    # ---------------------------------------------------------------- 3: the data manager's panel
+    progress(0.92, "Data manager: status, image QC and report through the server")
+    status = wsp.dataset_status(manager, manager.user, manager.role)
+    _expect("3 case(s)" in status and "final: 2" in status, f"dataset status over the server: {status!r}")
+    qc = wsp.dataset_qc(manager)
+    _expect(qc.startswith("Image QC of 3 session(s)"), f"image QC over the server: {qc!r}")
+    report_dir = Path(str(report_dir)) if report_dir else Path(tempfile.mkdtemp(prefix="ais-report-"))
+    report = wsp.acceptance_report(manager, report_dir, run_validator=False)
+    _expect(Path(report["html"]).is_file() and (report_dir / "report.json").is_file(),
+            f"the report files were not downloaded into {report_dir}")
+    _expect(not report["passed"] and report["reasons"], "the report passed with a case not final")
+    summary.update(status=status, qc=qc, report=report)
     progress(1.0, "Server flows passed")
     return summary
 

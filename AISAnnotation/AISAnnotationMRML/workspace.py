@@ -56,9 +56,10 @@ from .case_workspace import (
     segment_mask,
     segment_voxel_count,
 )
-from .manager_actions import acceptance_report, dataset_qc
+from .manager_actions import acceptance_report, dataset_qc, dataset_status
 from .review_actions import (
     DECISION_MAP,
+    RETURN_SIDES,
     agreement_tables,
     decide,
     escalate,
@@ -70,9 +71,10 @@ from .review_actions import (
 
 __all__ = [
     "CASE_ATTRIBUTE", "DECISION_MAP", "DEMO_DATA_MANAGER", "DEMO_RATERS", "DISAGREEMENT_COLORS", "EFFECT_NAME",
-    "FORM_ARTIFACTS", "FORM_EXCLUSIONS", "FORM_LIKERT", "NOTES_ATTRIBUTE", "NOTE_DECISIONS", "RATER_COLORS", "ROLES",
+    "FORM_ARTIFACTS", "FORM_EXCLUSIONS", "FORM_LIKERT", "NOTES_ATTRIBUTE", "NOTE_DECISIONS", "RATER_COLORS", "RETURN_SIDES",
+    "ROLES",
     "CaseWorkspace", "acceptance_report", "add_note", "agreement_tables", "candidates", "case_queue",
-    "case_sequences", "close_case", "dataset_qc", "decide", "demo_dataset", "escalate", "escalation_text",
+    "case_sequences", "close_case", "dataset_qc", "dataset_status", "decide", "demo_dataset", "escalate", "escalation_text",
     "final_result", "load_screening", "mask_image", "notes", "open_case", "remove_note", "return_case",
     "save_screening", "screening_record", "segment_mask", "segment_voxel_count", "set_effect_inputs", "split_case_id",
     "start_edit", "submit",

@@ -178,7 +178,7 @@ def _score(ds: Any, a: argparse.Namespace) -> int:
 
 
 def _qc(ds: Any, a: argparse.Namespace) -> int:
-    rows = ds._call("POST", "/qc")
+    rows = ds.run_qc()
     if a.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
     for r in rows if not a.json else []:
@@ -187,12 +187,7 @@ def _qc(ds: Any, a: argparse.Namespace) -> int:
 
 
 def _report(ds: Any, a: argparse.Namespace) -> int:
-    from ..io import atomic_write_bytes
-
-    rep = ds._call("POST", "/report", {"run_validator": not a.no_validator})
-    a.out.mkdir(parents=True, exist_ok=True)
-    for f in rep["files"]:
-        atomic_write_bytes(a.out / f.rsplit("/", 1)[1], ds._call("GET", f, raw=True))
+    rep = ds.write_report(a.out, run_validator=not a.no_validator)
     print(f"acceptance: {rep['verdict']['status'].upper()} (report {rep['id']} written to {a.out})")
     for r in rep["verdict"]["reasons"]:
         print(f"  - {r}")

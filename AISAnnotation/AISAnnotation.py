@@ -41,6 +41,9 @@ DECISIONS = ("accept_a", "accept_b", "union", "intersection", "edited", "sign_of
 REQUIREMENTS = {"nibabel": "nibabel>=4.0"}
 # the report's naming check runs the official BIDS validator (a Python package with its own script)
 REPORT_REQUIREMENTS = {"matplotlib": "matplotlib>=3.5", "bids_validator_deno": "bids-validator-deno>=3.0.2"}
+# the self-test's own annotation server (the [server] extra), run by PythonSlicer in a subprocess
+SERVER_REQUIREMENTS = {"fastapi": "fastapi>=0.110", "starlette": "starlette>=0.36", "uvicorn": "uvicorn>=0.29",
+                       "argon2": "argon2-cffi>=23.1"}
 
 
 #
@@ -682,6 +685,8 @@ class AISAnnotationTest(ScriptedLoadableModuleTest):
         self.test_TwoRatersReviewFinal()
         self.setUp()
         self.test_EscalationArbitration()
+        self.setUp()
+        self.test_ServerConnection()
 
     def test_DemoCaseLoads(self):
         logic = AISAnnotationLogic()
@@ -863,4 +868,29 @@ class AISAnnotationTest(ScriptedLoadableModuleTest):
         result = workspace.final_result(root, "sub-01_ses-01")
         self.assertEqual(result["state"], "final")
         self.assertEqual(result["voxels"], voxelsA)
+        self.delayDisplay("Test passed")
+
+    def test_ServerConnection(self):
+        """Server mode: a real annotation server on 127.0.0.1 over a demo dataset, the demo team logged in
+        with the module's own login; escalation → arbitration and return → re-annotation → union over HTTP.
+
+        The steps are AISAnnotationMRML.server_flows, run headless by Testing/test_server_flows.py.
+        """
+        import shutil
+
+        logic = AISAnnotationLogic()
+        logic.ensureDependencies(SERVER_REQUIREMENTS)
+        from AISAnnotationMRML import server_flows
+
+        self.delayDisplay("Starting the annotation server")
+        server = server_flows.start_demo_server(tempfile.mkdtemp(), python=shutil.which("PythonSlicer"),
+                                                login=logic.connectServer)
+        try:
+            summary = server_flows.run_server_flows(slicer.mrmlScene, server.url, server.password,
+                                                    login=logic.connectServer)
+        finally:
+            server.stop()
+        self.assertEqual({c: r["state"] for c, r in summary["cases"].items()},
+                         {"sub-01_ses-01": "final", "sub-02_ses-01": "final"})
+        logging.info(f"AISAnnotation self-test over {summary['url']}: Dice {summary['dice']:.3f}")
         self.delayDisplay("Test passed")

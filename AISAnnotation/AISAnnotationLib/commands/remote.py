@@ -136,23 +136,9 @@ def _fetch(ds: Any, a: argparse.Namespace) -> int:
 
 
 def _config(ds: Any, a: argparse.Namespace) -> int:
-    from .workflow import _parse_value
+    from .workflow import settings_changes
 
-    changes: dict[str, Any] = {}
-    if a.rule:
-        rule = dict(ds.settings().get("auto_accept") or {})
-        for kv in a.rule:
-            if "=" not in kv:
-                raise InputError(f"--rule {kv!r}: expected KEY=VALUE")
-            k, v = kv.split("=", 1)
-            rule[k.strip()] = _parse_value(v.strip())
-        changes["auto_accept"] = rule
-    if a.auto_merge:
-        changes["auto_merge"] = a.auto_merge
-    if a.consensus_layout:
-        changes["consensus_layout"] = a.consensus_layout == "on"
-    if a.require_review:
-        changes["require_review"] = a.require_review == "on"
+    changes = settings_changes(a, ds.settings().get("auto_accept") if a.rule else None)
     print(json.dumps(ds.settings(changes or None), indent=2))
     return 0
 

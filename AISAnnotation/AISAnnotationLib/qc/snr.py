@@ -21,7 +21,10 @@ Definitions (as in MRIQC's ``snr_d`` / ``cnr`` and Dietrich et al., JMRI 2007):
 - Background = voxels outside the head (head: the largest connected component above the
   Otsu threshold, dilated by :data:`BACKGROUND_MARGIN_MM`), excluding exact zeros (zero-filled or
   skull-stripped regions carry no noise). Fewer than :data:`MIN_BACKGROUND_VOXELS` →
-  the noise is not measurable and SNR/CNR are ``None`` (status unknown).
+  the noise is not measurable and SNR/CNR are ``None`` (status unknown). The head is located
+  on a working grid of ≤ :data:`WORK_MM` (blocks of a fine FLAIR/T1w, as the brain mask does);
+  the statistics use the image's own voxels. On the real cases this moves σ by ≤ 4.2 % (SOOP
+  0.9 mm DWI) and no verdict; at ≤ 2 mm nothing changes (``work_mm=None``: the image grid).
 
 Noise measured on a direction-averaged DWI trace is the trace's noise: the figures
 describe the image the annotator reads.
@@ -41,6 +44,8 @@ BACKGROUND_MARGIN_MM = 10.0
 MIN_BACKGROUND_VOXELS = 500
 DEFAULT_SNR_MIN = 5.0
 DEFAULT_CNR_MIN = 1.0
+#: masks (head, background) are found on a grid no finer than this (mm); see :func:`background_mask`
+WORK_MM = 2.0
 
 
 def noise_sigma(background: np.ndarray, method: str = "sd") -> float:
@@ -59,14 +64,18 @@ def noise_sigma_tissue(values: np.ndarray, brain: np.ndarray) -> Optional[float]
     """σ from the in-plane Laplacian residual inside the (eroded) brain (see module doc)."""
     from scipy import ndimage
 
-    k = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], float)[:, :, None]
     brain = np.asarray(brain, bool)
     if not brain.any():
         return None
     # on the brain's bounding box: the kept voxels lie ≥ 2 voxels inside it, so the residual is the same
-    box = ndimage.find_objects(brain.astype(np.uint8))[0]
-    r = ndimage.convolve(np.asarray(values[box], np.float64), k, mode="nearest")
-    inner = ndimage.binary_erosion(brain[box], np.ones((3, 3, 1), bool), iterations=2)
+    box = tuple(slice(int(i[0]), int(i[-1]) + 1) for i in
+                (np.flatnonzero(brain.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)))
+    # the kernel [[1,−2,1],[−2,4,−2],[1,−2,1]] is [1,−2,1] ⊗ [1,−2,1]: two 1D passes ('nearest' is separable)
+    r = np.asarray(values[box], np.float64)
+    for ax in (0, 1):
+        r = ndimage.correlate1d(r, [1.0, -2.0, 1.0], axis=ax, mode="nearest")
+    # two 3×3 in-plane erosions (outside the box is background) = one 5×5 box minimum
+    inner = ndimage.minimum_filter(brain[box].view(np.uint8), size=(5, 5, 1), mode="constant", cval=0) > 0
     v = r[inner]
     if v.size < MIN_BACKGROUND_VOXELS:
         return None
@@ -94,35 +103,61 @@ def _radius(spacing: tuple[float, ...], mm: float) -> list[int]:
 
 
 def background_mask(values: np.ndarray, spacing: tuple[float, float, float],
-                    margin_mm: float = BACKGROUND_MARGIN_MM) -> np.ndarray:
-    """Air around the head (see module doc); exact zeros are left out."""
+                    margin_mm: float = BACKGROUND_MARGIN_MM, work_mm: Optional[float] = WORK_MM) -> np.ndarray:
+    """Air around the head (see module doc); exact zeros are left out.
+
+    The head (opening, largest component, margin) is found on a working grid of at most
+    ``work_mm`` per axis (block majority of the above-threshold voxels, as :mod:`..brain`
+    does), then expanded back by blocks; ``work_mm=None`` works on the image grid. Images
+    already at that grid (2 mm DWI) give the same mask either way.
+    """
+    arr = np.asarray(values, dtype=np.float32)
+    if arr.flags.f_contiguous and not arr.flags.c_contiguous:
+        # NIfTI arrays are Fortran-ordered: the C-ordered transpose (slice axis first) is much faster
+        return _background_mask(arr.T, tuple(spacing)[::-1], margin_mm, work_mm, 0).T
+    return _background_mask(arr, spacing, margin_mm, work_mm, 2)
+
+
+def _background_mask(arr: np.ndarray, spacing: tuple[float, ...], margin_mm: float, work_mm: Optional[float],
+                     axis: int) -> np.ndarray:
     from scipy import ndimage
 
-    from ..brain import _otsu
+    from ..brain import _block_expand, _block_reduce, _otsu, work_factors
 
-    arr = np.asarray(values, dtype=np.float32)
-    pos = arr[arr > 0]
+    flat = arr.ravel(order="K")  # memory order: no copy (the threshold ignores the order)
+    pos = flat[flat > 0]
     if pos.size == 0:
         return np.zeros(arr.shape, bool)
-    fg = ndimage.binary_opening(arr > _otsu(pos), np.ones((3, 3, 1), bool))
+    factors = work_factors(spacing, work_mm) if work_mm else (1, 1, 1)
+    wsp = tuple(float(s) * f for s, f in zip(spacing, factors))
+    fg = _block_reduce(arr > _otsu(pos), factors).view(np.uint8)
+    # opening by a 3×3 in-plane box, border = background (binary_opening's), as separable min/max filters
+    box = [3, 3, 3]
+    box[axis] = 1
+    fg = ndimage.minimum_filter(fg, size=box, mode="constant", cval=0)
+    fg = ndimage.maximum_filter(fg, size=box, mode="constant", cval=0)
     lab, n = ndimage.label(fg)
     if n == 0:
         return arr != 0
     sizes = np.bincount(lab.ravel())[1:]
-    head = lab == (1 + int(np.argmax(sizes)))
-    r = _radius(spacing, margin_mm)
+    head = (lab == (1 + int(np.argmax(sizes)))).view(np.uint8)
+    r = _radius(wsp, margin_mm)
     # box dilation via a separable maximum filter (much faster than binary_dilation with a big box)
-    head = ndimage.maximum_filter(head.astype(np.uint8), size=[2 * x + 1 for x in r]) > 0
-    return ~head & (arr != 0)
+    head = ndimage.maximum_filter(head, size=[2 * x + 1 for x in r]) > 0
+    return ~_block_expand(head, factors, arr.shape) & (arr != 0)
 
 
 def otsu_split(values: np.ndarray, brain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Two intensity classes of the brain (Otsu): (high, low) boolean masks."""
+    t = _otsu_brain(values[brain])
+    return brain & (values > t), brain & (values <= t)
+
+
+def _otsu_brain(v: np.ndarray) -> float:
+    """The threshold of :func:`otsu_split` from the brain's values."""
     from ..brain import _otsu
 
-    v = values[brain]
-    t = _otsu(v - v.min() + 1.0) + v.min() - 1.0
-    return brain & (values > t), brain & (values <= t)
+    return _otsu(v - v.min() + 1.0) + v.min() - 1.0
 
 
 @dataclass
@@ -150,13 +185,16 @@ class QualityMeasure:
 
 def measure(sequence: str, values: np.ndarray, spacing: tuple[float, float, float], brain: np.ndarray,
             lesion: Optional[np.ndarray] = None, method: str = "sd",
-            snr_min: float = DEFAULT_SNR_MIN, cnr_min: float = DEFAULT_CNR_MIN) -> QualityMeasure:
+            snr_min: float = DEFAULT_SNR_MIN, cnr_min: float = DEFAULT_CNR_MIN,
+            work_mm: Optional[float] = WORK_MM) -> QualityMeasure:
     """SNR and CNR of one image on its own grid, with pass/fail against the thresholds.
 
     Args:
         brain: boolean brain mask on the image grid (the signal ROI).
         lesion: boolean lesion mask on the image grid, or None (reference-tissue CNR).
         snr_min, cnr_min: rejection thresholds (below → "fail").
+        work_mm: grid (mm) on which the background is located (None: the image grid); the
+            statistics always use the image's own voxels.
     """
     from scipy import ndimage
 
@@ -164,7 +202,8 @@ def measure(sequence: str, values: np.ndarray, spacing: tuple[float, float, floa
     if arr.ndim == 4:
         arr = arr.mean(axis=3)
     brain = np.asarray(brain, bool)
-    bg = background_mask(arr, spacing) & ~brain
+    # (a 3D input is passed as it is: background_mask reads it as float32, whatever came in)
+    bg = background_mask(values if np.ndim(values) == 3 else arr, spacing, work_mm=work_mm) & ~brain
     nbg = int(bg.sum())
     if not brain.any():
         return QualityMeasure(sequence, None, None, "none", None, nbg, method, "unknown", "unknown", "empty brain mask")
@@ -183,7 +222,8 @@ def measure(sequence: str, values: np.ndarray, spacing: tuple[float, float, floa
     if sigma <= 0:
         return QualityMeasure(sequence, None, None, "none", sigma, nbg, method, "unknown", "unknown",
                               "background has no variation (synthetic or masked image)")
-    s = float(arr[brain].mean() / sigma)
+    inb = arr[brain]  # the brain's values, once (C order as arr[brain] always gives them)
+    s = float(inb.mean() / sigma)
     kind, c = "none", None
     if lesion is not None and (lesion & brain).any():
         les = lesion & brain
@@ -191,9 +231,10 @@ def measure(sequence: str, values: np.ndarray, spacing: tuple[float, float, floa
         if normal.any():
             kind, c = "lesion", abs(float(arr[les].mean()) - float(arr[normal].mean())) / sigma
     if c is None:
-        hi, lo = otsu_split(arr, brain)
-        if hi.any() and lo.any():
-            kind, c = "reference tissue", abs(float(arr[hi].mean()) - float(arr[lo].mean())) / sigma
+        # otsu_split on the brain's values only (same voxels, same order: the same means)
+        hi = inb > _otsu_brain(inb)
+        if hi.any() and not hi.all():
+            kind, c = "reference tissue", abs(float(inb[hi].mean()) - float(inb[~hi].mean())) / sigma
     return QualityMeasure(sequence, s, c, kind, sigma, nbg, method,
                           "pass" if s >= snr_min else "fail",
                           "unknown" if c is None else ("pass" if c >= cnr_min else "fail"), detail)

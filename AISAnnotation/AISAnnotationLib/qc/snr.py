@@ -62,24 +62,45 @@ def noise_sigma(background: np.ndarray, method: str = "sd") -> float:
 
 def noise_sigma_tissue(values: np.ndarray, brain: np.ndarray) -> Optional[float]:
     """σ from the in-plane Laplacian residual inside the (eroded) brain (see module doc)."""
-    from scipy import ndimage
-
     brain = np.asarray(brain, bool)
     if not brain.any():
         return None
+    if _fortran(values) and _fortran(brain):  # the same computation on the C-ordered transposes
+        return _sigma_tissue(values.T, brain.T, (2, 1))
+    return _sigma_tissue(values, brain, (0, 1))
+
+
+def _sigma_tissue(values: np.ndarray, brain: np.ndarray, plane: tuple[int, int]) -> Optional[float]:
+    from scipy import ndimage
+
     # on the brain's bounding box: the kept voxels lie ≥ 2 voxels inside it, so the residual is the same
     box = tuple(slice(int(i[0]), int(i[-1]) + 1) for i in
                 (np.flatnonzero(brain.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)))
     # the kernel [[1,−2,1],[−2,4,−2],[1,−2,1]] is [1,−2,1] ⊗ [1,−2,1]: two 1D passes ('nearest' is separable)
     r = np.asarray(values[box], np.float64)
-    for ax in (0, 1):
+    for ax in plane:
         r = ndimage.correlate1d(r, [1.0, -2.0, 1.0], axis=ax, mode="nearest")
     # two 3×3 in-plane erosions (outside the box is background) = one 5×5 box minimum
-    inner = ndimage.minimum_filter(brain[box].view(np.uint8), size=(5, 5, 1), mode="constant", cval=0) > 0
+    size = [1, 1, 1]
+    for ax in plane:
+        size[ax] = 5
+    inner = ndimage.minimum_filter(brain[box].view(np.uint8), size=size, mode="constant", cval=0) > 0
     v = r[inner]
     if v.size < MIN_BACKGROUND_VOXELS:
         return None
     return float(1.4826 * np.median(np.abs(v)) / 6.0)
+
+
+def _fortran(a: np.ndarray) -> bool:
+    return bool(a.flags.f_contiguous and not a.flags.c_contiguous)
+
+
+def _gather(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``values[mask]`` as float64, in memory order when both are Fortran-ordered (NIfTI): a C-order
+    gather through Fortran memory is several times slower (sums then differ only in the last bits)."""
+    if _fortran(values) and _fortran(mask):
+        return np.asarray(values.T[mask.T], np.float64)
+    return np.asarray(values[mask], np.float64)
 
 
 def snr(values: np.ndarray, signal: np.ndarray, background: np.ndarray, method: str = "sd") -> float:
@@ -103,34 +124,42 @@ def _radius(spacing: tuple[float, ...], mm: float) -> list[int]:
 
 
 def background_mask(values: np.ndarray, spacing: tuple[float, float, float],
-                    margin_mm: float = BACKGROUND_MARGIN_MM, work_mm: Optional[float] = WORK_MM) -> np.ndarray:
+                    margin_mm: float = BACKGROUND_MARGIN_MM, work_mm: Optional[float] = WORK_MM,
+                    foreground: Optional[np.ndarray] = None) -> np.ndarray:
     """Air around the head (see module doc); exact zeros are left out.
 
     The head (opening, largest component, margin) is found on a working grid of at most
     ``work_mm`` per axis (block majority of the above-threshold voxels, as :mod:`..brain`
     does), then expanded back by blocks; ``work_mm=None`` works on the image grid. Images
-    already at that grid (2 mm DWI) give the same mask either way.
+    already at that grid (2 mm DWI) give the same mask either way. ``foreground``: the voxels
+    above the Otsu threshold of the positive voxels when already known
+    (:func:`..brain.foreground_mask` of the same image), else computed here.
     """
     arr = np.asarray(values, dtype=np.float32)
     if arr.flags.f_contiguous and not arr.flags.c_contiguous:
         # NIfTI arrays are Fortran-ordered: the C-ordered transpose (slice axis first) is much faster
-        return _background_mask(arr.T, tuple(spacing)[::-1], margin_mm, work_mm, 0).T
-    return _background_mask(arr, spacing, margin_mm, work_mm, 2)
+        fg = None if foreground is None else np.asarray(foreground).T
+        return _background_mask(arr.T, tuple(spacing)[::-1], margin_mm, work_mm, 0, fg).T
+    return _background_mask(arr, spacing, margin_mm, work_mm, 2, foreground)
 
 
 def _background_mask(arr: np.ndarray, spacing: tuple[float, ...], margin_mm: float, work_mm: Optional[float],
-                     axis: int) -> np.ndarray:
+                     axis: int, foreground: Optional[np.ndarray]) -> np.ndarray:
     from scipy import ndimage
 
     from ..brain import _block_expand, _block_reduce, _otsu, work_factors
 
-    flat = arr.ravel(order="K")  # memory order: no copy (the threshold ignores the order)
-    pos = flat[flat > 0]
-    if pos.size == 0:
+    if foreground is None:
+        flat = arr.ravel(order="K")  # memory order: no copy (the threshold ignores the order)
+        pos = flat[flat > 0]
+        if pos.size == 0:
+            return np.zeros(arr.shape, bool)
+        foreground = arr > _otsu(pos)
+    elif not (arr > 0).any():
         return np.zeros(arr.shape, bool)
     factors = work_factors(spacing, work_mm) if work_mm else (1, 1, 1)
     wsp = tuple(float(s) * f for s, f in zip(spacing, factors))
-    fg = _block_reduce(arr > _otsu(pos), factors).view(np.uint8)
+    fg = _block_reduce(np.asarray(foreground, bool), factors).view(np.uint8)
     # opening by a 3×3 in-plane box, border = background (binary_opening's), as separable min/max filters
     box = [3, 3, 3]
     box[axis] = 1
@@ -186,7 +215,7 @@ class QualityMeasure:
 def measure(sequence: str, values: np.ndarray, spacing: tuple[float, float, float], brain: np.ndarray,
             lesion: Optional[np.ndarray] = None, method: str = "sd",
             snr_min: float = DEFAULT_SNR_MIN, cnr_min: float = DEFAULT_CNR_MIN,
-            work_mm: Optional[float] = WORK_MM) -> QualityMeasure:
+            work_mm: Optional[float] = WORK_MM, foreground: Optional[np.ndarray] = None) -> QualityMeasure:
     """SNR and CNR of one image on its own grid, with pass/fail against the thresholds.
 
     Args:
@@ -195,15 +224,16 @@ def measure(sequence: str, values: np.ndarray, spacing: tuple[float, float, floa
         snr_min, cnr_min: rejection thresholds (below → "fail").
         work_mm: grid (mm) on which the background is located (None: the image grid); the
             statistics always use the image's own voxels.
+        foreground: of a 3D image, its :func:`..brain.foreground_mask` when already computed.
     """
     from scipy import ndimage
 
-    arr = np.asarray(values, dtype=np.float64)
+    # statistics in float64 on the gathered voxels (the whole image is not converted)
+    arr = np.asarray(values)
     if arr.ndim == 4:
-        arr = arr.mean(axis=3)
+        arr, foreground = arr.mean(axis=3, dtype=np.float64), None
     brain = np.asarray(brain, bool)
-    # (a 3D input is passed as it is: background_mask reads it as float32, whatever came in)
-    bg = background_mask(values if np.ndim(values) == 3 else arr, spacing, work_mm=work_mm) & ~brain
+    bg = background_mask(arr, spacing, work_mm=work_mm, foreground=foreground) & ~brain
     nbg = int(bg.sum())
     if not brain.any():
         return QualityMeasure(sequence, None, None, "none", None, nbg, method, "unknown", "unknown", "empty brain mask")
@@ -218,18 +248,19 @@ def measure(sequence: str, values: np.ndarray, spacing: tuple[float, float, floa
         detail = (f"only {nbg} air voxels (zero-filled/skull-stripped): σ from the in-brain Laplacian residual; "
                   "underestimated if the image was interpolated")
     else:
-        sigma = noise_sigma(arr[bg], method)
+        sigma = noise_sigma(_gather(arr, bg), method)
     if sigma <= 0:
         return QualityMeasure(sequence, None, None, "none", sigma, nbg, method, "unknown", "unknown",
                               "background has no variation (synthetic or masked image)")
-    inb = arr[brain]  # the brain's values, once (C order as arr[brain] always gives them)
+    inb = _gather(arr, brain)  # the brain's values, once
     s = float(inb.mean() / sigma)
     kind, c = "none", None
     if lesion is not None and (lesion & brain).any():
         les = lesion & brain
         normal = brain & ~ndimage.binary_dilation(les, iterations=2)
         if normal.any():
-            kind, c = "lesion", abs(float(arr[les].mean()) - float(arr[normal].mean())) / sigma
+            mu_les, mu_normal = (float(_gather(arr, m).mean()) for m in (les, normal))
+            kind, c = "lesion", abs(mu_les - mu_normal) / sigma
     if c is None:
         # otsu_split on the brain's values only (same voxels, same order: the same means)
         hi = inb > _otsu_brain(inb)

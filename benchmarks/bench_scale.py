@@ -62,7 +62,7 @@ def link_dataset(src0: Path, root: Path, n: int) -> Path:
     (symlinked across file systems) under sub-copy0001 …, JSON rewritten with the label."""
     one = root.parent / (root.name + "-src1")
     make_source(src0, one, 1)
-    wall, _, code = run(["import", str(root), "--isles", str(one)])
+    _, _, code, _ = run(["import", str(root), "--isles", str(one)])
     if code != 0:
         raise SystemExit(f"import of one session into {root} failed (exit {code})")
     first = "copy0000"
@@ -87,34 +87,41 @@ def link_dataset(src0: Path, root: Path, n: int) -> Path:
     return root
 
 
-def read_floor(src: Path, repeat: int = 3) -> float:
-    """Seconds to read one session's images once (best of ``repeat``: the floor under the current load)."""
+def read_floor(src: Path, repeat: int = 3) -> tuple[float, float]:
+    """(wall s, CPU s) to read one session's images once (best of ``repeat``: the floor under the current load)."""
     from AISAnnotationLib.io import read_image
 
     files = sorted((src / "rawdata" / f"sub-{SUB}" / f"ses-{SES}").glob("*.nii.gz"))
     files += sorted((src / "derivatives" / f"sub-{SUB}" / f"ses-{SES}").glob("*.nii.gz"))
-    times = []
+    walls, cpus = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         for f in files:
             read_image(f)
-        times.append(time.perf_counter() - t)
-    return min(times)
+        walls.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
+    return min(walls), min(cpus)
 
 
-def run(cmd: list[str]) -> tuple[float, float, int]:
-    """(wall s, peak RSS MiB of that process, exit code) of ``python -m AISAnnotationLib cmd``."""
+def run(cmd: list[str]) -> tuple[float, float, int, float]:
+    """(wall s, peak RSS MiB, exit code, CPU s) of the process ``python -m AISAnnotationLib cmd``.
+
+    CPU = user + system time of that process and the children it waited for (Dask workers it
+    reaped); it is much less sensitive to the machine's load than the wall time.
+    """
     env = dict(os.environ, PYTHONPATH=str(REPO / "AISAnnotation"))
     t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "AISAnnotationLib"] + cmd, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    with tempfile.TemporaryFile() as err_f:  # a file, not a pipe: a long progress log must never block the child
+        proc = subprocess.Popen([sys.executable, "-m", "AISAnnotationLib"] + cmd, env=env,
+                                stdout=subprocess.DEVNULL, stderr=err_f)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t
+        err_f.seek(0)
+        err = err_f.read().decode(errors="replace")
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode not in (0, 1):
         print(f"  ! {' '.join(cmd[:2])}: exit {proc.returncode}: {err.strip().splitlines()[-1:]}", file=sys.stderr)
-    return wall, usage.ru_maxrss / 1024.0, proc.returncode
+    return wall, usage.ru_maxrss / 1024.0, proc.returncode, usage.ru_utime + usage.ru_stime
 
 
 def main() -> int:
@@ -132,10 +139,11 @@ def main() -> int:
     ns = [int(x) for x in args.n.split(",") if x.strip()]
     workers = [int(x) for x in args.workers.split(",") if x.strip()]
     commands = [c for c in args.commands.split(",") if c.strip()]
-    print(f"read floor: {read_floor(src0) * 1000:.0f} ms per session at the start (DWI trace + ADC + FLAIR + mask, "
+    print(f"read floor: {read_floor(src0)[0] * 1000:.0f} ms per session at the start (DWI trace + ADC + FLAIR + mask, "
           "read once); re-measured before each command")
+    print("s/session and × floor: wall time; cpu × floor: CPU time per session / CPU time of the read (load-robust)")
     print(f"{'command':<8} {'N':>5} {'workers':>7} {'total s':>9} {'s/session':>10} {'floor s':>8} {'× floor':>8} "
-          f"{'peak RSS MiB':>13}")
+          f"{'cpu × floor':>11} {'peak RSS MiB':>13}")
     rows = []
     for n in ns:
         with tempfile.TemporaryDirectory(prefix=f"ais-scale-{n}-") as tmp:
@@ -159,19 +167,42 @@ def main() -> int:
                             run(["import", str(root), "--isles", str(src)])
                         else:
                             link_dataset(src0, root, n)
-                    floor = read_floor(src0, 2)
-                    wall, rss, code = run(cmd + (wargs if par else []))
+                    floor, floor_cpu = read_floor(src0, 2)
+                    wall, rss, code, cpu = run(cmd + (wargs if par else []))
                     row = {"command": c, "n": n, "workers": w if par else 1, "total_s": wall,
                            "per_session_s": wall / n, "floor_s": floor, "ratio_to_floor": wall / n / floor,
+                           "cpu_s": cpu, "floor_cpu_s": floor_cpu, "cpu_ratio_to_floor": cpu / n / floor_cpu,
                            "peak_rss_mib": rss, "exit": code}
                     rows.append(row)
                     print(f"{c:<8} {n:>5} {row['workers']:>7} {wall:>9.1f} {wall / n:>10.3f} {floor:>8.3f} "
-                          f"{wall / n / floor:>8.1f} {rss:>13.0f}", flush=True)
+                          f"{wall / n / floor:>8.1f} {cpu / n / floor_cpu:>11.1f} {rss:>13.0f}", flush=True)
                     if args.json:
                         args.json.write_text(json.dumps({"rows": rows}, indent=2))
     if args.json:
         args.json.write_text(json.dumps({"rows": rows}, indent=2))
+    summary(rows)
     return 0
+
+
+def summary(rows: list[dict]) -> None:
+    """Per command and worker setting, between the smallest and the largest N: the marginal cost of one more
+    session (process start-up and imports cancel out) against the read floor, and the peak-RSS growth."""
+    keys = sorted({(r["command"], r["workers"]) for r in rows}, key=lambda k: (COMMANDS.index(k[0]), k[1]))
+    print("\nmarginal cost per session between the smallest and largest N (start-up cancels out); memory growth")
+    print(f"{'command':<8} {'workers':>7} {'N':>10} {'s/session':>10} {'× floor':>8} {'cpu × floor':>11} {'RSS growth':>11}")
+    for c, w in keys:
+        rs = sorted((r for r in rows if r["command"] == c and r["workers"] == w), key=lambda r: r["n"])
+        if len(rs) < 2:
+            continue
+        a, b = rs[0], rs[-1]
+        dn = b["n"] - a["n"]
+        per = (b["total_s"] - a["total_s"]) / dn
+        cpu = (b["cpu_s"] - a["cpu_s"]) / dn
+        floor = min(r["floor_s"] for r in rs)
+        floor_cpu = min(r["floor_cpu_s"] for r in rs)
+        growth = (b["peak_rss_mib"] - a["peak_rss_mib"]) / a["peak_rss_mib"]
+        print(f"{c:<8} {w:>7} {str(a['n']) + '→' + str(b['n']):>10} {per:>10.3f} {per / floor:>8.1f} "
+              f"{cpu / floor_cpu:>11.1f} {growth:>+10.1%}")
 
 
 if __name__ == "__main__":

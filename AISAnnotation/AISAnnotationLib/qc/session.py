@@ -204,7 +204,8 @@ def assess_session(root: Path, subject: str, session: Optional[str], config: Opt
         b = brains.get(seq, out.brain) if seq != "b0" else out.brain
         m = measure(seq, im.array, im.spacing, b, lesion=lesion if seq == "dwi" else None,
                     method=config.noise_method, snr_min=config.snr_min, cnr_min=config.cnr_min,
-                    foreground=fgs.get(seq))
+                    foreground=fgs.get(seq, case.foreground() if im is (case.images.get("b0") or case.reference)
+                                        else None))
         out.objective.append(m.as_dict())
     if out.acquisition:  # what the loader noticed (b-value mismatch, ADC off-grid, clipped voxels…)
         out.acquisition[0].inconsistencies.extend(f"loader: {p}" for p in case.problems)

@@ -85,10 +85,20 @@ def _sigma_tissue(values: np.ndarray, brain: np.ndarray, plane: tuple[int, int])
     for ax in plane:
         size[ax] = 5
     inner = ndimage.minimum_filter(brain[box].view(np.uint8), size=size, mode="constant", cval=0) > 0
-    v = r[inner]
+    v = np.abs(r[inner])
     if v.size < MIN_BACKGROUND_VOXELS:
         return None
-    return float(1.4826 * np.median(np.abs(v)) / 6.0)
+    return float(1.4826 * _median_inplace(v) / 6.0)
+
+
+def _median_inplace(v: np.ndarray) -> float:
+    """``np.median(v)`` of a 1D scratch array, partitioned in place (no copy)."""
+    k = v.size // 2
+    if v.size % 2:
+        v.partition(k)
+        return float(v[k])
+    v.partition((k - 1, k))
+    return float(np.mean(v[k - 1:k + 1]))
 
 
 def _fortran(a: np.ndarray) -> bool:

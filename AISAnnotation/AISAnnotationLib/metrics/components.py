@@ -94,7 +94,7 @@ def label_voxels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     Returns ``(lin, labels, count)``: the C-order linear indices of the lesion voxels (sorted),
     each one's lesion number (1..count, numbered by first voxel in C order, like
     :func:`label_components`) and the number of lesions. Work is proportional to the number of
-    lesion voxels (13 sorted look-ups per voxel, then SciPy's sparse-graph connected components).
+    lesion voxels plus one pass over the array (see :func:`label_sorted_voxels`).
     """
     m = np.asarray(mask, dtype=bool)
     if m.size == 0:
@@ -105,25 +105,40 @@ def label_voxels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         i, j, k = np.unravel_index(lin_p, padded.shape)
         return np.ravel_multi_index((i - 1, j - 1, k - 1), m.shape), labels, count
     lin = np.flatnonzero(m)
+    labels, count = label_sorted_voxels(lin, m.shape)
+    return lin, labels, count
+
+
+def label_sorted_voxels(lin: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
+    """Lesion numbers of voxels given by sorted C-order linear indices in an array of ``shape``.
+
+    No voxel may lie on the array's border (a background margin keeps neighbours from wrapping
+    across rows). Returns ``(labels, count)``: labels 1..count numbered by first voxel in C order.
+    One look-up table over the array maps each voxel to its list position; the 13 forward
+    neighbours of every voxel are then found by indexing it, and SciPy's sparse-graph connected
+    components joins them.
+    """
+    lin = np.asarray(lin, dtype=np.int64)
     n = lin.size
     if n == 0:
-        return lin, np.zeros(0, dtype=np.int64), 0
-    s1, s2 = m.shape[1], m.shape[2]
+        return np.zeros(0, dtype=np.int64), 0
+    s1, s2 = int(shape[1]), int(shape[2])
+    pos = np.full(int(np.prod(shape)), -1, dtype=np.int32 if n < 2 ** 31 else np.int64)
+    pos[lin] = np.arange(n)
     us, vs = [], []
     for di, dj, dk in _FORWARD:
-        nb = lin + (di * s1 * s2 + dj * s2 + dk)
-        pos = np.minimum(np.searchsorted(lin, nb), n - 1)
-        hit = lin[pos] == nb
+        nb = pos[lin + (di * s1 * s2 + dj * s2 + dk)]
+        hit = nb >= 0
         us.append(np.flatnonzero(hit))
-        vs.append(pos[hit])
-    from scipy.sparse import coo_matrix
+        vs.append(nb[hit])
+    from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import connected_components
 
     u, v = np.concatenate(us), np.concatenate(vs)
-    graph = coo_matrix((np.ones(u.size, dtype=np.int8), (u, v)), shape=(n, n)).tocsr()
+    graph = csr_matrix((np.ones(u.size, dtype=np.int8), (u, v)), shape=(n, n))
     # undirected components; scipy numbers them in order of their lowest node = first voxel in C order
     count, labels = connected_components(graph, directed=False)
-    return lin, labels.astype(np.int64) + 1, int(count)
+    return labels.astype(np.int64) + 1, int(count)
 
 
 def count_components(mask: np.ndarray) -> int:

@@ -18,15 +18,14 @@ written out):
   lesion F1 (both 0.0 then) already express the total disagreement.
 
 Speed: the work scales with the lesions' surfaces, not the volume. The surfaces are extracted on
-the union's bounding box (one-voxel margin); nearest-surface distances then come from an exact
-nearest-neighbour search: all point pairs at once for small surfaces, else over the other
-surface's points bucketed into small blocks (a block is
-searched only when its bounding box could hold a point nearer than the best found so far). Every
-distance is evaluated as ``sqrt(Σ (Δ_axis × spacing_axis)²)`` in float64, the very expression of
+the union's bounding box (one-voxel margin: every surface voxel of both masks lies inside it, and
+the margin is background, exactly as outside the image). Nearest-surface distances then come from
+an exact nearest-neighbour search over the surface points only: all point pairs at once for small
+surfaces, else a k-d tree (SciPy ``cKDTree``) proposes the few nearest candidates and the distance is
+evaluated on them (see :func:`nearest_distances`). Every distance is evaluated as
+``sqrt(Σ (Δ_axis × spacing_axis)²)`` in float64, the very expression of
 ``scipy.ndimage.distance_transform_edt(..., sampling=spacing)``, so values are identical to a
-full-volume distance transform. Very large surfaces (where the block search would need more than
-:data:`MAX_BOUND_PAIRS` point-block bounds) fall back to SimpleITK's exact signed Maurer distance map
-on the bounding box (squared distances in float32: agreement to about 1e-7 relative).
+full-volume distance transform, bit for bit.
 """
 
 from __future__ import annotations
@@ -35,7 +34,6 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
-import SimpleITK as sitk
 
 from .crop import crop_pair
 
@@ -64,135 +62,63 @@ def surface_voxels(mask: np.ndarray) -> np.ndarray:
     return m & ~interior
 
 
-#: Below this many voxels a distance transform runs on one thread: thread start-up costs more
-#: than it saves on a lesion-sized box.
-SINGLE_THREAD_VOXELS = 1 << 18
+def voxel_points(mask: np.ndarray) -> np.ndarray:
+    """Indices (n×3, int64, C order) of a bool array's true voxels; ``np.argwhere`` without its cost."""
+    return np.stack(np.unravel_index(np.flatnonzero(mask), mask.shape), axis=1)
 
 
-def _distance_to(surface: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
-    """Euclidean distance (mm, float64) from every voxel to the nearest voxel of ``surface``."""
-    img = sitk.GetImageFromArray(surface.astype(np.uint8))
-    img.SetSpacing((float(spacing[2]), float(spacing[1]), float(spacing[0])))  # sitk x = array axis 2
-    f = sitk.SignedMaurerDistanceMapImageFilter()
-    f.SetInsideIsPositive(False)
-    f.SetSquaredDistance(True)
-    f.SetUseImageSpacing(True)
-    f.SetBackgroundValue(0.0)
-    if surface.size < SINGLE_THREAD_VOXELS:
-        f.SetNumberOfThreads(1)
-    out = f.Execute(img)  # keep the image alive while its buffer is viewed
-    d2 = sitk.GetArrayViewFromImage(out).astype(np.float64)
-    np.maximum(d2, 0.0, out=d2)
-    d2[surface] = 0.0
-    return np.sqrt(d2)
-
-
-#: Above this many (surface point × block) lower bounds the block search gives way to a distance map.
-MAX_BOUND_PAIRS = 4_000_000
 #: Up to this many surface point pairs (|A| × |B|) all pairs are compared at once (~16 bytes each).
 BRUTE_FORCE_PAIRS = 1 << 19
-#: Up to this many (point × block) bounds every point bounds every block (no block-level pruning).
-DIRECT_BOUND_PAIRS = 1 << 16
-#: Point pairs evaluated at once in the block search (memory: ~40 bytes each).
-CHUNK_PAIRS = 1 << 20
-#: Edge of a search block along the finest axis, in voxels (coarser axes get proportionally fewer).
-BLOCK_VOXELS = 6
+#: Candidates the k-d tree proposes per point at first (more are fetched where they might tie).
+KD_CANDIDATES = 3
+#: Relative margin covering the rounding of the tree's own distances (a few ulp; 1e-12 ≫ that).
+KD_MARGIN = 1e-12
 
 
-def _blocks(spacing: Sequence[float]) -> np.ndarray:
-    sp = np.asarray(spacing, dtype=np.float64)
-    return np.maximum(1, np.round(BLOCK_VOXELS * sp.min() / sp)).astype(np.int64)
-
-
-def _bucket(points: np.ndarray, blocks: np.ndarray):
-    """Group points (n×3 int32) by block: (order, cell of each sorted point, starts, counts, lo, hi)."""
-    blk = (points // blocks).astype(np.int64)
-    blk -= blk.min(axis=0)
-    ext = blk.max(axis=0) + 1
-    order = np.argsort((blk[:, 0] * ext[1] + blk[:, 1]) * ext[2] + blk[:, 2], kind="stable")
-    blk = blk[order]
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = (blk[1:] != blk[:-1]).any(axis=1)
-    starts = np.flatnonzero(first)
-    counts = np.diff(np.append(starts, len(order)))
-    pts = points[order]
-    lo = np.minimum.reduceat(pts, starts, axis=0)
-    hi = np.maximum.reduceat(pts, starts, axis=0)
-    return order, np.cumsum(first) - 1, starts, counts, lo, hi
+def _sq(delta: np.ndarray, sp: np.ndarray) -> np.ndarray:
+    """Σ (Δ × spacing)² over the last axis, in float64, summed left to right (the EDT's expression)."""
+    d = delta.astype(np.float64)
+    d *= sp
+    d *= d
+    out = d[..., 0] + d[..., 1]
+    out += d[..., 2]
+    return out
 
 
 def nearest_distances(src: np.ndarray, dst: np.ndarray, spacing: Sequence[float],
-                      max_bound_pairs: Optional[int] = None) -> Optional[np.ndarray]:
+                      candidates: Optional[int] = None) -> np.ndarray:
     """Distance (mm) from every point of ``src`` (n×3 voxel indices) to the nearest point of ``dst``.
 
-    Returns None (nothing computed) when the search would need more than ``max_bound_pairs``
-    point-block bounds.
-
-    Exact. Both point sets are bucketed into blocks. For a block S of ``src`` points, every point
-    has a ``dst`` point within U(S) = min over ``dst`` blocks of the farthest box-to-box distance,
-    so only ``dst`` blocks whose box is within U(S) of S's box are candidates. Each point then
-    visits its candidates in order of their box's lower-bound distance, stopping once that bound
-    exceeds the best distance found. Bounds and distances use the same float64 expression and
-    rounding is monotone, so no nearer point can be skipped.
+    Exact. A k-d tree over the ``dst`` points in mm proposes each point's ``candidates`` nearest
+    (default :data:`KD_CANDIDATES`); the squared distance is evaluated on them with the EDT's
+    expression and the least kept. The tree's own distances carry a rounding error of a few ulp, so
+    a point not proposed can only be nearer when the farthest proposed one is within
+    :data:`KD_MARGIN` (relative) of the best: for those points (ties) the tree is asked again for
+    twice as many, until that margin is cleared or every ``dst`` point is a candidate.
     """
-    src = np.asarray(src, dtype=np.int32)
-    dst = np.asarray(dst, dtype=np.int32)
+    from scipy.spatial import cKDTree
+
+    src = np.asarray(src, dtype=np.int64).reshape(-1, 3)
+    dst = np.asarray(dst, dtype=np.int64).reshape(-1, 3)
     sp = np.asarray(spacing, dtype=np.float64)
-    blocks = _blocks(spacing).astype(np.int32)
-
-    def _sq(delta: np.ndarray) -> np.ndarray:          # Σ (Δ × spacing)², left to right, float64
-        d = delta.astype(np.float64)
-        d *= sp
-        d *= d
-        out = d[..., 0] + d[..., 1]
-        out += d[..., 2]
-        return out
-
-    order, cell_sorted, starts, counts, lo, hi = _bucket(dst, blocks)
-    n_cells = counts.size
-    far_away = np.full((1, 3), 1 << 29, dtype=np.int32)
-    if len(src) * n_cells <= DIRECT_BOUND_PAIRS:      # small: every point bounds every block
-        cells_of = np.broadcast_to(np.arange(n_cells), (len(src), n_cells))
-    else:
-        s_order, s_cell_sorted, _, _, s_lo, s_hi = _bucket(src, blocks)
-        s_cell = np.empty(len(src), dtype=np.int64)
-        s_cell[s_order] = s_cell_sorted
-        # block-to-block bounds (src blocks × dst blocks)
-        near = _sq(np.maximum(lo[None] - s_hi[:, None], 0) + np.maximum(s_lo[:, None] - hi[None], 0))
-        far = _sq(np.maximum(hi[None] - s_lo[:, None], s_hi[:, None] - lo[None]))
-        cand = near <= far.min(axis=1, keepdims=True)
-        n_cand = cand.sum(axis=1)
-        k_max = int(n_cand.max())
-        if max_bound_pairs is not None and len(src) * k_max > max_bound_pairs:
-            return None
-        # candidate dst blocks of each src block, padded with a far-away dummy block (index n_cells)
-        cand_idx = np.full((cand.shape[0], k_max), n_cells, dtype=np.int64)
-        rows, cols = np.nonzero(cand)
-        cand_idx[rows, np.arange(rows.size) - np.repeat(np.cumsum(n_cand) - n_cand, n_cand)] = cols
-        cells_of = cand_idx[s_cell]                    # n × k_max candidate blocks per point
-    lo = np.vstack([lo, far_away])
-    hi = np.vstack([hi, far_away])
-    padded = np.full((n_cells + 1, int(counts.max()), 3), 1 << 30, dtype=np.int32)  # far-away filler
-    padded[cell_sorted, np.arange(len(dst)) - starts[cell_sorted]] = dst[order]
-
-    bound = _sq(np.maximum(lo[cells_of] - src[:, None], 0) + np.maximum(src[:, None] - hi[cells_of], 0))
-    best = np.full(src.shape[0], np.inf)
-    active = np.arange(src.shape[0])
-    while active.size:
-        # next most promising block of every still-open point; stop the point when even that
-        # block's bound exceeds its best distance (all its other blocks are then farther too)
-        j = bound[active].argmin(axis=1)
-        keep = bound[active, j] <= best[active]
-        active, j = active[keep], j[keep]
-        if not active.size:
+    if len(dst) == 0:
+        raise ValueError("no destination points: the distance to an empty surface is undefined")
+    tree = cKDTree(dst * sp)
+    src_mm = src * sp
+    best = np.empty(len(src))
+    todo = np.arange(len(src))
+    k = max(2, int(KD_CANDIDATES if candidates is None else candidates))
+    while todo.size:
+        k = min(k, len(dst))
+        tree_d, idx = tree.query(src_mm[todo], k=k)
+        idx = idx.reshape(len(todo), k)
+        e = _sq(src[todo, None, :] - dst[idx], sp).min(axis=1)
+        best[todo] = e
+        if k == len(dst):
             break
-        nxt = cells_of[active, j]
-        step = max(1, CHUNK_PAIRS // padded.shape[1])  # bound the temporaries to ~CHUNK_PAIRS pairs
-        for k in range(0, active.size, step):
-            act, cells = active[k:k + step], nxt[k:k + step]
-            d2 = _sq(src[act, None, :] - padded[cells]).min(axis=1)
-            best[act] = np.minimum(best[act], d2)
-        bound[active, j] = np.inf
+        farthest = tree_d.reshape(len(todo), k)[:, -1]
+        todo = todo[farthest * farthest <= e * (1.0 + KD_MARGIN)]   # an unproposed point might tie
+        k *= 2
     return np.sqrt(best)
 
 
@@ -218,14 +144,10 @@ def directed_surface_distances(a: np.ndarray, b: np.ndarray, spacing: Sequence[f
     """
     sa = surface_voxels(a)
     sb = surface_voxels(b)
-    pa, pb = np.argwhere(sa), np.argwhere(sb)
+    pa, pb = voxel_points(sa), voxel_points(sb)
     if len(pa) * len(pb) <= BRUTE_FORCE_PAIRS:
         return _all_pairs_nearest(pa, pb, spacing)
-    d_ab = nearest_distances(pa, pb, spacing, MAX_BOUND_PAIRS)
-    d_ba = nearest_distances(pb, pa, spacing, MAX_BOUND_PAIRS) if d_ab is not None else None
-    if d_ab is not None and d_ba is not None:
-        return d_ab, d_ba
-    return _distance_to(sb, spacing)[sa], _distance_to(sa, spacing)[sb]
+    return nearest_distances(pa, pb, spacing), nearest_distances(pb, pa, spacing)
 
 
 def surface_distances_from_crop(a: np.ndarray, b: np.ndarray, spacing: Sequence[float]) -> SurfaceDistances:

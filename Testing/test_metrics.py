@@ -183,11 +183,13 @@ def test_surface_of_a_solid_cube_excludes_its_interior():
     assert compute_assd(a, b, (1, 1, 2)) == pytest.approx((8 + 2 + 25 * 2) / 212, abs=1e-12)
 
 
-@pytest.mark.parametrize("brute_pairs", [0, 1 << 19])   # block search / all pairs
-def test_surface_distances_match_the_medpy_style_reference_on_random_shapes(brute_pairs, monkeypatch):
+@pytest.mark.parametrize("brute_pairs,shell", [(0, 0), (1 << 19, 0), (0, 2), (1 << 19, 2), (0, 1)])
+def test_surface_distances_match_the_medpy_style_reference_on_random_shapes(brute_pairs, shell, monkeypatch):
+    """k-d tree / all pairs, with and without the shell search first: all equal to the EDT reference."""
     from AISAnnotationLib.metrics import surface
 
     monkeypatch.setattr(surface, "BRUTE_FORCE_PAIRS", brute_pairs)
+    monkeypatch.setattr(surface, "SHELL_VOXELS", shell)
     bench = _bench()
     rng = np.random.default_rng(5)
     from scipy import ndimage as ndi
@@ -399,6 +401,7 @@ def test_tree_search_equals_all_pairs_on_boxes(monkeypatch):
     want = compute_surface_distances(a, b, (0.9, 1.0, 3.0))          # all pairs (small surfaces)
     monkeypatch.setattr(surface, "BRUTE_FORCE_PAIRS", 0)
     monkeypatch.setattr(surface, "KD_CANDIDATES", 2)
+    monkeypatch.setattr(surface, "SHELL_VOXELS", 0)
     assert compute_surface_distances(a, b, (0.9, 1.0, 3.0)) == want
 
 

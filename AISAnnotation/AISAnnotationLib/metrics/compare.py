@@ -9,15 +9,15 @@ import numpy as np
 from ..errors import InputError
 from ..image import Image
 from ..masks import as_binary_mask
-from .components import label_voxels
 from .crop import crop_pair
 from .dice import dice_from_counts
 from .lesion_count import count_difference_from_counts
 from .lesion_f1 import detection_from_labels
 from .lesion_table import lesion_table_from_voxels
 from .result import AgreementResult
-from .surface import surface_distances_from_crop
+from .surface import surface_distances_from_voxels
 from .volume import volume_difference_from_counts, volume_ml
+from .voxels import lesion_voxels
 
 
 def _spacing(spacing: Optional[Sequence[float]], affine: Optional[np.ndarray]) -> tuple[float, float, float]:
@@ -41,24 +41,21 @@ def compare_masks(a: np.ndarray, b: np.ndarray, spacing: Optional[Sequence[float
         spacing: voxel size in mm along i, j, k; default: from ``affine``, else 1 mm.
         affine: 4×4 voxel→RAS matrix; when given the lesion table has RAS centroids.
 
-    The masks are cropped once to the bounding box of A ∪ B; lesions are labelled once, on the
-    lesion voxels only, and the labels reused by the count, F1 and the lesion table.
+    The masks are cropped once to the bounding box of A ∪ B (one-voxel background margin); the
+    lesion voxels of each are listed, labelled and their surface found once (:mod:`.voxels`), and
+    that is reused by the counts, F1, the lesion table and the surface distances.
     """
     sp = _spacing(spacing, affine)
     pair = crop_pair(a, b, margin=1)
-    ca, cb = pair.a, pair.b
-    lin_a, lab_a, count_a = label_voxels(ca)         # lesions from the lesion voxels only
-    lin_b, lab_b, count_b = label_voxels(cb)
-    lin = np.union1d(lin_a, lin_b)                    # every voxel of A ∪ B, C order
-    la = np.zeros(lin.size, dtype=np.int64)
-    lb = np.zeros(lin.size, dtype=np.int64)
-    la[np.searchsorted(lin, lin_a)] = lab_a
-    lb[np.searchsorted(lin, lin_b)] = lab_b
-    coords = np.unravel_index(lin, ca.shape)
-    n_a, n_b = int(lin_a.size), int(lin_b.size)
+    va, vb = lesion_voxels(pair.a), lesion_voxels(pair.b)   # listed, labelled and surfaced once
+    lin = np.union1d(va.lin, vb.lin)                          # every voxel of A ∪ B, C order
+    la, lb = va.labels_at(lin), vb.labels_at(lin)
+    count_a, count_b = va.count, vb.count
+    n_a, n_b = va.size, vb.size
     n_ab = int(np.count_nonzero((la > 0) & (lb > 0)))
     det = detection_from_labels(la, lb, count_a, count_b)
-    surf = surface_distances_from_crop(ca, cb, sp)
+    surf = surface_distances_from_voxels(va, vb, sp)
+    coords = np.unravel_index(lin, pair.a.shape)
     table = lesion_table_from_voxels(coords, la, lb, count_a, count_b, sp, pair.offset, affine)
     return AgreementResult(
         dice=dice_from_counts(n_a, n_b, n_ab),

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from .voxels import lesion_voxels
+
 
 @dataclass(frozen=True)
 class Components:
@@ -84,61 +86,21 @@ def label_pair(a: np.ndarray, b: np.ndarray) -> tuple[Components, Components]:
     return _components(la, count_a, a), _components(lb, count - count_a, b)
 
 
-#: The 13 "forward" offsets of the 26-neighbourhood (the other 13 are their opposites).
-_FORWARD = [(di, dj, dk) for di in (0, 1) for dj in (-1, 0, 1) for dk in (-1, 0, 1) if (di, dj, dk) > (0, 0, 0)]
-
-
 def label_voxels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """26-connected lesions of a sparse bool mask, computed on its lesion voxels only.
 
     Returns ``(lin, labels, count)``: the C-order linear indices of the lesion voxels (sorted),
     each one's lesion number (1..count, numbered by first voxel in C order, like
     :func:`label_components`) and the number of lesions. Work is proportional to the number of
-    lesion voxels plus one pass over the array (see :func:`label_sorted_voxels`).
+    lesion voxels plus one pass over the array (see :mod:`.voxels`).
     """
     m = np.asarray(mask, dtype=bool)
     if m.size == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 0
-    if any(m[idx].any() for idx in (0, -1, (slice(None), 0), (slice(None), -1), (Ellipsis, 0), (Ellipsis, -1))):
-        padded = np.pad(m, 1)                          # neighbours must not wrap across rows
-        lin_p, labels, count = label_voxels(padded)
-        i, j, k = np.unravel_index(lin_p, padded.shape)
-        return np.ravel_multi_index((i - 1, j - 1, k - 1), m.shape), labels, count
-    lin = np.flatnonzero(m)
-    labels, count = label_sorted_voxels(lin, m.shape)
-    return lin, labels, count
-
-
-def label_sorted_voxels(lin: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
-    """Lesion numbers of voxels given by sorted C-order linear indices in an array of ``shape``.
-
-    No voxel may lie on the array's border (a background margin keeps neighbours from wrapping
-    across rows). Returns ``(labels, count)``: labels 1..count numbered by first voxel in C order.
-    One look-up table over the array maps each voxel to its list position; the 13 forward
-    neighbours of every voxel are then found by indexing it, and SciPy's sparse-graph connected
-    components joins them.
-    """
-    lin = np.asarray(lin, dtype=np.int64)
-    n = lin.size
-    if n == 0:
-        return np.zeros(0, dtype=np.int64), 0
-    s1, s2 = int(shape[1]), int(shape[2])
-    pos = np.full(int(np.prod(shape)), -1, dtype=np.int32 if n < 2 ** 31 else np.int64)
-    pos[lin] = np.arange(n)
-    us, vs = [], []
-    for di, dj, dk in _FORWARD:
-        nb = pos[lin + (di * s1 * s2 + dj * s2 + dk)]
-        hit = nb >= 0
-        us.append(np.flatnonzero(hit))
-        vs.append(nb[hit])
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    u, v = np.concatenate(us), np.concatenate(vs)
-    graph = csr_matrix((np.ones(u.size, dtype=np.int8), (u, v)), shape=(n, n))
-    # undirected components; scipy numbers them in order of their lowest node = first voxel in C order
-    count, labels = connected_components(graph, directed=False)
-    return labels.astype(np.int64) + 1, int(count)
+    padded = np.pad(m, 1)                               # neighbours must not wrap across rows
+    vox = lesion_voxels(padded)
+    i, j, k = np.unravel_index(vox.lin, padded.shape)
+    return np.ravel_multi_index((i - 1, j - 1, k - 1), m.shape), vox.labels, vox.count
 
 
 def count_components(mask: np.ndarray) -> int:

@@ -87,7 +87,10 @@ def crop_pair(a: np.ndarray, b: np.ndarray, margin: int = 1) -> MaskPair:
     ca = np.zeros(shape, dtype=bool)
     cb = np.zeros(shape, dtype=bool)
     inner = tuple(slice(margin, margin + s.stop - s.start) for s in box)
-    np.not_equal(a[box], 0, out=ca[inner])         # only the box is read and converted to bool
-    np.not_equal(b[box], 0, out=cb[inner])
+    for src, dst in ((a, ca), (b, cb)):                # only the box is read (and made bool)
+        if src.dtype == bool:
+            dst[inner] = src[box]
+        else:
+            np.not_equal(src[box], 0, out=dst[inner])
     offset = (box[0].start - margin, box[1].start - margin, box[2].start - margin)
     return MaskPair(ca, cb, offset, full_shape, margin)

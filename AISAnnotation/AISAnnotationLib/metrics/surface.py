@@ -17,25 +17,34 @@ written out):
   returned as ``None`` (JSON null); a surface distance to nothing does not exist, and Dice /
   lesion F1 (both 0.0 then) already express the total disagreement.
 
-Speed: the work scales with the lesions' surfaces, not the volume. The surfaces are extracted on
-the union's bounding box (one-voxel margin: every surface voxel of both masks lies inside it, and
-the margin is background, exactly as outside the image). Nearest-surface distances then come from
-an exact nearest-neighbour search over the surface points only: all point pairs at once for small
-surfaces, else a k-d tree (SciPy ``cKDTree``) proposes the few nearest candidates and the distance is
-evaluated on them (see :func:`nearest_distances`). Every distance is evaluated as
-``sqrt(Σ (Δ_axis × spacing_axis)²)`` in float64, the very expression of
-``scipy.ndimage.distance_transform_edt(..., sampling=spacing)``, so values are identical to a
+Speed: the work scales with the lesions' surfaces, not the volume. The masks are cropped to the
+bounding box of A ∪ B plus a one-voxel background margin (every surface voxel of both masks lies
+inside it, and the margin is background exactly as the outside of the image is), and the lesion
+voxels are listed once (:mod:`.voxels`), which gives the surfaces by 6 look-ups per voxel. The
+nearest surface voxel of the other mask is then found exactly, in two steps:
+
+1. a shell search: the other surface is marked in a small padded array and each surface voxel
+   looks at the offsets within :data:`SHELL_VOXELS` voxels (finest axis) in increasing order of
+   distance; the first offset that hits is the nearest (most voxels of two raters' outlines are
+   0–2 voxels apart);
+2. the rest (farther apart) by all point pairs when few, else a k-d tree
+   (:func:`nearest_distances`).
+
+Every distance is evaluated as ``sqrt(Σ (Δ_axis × spacing_axis)²)`` in float64, the very expression
+of ``scipy.ndimage.distance_transform_edt(..., sampling=spacing)``, so values are identical to a
 full-volume distance transform, bit for bit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Optional, Sequence
 
 import numpy as np
 
 from .crop import crop_pair
+from .voxels import LesionVoxels, lesion_voxels
 
 
 @dataclass(frozen=True)
@@ -46,33 +55,14 @@ class SurfaceDistances:
     assd_mm: Optional[float]
 
 
-def surface_voxels(mask: np.ndarray) -> np.ndarray:
-    """Voxels of ``mask`` with a 6-neighbour outside it (outside the array counts as outside)."""
-    m = np.asarray(mask, dtype=bool)
-    interior = np.zeros_like(m)
-    if min(m.shape) >= 3:
-        core = m[1:-1, 1:-1, 1:-1].copy()
-        core &= m[:-2, 1:-1, 1:-1]
-        core &= m[2:, 1:-1, 1:-1]
-        core &= m[1:-1, :-2, 1:-1]
-        core &= m[1:-1, 2:, 1:-1]
-        core &= m[1:-1, 1:-1, :-2]
-        core &= m[1:-1, 1:-1, 2:]
-        interior[1:-1, 1:-1, 1:-1] = core
-    return m & ~interior
-
-
-def voxel_points(mask: np.ndarray) -> np.ndarray:
-    """Indices (n×3, int64, C order) of a bool array's true voxels; ``np.argwhere`` without its cost."""
-    return np.stack(np.unravel_index(np.flatnonzero(mask), mask.shape), axis=1)
-
-
-#: Up to this many surface point pairs (|A| × |B|) all pairs are compared at once (~16 bytes each).
+#: Up to this many point pairs (|points| × |other surface|) all pairs are compared at once (~16 bytes each).
 BRUTE_FORCE_PAIRS = 1 << 19
 #: Candidates the k-d tree proposes per point at first (more are fetched where they might tie).
 KD_CANDIDATES = 3
 #: Relative margin covering the rounding of the tree's own distances (a few ulp; 1e-12 ≫ that).
 KD_MARGIN = 1e-12
+#: Radius of the shell search, in voxels of the finest axis (0 = only coinciding voxels).
+SHELL_VOXELS = 2
 
 
 def _sq(delta: np.ndarray, sp: np.ndarray) -> np.ndarray:
@@ -122,46 +112,100 @@ def nearest_distances(src: np.ndarray, dst: np.ndarray, spacing: Sequence[float]
     return np.sqrt(best)
 
 
-def _all_pairs_nearest(pa: np.ndarray, pb: np.ndarray, spacing: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    """Both directed nearest distances from one |A| × |B| matrix (small surfaces), same expression."""
+def _all_pairs_nearest(src: np.ndarray, dst: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+    """Distance (mm) from every ``src`` point to the nearest ``dst`` point, from one |src| × |dst| matrix."""
     d2 = None
     for ax in range(3):
-        d = np.subtract.outer(pa[:, ax], pb[:, ax]).astype(np.float64)
+        d = np.subtract.outer(src[:, ax], dst[:, ax]).astype(np.float64)
         d *= float(spacing[ax])
         d *= d
         if d2 is None:
             d2 = d
         else:
             d2 += d
-    return np.sqrt(d2.min(axis=1)), np.sqrt(d2.min(axis=0))
+    return np.sqrt(d2.min(axis=1))
+
+
+@lru_cache(maxsize=32)
+def shell_offsets(spacing: tuple[float, float, float], radius_mm: float) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+    """Every voxel offset whose squared distance (the EDT expression) is ≤ ``radius_mm``², sorted by it.
+
+    Returns ``(offsets n×3, squared distances, reach per axis)``; no offset beyond the reach on an
+    axis can be that near, so the list is complete.
+    """
+    sp = np.asarray(spacing, dtype=np.float64)
+    reach = tuple(int(x) for x in np.floor(radius_mm / sp) + 1)
+    grid = np.stack(np.meshgrid(*[np.arange(-r, r + 1) for r in reach], indexing="ij"), axis=-1).reshape(-1, 3)
+    e = _sq(grid, sp)
+    keep = e <= radius_mm * radius_mm
+    order = np.argsort(e[keep], kind="stable")
+    offsets, e = grid[keep][order], e[keep][order]
+    offsets.flags.writeable = False
+    e.flags.writeable = False
+    return offsets, e, reach
+
+
+def _coords(lin: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    return np.stack(np.unravel_index(lin, tuple(shape)), axis=1)
+
+
+def nearest_surface_distances(src_lin: np.ndarray, dst_lin: np.ndarray, shape: Sequence[int],
+                              spacing: Sequence[float]) -> np.ndarray:
+    """Distance (mm) from each voxel ``src_lin`` to the nearest voxel ``dst_lin`` (C-order linear
+    indices in an array of ``shape``; ``dst_lin`` not empty). Exact; see the module docstring."""
+    sp = tuple(float(x) for x in spacing)
+    offsets, e, reach = shell_offsets(sp, SHELL_VOXELS * min(sp))
+    padded = tuple(int(s) + 2 * r for s, r in zip(shape, reach))
+    strides = np.array([padded[1] * padded[2], padded[2], 1], dtype=np.int64)
+    shift = int(np.dot(reach, strides))
+    to_padded = lambda lin: _coords(lin, shape) @ strides + shift  # noqa: E731
+    marked = np.zeros(int(np.prod(padded)), dtype=bool)
+    marked[to_padded(dst_lin)] = True
+    best = np.zeros(src_lin.size, dtype=np.float64)         # every entry set below
+    active = np.arange(src_lin.size)
+    at = to_padded(src_lin)
+    for step, d2 in zip((offsets @ strides).tolist(), e.tolist()):
+        hit = marked[at + step]
+        if hit.any():
+            best[active[hit]] = d2
+            miss = ~hit
+            active, at = active[miss], at[miss]
+            if not active.size:
+                break
+    out = np.sqrt(best)
+    if active.size:                                     # farther than the shell: search all of dst
+        src, dst = _coords(src_lin[active], shape), _coords(dst_lin, shape)
+        if len(src) * len(dst) <= BRUTE_FORCE_PAIRS:
+            out[active] = _all_pairs_nearest(src, dst, sp)
+        else:
+            out[active] = nearest_distances(src, dst, sp)
+    return out
+
+
+def surface_distances_from_voxels(va: LesionVoxels, vb: LesionVoxels, spacing: Sequence[float]) -> SurfaceDistances:
+    """HD95 / ASSD from the listed lesion voxels of two masks on the same (cropped) array."""
+    if va.size == 0 and vb.size == 0:
+        return SurfaceDistances(0.0, 0.0)
+    if va.size == 0 or vb.size == 0:
+        return SurfaceDistances(None, None)
+    sa, sb = va.surface_lin(), vb.surface_lin()
+    pooled = np.concatenate((nearest_surface_distances(sa, sb, va.shape, spacing),
+                             nearest_surface_distances(sb, sa, va.shape, spacing)))
+    return SurfaceDistances(float(np.percentile(pooled, 95)), float(pooled.mean()))
 
 
 def directed_surface_distances(a: np.ndarray, b: np.ndarray, spacing: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    """(distances A-surface → B-surface, distances B-surface → A-surface) in mm, C order.
-
-    Both masks must be non-empty bool arrays of the same shape (voxels beyond the array edge count
-    as background).
-    """
-    sa = surface_voxels(a)
-    sb = surface_voxels(b)
-    pa, pb = voxel_points(sa), voxel_points(sb)
-    if len(pa) * len(pb) <= BRUTE_FORCE_PAIRS:
-        return _all_pairs_nearest(pa, pb, spacing)
-    return nearest_distances(pa, pb, spacing), nearest_distances(pb, pa, spacing)
+    """(distances A-surface → B-surface, distances B-surface → A-surface) in mm, surface voxels in
+    C order. Both masks must be non-empty bool arrays of the same shape (voxels beyond the array
+    edge count as background)."""
+    va, vb = lesion_voxels(np.pad(a, 1)), lesion_voxels(np.pad(b, 1))
+    sa, sb = va.surface_lin(), vb.surface_lin()
+    return (nearest_surface_distances(sa, sb, va.shape, spacing), nearest_surface_distances(sb, sa, va.shape, spacing))
 
 
 def surface_distances_from_crop(a: np.ndarray, b: np.ndarray, spacing: Sequence[float]) -> SurfaceDistances:
-    """HD95 / ASSD of two cropped same-shape bool masks (see the module docstring)."""
-    has_a, has_b = bool(a.any()), bool(b.any())
-    if not has_a and not has_b:
-        return SurfaceDistances(0.0, 0.0)
-    if has_a != has_b:
-        return SurfaceDistances(None, None)
-    d_ab, d_ba = directed_surface_distances(a, b, spacing)
-    pooled = np.concatenate((d_ab, d_ba))
-    hd95 = float(np.percentile(pooled, 95))
-    assd = float(pooled.mean())
-    return SurfaceDistances(hd95, assd)
+    """HD95 / ASSD of two same-shape bool masks with a background border (as :func:`.crop.crop_pair` makes)."""
+    return surface_distances_from_voxels(lesion_voxels(a), lesion_voxels(b), spacing)
 
 
 def compute_surface_distances(a: np.ndarray, b: np.ndarray,

@@ -9,7 +9,6 @@ import numpy as np
 from ..errors import InputError
 from ..image import Image
 from ..masks import as_binary_mask
-from .crop import crop_pair
 from .dice import dice_from_counts
 from .lesion_count import count_difference_from_counts
 from .lesion_f1 import detection_from_labels
@@ -17,7 +16,7 @@ from .lesion_table import lesion_table_from_voxels
 from .result import AgreementResult
 from .surface import surface_distances_from_voxels
 from .volume import volume_difference_from_counts, volume_ml
-from .voxels import lesion_voxels
+from .voxels import lesion_pair
 
 
 def _spacing(spacing: Optional[Sequence[float]], affine: Optional[np.ndarray]) -> tuple[float, float, float]:
@@ -46,17 +45,14 @@ def compare_masks(a: np.ndarray, b: np.ndarray, spacing: Optional[Sequence[float
     that is reused by the counts, F1, the lesion table and the surface distances.
     """
     sp = _spacing(spacing, affine)
-    pair = crop_pair(a, b, margin=1)
-    va, vb = lesion_voxels(pair.a), lesion_voxels(pair.b)   # listed, labelled and surfaced once
-    lin = np.union1d(va.lin, vb.lin)                          # every voxel of A ∪ B, C order
-    la, lb = va.labels_at(lin), vb.labels_at(lin)
+    lp = lesion_pair(a, b)                   # cropped, listed, labelled and surfaced once
+    va, vb, la, lb = lp.a, lp.b, lp.la, lp.lb
     count_a, count_b = va.count, vb.count
-    n_a, n_b = va.size, vb.size
-    n_ab = int(np.count_nonzero((la > 0) & (lb > 0)))
+    n_a, n_b, n_ab = va.size, vb.size, lp.n_both
     det = detection_from_labels(la, lb, count_a, count_b)
     surf = surface_distances_from_voxels(va, vb, sp)
-    coords = np.unravel_index(lin, pair.a.shape)
-    table = lesion_table_from_voxels(coords, la, lb, count_a, count_b, sp, pair.offset, affine)
+    coords = np.unravel_index(lp.lin, va.shape)
+    table = lesion_table_from_voxels(coords, la, lb, count_a, count_b, sp, lp.pair.offset, affine)
     return AgreementResult(
         dice=dice_from_counts(n_a, n_b, n_ab),
         volume_diff_ml=volume_difference_from_counts(n_a, n_b, sp),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from .crop import bounding_box
 from .voxels import lesion_voxels
 
 
@@ -53,13 +54,22 @@ def _components(labels: np.ndarray, count: int, mask: np.ndarray) -> Components:
 def label_components(mask: np.ndarray) -> Components:
     """Label the 26-connected components of a binary mask.
 
-    Labels are numbered in order of each lesion's first voxel in C (i, j, k) order.
+    Labels are numbered in order of each lesion's first voxel in C (i, j, k) order. A 3D mask is
+    labelled on the bounding box of its voxels only (C order inside the box is C order in the grid).
     """
     m = np.asarray(mask)
-    if m.size == 0 or not m.any():
+    box = bounding_box(m) if m.ndim == 3 else (slice(None),) * m.ndim
+    if m.size == 0 or box is None:
         return Components(np.zeros(m.shape, dtype=np.int32), 0, np.zeros(0, dtype=np.int64))
-    m = m != 0
-    return _components(*_label(m), m)
+    crop = m[box] != 0
+    lab, count = _label(crop)
+    if lab.shape == m.shape:
+        labels = lab
+    else:
+        labels = np.zeros(m.shape, dtype=np.int32)
+        labels[box] = lab
+    sizes = np.bincount(lab.ravel(), minlength=count + 1)[1:].astype(np.int64)
+    return Components(labels, count, sizes)
 
 
 def label_pair(a: np.ndarray, b: np.ndarray) -> tuple[Components, Components]:
@@ -104,5 +114,9 @@ def label_voxels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def count_components(mask: np.ndarray) -> int:
-    """Number of 26-connected lesions in a binary mask."""
-    return label_components(mask).count
+    """Number of 26-connected lesions in a binary mask (labelled on its bounding box only)."""
+    m = np.asarray(mask)
+    box = bounding_box(m) if m.ndim == 3 else (slice(None),) * m.ndim
+    if m.size == 0 or box is None:
+        return 0
+    return _label(m[box] != 0)[1]

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .crop import MaskPair, crop_pair
+
 #: The 13 "forward" offsets of the 26-neighbourhood (the other 13 are their opposites).
 FORWARD_26 = [(di, dj, dk) for di in (0, 1) for dj in (-1, 0, 1) for dk in (-1, 0, 1) if (di, dj, dk) > (0, 0, 0)]
 #: The 6 face neighbours.
@@ -109,3 +111,35 @@ def _label(lin: np.ndarray, pos: np.ndarray, shape: tuple[int, int, int]) -> tup
     # undirected components; SciPy numbers them in order of their lowest node = first voxel in C order
     count, labels = connected_components(graph, directed=False)
     return labels.astype(np.int64) + 1, int(count)
+
+
+@dataclass(frozen=True)
+class LesionPair:
+    """Two masks cropped together, their lesion voxels, and the A and B labels of every voxel of A ∪ B.
+
+    Attributes:
+        pair: the crop (:class:`.crop.MaskPair`, one-voxel background margin).
+        a, b: the lesion voxels of A and of B on the crop.
+        lin: sorted linear indices (crop) of the voxels of A ∪ B.
+        la, lb: A and B lesion number of each of those voxels (0 = not in that mask).
+    """
+
+    pair: MaskPair
+    a: LesionVoxels
+    b: LesionVoxels
+    lin: np.ndarray
+    la: np.ndarray
+    lb: np.ndarray
+
+    @property
+    def n_both(self) -> int:
+        """Voxels in both A and B."""
+        return int(np.count_nonzero((self.la > 0) & (self.lb > 0)))
+
+
+def lesion_pair(a: np.ndarray, b: np.ndarray) -> LesionPair:
+    """Crop two same-shape masks (non-zero = lesion) once, list, label and surface their lesion voxels once."""
+    pair = crop_pair(a, b, margin=1)
+    va, vb = lesion_voxels(pair.a), lesion_voxels(pair.b)
+    lin = np.union1d(va.lin, vb.lin)
+    return LesionPair(pair, va, vb, lin, va.labels_at(lin), vb.labels_at(lin))

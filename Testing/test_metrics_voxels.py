@@ -165,3 +165,16 @@ def test_shell_and_full_search_table(a, b, spacing, hd95, assd):
     want = BENCH.reference_surface(a, b, spacing)
     assert (got.hd95_mm, got.assd_mm) == (want["hd95_mm"], want["assd_mm"])
     assert got.hd95_mm == pytest.approx(hd95, rel=1e-6) and got.assd_mm == pytest.approx(assd, rel=1e-6)
+
+
+# ----------------------------------------------------------------------------- mask check on the compare path
+@pytest.mark.parametrize("arr,expected", [
+    (np.array([0, 1, 1], np.uint8), True), (np.array([0, 2], np.uint8), False), (np.array([-1, 0], np.int16), False),
+    (np.array([True, False]), True), (np.array([0.0, 1.0], np.float32), True), (np.array([0.0, 0.5]), False),
+    (np.array([0.0, np.nan]), False), (np.zeros(0, np.uint8), True), (np.array([1, 1], np.int64), True),
+])
+def test_is_binary_table(arr, expected):
+    from AISAnnotationLib.masks import is_binary
+
+    assert is_binary(arr) is expected
+    assert is_binary(arr) == (set(np.unique(arr).tolist()) <= {0, 1})   # the definition it replaces

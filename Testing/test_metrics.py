@@ -183,13 +183,16 @@ def test_surface_of_a_solid_cube_excludes_its_interior():
     assert compute_assd(a, b, (1, 1, 2)) == pytest.approx((8 + 2 + 25 * 2) / 212, abs=1e-12)
 
 
-@pytest.mark.parametrize("brute_pairs,shell", [(0, 0), (1 << 19, 0), (0, 2), (1 << 19, 2), (0, 1)])
-def test_surface_distances_match_the_medpy_style_reference_on_random_shapes(brute_pairs, shell, monkeypatch):
-    """k-d tree / all pairs, with and without the shell search first: all equal to the EDT reference."""
+@pytest.mark.parametrize("brute_pairs,shell,edt", [(0, 0, 1 << 30), (1 << 19, 0, 1 << 30), (0, 2, 1 << 30),
+                                                    (1 << 19, 2, 1 << 30), (0, 1, 1 << 30), (0, 0, 0), (0, 2, 1)])
+def test_surface_distances_match_the_medpy_style_reference_on_random_shapes(brute_pairs, shell, edt, monkeypatch):
+    """k-d tree / all pairs / box distance map, with and without the shell search first: all equal
+    to the EDT reference."""
     from AISAnnotationLib.metrics import surface
 
     monkeypatch.setattr(surface, "BRUTE_FORCE_PAIRS", brute_pairs)
     monkeypatch.setattr(surface, "SHELL_VOXELS", shell)
+    monkeypatch.setattr(surface, "EDT_MIN_POINTS", edt)
     bench = _bench()
     rng = np.random.default_rng(5)
     from scipy import ndimage as ndi

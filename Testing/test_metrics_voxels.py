@@ -111,7 +111,11 @@ def test_crop_pair_any_dtype_margin_and_negative_offset(dtype):
 
 
 # ----------------------------------------------------------------------------- lesion voxels
-def test_lesion_voxels_labels_and_surface_equal_scipy_on_random_masks():
+@pytest.mark.parametrize("graph_max_density", [0.0, 1.0])     # SimpleITK scan / neighbour graph
+def test_lesion_voxels_labels_and_surface_equal_scipy_on_random_masks(graph_max_density, monkeypatch):
+    from AISAnnotationLib.metrics import voxels
+
+    monkeypatch.setattr(voxels, "GRAPH_MAX_DENSITY", graph_max_density)
     rng = np.random.default_rng(21)
     for _ in range(30):
         shape = tuple(int(x) for x in rng.integers(1, 12, 3))

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import SimpleITK as sitk
 
 from .crop import bounding_box
+from .voxels import label_image as _label
 from .voxels import lesion_voxels
 
 
@@ -29,21 +29,6 @@ class Components:
     labels: np.ndarray
     count: int
     sizes: np.ndarray
-
-
-#: Below this many voxels labelling runs on one thread (thread start-up dominates on small boxes).
-SINGLE_THREAD_VOXELS = 1 << 18
-
-
-def _label(m: np.ndarray) -> tuple[np.ndarray, int]:
-    img = sitk.GetImageFromArray(m.astype(np.uint8))
-    f = sitk.ConnectedComponentImageFilter()
-    f.SetFullyConnected(True)  # 26-neighbourhood in 3D
-    if m.size < SINGLE_THREAD_VOXELS:
-        f.SetNumberOfThreads(1)
-    labels = sitk.GetArrayFromImage(f.Execute(img))
-    labels = labels.view(np.int32) if labels.dtype == np.uint32 else labels.astype(np.int32)
-    return labels, int(f.GetObjectCount())
 
 
 def _components(labels: np.ndarray, count: int, mask: np.ndarray) -> Components:

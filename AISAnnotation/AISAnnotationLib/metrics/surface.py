@@ -28,7 +28,8 @@ nearest surface voxel of the other mask is then found exactly, in two steps:
    distance; the first offset that hits is the nearest (most voxels of two raters' outlines are
    0–2 voxels apart);
 2. the rest (farther apart) by all point pairs when few, else a k-d tree
-   (:func:`nearest_distances`).
+   (:func:`nearest_distances`), or, when very many are left (:data:`EDT_MIN_POINTS`), by SciPy's
+   ``distance_transform_edt`` of the other surface on the box (the reference's own method).
 
 Every distance is evaluated as ``sqrt(Σ (Δ_axis × spacing_axis)²)`` in float64, the very expression
 of ``scipy.ndimage.distance_transform_edt(..., sampling=spacing)``, so values are identical to a
@@ -63,6 +64,10 @@ KD_CANDIDATES = 3
 KD_MARGIN = 1e-12
 #: Radius of the shell search, in voxels of the finest axis (0 = only coinciding voxels).
 SHELL_VOXELS = 2
+#: From this many points left after the shell search, SciPy's exact distance transform of the box
+#: (MedPy's own method, restricted to the box) replaces the k-d tree, whose cost is unbounded for
+#: points deep inside a large hollow outline (all of it nearly equidistant).
+EDT_MIN_POINTS = 8192
 
 
 def _sq(delta: np.ndarray, sp: np.ndarray) -> np.ndarray:
@@ -173,7 +178,13 @@ def nearest_surface_distances(src_lin: np.ndarray, dst_lin: np.ndarray, shape: S
             if not active.size:
                 break
     out = np.sqrt(best)
-    if active.size:                                     # farther than the shell: search all of dst
+    if active.size >= EDT_MIN_POINTS:                   # many far points: one distance map of the box
+        from scipy import ndimage as ndi
+
+        background = np.ones(int(np.prod(shape)), dtype=bool)
+        background[dst_lin] = False
+        out[active] = ndi.distance_transform_edt(background.reshape(tuple(shape)), sampling=sp).ravel()[src_lin[active]]
+    elif active.size:                                   # farther than the shell: search all of dst
         src, dst = _coords(src_lin[active], shape), _coords(dst_lin, shape)
         if len(src) * len(dst) <= BRUTE_FORCE_PAIRS:
             out[active] = _all_pairs_nearest(src, dst, sp)

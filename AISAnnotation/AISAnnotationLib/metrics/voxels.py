@@ -7,8 +7,10 @@ and neighbours are found by adding a constant to the C-order linear index.
 
 One look-up table over the array maps each voxel to its list position (-1 for background); it
 answers "is this voxel a lesion voxel" for the 26-connected labelling (13 forward neighbours per
-voxel, joined by SciPy's sparse-graph connected components) and for the surface (a voxel with a
-6-neighbour outside the mask, as ``mask ^ binary_erosion(mask)`` in MedPy).
+voxel, joined by SciPy's sparse-graph connected components; for a dense mask, above
+:data:`GRAPH_MAX_DENSITY`, one SimpleITK scan of the array is cheaper and gives the same labels)
+and for the surface (a voxel with a 6-neighbour outside the mask, as ``mask ^ binary_erosion(mask)``
+in MedPy).
 """
 
 from __future__ import annotations
@@ -95,7 +97,36 @@ def lesion_voxels(mask: np.ndarray) -> LesionVoxels:
     return LesionVoxels(shape, lin, pos, labels, count, ~inside)
 
 
+#: Below this many voxels labelling runs on one thread (thread start-up dominates on small boxes).
+SINGLE_THREAD_VOXELS = 1 << 18
+
+
+def label_image(m: np.ndarray) -> tuple[np.ndarray, int]:
+    """26-connected labels (int32 array, numbered by first voxel in C order) and count of a bool array, by
+    SimpleITK's ``ConnectedComponent`` (``fullyConnected``: the same relation as cc3d's connectivity 26)."""
+    import SimpleITK as sitk
+
+    img = sitk.GetImageFromArray(m.astype(np.uint8))
+    f = sitk.ConnectedComponentImageFilter()
+    f.SetFullyConnected(True)  # 26-neighbourhood in 3D
+    if m.size < SINGLE_THREAD_VOXELS:
+        f.SetNumberOfThreads(1)
+    labels = sitk.GetArrayFromImage(f.Execute(img))
+    labels = labels.view(np.int32) if labels.dtype == np.uint32 else labels.astype(np.int32)
+    return labels, int(f.GetObjectCount())
+
+
+#: Lesion voxels per array voxel above which labelling scans the array (SimpleITK) instead of
+#: joining the voxels' neighbour graph (measured crossover ≈ 1.5 %; lesion crops are ≈ 1 %).
+GRAPH_MAX_DENSITY = 1 / 64
+
+
 def _label(lin: np.ndarray, pos: np.ndarray, shape: tuple[int, int, int]) -> tuple[np.ndarray, int]:
+    if lin.size > GRAPH_MAX_DENSITY * pos.size:         # dense: one pass over the array is cheaper
+        m = np.zeros(pos.size, dtype=bool)
+        m[lin] = True
+        labels, count = label_image(m.reshape(shape))
+        return labels.ravel()[lin].astype(np.int64), count
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import connected_components
 
@@ -141,5 +172,5 @@ def lesion_pair(a: np.ndarray, b: np.ndarray) -> LesionPair:
     """Crop two same-shape masks (non-zero = lesion) once, list, label and surface their lesion voxels once."""
     pair = crop_pair(a, b, margin=1)
     va, vb = lesion_voxels(pair.a), lesion_voxels(pair.b)
-    lin = np.union1d(va.lin, vb.lin)
+    lin = np.flatnonzero(pair.a | pair.b)              # on the crop: cheaper than merging the lists
     return LesionPair(pair, va, vb, lin, va.labels_at(lin), vb.labels_at(lin))

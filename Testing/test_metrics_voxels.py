@@ -108,6 +108,9 @@ def test_crop_pair_any_dtype_margin_and_negative_offset(dtype):
     assert not pair.a[0].any() and not pair.b[-1].any()        # the margin is background
     assert bounding_box(b) == (slice(2, 3), slice(5, 6), slice(6, 7))
     assert crop_pair(np.zeros((3, 3, 3), dtype), np.zeros((3, 3, 3), dtype)).empty
+    fortran = np.asfortranarray(b)                              # NIfTI readers return Fortran order
+    assert bounding_box(fortran) == bounding_box(b) and bounding_box(np.asfortranarray(a)) == bounding_box(a)
+    assert bounding_box(b[:, ::-1]) == (slice(2, 3), slice(0, 1), slice(6, 7))   # any other layout too
 
 
 # ----------------------------------------------------------------------------- lesion voxels

@@ -48,8 +48,12 @@ def bounding_box(mask: np.ndarray) -> Optional[tuple[slice, slice, slice]]:
     """Tight bounding box (slices) of a mask's non-zero voxels (any dtype), or None when it is empty.
 
     One pass over the volume finds the slab of lesion rows; that slab is OR-ed into one plane,
-    whose non-empty columns and depths give the other two axes. No full-volume copy is made.
+    whose non-empty columns and depths give the other two axes. No full-volume copy is made. A
+    Fortran-ordered array (as NIfTI readers return) is scanned as its transpose, in memory order.
     """
+    if mask.ndim == 3 and not mask.flags.c_contiguous and mask.flags.f_contiguous:
+        box = bounding_box(mask.T)
+        return None if box is None else (box[2], box[1], box[0])
     rows = np.flatnonzero(mask.any(axis=(1, 2)))
     if rows.size == 0:
         return None

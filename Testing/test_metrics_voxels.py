@@ -132,6 +132,20 @@ def test_lesion_voxels_labels_and_surface_equal_scipy_on_random_masks(graph_max_
         assert np.array_equal(v.labels_at(np.arange(m.size)), want_labels.ravel())
 
 
+def test_several_masks_labelled_in_one_graph_keep_their_own_numbers():
+    from AISAnnotationLib.metrics.voxels import lesion_voxels_of
+
+    rng = np.random.default_rng(4)
+    sparse1 = np.pad(rng.random((20, 20, 20)) < 0.01, 1)
+    dense = np.pad(rng.random((6, 6, 6)) < 0.5, 1)                 # above the graph density: SimpleITK scan
+    sparse2 = np.pad(rng.random((15, 25, 10)) < 0.012, 1)
+    empty = np.zeros((4, 4, 4), bool)
+    got = lesion_voxels_of(sparse1, empty, dense, sparse2)
+    for m, v in zip((sparse1, empty, dense, sparse2), got):
+        want, n = ndi.label(m, structure=np.ones((3, 3, 3)))
+        assert v.count == n and np.array_equal(v.labels, want.ravel()[v.lin])
+
+
 def test_lesion_voxels_table():
     cube5 = np.pad(np.ones((3, 3, 3), bool), 1)                # 27 voxels, only the centre is interior
     v = lesion_voxels(cube5)

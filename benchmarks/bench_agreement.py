@@ -249,7 +249,7 @@ def main(argv=None) -> int:
     for note in refs["notes"]:
         print(note)
     have_isles = any("isles_official" in r for r in refs["cases"].values())
-    print(f"wall ms, median (best) of {args.repeat} runs each (ours: {args.repeat} runs before and {args.repeat} after "
+    print(f"wall ms, median (fastest), and median CPU ms, of {args.repeat} runs each (ours: {args.repeat} runs before and {args.repeat} after "
           f"the references); load average {load0:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"{'grid':<16} {'shape':<12} {'ours':>13} {'ISLES':>15} {'DeepMind':>15} {'MedPy':>17} "
           f"{'ratio median':>13} {'ratio best':>11} {'ratio CPU':>10}")
@@ -266,8 +266,12 @@ def main(argv=None) -> int:
 
         def ms(x):
             return f"{x['s'] * 1e3:.1f} ({x['best'] * 1e3:.1f})"
+
+        def cpu(x):
+            return f"cpu {x['cpu'] * 1e3:.1f}"
         print(f"{name:<16} {'x'.join(map(str, a.shape)):<12} {ms(ours):>13} {ms(isles):>15} {ms(r['deepmind']):>15} "
               f"{ms(r['medpy']):>17} {ratio['s']:>12.1f}x {ratio['best']:>10.1f}x {ratio['cpu']:>9.1f}x")
+        print(f"{'':<16} {'':<12} {cpu(ours):>13} {cpu(isles):>15} {cpu(r['deepmind']):>15} {cpu(r['medpy']):>17}")
         result = compare_masks(a, b, spacing=sp, affine=aff)
         for line in check_values(result, r):
             print("    " + line)

@@ -24,9 +24,9 @@ voxels are listed once (:mod:`.voxels`), which gives the surfaces by 6 look-ups 
 nearest surface voxel of the other mask is then found exactly, in two steps:
 
 1. a shell search: the other surface is marked in a small padded array and each surface voxel
-   looks at the offsets within :data:`SHELL_VOXELS` voxels (finest axis) in increasing order of
-   distance; the first offset that hits is the nearest (most voxels of two raters' outlines are
-   0–2 voxels apart);
+   looks at every offset within :data:`SHELL_VOXELS` voxels (finest axis), listed in increasing
+   order of distance; the first offset that hits is the nearest (most voxels of two raters'
+   outlines are 0–2 voxels apart);
 2. the rest (farther apart) by all point pairs when few, else a k-d tree
    (:func:`nearest_distances`), or, when very many are left (:data:`EDT_MIN_POINTS`), by SciPy's
    ``distance_transform_edt`` of the other surface on the box (the reference's own method).
@@ -64,6 +64,8 @@ KD_CANDIDATES = 3
 KD_MARGIN = 1e-12
 #: Radius of the shell search, in voxels of the finest axis (0 = only coinciding voxels).
 SHELL_VOXELS = 2
+#: Point × offset look-ups done at once by the shell search (bounds its temporary, ~1 byte each).
+SHELL_CHUNK = 1 << 20
 #: From this many points left after the shell search, SciPy's exact distance transform of the box
 #: (MedPy's own method, restricted to the box) replaces the k-d tree, whose cost is unbounded for
 #: points deep inside a large hollow outline (all of it nearly equidistant).
@@ -98,7 +100,7 @@ def nearest_distances(src: np.ndarray, dst: np.ndarray, spacing: Sequence[float]
     sp = np.asarray(spacing, dtype=np.float64)
     if len(dst) == 0:
         raise ValueError("no destination points: the distance to an empty surface is undefined")
-    tree = cKDTree(dst * sp)
+    tree = cKDTree(dst * sp, leafsize=32, balanced_tree=False, compact_nodes=False)   # fastest to build here
     src_mm = src * sp
     best = np.empty(len(src))
     todo = np.arange(len(src))
@@ -166,17 +168,18 @@ def nearest_surface_distances(src_lin: np.ndarray, dst_lin: np.ndarray, shape: S
     to_padded = lambda lin: _coords(lin, shape) @ strides + shift  # noqa: E731
     marked = np.zeros(int(np.prod(padded)), dtype=bool)
     marked[to_padded(dst_lin)] = True
-    best = np.zeros(src_lin.size, dtype=np.float64)         # every entry set below
-    active = np.arange(src_lin.size)
     at = to_padded(src_lin)
-    for step, d2 in zip((offsets @ strides).tolist(), e.tolist()):
-        hit = marked[at + step]
-        if hit.any():
-            best[active[hit]] = d2
-            miss = ~hit
-            active, at = active[miss], at[miss]
-            if not active.size:
-                break
+    steps = offsets @ strides
+    best = np.zeros(src_lin.size, dtype=np.float64)         # every entry set below
+    found = np.zeros(src_lin.size, dtype=bool)
+    chunk = max(1, SHELL_CHUNK // len(steps))
+    for lo in range(0, src_lin.size, chunk):             # all offsets of a chunk of points at once
+        hits = marked[at[lo:lo + chunk, None] + steps]     # points × offsets, offsets nearest first
+        first = hits.argmax(axis=1)
+        hit = hits[np.arange(hits.shape[0]), first]
+        best[lo:lo + chunk] = np.where(hit, e[first], 0.0)
+        found[lo:lo + chunk] = hit
+    active = np.flatnonzero(~found)
     out = np.sqrt(best)
     if active.size >= EDT_MIN_POINTS:                   # many far points: one distance map of the box
         from scipy import ndimage as ndi

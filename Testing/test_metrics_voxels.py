@@ -132,6 +132,39 @@ def test_lesion_voxels_labels_and_surface_equal_scipy_on_random_masks(graph_max_
         assert np.array_equal(v.labels_at(np.arange(m.size)), want_labels.ravel())
 
 
+def row(*runs, length=12):
+    """One row along k with the given (start, stop) runs."""
+    r = np.zeros(length, bool)
+    for a, b in runs:
+        r[a:b] = True
+    return r
+
+
+# (name, row i=1 j=1, a neighbouring row, its (di, dj), expected lesion count)
+RUN_CASES = [
+    ("three runs under one long run", row((1, 11)), row((1, 3), (5, 6), (8, 11)), (0, 1), 1),
+    ("middle run only, diagonal row", row((1, 11)), row((5, 6)), (1, 1), 1),
+    ("corner contact at the run's end", row((1, 4)), row((4, 7)), (1, -1), 1),   # (1, 1, 3) touches (2, 0, 4)
+    ("gap of one voxel along k", row((1, 4)), row((6, 8)), (0, 1), 2),
+    ("same row, gap of one", row((1, 4), (5, 8)), row(), (0, 1), 2),
+    ("short run bridging two long ones", row((1, 4), (6, 10)), row((4, 6)), (1, 0), 1),
+]
+
+
+@pytest.mark.parametrize("name,r0,r1,delta,count", RUN_CASES, ids=[c[0] for c in RUN_CASES])
+def test_run_linking_table(name, r0, r1, delta, count, monkeypatch):
+    from AISAnnotationLib.metrics import voxels
+
+    monkeypatch.setattr(voxels, "GRAPH_MAX_DENSITY", 1.0)     # always the run graph
+    m = np.zeros((4, 4, 12), bool)
+    m[1, 1] = r0
+    m[1 + delta[0], 1 + delta[1]] = r1
+    m = np.pad(m, 1)
+    v = lesion_voxels(m)
+    want, n = ndi.label(m, structure=np.ones((3, 3, 3)))
+    assert v.count == n == count and np.array_equal(v.labels, want.ravel()[v.lin])
+
+
 def test_several_masks_labelled_in_one_graph_keep_their_own_numbers():
     from AISAnnotationLib.metrics.voxels import lesion_voxels_of
 

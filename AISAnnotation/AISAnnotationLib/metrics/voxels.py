@@ -6,11 +6,11 @@ one voxel, :func:`.crop.crop_pair`): then every neighbour of a lesion voxel lies
 and neighbours are found by adding a constant to the C-order linear index.
 
 One look-up table over the array maps each voxel to its list position (-1 for background); it
-answers "is this voxel a lesion voxel" for the 26-connected labelling (13 forward neighbours per
-voxel, joined by SciPy's sparse-graph connected components; for a dense mask, above
-:data:`GRAPH_MAX_DENSITY`, one SimpleITK scan of the array is cheaper and gives the same labels)
-and for the surface (a voxel with a 6-neighbour outside the mask, as ``mask ^ binary_erosion(mask)``
-in MedPy).
+answers "is this voxel a lesion voxel" for the surface (a voxel with a 6-neighbour outside the
+mask, as ``mask ^ binary_erosion(mask)`` in MedPy). Lesions (26-connected) are found on runs of
+consecutive voxels along k: runs in neighbouring rows are linked by binary search in the sorted
+list and joined by SciPy's sparse-graph connected components (for a dense mask, above
+:data:`GRAPH_MAX_DENSITY`, one SimpleITK scan of the array is cheaper and gives the same labels).
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ import numpy as np
 
 from .crop import MaskPair, crop_pair
 
-#: The 13 "forward" offsets of the 26-neighbourhood (the other 13 are their opposites).
-FORWARD_26 = [(di, dj, dk) for di in (0, 1) for dj in (-1, 0, 1) for dk in (-1, 0, 1) if (di, dj, dk) > (0, 0, 0)]
 #: The 6 face neighbours.
 FACES_6 = [(-1, 0, 0), (1, 0, 0), (0, -1, 0), (0, 1, 0), (0, 0, -1), (0, 0, 1)]
 
@@ -103,18 +101,18 @@ def lesion_voxels_of(*masks: np.ndarray) -> list[LesionVoxels]:
     graph and one SciPy call (their lesions never touch: their voxels are separate nodes)."""
     listed = [_listed(m) for m in masks]
     labelled: dict[int, tuple[np.ndarray, int]] = {}
-    us, vs, starts, total = [], [], {}, 0
+    us, vs, starts, run_of, total = [], [], {}, {}, 0
     for i, (shape, lin, pos, _) in enumerate(listed):
         if lin.size == 0:
             labelled[i] = (np.zeros(0, dtype=np.int64), 0)
         elif lin.size > GRAPH_MAX_DENSITY * pos.size:     # dense: one pass over the array is cheaper
             labelled[i] = _label_scan(lin, pos, shape)
         else:
-            u, v = _edges(lin, pos, shape)
+            run_of[i], u, v, n_runs = _run_edges(lin, shape)
             us.append(u + total)
             vs.append(v + total)
             starts[i] = total
-            total += lin.size
+            total += n_runs
     if starts:
         from scipy.sparse import csr_matrix
         from scipy.sparse.csgraph import connected_components
@@ -124,9 +122,9 @@ def lesion_voxels_of(*masks: np.ndarray) -> list[LesionVoxels]:
         # undirected components, numbered in order of their lowest node: by mask, then by first voxel in C order
         _, labels = connected_components(graph, directed=False)
         for i, start in starts.items():
-            own = labels[start:start + listed[i][1].size].astype(np.int64)
-            first = int(own[0])                          # the mask's first voxel starts its first lesion
-            labelled[i] = (own - (first - 1), int(own.max()) - first + 1)
+            own = labels[start:start + int(run_of[i][-1]) + 1].astype(np.int64)
+            first = int(own[0])                          # the mask's first run starts its first lesion
+            labelled[i] = ((own - (first - 1))[run_of[i]], int(own.max()) - first + 1)
     return [LesionVoxels(shape, lin, pos, labelled[i][0], labelled[i][1], surface)
             for i, (shape, lin, pos, surface) in enumerate(listed)]
 
@@ -162,15 +160,36 @@ def _label_scan(lin: np.ndarray, pos: np.ndarray, shape: tuple[int, int, int]) -
     return labels.ravel()[lin].astype(np.int64), count
 
 
-def _edges(lin: np.ndarray, pos: np.ndarray, shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs of list positions of 26-neighbouring voxels (each pair once: forward offsets only)."""
+#: (di, dj) of the 8 rows around a row of the array (same i-j plane ± 1, either direction).
+ROWS_8 = [(di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0)]
+
+
+def _run_edges(lin: np.ndarray, shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Runs of consecutive voxels along k, and the pairs of 26-connected runs.
+
+    Returns ``(run of each voxel, u, v, number of runs)``. Two runs in neighbouring rows touch
+    when one overlaps the other's k-range widened by one voxel. For each run and each of its 8
+    neighbouring rows, the first and the last lesion voxel inside that widened range are found by
+    binary search and their runs linked: a run lying strictly between them sees only this run in
+    its own widened range (which this run covers), so that link is made from its side.
+    """
+    n = lin.size
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.not_equal(np.diff(lin), 1, out=new[1:])          # runs never cross rows: the border is background
+    starts = np.flatnonzero(new)
+    run_of = np.cumsum(new) - 1
+    lo, hi = lin[starts] - 1, lin[np.append(starts[1:], n) - 1] + 1
+    runs = np.arange(starts.size)
     us, vs = [], []
-    for off in FORWARD_26:
-        nb = pos[lin + linear_step(off, shape)]
-        hit = nb >= 0
-        us.append(np.flatnonzero(hit))
-        vs.append(nb[hit])
-    return np.concatenate(us), np.concatenate(vs)
+    for di, dj in ROWS_8:
+        d = linear_step((di, dj, 0), shape)
+        first = np.searchsorted(lin, lo + d)
+        last = np.searchsorted(lin, hi + d, side="right") - 1
+        ok = first <= last
+        us += [runs[ok], runs[ok]]
+        vs += [run_of[first[ok]], run_of[last[ok]]]
+    return run_of, np.concatenate(us), np.concatenate(vs), int(starts.size)
 
 
 @dataclass(frozen=True)

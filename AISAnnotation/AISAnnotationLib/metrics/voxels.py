@@ -101,24 +101,24 @@ def lesion_voxels_of(*masks: np.ndarray) -> list[LesionVoxels]:
     graph and one SciPy call (their lesions never touch: their voxels are separate nodes)."""
     listed = [_listed(m) for m in masks]
     labelled: dict[int, tuple[np.ndarray, int]] = {}
-    us, vs, starts, run_of, total = [], [], {}, {}, 0
+    links, starts, run_of, total = [], {}, {}, 0
     for i, (shape, lin, pos, _) in enumerate(listed):
         if lin.size == 0:
             labelled[i] = (np.zeros(0, dtype=np.int64), 0)
         elif lin.size > GRAPH_MAX_DENSITY * pos.size:     # dense: one pass over the array is cheaper
             labelled[i] = _label_scan(lin, pos, shape)
         else:
-            run_of[i], u, v, n_runs = _run_edges(lin, shape)
-            us.append(u + total)
-            vs.append(v + total)
+            run_of[i], own_links = _run_links(lin, shape)
+            links.append(own_links + total)
             starts[i] = total
-            total += n_runs
+            total += own_links.shape[0]
     if starts:
         from scipy.sparse import csr_matrix
         from scipy.sparse.csgraph import connected_components
 
-        u, v = np.concatenate(us), np.concatenate(vs)
-        graph = csr_matrix((np.ones(u.size, dtype=np.int8), (u, v)), shape=(total, total))
+        k = 2 * len(ROWS_8)                               # links per run: a CSR row of fixed length
+        indices = np.concatenate(links).ravel()
+        graph = csr_matrix((np.ones(indices.size), indices, np.arange(0, indices.size + 1, k)), shape=(total, total))
         # undirected components, numbered in order of their lowest node: by mask, then by first voxel in C order
         _, labels = connected_components(graph, directed=False)
         for i, start in starts.items():
@@ -164,14 +164,16 @@ def _label_scan(lin: np.ndarray, pos: np.ndarray, shape: tuple[int, int, int]) -
 ROWS_8 = [(di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0)]
 
 
-def _run_edges(lin: np.ndarray, shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Runs of consecutive voxels along k, and the pairs of 26-connected runs.
+def _run_links(lin: np.ndarray, shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of consecutive voxels along k, and the runs each run is 26-connected to.
 
-    Returns ``(run of each voxel, u, v, number of runs)``. Two runs in neighbouring rows touch
-    when one overlaps the other's k-range widened by one voxel. For each run and each of its 8
-    neighbouring rows, the first and the last lesion voxel inside that widened range are found by
-    binary search and their runs linked: a run lying strictly between them sees only this run in
-    its own widened range (which this run covers), so that link is made from its side.
+    Returns ``(run of each voxel, links)``: ``links`` has one row per run and 16 columns, two per
+    neighbouring row, holding linked runs (the run itself where there is none). Two runs in
+    neighbouring rows touch when one overlaps the other's k-range widened by one voxel. For each
+    run and each of its 8 neighbouring rows, the first and the last lesion voxel inside that
+    widened range are found by binary search and their runs linked: a run lying strictly between
+    them sees only this run in its own widened range (which this run covers), so that link is
+    made from its side.
     """
     n = lin.size
     new = np.empty(n, dtype=bool)
@@ -181,15 +183,15 @@ def _run_edges(lin: np.ndarray, shape: tuple[int, int, int]) -> tuple[np.ndarray
     run_of = np.cumsum(new) - 1
     lo, hi = lin[starts] - 1, lin[np.append(starts[1:], n) - 1] + 1
     runs = np.arange(starts.size)
-    us, vs = [], []
-    for di, dj in ROWS_8:
+    links = np.empty((starts.size, 2 * len(ROWS_8)), dtype=np.int64)
+    for c, (di, dj) in enumerate(ROWS_8):
         d = linear_step((di, dj, 0), shape)
         first = np.searchsorted(lin, lo + d)
         last = np.searchsorted(lin, hi + d, side="right") - 1
         ok = first <= last
-        us += [runs[ok], runs[ok]]
-        vs += [run_of[first[ok]], run_of[last[ok]]]
-    return run_of, np.concatenate(us), np.concatenate(vs), int(starts.size)
+        links[:, 2 * c] = np.where(ok, run_of[np.minimum(first, n - 1)], runs)
+        links[:, 2 * c + 1] = np.where(ok, run_of[last], runs)
+    return run_of, links
 
 
 @dataclass(frozen=True)

@@ -182,16 +182,13 @@ def _run_links(lin: np.ndarray, shape: tuple[int, int, int]) -> tuple[np.ndarray
     starts = np.flatnonzero(new)
     run_of = np.cumsum(new) - 1
     lo, hi = lin[starts] - 1, lin[np.append(starts[1:], n) - 1] + 1
-    runs = np.arange(starts.size)
-    links = np.empty((starts.size, 2 * len(ROWS_8)), dtype=np.int64)
-    for c, (di, dj) in enumerate(ROWS_8):
-        d = linear_step((di, dj, 0), shape)
-        first = np.searchsorted(lin, lo + d)
-        last = np.searchsorted(lin, hi + d, side="right") - 1
-        ok = first <= last
-        links[:, 2 * c] = np.where(ok, run_of[np.minimum(first, n - 1)], runs)
-        links[:, 2 * c + 1] = np.where(ok, run_of[last], runs)
-    return run_of, links
+    runs = np.arange(starts.size)[:, None]
+    d = np.array([linear_step((di, dj, 0), shape) for di, dj in ROWS_8], dtype=np.int64)
+    first = np.searchsorted(lin, (lo[:, None] + d).ravel()).reshape(-1, d.size)            # runs × rows
+    last = np.searchsorted(lin, (hi[:, None] + d).ravel(), side="right").reshape(-1, d.size) - 1
+    ok = first <= last
+    links = np.stack((np.where(ok, run_of[np.minimum(first, n - 1)], runs), np.where(ok, run_of[last], runs)), axis=2)
+    return run_of, links.reshape(starts.size, 2 * d.size)
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,9 @@ Measured: ours = one :func:`AISAnnotationLib.metrics.compare_masks` call (every 
 counts, lesion F1, HD95, ASSD and the lesion table); reference = official ISLES metric calls +
 DeepMind surface distances, the pair a user would run for the same numbers. Ratio = (ISLES + DeepMind)
 / ours, all measured in the same run, on median wall times, on the fastest runs and on median process
-CPU times; the target, ≥ 20× on both grids, is judged on the fastest runs (timeit's rule: on a loaded
-machine the minimum is the least disturbed), exit status 0 when met. MedPy's time is shown too.
+CPU times. The target, ≥ 20× on both grids, is judged on the median wall AND the CPU ratios (on a
+loaded machine a short call's fastest run is undisturbed while a long one's never is, so the
+fastest-run ratio flatters ours and is only shown); exit status 0 when met. MedPy's time is shown too.
 
 Run: ``python benchmarks/bench_agreement.py [--repeat N] [--data DIR] [--isles-eval DIR] [--ref-env DIR]``
 """
@@ -278,12 +279,11 @@ def main(argv=None) -> int:
     print("ratio = (official ISLES + DeepMind) / ours; ours = one compare_masks call: Dice, volumes, counts, "
           "lesion F1, HD95, ASSD and the lesion table")
     what = "official ISLES + DeepMind" if have_isles else "DeepMind only (official ISLES code absent)"
-    worst = min(r["best"] for r in ratios)
+    worst = min(min(r["s"], r["cpu"]) for r in ratios)
     print("ratio median / best: on median / fastest wall times; ratio CPU: on median process CPU times "
           "(insensitive to other processes' load)")
-    print(f"target >= 20x vs {what} on the fastest runs (timeit's rule on a loaded machine): "
-          f"{'met' if worst >= 20 else 'NOT met'} (worst {worst:.1f}x; on medians worst "
-          f"{min(r['s'] for r in ratios):.1f}x, on CPU worst {min(r['cpu'] for r in ratios):.1f}x)")
+    print(f"target >= 20x vs {what} on median wall and CPU times: {'met' if worst >= 20 else 'NOT met'} "
+          f"(worst {worst:.1f}x; on the fastest runs worst {min(r['best'] for r in ratios):.1f}x)")
     return 0 if worst >= 20 and have_isles else 1
 
 

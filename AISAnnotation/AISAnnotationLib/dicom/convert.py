@@ -131,7 +131,7 @@ def _link_inputs(series: Series, src: Path) -> None:
 def _run_dcm2niix(src: Path, out: Path, name: str) -> str:
     """Convert one series' folder in isolation; returns the dcm2niix log (AISError on failure)."""
     out.mkdir(parents=True)
-    cmd = [dcm2niix_executable(), "-ba", "y", "-b", "y", "-z", "y", "-f", name, "-w", "0",
+    cmd = [dcm2niix_executable(), "-ba", "y", "-b", "y", "-z", "n", "-f", name, "-w", "0",
            "-o", str(out), str(src)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=DCM2NIIX_TIMEOUT_S)
@@ -157,9 +157,9 @@ def check_one_patient_one_study(dicom_dir: Path, series: list[Series]) -> None:
     for s in series:
         for f in s.files:
             lab = s.label().rsplit(" (", 1)[0]
-            pk = patients.setdefault(_patient_key(f.header), {})
+            pk = patients.setdefault(_patient_key(f.brief), {})
             pk[lab] = pk.get(lab, 0) + 1
-            st = studies.setdefault(str(f.header.get("StudyInstanceUID", "") or ""), {})
+            st = studies.setdefault(str(f.brief.get("StudyInstanceUID", "") or ""), {})
             st[lab] = st.get(lab, 0) + 1
     for what, found, show in (("patients", patients, lambda k: "ID " + mask(k[0]) + ", name " + mask(k[1])),
                               ("studies", studies, lambda k: "StudyInstanceUID " + mask(k))):
@@ -255,7 +255,7 @@ def _convert_into(staging: Path, dicom_dir: Path, bids_root: Path, subject: str,
                          "file names must not identify the patient — choose a pseudonymous label")
     jobs = []
     for n, s in enumerate(scan.series):
-        headers = [f.header for f in s.files]
+        headers = s.headers()
         jobs.append(_Job(s, classify_series(headers), SeriesFacts.of(headers), f"s{n:03d}"))
     out_root = staging / "bids"
     src_root = out_root / bids.session_dir(Path("sourcedata"), subject, session) / "dicom"

@@ -13,10 +13,11 @@ a malformed element, a public element stored as UN); the caller then uses pydico
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 from .deidentify import (
     _SAFE_PRIVATE_TEXT,
+    DICOM_UID_ROOT,
     METHOD_CODES,
     METHOD_TEXT,
     SAFE_PRIVATE,
@@ -27,7 +28,10 @@ from .deidentify import (
 )
 from .rawdicom import (
     EXPLICIT_LE,
-    Element,
+    START,
+    TAG,
+    VEND,
+    VR,
     Unsupported,
     encode,
     encode_sequence,
@@ -46,31 +50,30 @@ _SINGLE_VALUE_TEXT = frozenset({"LT", "ST", "UT"})
 _TEXTUAL_PRIVATE = frozenset({"CS", "LO", "SH", "LT", "ST", "UT"})
 
 
-def creators(buf: bytes, els: list[Element]) -> dict[tuple[int, int], str]:
+def creators(buf: bytes, els: list[tuple]) -> dict[tuple[int, int], str]:
     """(group, block) → private creator of one dataset level."""
-    return {(el.tag >> 16, el.tag & 0xFFFF): text(buf, el).strip() for el in els
-            if (el.tag >> 16) & 1 and 0x0010 <= (el.tag & 0xFFFF) <= 0x00FF}
+    return {(el[TAG] >> 16, el[TAG] & 0xFFFF): text(buf, el).strip() for el in els
+            if el[TAG] & 0x10000 and 0x0010 <= (el[TAG] & 0xFFFF) <= 0x00FF}
 
 
-def private_key(tag: int, blocks: dict[tuple[int, int], str]) -> Optional[tuple[int, str, int]]:
-    """(group, creator, element offset) of a private data element, None without a creator."""
-    group, elem = tag >> 16, tag & 0xFFFF
-    creator = blocks.get((group, (elem >> 8) & 0xFF))
-    return None if creator is None else (group, creator, elem & 0xFF)
+def listed_tags(blocks: dict[tuple[int, int], str], listed: Any) -> frozenset:
+    """The private tags of this dataset level whose (group, creator, offset) is in ``listed``."""
+    by_creator: dict[tuple[int, str], list[int]] = {}
+    for group, creator, offset in listed:
+        by_creator.setdefault((group, creator), []).append(offset)
+    return frozenset((group << 16) | (block << 8) | off for (group, block), creator in blocks.items()
+                     for off in by_creator.get((group, creator), ()))
 
 
-def _safe_private(buf: bytes, el: Element, blocks: dict[tuple[int, int], str]) -> bool:
-    if private_key(el.tag, blocks) not in SAFE_PRIVATE:
-        return False
-    if el.vr not in _TEXTUAL_PRIVATE:
+def _safe_value(buf: bytes, el: tuple) -> bool:
+    vr = el[VR]
+    if vr not in _TEXTUAL_PRIVATE:
         return True  # numbers (FD, FL, DS, IS, US …) and UN (as the pydicom de-identifier)
-    vals = [text(buf, el)] if el.vr in _SINGLE_VALUE_TEXT else text_values(buf, el)
+    vals = [text(buf, el)] if vr in _SINGLE_VALUE_TEXT else text_values(buf, el)
     return all(_SAFE_PRIVATE_TEXT.match(v.rstrip("\x00 ").strip()) for v in vals)
 
 
 def _uid(u: str, ctx: DeidContext) -> str:
-    from .deidentify import DICOM_UID_ROOT
-
     u = u.strip().rstrip("\x00")
     if not u or u.startswith(DICOM_UID_ROOT):
         return u
@@ -79,50 +82,63 @@ def _uid(u: str, ctx: DeidContext) -> str:
     return ctx.uid_map[u]
 
 
-def _level(buf: bytes, els: list[Element], ctx: DeidContext) -> list[tuple[int, bytes]]:
+_ACTIONS: dict[tuple[int, str], str] = {}
+
+
+def _level(buf: bytes, els: list[tuple], ctx: DeidContext) -> list[tuple[int, bytes]]:
     """The de-identified elements of one dataset level, as (tag, encoded bytes)."""
-    blocks = creators(buf, els)
+    blocks: dict[tuple[int, int], str] = {}   # private creators seen so far (they precede their blocks)
+    creator_bytes: dict[int, bytes] = {}
     kept_blocks = set()
     out: list[tuple[int, bytes]] = []
+    append = out.append
+    actions = _ACTIONS
     for el in els:
-        tag = el.tag
-        if (tag >> 16) & 1:
+        tag = el[TAG]
+        if tag & 0x10000:  # private (odd group)
             elem = tag & 0xFFFF
             if elem < 0x0010:
                 continue  # private group length (or reserved): not kept
             if elem <= 0x00FF:
-                out.append((tag, b""))  # creator: placeholder, decided after the block
-            elif _safe_private(buf, el, blocks):
-                kept_blocks.add((tag >> 16, (elem >> 8) & 0xFF))
-                out.append((tag, buf[el.start:el.vend]))
+                blocks[(tag >> 16, elem)] = text(buf, el).strip()
+                creator_bytes[tag] = buf[el[START]:el[VEND]]
+                append((tag, b""))  # placeholder, decided after the block
+                continue
+            block = (tag >> 16, (elem >> 8) & 0xFF)
+            creator = blocks.get(block)
+            if creator is not None and (block[0], creator, elem & 0xFF) in SAFE_PRIVATE and _safe_value(buf, el):
+                kept_blocks.add(block)
+                append((tag, buf[el[START]:el[VEND]]))
             continue
-        if el.vr == "UN":
-            raise Unsupported(f"public element {tag:08X} stored as UN")
-        what = public_action(tag, el.vr)
+        vr = el[VR]
+        what = actions.get((tag, vr))
+        if what is None:
+            if vr == "UN":
+                raise Unsupported(f"public element {tag:08X} stored as UN")
+            what = actions[(tag, vr)] = public_action(tag, vr)
         if what == "keep":
-            out.append((tag, buf[el.start:el.vend]))
+            append((tag, buf[el[START]:el[VEND]]))
         elif what == "empty":
-            out.append((tag, encode(tag, el.vr, b"")))
+            append((tag, encode(tag, vr, b"")))
         elif what == "pseudonym":
-            out.append((tag, encode_text(tag, el.vr, ctx.pseudonym)))
+            append((tag, encode_text(tag, vr, ctx.pseudonym)))
         elif what == "shift":
             vals = [v.rstrip("\x00 ") for v in text_values(buf, el)]
             shifted = [shift_date(v[:8], ctx.offset_days) for v in vals if v]
-            out.append((tag, encode_text(tag, el.vr, shifted)))
+            append((tag, encode_text(tag, vr, shifted)))
         elif what == "uid":
             vals = [v.rstrip("\x00 ") for v in text_values(buf, el)]
-            out.append((tag, encode_text(tag, el.vr, [_uid(v, ctx) for v in vals]) if any(vals) else
-                        buf[el.start:el.vend]))
+            append((tag, encode_text(tag, vr, [_uid(v, ctx) for v in vals]) if any(vals) else
+                    buf[el[START]:el[VEND]]))
         elif what == "recurse":
             bodies = []
             for start, end in items(buf, el):
                 sub, _ = parse_dataset(buf, start, end)
                 bodies.append(b"".join(b for _t, b in _level(buf, sub, ctx)))
-            out.append((tag, encode_sequence(tag, bodies)))
+            append((tag, encode_sequence(tag, bodies)))
         # "delete": nothing written
     if blocks:  # a creator stays when its block keeps an element
-        originals = {el.tag: buf[el.start:el.vend] for el in els if (el.tag >> 16, el.tag & 0xFFFF) in kept_blocks}
-        out = [(t, b or originals[t]) for t, b in out if b or t in originals]
+        out = [(t, b or creator_bytes[t]) for t, b in out if b or (t >> 16, t & 0xFFFF) in kept_blocks]
     out.sort(key=lambda tb: tb[0])
     return out
 
@@ -136,7 +152,7 @@ def _added(ctx: DeidContext) -> list[tuple[int, bytes]]:
             (0x00280303, encode_text(0x00280303, "CS", "MODIFIED"))]
 
 
-def _meta(buf: bytes, meta: list[Element], sop_class: Optional[str], sop_instance: Optional[str],
+def _meta(buf: bytes, meta: list[tuple], sop_class: Optional[str], sop_instance: Optional[str],
           ctx: DeidContext) -> bytes:
     global _PYDICOM_IMPLEMENTATION_UID
     if _PYDICOM_IMPLEMENTATION_UID is None:
@@ -145,14 +161,15 @@ def _meta(buf: bytes, meta: list[Element], sop_class: Optional[str], sop_instanc
         _PYDICOM_IMPLEMENTATION_UID = str(PYDICOM_IMPLEMENTATION_UID)
     out: dict[int, bytes] = {0x00020001: encode(0x00020001, "OB", b"\x00\x01")}
     for el in meta:
-        if el.tag in _META_REMOVED or el.tag in (0x00020000, 0x00020001):
+        tag = el[TAG]
+        if tag in _META_REMOVED or tag in (0x00020000, 0x00020001):
             continue
-        out[el.tag] = buf[el.start:el.vend]
-        if el.tag == 0x00020002 and sop_class is not None:
-            out[el.tag] = encode_text(el.tag, "UI", sop_class)
-        if el.tag == 0x00020003:
+        out[tag] = buf[el[START]:el[VEND]]
+        if tag == 0x00020002 and sop_class is not None:
+            out[tag] = encode_text(tag, "UI", sop_class)
+        if tag == 0x00020003:
             uid = sop_instance if sop_instance is not None else _uid(text(buf, el), ctx)
-            out[el.tag] = encode_text(el.tag, "UI", uid)
+            out[tag] = encode_text(tag, "UI", uid)
     out[0x00020012] = encode_text(0x00020012, "UI", _PYDICOM_IMPLEMENTATION_UID)
     out[0x00020013] = encode_text(0x00020013, "SH", "AISANNOTATION")
     body = b"".join(out[t] for t in sorted(out))
@@ -168,12 +185,12 @@ def deidentify_bytes(buf: bytes, ctx: DeidContext) -> bytes:
     return deidentify_elements(buf, meta, els, ctx)
 
 
-def deidentify_elements(buf: bytes, meta: list[Element], els: list[Element], ctx: DeidContext) -> bytes:
+def deidentify_elements(buf: bytes, meta: list[tuple], els: list[tuple], ctx: DeidContext) -> bytes:
     """As :func:`deidentify_bytes` for a file already split by :mod:`.rawdicom`."""
     body = [(t, b) for t, b in _level(buf, els, ctx) if t not in _ADDED] + _added(ctx)
     body.sort(key=lambda tb: tb[0])
     # the file meta repeats the SOP class and instance UIDs of the (de-identified) dataset, as pydicom writes it
-    sop_class = next((text(buf, el) for el in els if el.tag == 0x00080016), None)
-    sop = next((text(buf, el) for el in els if el.tag == 0x00080018), None)
+    sop_class = next((text(buf, el) for el in els if el[TAG] == 0x00080016), None)
+    sop = next((text(buf, el) for el in els if el[TAG] == 0x00080018), None)
     return b"\x00" * 128 + b"DICM" + _meta(buf, meta, None if sop_class is None else _uid(sop_class, ctx),
                                            None if sop is None else _uid(sop, ctx), ctx) + b"".join(b for _t, b in body)

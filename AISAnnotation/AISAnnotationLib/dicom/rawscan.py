@@ -15,8 +15,21 @@ from typing import Any, Optional
 
 from .classify import _PRIVATE_B_TAGS
 from .deidentify import SAFE_PRIVATE
-from .rawdeid import creators, deidentify_elements, private_key
-from .rawdicom import EXPLICIT_LE, PIXEL_DATA, Unsupported, parse_dataset, split_file, text, us
+from .rawdeid import creators, deidentify_elements, listed_tags
+from .rawdicom import (
+    EXPLICIT_LE,
+    PIXEL_DATA,
+    TAG,
+    UNDEFINED,
+    VEND,
+    VR,
+    VSTART,
+    Unsupported,
+    parse_dataset,
+    split_file,
+    text,
+    us,
+)
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 HEADER_PRIVATE = frozenset(SAFE_PRIVATE) | frozenset(_PRIVATE_B_TAGS)
@@ -32,8 +45,8 @@ def read_raw(buf: bytes, deid: Any) -> tuple[Optional[SlimHeader], Optional[str]
     if ts != EXPLICIT_LE:
         raise Unsupported(f"transfer syntax {ts or '(none)'}")
     els, _ = parse_dataset(buf, pos, len(buf))
-    by_tag = {el.tag: el for el in els}
-    sop_class = next((text(buf, el) for el in meta if el.tag == 0x00020002), "")
+    by_tag = {el[TAG]: el for el in els}
+    sop_class = next((text(buf, el) for el in meta if el[TAG] == 0x00020002), "")
     if sop_class == DICOMDIR_SOP_CLASS or 0x00041220 in by_tag:
         return None, "DICOMDIR (media index, not an image)", None
     problem = _pixel_problem(buf, by_tag)
@@ -42,15 +55,10 @@ def read_raw(buf: bytes, deid: Any) -> tuple[Optional[SlimHeader], Optional[str]
     if problem:
         return None, problem, None
     blocks = creators(buf, els)
-    slim = []
-    for el in els:
-        if el.tag == PIXEL_DATA:
-            continue
-        if (el.tag >> 16) & 1:
-            elem = el.tag & 0xFFFF
-            if not (0x0010 <= elem <= 0x00FF or private_key(el.tag, blocks) in HEADER_PRIVATE):
-                continue
-        slim.append((el.tag, el.vr, buf[el.vstart:el.vend], el.undefined))
+    wanted = listed_tags(blocks, HEADER_PRIVATE) if blocks else frozenset()
+    slim = [(el[TAG], el[VR], buf[el[VSTART]:el[VEND]], el[UNDEFINED]) for el in els
+            if el[TAG] != PIXEL_DATA and (not el[TAG] & 0x10000 or 0x0010 <= (el[TAG] & 0xFFFF) <= 0x00FF
+                                           or el[TAG] in wanted)]
     out = deidentify_elements(buf, meta, els, deid) if deid is not None else None
     return (slim,), None, out
 
@@ -72,23 +80,54 @@ def _pixel_problem(buf: bytes, by_tag: dict) -> Optional[str]:
     if None in (vals["Rows"], vals["Columns"], vals["BitsAllocated"]):
         return "image header incomplete (Rows/Columns/BitsAllocated)"
     expected = vals["Rows"] * vals["Columns"] * (vals["SamplesPerPixel"] or 1) * frames * vals["BitsAllocated"] // 8
-    have = pixels.vend - pixels.vstart - (8 if pixels.undefined else 0)
-    if not pixels.undefined and have < expected:
+    have = pixels[VEND] - pixels[VSTART]
+    if not pixels[UNDEFINED] and have < expected:
         return f"pixel data truncated ({have} of {expected} bytes)"
     return None
 
 
-def header_dataset(slim: SlimHeader) -> Any:
-    """A pydicom Dataset over the slim header's raw elements (values decoded on first access)."""
+def _n_raw_fields() -> int:
+    from pydicom.dataelem import RawDataElement
+
+    return len(RawDataElement._fields)
+
+
+_N_RAW_FIELDS = 9
+
+
+BRIEF_TAGS = frozenset({
+    0x00080005, 0x00080008, 0x00080016, 0x0008103E, 0x00181030, 0x00280301,  # charset, ImageType, SOP class,
+    0x00100010, 0x00100020, 0x00100030, 0x0020000D, 0x0020000E, 0x00200011,  # descriptions, burned-in; identity
+    0x00180080, 0x00180081, 0x00180082, 0x00189087, 0x00189089,              # TR, TE, TI, b-value, gradient
+    0x52009229, 0x52009230,                                                   # enhanced functional groups
+})
+"""Public attributes read from every file of a series (classification, series facts, the one-patient
+check); the whole header is built only for the first and last file (:meth:`.scan.Series.headers`)."""
+
+
+def series_uid(slim: SlimHeader) -> str:
+    for tag, _vr, value, _undefined in slim[0]:
+        if tag == 0x0020000E:
+            return value.decode("latin-1").rstrip("\x00 ")
+    return ""
+
+
+def header_dataset(slim: SlimHeader, brief: bool = False) -> Any:
+    """A pydicom Dataset over the slim header's raw elements (values decoded on first access);
+    ``brief``: only :data:`BRIEF_TAGS` and the private elements of the slim header."""
     from pydicom.dataelem import RawDataElement
     from pydicom.dataset import Dataset
     from pydicom.tag import BaseTag
 
     (elements,) = slim
+    new = tuple.__new__  # RawDataElement is a named tuple: its generated constructor is ≈ 3× slower
     d = {}
     for tag, vr, value, undefined in elements:
+        if brief and not (tag & 0x10000 or tag in BRIEF_TAGS):
+            continue
         t = BaseTag(tag)
-        d[t] = RawDataElement(t, vr, 0xFFFFFFFF if undefined else len(value), value, 0, False, True)
+        d[t] = new(RawDataElement, (t, vr, 0xFFFFFFFF if undefined else len(value), value, 0, False, True, True,
+                                    False)[:_N_RAW_FIELDS])
     ds = Dataset(d)
     ds.set_original_encoding(False, True, None)
     return ds

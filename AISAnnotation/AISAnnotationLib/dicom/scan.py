@@ -31,12 +31,39 @@ CHUNK = 32
 
 @dataclass
 class DicomFile:
-    """One readable DICOM image file."""
+    """One readable DICOM image file.
+
+    ``raw`` is the original header without pixel data: a pydicom Dataset, or the slim header of
+    :mod:`.rawscan` that :attr:`header` and :attr:`brief` turn into one when first asked.
+    """
 
     source: Path          # as found (may be .gz)
     path: Path            # plain DICOM on disk (the source itself, or its decompressed copy)
-    header: Any           # the original pydicom Dataset without pixel data
+    raw: Any
     deidentified: Optional[Path] = None  # the de-identified copy written from the same parse
+    _header: Any = None
+    _brief: Any = None
+
+    @property
+    def header(self) -> Any:
+        """The original header (pydicom Dataset, pixel data excepted)."""
+        if self._header is None:
+            from .rawscan import header_dataset
+
+            self._header = header_dataset(self.raw) if isinstance(self.raw, tuple) else self.raw
+        return self._header
+
+    @property
+    def brief(self) -> Any:
+        """The attributes the importer reads from every file (:data:`.rawscan.BRIEF_TAGS`), as a Dataset."""
+        if self._brief is None:
+            if self._header is not None or not isinstance(self.raw, tuple):
+                self._brief = self.header
+            else:
+                from .rawscan import header_dataset
+
+                self._brief = header_dataset(self.raw, brief=True)
+        return self._brief
 
 
 @dataclass
@@ -50,6 +77,12 @@ class Series:
     @property
     def header(self) -> Any:
         return self.files[0].header
+
+    def headers(self) -> list[Any]:
+        """Every file's header for classification: whole for the first and last file, the
+        per-file attributes (:attr:`DicomFile.brief`) for the others."""
+        fs = self.files
+        return [f.header if k in (0, len(fs) - 1) else f.brief for k, f in enumerate(fs)]
 
     @property
     def number(self) -> Optional[int]:
@@ -140,21 +173,24 @@ def _read_one(i: int, src: Path, workdir: Path, deid: Any, deid_dir: Optional[Pa
     from .rawdicom import Unsupported
     from .rawscan import read_raw
 
-    plain = workdir / f"{i:06d}.dcm"
+    # one folder per chunk: two processes creating files in one folder wait for each other
+    sub = f"c{i // CHUNK:04d}"
+    plain = workdir / sub / f"{i:06d}.dcm"
     try:
-        if is_gzip(src):  # decompress once; the parse and dcm2niix then use the plain bytes
+        buf = src.read_bytes()
+        gz = buf[:2] == b"\x1f\x8b"
+        if gz:  # decompress once; the parse and dcm2niix then use the plain bytes
             try:
-                with gzip.open(src, "rb") as fin:
-                    buf = fin.read()
+                buf = gzip.decompress(buf)
             except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
                 raise ValueError(f"gzip-compressed file is truncated or corrupt ({exc})") from exc
-            gz = True
-        else:
-            buf = src.read_bytes()
-            gz = False
     except (OSError, ValueError) as exc:
         return i, src, None, None, str(exc), None
-    out = deid_dir / f"{i:06d}.dcm" if deid is not None else None
+    plain.parent.mkdir(exist_ok=True)
+    out = None
+    if deid is not None:
+        out = deid_dir / sub / f"{i:06d}.dcm"
+        out.parent.mkdir(exist_ok=True)
     try:
         header, problem, copy_bytes = read_raw(buf, deid)
     except Unsupported:
@@ -300,15 +336,13 @@ def scan_folder(folder: Path, workdir: Path, progress: ProgressCallback = null_p
     finally:
         if pool is not None:
             pool.shutdown()
-    from .rawscan import header_dataset
+    from .rawscan import series_uid
 
     for _i, src, plain, header, problem, out in sorted(rows, key=lambda r: r[0]):
         if problem:
             result.skipped.append((src, problem))
             continue
-        if isinstance(header, tuple):
-            header = header_dataset(header)
-        uid = str(header.get("SeriesInstanceUID", "") or "")
+        uid = series_uid(header) if isinstance(header, tuple) else str(header.get("SeriesInstanceUID", "") or "")
         by_uid.setdefault(uid, Series(uid)).files.append(DicomFile(src, plain, header, out))
     progress(1.0, f"read {len(files)} files: {sum(len(s.files) for s in by_uid.values())} DICOM images "
                   f"in {len(by_uid)} series, {len(result.skipped)} skipped")

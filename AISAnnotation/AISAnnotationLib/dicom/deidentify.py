@@ -31,6 +31,11 @@ What is applied (recorded in every output file, see :data:`METHOD_CODES`):
   explicit diffusion/scaling list :data:`SAFE_PRIVATE` (identified by group, private creator
   and element offset, so a block moved by the scanner is still recognised) and their private
   creator elements.
+* **Siemens CSA Image Header Info** (0029,xx10 of ``SIEMENS CSA HEADER``), which dcm2niix needs
+  to convert a mosaic, is kept *cleaned* (:mod:`.csa`: every text item blanked, numbers and short
+  codes kept, the binary structure intact) — outside the option above, recorded in
+  ``DeidentificationMethod``. Every other CSA element (the series header with the protocol text)
+  is removed.
 * UIDs: every UI value that is not a DICOM-defined UID (root ``1.2.840.10008.``) — study,
   series, SOP instance, frame of reference, referenced instances, file meta — is replaced
   by ``2.25.<int>`` where the integer is a version-4 UUID built from HMAC-SHA256(secret,
@@ -67,6 +72,7 @@ METHOD_TEXT: tuple[str, ...] = (  # DeidentificationMethod is LO (≤ 64 charact
     "Retain Longitudinal Temporal Info. Modified Dates Option",
     "dates shifted per subject; times of day removed",
     "Retain Safe Private Option (diffusion and scaling tags)",
+    "Siemens CSA image header: text items blanked, numbers kept",
     f"AISAnnotation {__version__}",
 )
 
@@ -262,9 +268,17 @@ def public_action(tag: int, vr: Optional[str]) -> str:
     return "delete"  # X, X/Z/U* (reference sequences) and any unknown action: be safe
 
 
+def private_key(tag: Any, creators: dict[tuple[int, int], str]) -> Optional[tuple[int, str, int]]:
+    """(group, private creator, element offset) of a private data element; None without a creator."""
+    creator = creators.get((tag.group, (tag.element >> 8) & 0xFF))
+    return None if creator is None else (tag.group, creator, tag.element & 0xFF)
+
+
 def _deid_dataset(ds: Any, ctx: DeidContext) -> None:
     """De-identify one (nested) dataset in place."""
     from pydicom.dataelem import DataElement
+
+    from .csa import CSA_IMAGE_HEADER, clean
 
     creators = _private_block_creators(ds)
     keep_creator_blocks = set()
@@ -272,6 +286,15 @@ def _deid_dataset(ds: Any, ctx: DeidContext) -> None:
         if t.is_private:
             if 0x0010 <= t.element <= 0x00FF:
                 continue  # creators: decided after the block contents
+            if private_key(t, creators) == CSA_IMAGE_HEADER:  # kept cleaned (see .csa)
+                value = ds[t].value
+                cleaned = clean(bytes(value)) if isinstance(value, (bytes, bytearray)) else None
+                if cleaned is None:
+                    del ds[t]
+                else:
+                    ds[t].value = cleaned
+                    keep_creator_blocks.add((t.group, (t.element >> 8) & 0xFF))
+                continue
             if _is_safe_private(t, creators) and _safe_private_value(ds, t):
                 keep_creator_blocks.add((t.group, (t.element >> 8) & 0xFF))
             else:
@@ -378,7 +401,8 @@ OPTION_DETAILS = {
     "113100": "Basic Application Level Confidentiality Profile (DCM 113100)",
     "113107": "Retain Longitudinal Temporal Information with Modified Dates Option (DCM 113107: dates shifted "
               "per subject by whole days, times of day removed)",
-    "113111": "Retain Safe Private Option (DCM 113111: diffusion and scaling tags only)",
+    "113111": "Retain Safe Private Option (DCM 113111: diffusion and scaling tags only; the Siemens CSA "
+              "image header is kept with every text item blanked, numbers only)",
     "113105": "Clean Descriptors Option (DCM 113105)",
 }
 

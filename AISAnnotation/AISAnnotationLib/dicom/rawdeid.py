@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from .csa import CSA_IMAGE_HEADER
+from .csa import clean as clean_csa
 from .deidentify import (
     _SAFE_PRIVATE_TEXT,
     DICOM_UID_ROOT,
@@ -32,6 +34,7 @@ from .rawdicom import (
     TAG,
     VEND,
     VR,
+    VSTART,
     Unsupported,
     encode,
     encode_sequence,
@@ -106,9 +109,17 @@ def _level(buf: bytes, els: list[tuple], ctx: DeidContext) -> list[tuple[int, by
                 continue
             block = (tag >> 16, (elem >> 8) & 0xFF)
             creator = blocks.get(block)
-            if creator is not None and (block[0], creator, elem & 0xFF) in SAFE_PRIVATE and _safe_value(buf, el):
+            if creator is None:
+                continue
+            key = (block[0], creator, elem & 0xFF)
+            if key in SAFE_PRIVATE and _safe_value(buf, el):
                 kept_blocks.add(block)
                 append((tag, buf[el[START]:el[VEND]]))
+            elif key == CSA_IMAGE_HEADER:  # kept cleaned (see .csa)
+                cleaned = clean_csa(buf[el[VSTART]:el[VEND]])
+                if cleaned is not None:
+                    kept_blocks.add(block)
+                    append((tag, encode(tag, el[VR], cleaned)))
             continue
         vr = el[VR]
         what = actions.get((tag, vr))

@@ -24,7 +24,7 @@ pytest.importorskip("trame_slicer")
 pytest.importorskip("fastapi")
 
 PASSWORD = "correct horse battery staple 42"
-USERS = {"r01": "annotator", "r02": "annotator", "rv01": "reviewer"}
+USERS = {"r01": "annotator", "r02": "annotator", "rv01": "reviewer", "dm01": "data-manager"}
 
 
 def _request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
@@ -199,6 +199,26 @@ def test_each_login_reaches_its_own_app_in_the_browser(server: dict[str, Any], b
     assert page.locator("form").count() == 1
     for page in pages.values():
         page.context.close()
+
+
+def test_data_manager_through_the_api(server: dict[str, Any], browser) -> None:  # noqa: F811
+    """The data manager's status table and image QC come from the server's API (server transport)."""
+    page = browser.new_context(viewport={"width": 1000, "height": 640}).new_page()
+    page.goto(f"http://127.0.0.1:{server['port']}/app/")
+    page.fill("input[name=user]", "dm01")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button")
+    page.wait_for_function("() => window.trame && window.trame.state && window.trame.state.get('role')",
+                           timeout=120000)
+    assert state(page, "role") == "datamanager"
+    page.locator("#status").click()
+    wait_state(page, "s('status_rows').length > 0 || s('error') !== ''", 120000)
+    assert state(page, "error") == ""
+    assert {r["case_id"] for r in state(page, "status_rows")} >= {r["case_id"] for r in state(page, "queue")}
+    page.locator("#qc").click()
+    wait_state(page, "s('dm_text').startsWith('Image QC') || s('error') !== ''", 300000)
+    assert state(page, "error") == "" and "session(s)" in state(page, "dm_text")
+    page.context.close()
 
 
 def test_app_over_tls(server: dict[str, Any], browser, tmp_path: Path) -> None:  # noqa: F811

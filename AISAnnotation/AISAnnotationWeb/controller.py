@@ -272,11 +272,11 @@ class Controller:
 
     def report(self) -> None:
         if not isinstance(self.root, str):
-            rep = self.run(self.root._call, "POST", "/report", {"run_validator": False})
+            rep = self.run(self.root.write_report, Path(tempfile.mkdtemp(prefix="ais-report-")), False)
             if rep:
                 v = rep["verdict"]
                 verdict = "passed" if v["status"] == "pass" else "not passed: " + "; ".join(v["reasons"])
-                self.set(dm_text=f"Acceptance report {rep['id']} (on the server): {verdict}", error="")
+                self.set(dm_text=f"Acceptance report {rep['id']} (built by the server): {verdict}", error="")
             return
         out = Path(tempfile.mkdtemp(prefix="ais-report-"))
         rep = self.run(lambda: workspace.acceptance_report(self.root, out, run_validator=False, snapshots=False))
@@ -285,7 +285,7 @@ class Controller:
             self.set(dm_text=f"Acceptance report {rep['html']}: {verdict}", error="")
 
     def _server_qc(self) -> str:
-        rows = self.root._call("POST", "/qc")
+        rows = self.root.run_qc()
         out = [r for r in rows if r.get("excluded")]
         return "\n".join([f"Image QC of {len(rows)} session(s): {len(out)} excluded from the annotation queue."]
                          + [f"{r['case_id']}: {r.get('reason')}" for r in out])

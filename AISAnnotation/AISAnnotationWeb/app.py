@@ -30,6 +30,12 @@ class AISWebApp:
         self.server.state.trame__title = title
         self.scene = WebScene(self.server, role)
         self.ctrl = Controller(self.scene, root, rater_id, role, publish=self._publish)
+        if role == "datamanager":  # acceptance reports written here are linked from the page
+            import tempfile
+            from pathlib import Path
+
+            self.ctrl.report_dir = Path(tempfile.mkdtemp(prefix="ais-reports-"))
+            self.server.serve["ais-report"] = str(self.ctrl.report_dir)
         self.server.state.update(self.ctrl.state)
         self._bind()
         from .ui import build_ui
@@ -65,7 +71,11 @@ class AISWebApp:
             if tool != ctrl.state["tool"] or ctrl.scene.editor.active_effect_name == "":
                 ctrl.set_tool(tool)
 
-        for key in ("note_text", "note_decision", "no_visible_lesion", "reason", "queue_filter"):
+        @state.change("scissors_fill", "scissors_slices")
+        def _scissors(scissors_fill: str, scissors_slices: str, **_: Any) -> None:
+            ctrl.set_scissors(scissors_fill, scissors_slices)
+
+        for key in ("note_text", "note_decision", "no_visible_lesion", "reason", "queue_filter", "island_min"):
             state.change(key)(self._copy(key))
 
     def _copy(self, key: str) -> Any:

@@ -174,5 +174,87 @@ def test_annotator_t1_t2_screening_windows_three_planes(site, pages, artifacts: 
     cross = np.array(state(page, "crosshair"))
     page.screenshot(path=str(artifacts / "roles-3-three-planes.png"))
     assert abs(cross[0] - before[0]) < 0.5, "a move in the sagittal plane keeps R"
+    for name, g in state(page, "views_geometry").items():  # every plane passes through the new crosshair
+        m = np.array(g["xy_to_ras"])
+        z = np.linalg.solve(m, np.r_[cross, 1.0])[2] * np.linalg.norm(m[:3, 2])
+        assert abs(z) < 2.6, f"{name} is {z:.1f} mm off the crosshair"
     page.locator("#layout-2x2").click()
     wait_state(page, "s('layout') === '2x2'")
+
+
+def test_return_escalate_arbitrate_data_manager(site, pages, artifacts: Path) -> None:
+    from AISAnnotationLib.io import read_image
+    from AISAnnotationLib.workflow import latest_revisions
+    from AISAnnotationMRML import workspace
+
+    root, pool = site
+    case = "sub-01_ses-01"
+    # reviewer returns the case to A with a reason
+    rv = pages["rv01"]
+    open_case(rv, pool.url("rv01"), case)
+    wait_state(rv, "s('lesions').length > 0")
+    a_rater = state(rv, "raters_ab")["A"]
+    rv.locator("#return-a").click()
+    wait_state(rv, "s('error').includes('reason')")  # no reason: refused in words
+    rv.locator("#reason").fill(RETURN_REASON)
+    wait_state(rv, "s('reason') !== ''")
+    rv.locator("#return-a").click()
+    wait_message(rv, f"returned to {a_rater}")
+    rv.screenshot(path=str(artifacts / "roles-4-returned.png"))
+    # annotator A sees it returned, with who and why, and resubmits
+    an = pages[a_rater] if a_rater in pages else None
+    assert a_rater == "r01" and an is not None, "the library's A is the first annotator"
+    an.goto(pool.url("r01"))
+    row = an.locator("#queue tr.ais-row", has_text=case)
+    row.wait_for()
+    assert "returned" in row.inner_text()
+    row.click()
+    wait_state(an, f"s('case_id') === '{case}' && s('returned') !== ''")
+    returned = state(an, "returned")
+    assert "rv01" in returned and RETURN_REASON in returned, returned
+    mine = latest_revisions(root, "01", "01")["r01"]
+    wait_state(an, f"s('segment_voxels') === {int((np.asarray(read_image(mine.mask_path).array) > 0).sum())}")
+    an.screenshot(path=str(artifacts / "roles-5-annotator-sees-return.png"))
+    an.locator("#submit").click()
+    wait_message(an, "revision 2")
+    # reviewer escalates with a reason
+    open_case(rv, pool.url("rv01"), case)
+    rv.locator("#reason").fill(ESCALATE_REASON)
+    wait_state(rv, "s('reason') !== ''")
+    rv.locator("#escalate").click()
+    wait_message(rv, "escalated by rv01")
+    # the arbitrator sees who escalated and why, then decides (union)
+    ar = pages["ar01"]
+    open_case(ar, pool.url("ar01"), case)
+    wait_state(ar, "s('escalation') !== ''")
+    esc = ar.locator("#escalation").inner_text()
+    assert "rv01" in esc and ESCALATE_REASON in esc, esc
+    ar.screenshot(path=str(artifacts / "roles-6-arbitrator.png"))
+    ar.locator("#reason").fill("the second finding is a real embolus: keep both")
+    wait_state(ar, "s('reason') !== ''")
+    ar.locator("#decide-union").click()
+    wait_message(ar, "decided 'union'")
+    latest = latest_revisions(root, "01", "01")
+    union = np.zeros(1, bool)
+    for rev in latest.values():
+        union = union | (np.asarray(read_image(rev.mask_path).array) > 0)
+    final = workspace.final_result(root, case)
+    assert np.array_equal(np.asarray(read_image(final["mask_path"]).array) > 0, union), "final = A ∪ B"
+    # the data manager: status table (screening exclusion visible), QC, acceptance report in the page
+    dm = pages["dm01"]
+    dm.goto(pool.url("dm01"))
+    dm.locator("#status").click()
+    wait_state(dm, "s('status_rows').length === 3")
+    rows = {r["case_id"]: r for r in state(dm, "status_rows")}
+    assert rows[case]["state"] == final["state"]
+    assert rows["sub-03_ses-01"]["screening"] == "excluded"
+    assert "flair Likert 2" in rows["sub-03_ses-01"]["excluded"]
+    assert "flair Likert 2" in dm.locator("#status-table").inner_text()
+    dm.locator("#qc").click()
+    wait_state(dm, "s('dm_text').includes('Image QC of 3 session(s)')", 120000)
+    dm.locator("#report").click()
+    wait_state(dm, "s('report_url') !== ''", 180000)
+    assert "Acceptance report" in state(dm, "dm_text")
+    got = dm.request.get(pool.url("dm01") + state(dm, "report_url"))
+    assert got.ok and "<html" in got.text().lower()
+    dm.screenshot(path=str(artifacts / "roles-7-data-manager.png"))

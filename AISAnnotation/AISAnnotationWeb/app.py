@@ -42,6 +42,7 @@ class AISWebApp:
 
         self.ui = build_ui(self)
         self.ctrl.refresh_queue()
+        self.server.controller.on_client_connected.add(self.ctrl.refresh_queue)  # a (re)loaded page: fresh queue
 
     # ------------------------------------------------------------------ state <-> controller
     def _publish(self, changes: dict[str, Any]) -> None:

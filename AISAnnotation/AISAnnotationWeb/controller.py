@@ -134,7 +134,8 @@ class Controller:
 
     def _crosshair_moved(self) -> None:
         if self.ws is not None:
-            self.set(crosshair=self.scene.crosshair_ras(), slice_offset=self.scene.slice_offset())
+            self.set(crosshair=self.scene.crosshair_ras(), slice_offset=self.scene.slice_offset(),
+                     views_geometry=self.scene.views_geometry())
 
     def set_layout(self, kind: str) -> None:
         """Switch the annotator's views (2×2 / DWI in 3 planes); window choices and crosshair are kept."""

@@ -174,6 +174,10 @@ def test_annotator_t1_t2_screening_windows_three_planes(site, pages, artifacts: 
     cross = np.array(state(page, "crosshair"))
     page.screenshot(path=str(artifacts / "roles-3-three-planes.png"))
     assert abs(cross[0] - before[0]) < 0.5, "a move in the sagittal plane keeps R"
+    wait_state(page, "Object.values(s('views_geometry')).every(g => { const m = g.xy_to_ras, c = s('crosshair');"
+               " const n = [m[0][2], m[1][2], m[2][2]], len = Math.hypot(...n);"
+               " return Math.abs(n.reduce((a, v, i) => a + v / len * (c[i] - m[i][3]), 0)) < 2.6; })", 10000)
+    cross = np.array(state(page, "crosshair"))
     for name, g in state(page, "views_geometry").items():  # every plane passes through the new crosshair
         m = np.array(g["xy_to_ras"])
         z = np.linalg.solve(m, np.r_[cross, 1.0])[2] * np.linalg.norm(m[:3, 2])

@@ -38,6 +38,7 @@ def show_layout(ws: Any, view_logics: Any, kind: str) -> dict[str, Any]:
     crosshair = view_logics.scene.GetFirstNodeByClass("vtkMRMLCrosshairNode")
     if crosshair is not None:  # in three planes the crosshair shows where the other planes cut
         crosshair.SetCrosshairMode(crosshair.ShowSmallBasic if kind == "dwi3plane" else crosshair.NoCrosshair)
+        crosshair.SetCrosshairBehavior(crosshair.OffsetJumpSlice)  # a shift-move moves the other planes there
     view_logics.jump_to_ras(keep)
     return ws.views
 

@@ -133,9 +133,18 @@ class Controller:
                 "wl_choice": {k: v[0] for k, v in names.items()}}
 
     def _crosshair_moved(self) -> None:
-        if self.ws is not None:
-            self.set(crosshair=self.scene.crosshair_ras(), slice_offset=self.scene.slice_offset(),
-                     views_geometry=self.scene.views_geometry())
+        """The crosshair moved: the linked slices jump right after it, so the page hears of both a moment later."""
+        import asyncio
+
+        def publish() -> None:
+            if self.ws is not None:
+                self.set(crosshair=self.scene.crosshair_ras(), slice_offset=self.scene.slice_offset(),
+                         views_geometry=self.scene.views_geometry())
+
+        try:
+            asyncio.get_running_loop().call_later(0.05, publish)
+        except RuntimeError:  # no event loop (called outside the server)
+            publish()
 
     def set_layout(self, kind: str) -> None:
         """Switch the annotator's views (2×2 / DWI in 3 planes); window choices and crosshair are kept."""

@@ -168,3 +168,92 @@ def page_to_ras(geometry: dict, box: dict, px: float, py: float) -> np.ndarray:
     x = (px - box["x"]) * geometry["width"] / box["width"]
     y = geometry["height"] - (py - box["y"]) * geometry["height"] / box["height"]
     return (m @ np.array([x, y, 0.0, 1.0]))[:3]
+
+
+class AppPool:
+    """One app process per (rater, role), started at once (in parallel) and reused by every test of a module."""
+
+    def __init__(self, root: Path, logdir: Path) -> None:
+        self.root, self.logdir = Path(root), Path(logdir)
+        self.procs: dict[str, tuple[subprocess.Popen, int, Path]] = {}
+
+    def start(self, rater: str, role: str) -> None:
+        if rater in self.procs:
+            return
+        port = free_port()
+        log = self.logdir / f"app-{rater}.log"
+        env = dict(os.environ, PYTHONPATH=str(REPO / "AISAnnotation") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        with open(log, "w") as fh:
+            proc = subprocess.Popen([sys.executable, "-m", "AISAnnotationWeb", str(self.root), "--rater", rater,
+                                     "--role", role, "--port", str(port)], stdout=fh, stderr=subprocess.STDOUT, env=env)
+        self.procs[rater] = (proc, port, log)
+
+    def url(self, rater: str) -> str:
+        proc, port, log = self.procs[rater]
+        wait_port(port, proc, log)
+        return f"http://127.0.0.1:{port}/"
+
+    def close(self) -> None:
+        for proc, _port, _log in self.procs.values():
+            proc.terminate()
+        for proc, _port, _log in self.procs.values():
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def demo_for_module(tmp_path_factory: Any, name: str) -> Path:
+    """A private copy of the demo dataset (demo team registered) for one test module; the demo is
+    written once per session (it takes ~30 s) and copied."""
+    import shutil
+
+    from AISAnnotationMRML.workspace import demo_dataset
+
+    master = Path(tmp_path_factory.getbasetemp()) / "web-demo-master"
+    if not (master / "dataset_description.json").is_file():
+        staging = Path(tmp_path_factory.mktemp("web-demo-staging")) / "demo"
+        demo_dataset(staging)
+        staging.rename(master)
+    out = Path(tmp_path_factory.mktemp(name)) / "demo"
+    shutil.copytree(master, out)
+    return out
+
+
+def open_case(page: Any, url: str, case_id: str, views: int = 4) -> None:
+    """Load the page, click the case in the queue, wait for ``views`` non-empty view images, fit."""
+    page.goto(url)
+    page.locator("#queue tr.ais-row", has_text=case_id).click()
+    wait_state(page, f"s('case_id') === '{case_id}'")
+    page.wait_for_function(f"() => Array.from(document.querySelectorAll('#views img'))"
+                           f".filter(i => i.naturalWidth > 50).length >= {views}")
+    page.locator("#fit").click()
+    page.wait_for_timeout(800)
+
+
+def wait_message(page: Any, text: str, timeout_ms: int = 60000) -> str:
+    """Wait for the action's summary line containing ``text``; a refusal fails with the page's error line."""
+    try:
+        wait_state(page, f"s('message').includes({json.dumps(text)})", timeout_ms)
+    except Exception:
+        pytest.fail(f"no {text!r}: error line {state(page, 'error')!r}")
+    return state(page, "message")
+
+
+def drag(page: Any, points: list[tuple[float, float]], pause_ms: int = 30) -> None:
+    """Press at the first point, move through the others, release (then one move: the release is processed
+    with the next event)."""
+    page.mouse.move(points[0][0] - 20, points[0][1])
+    page.wait_for_timeout(100)
+    page.mouse.move(*points[0])
+    page.wait_for_timeout(100)
+    page.mouse.down()
+    for p in points[1:]:
+        page.mouse.move(*p)
+        page.wait_for_timeout(pause_ms)
+    page.wait_for_timeout(100)
+    page.mouse.up()
+    for step in (1, 2):
+        page.wait_for_timeout(100)
+        page.mouse.move(points[-1][0] + 20 * step, points[-1][1] + 20 * step)

@@ -79,3 +79,23 @@ def test_largest_lesion_slice():
     m[:2, :2, 4] = True
     assert display.lesion_area_per_slice(m).tolist() == [0, 1, 0, 4, 4]
     assert display.largest_lesion_slice(m) == 3  # first of the ties
+
+
+@pytest.mark.parametrize("sequence", ["dwi", "eadc", "flair", "t1w", "t2w"])
+def test_window_presets_percentiles(sequence):
+    arr = np.arange(1000, dtype=float).reshape(10, 10, 10)
+    brain = arr >= 500  # values 500..999
+    presets = display.window_presets(sequence, arr, brain)
+    assert [p.name for p in presets] == [n for n, _ in display.PERCENTILE_PRESETS]
+    first = display.sequence_preset(sequence, arr, brain)
+    assert (presets[0].lower, presets[0].upper) == (first.lower, first.upper)
+    assert presets[1].lower == pytest.approx(500 + 0.25 * 499) and presets[1].upper == pytest.approx(500 + 0.999 * 499)
+    assert (presets[2].lower, presets[2].upper) == (500.0, 999.0)
+    assert all(p.color_table == "grey" and p.sequence == sequence for p in presets)
+
+
+def test_window_presets_adc_keep_the_tint():
+    presets = display.window_presets("adc", np.zeros((2, 2, 2)))
+    assert [(p.lower, p.upper) for p in presets] == [r for _, r in display.ADC_RANGES]
+    assert (presets[0].lower, presets[0].upper) == display.ADC_DISPLAY_RANGE
+    assert all(p.color_table == "adc620" and p.threshold == display.ADC_THRESHOLD for p in presets)

@@ -14,6 +14,7 @@ import pytest
 from aisweb import (  # noqa: F401  (browser: fixture)
     app_process,
     browser,
+    demo_for_module,
     page_to_ras,
     ras_to_page,
     src,
@@ -35,10 +36,8 @@ BRUSH_MM = 5.0
 
 @pytest.fixture(scope="module")
 def web_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh demo dataset with the demo raters (the tests submit into it)."""
-    from AISAnnotationMRML.workspace import demo_dataset
-
-    return Path(demo_dataset(tmp_path_factory.mktemp("web") / "demo"))
+    """A fresh copy of the demo dataset with the demo raters (the tests submit into it)."""
+    return demo_for_module(tmp_path_factory, "web")
 
 
 @pytest.fixture(scope="module")

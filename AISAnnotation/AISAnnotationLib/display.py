@@ -44,6 +44,7 @@ class DisplayPreset:
     color_table: str = "grey"
     threshold: Optional[float] = None
     source: str = ""
+    name: str = ""
 
     @property
     def window(self) -> float:
@@ -88,6 +89,25 @@ def sequence_preset(sequence: str, array: np.ndarray, brain: Optional[np.ndarray
     lo, hi = percentile_window(array, brain)
     where = "brain" if brain is not None and brain.shape == np.shape(array) else "non-zero voxels"
     return DisplayPreset(sequence, lo, hi, source=f"percentiles {BRAIN_PERCENTILES} of {where}")
+
+
+#: Window presets offered for every sequence but ADC: (name, percentiles of the brain voxels); the first is
+#: :func:`sequence_preset`'s. A narrower window makes a faint DWI hyperintensity stand out.
+PERCENTILE_PRESETS = (("brain 1-99.5 %", BRAIN_PERCENTILES), ("high contrast 25-99.9 %", (25.0, 99.9)),
+                      ("full range", (0.0, 100.0)))
+#: ADC ranges offered (×10⁻⁶ mm²/s); the colour table always tints below :data:`ADC_THRESHOLD`.
+ADC_RANGES = (("ADC 0-2000, tint < 620", ADC_DISPLAY_RANGE), ("ADC 0-1200, tint < 620", (0.0, 1200.0)))
+
+
+def window_presets(sequence: str, array: np.ndarray, brain: Optional[np.ndarray] = None) -> list[DisplayPreset]:
+    """The named window/level presets of ``sequence`` for ``array`` (the first is the default,
+    equal to :func:`sequence_preset`). ADC presets keep the 620 tint whatever the range."""
+    if sequence == "adc":
+        return [DisplayPreset("adc", lo, hi, color_table="adc620", threshold=ADC_THRESHOLD,
+                              source=f"fixed {lo:g}-{hi:g} x10^-6 mm^2/s", name=name) for name, (lo, hi) in ADC_RANGES]
+    where = "brain" if brain is not None and brain.shape == np.shape(array) else "non-zero voxels"
+    return [DisplayPreset(sequence, *percentile_window(array, brain, pct), source=f"percentiles {pct} of {where}",
+                          name=name) for name, pct in PERCENTILE_PRESETS]
 
 
 def adc_color_table(n: int = 256, threshold: float = ADC_THRESHOLD,

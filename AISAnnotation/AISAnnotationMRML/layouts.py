@@ -26,6 +26,7 @@ AIS_ALL = LAYOUT_BASE + 3          # 2×3 with T1/T2
 AIS_3PLANE = LAYOUT_BASE + 4       # DWI, ADC, eADC, FLAIR × axial/coronal/sagittal
 AIS_3PLANE_ALL = LAYOUT_BASE + 5   # + T1, T2
 AIS_REVIEW = LAYOUT_BASE + 6
+AIS_DWI_3PLANE = LAYOUT_BASE + 7   # DWI axial/coronal/sagittal + ADC axial (crosshair-linked)
 
 PLANES = ("Axial", "Coronal", "Sagittal")
 CORE_SEQUENCES = ("dwi", "adc", "eadc", "flair")
@@ -118,6 +119,8 @@ def _build() -> dict[int, LayoutSpec]:
         LayoutSpec(AIS_3PLANE_ALL, "AIS 3-plane (with T1/T2)",
                    tuple(tuple(_seq_view(s, p) for p in PLANES) for s in ALL_SEQUENCES)),
         LayoutSpec(AIS_REVIEW, "AIS review", review),
+        LayoutSpec(AIS_DWI_3PLANE, "AIS DWI 3-plane",
+                   ((_seq_view("dwi"), _seq_view("dwi", "Coronal")), (_seq_view("dwi", "Sagittal"), _seq_view("adc")))),
     ]
     return {s.id: s for s in specs}
 
@@ -126,13 +129,15 @@ LAYOUTS: dict[int, LayoutSpec] = _build()
 
 
 def layout_for(kind: str, sequences: Optional[list[str]] = None) -> LayoutSpec:
-    """The layout of ``kind`` ("2x2", "row", "3plane", "review") for a case with ``sequences``.
+    """The layout of ``kind`` ("2x2", "row", "3plane", "dwi3plane", "review") for a case with ``sequences``.
 
-    "2x2" and "3plane" grow to their T1/T2 variants when the case has T1 or T2.
+    "2x2" and "3plane" grow to their T1/T2 variants when the case has T1 or T2; "dwi3plane" is the
+    DWI in its three planes beside the axial ADC.
     """
     extra = bool(sequences) and any(s in sequences for s in ("t1w", "t2w"))
     ids = {"2x2": AIS_ALL if extra else AIS_2X2, "row": AIS_ROW, "all": AIS_ALL,
-           "3plane": AIS_3PLANE_ALL if extra else AIS_3PLANE, "review": AIS_REVIEW}
+           "3plane": AIS_3PLANE_ALL if extra else AIS_3PLANE, "review": AIS_REVIEW,
+           "dwi3plane": AIS_DWI_3PLANE}
     if kind not in ids:
         raise ValueError(f"unknown layout {kind!r}; choose one of {sorted(ids)}")
     return LAYOUTS[ids[kind]]

@@ -88,6 +88,15 @@ def escalation_text(ws: CaseWorkspace) -> str:
     return "\n".join(lines)
 
 
+def returned_text(ws: CaseWorkspace) -> str:
+    """Who returned the case to this annotator for re-annotation, when and why (empty unless it waits for them)."""
+    st = ws.dataset.status(ws.case_id)
+    if st["state"] != "returned":
+        return ""
+    return "\n".join(f"{d['rater']} ({d['role']}, {d['time']}): {d.get('reason') or 'no reason given'}"
+                     for d in st["decisions"][-1:] if d["decision"] == "return" and ws.rater_id in d.get("return_to", []))
+
+
 def final_result(root: Any, case_id: str) -> dict[str, Any]:
     """The final mask of a case as stored: state, paths, sidecar and voxel count (for checks and reports)."""
     root = _check_root(root)

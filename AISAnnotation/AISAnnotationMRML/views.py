@@ -23,7 +23,7 @@ import numpy as np
 import slicer
 import vtk
 
-from AISAnnotationLib.display import SEQUENCE_LABELS, adc_color_table, sequence_preset
+from AISAnnotationLib.display import ADC_DISPLAY_RANGE, SEQUENCE_LABELS, adc_color_table, sequence_preset
 
 from .layouts import AIS_VIEW_GROUP, LAYOUTS, LayoutSpec, layout_for, register_layouts
 from .volumes import array_from_image_data
@@ -201,13 +201,16 @@ def ensure_grey_color_node(scene: Any) -> Any:
     return node
 
 
-def ensure_adc_color_node(scene: Any) -> Any:
-    """Colour table for ADC on 0–2000×10⁻⁶ mm²/s: grey, tinted blue below 620 (see ``display.adc_color_table``)."""
-    node = scene.GetFirstNodeByName(ADC_COLOR_NAME)
+def ensure_adc_color_node(scene: Any, value_range: Sequence[float] = ADC_DISPLAY_RANGE) -> Any:
+    """Colour table for ADC on ``value_range`` (default 0–2000×10⁻⁶ mm²/s): grey, tinted blue below 620
+    (see ``display.adc_color_table``); Slicer spreads a table over the window, so one table per range."""
+    lo, hi = (float(v) for v in value_range)
+    name = ADC_COLOR_NAME if (lo, hi) == tuple(ADC_DISPLAY_RANGE) else f"{ADC_COLOR_NAME} ({lo:g}-{hi:g})"
+    node = scene.GetFirstNodeByName(name)
     if node is None:
-        table = adc_color_table()
+        table = adc_color_table(value_range=(lo, hi))
         node = slicer.vtkMRMLColorTableNode()
-        node.SetName(ADC_COLOR_NAME)
+        node.SetName(name)
         node.SetTypeToUser()
         node.SetNumberOfColors(len(table))
         for i, (r, g, b, a) in enumerate(table):
@@ -240,6 +243,19 @@ def apply_presets(scene: Any, nodes: dict[str, Any], brain: Optional[np.ndarray]
         dn.SetWindowLevelMinMax(preset.lower, preset.upper)
         presets[key] = preset
     return presets
+
+
+def set_display_preset(scene: Any, node: Any, preset: Any) -> None:
+    """Show ``node`` with ``preset`` (a ``display.DisplayPreset``): its window and colour table."""
+    dn = node.GetDisplayNode()
+    if dn is None:
+        node.CreateDefaultDisplayNodes()
+        dn = node.GetDisplayNode()
+    color = (ensure_adc_color_node(scene, (preset.lower, preset.upper)) if preset.color_table == "adc620"
+             else ensure_grey_color_node(scene))
+    dn.SetAndObserveColorNodeID(color.GetID())
+    dn.SetAutoWindowLevel(0)
+    dn.SetWindowLevelMinMax(preset.lower, preset.upper)
 
 
 # --------------------------------------------------------------------------- view assignment
@@ -402,9 +418,13 @@ def fit_case_views(view_logics: ViewLogics, spec: LayoutSpec, dwi_node: Any) -> 
 
 
 def _volume_center_ras(node: Any) -> list[float]:
-    bounds = [0.0] * 6
-    node.GetRASBounds(bounds)
-    return [(bounds[0] + bounds[1]) / 2, (bounds[2] + bounds[3]) / 2, (bounds[4] + bounds[5]) / 2]
+    """RAS of the voxel at the volume's centre (a voxel centre: the views then cut through one DWI slice,
+    never between two, so a stroke there paints exactly that slice)."""
+    from .volumes import ijk_to_ras_affine
+
+    dims = node.GetImageData().GetDimensions()
+    ijk = np.array([n // 2 for n in dims] + [1], dtype=float)
+    return [float(v) for v in (ijk_to_ras_affine(node) @ ijk)[:3]]
 
 
 def resliced_array(slice_logic: Any, layer: str = "background") -> Optional[np.ndarray]:

@@ -66,6 +66,7 @@ from .review_actions import (
     escalation_text,
     final_result,
     return_case,
+    returned_text,
     start_edit,
 )
 
@@ -75,7 +76,7 @@ __all__ = [
     "ROLES",
     "CaseWorkspace", "acceptance_report", "add_note", "agreement_tables", "candidates", "case_queue",
     "case_sequences", "close_case", "dataset_qc", "dataset_status", "decide", "demo_dataset", "escalate", "escalation_text",
-    "final_result", "load_screening", "mask_image", "notes", "open_case", "remove_note", "return_case",
+    "final_result", "returned_text", "load_screening", "mask_image", "notes", "open_case", "remove_note", "return_case",
     "save_screening", "screening_record", "segment_mask", "segment_voxel_count", "set_effect_inputs", "split_case_id",
     "start_edit", "submit",
 ]

@@ -33,12 +33,19 @@ class AISWebApp:
         self.server.state.trame__title = title
         self.scene = WebScene(self.server, role)
         self.ctrl = Controller(self.scene, root, rater_id, role, publish=self._publish)
+        if role == "datamanager":  # acceptance reports written here are linked from the page
+            import tempfile
+            from pathlib import Path
+
+            self.ctrl.report_dir = Path(tempfile.mkdtemp(prefix="ais-reports-"))
+            self.server.serve["ais-report"] = str(self.ctrl.report_dir)
         self.server.state.update(self.ctrl.state)
         self._bind()
         from .ui import build_ui
 
         self.ui = build_ui(self)
         self.ctrl.refresh_queue()
+        self.server.controller.on_client_connected.add(self.ctrl.refresh_queue)  # a (re)loaded page: fresh queue
 
     # ------------------------------------------------------------------ state <-> controller
     def _publish(self, changes: dict[str, Any]) -> None:
@@ -68,7 +75,11 @@ class AISWebApp:
             if tool != ctrl.state["tool"] or ctrl.scene.editor.active_effect_name == "":
                 ctrl.set_tool(tool)
 
-        for key in ("note_text", "note_decision", "no_visible_lesion", "reason", "queue_filter"):
+        @state.change("scissors_fill", "scissors_slices")
+        def _scissors(scissors_fill: str, scissors_slices: str, **_: Any) -> None:
+            ctrl.set_scissors(scissors_fill, scissors_slices)
+
+        for key in ("note_text", "note_decision", "no_visible_lesion", "reason", "queue_filter", "island_min"):
             state.change(key)(self._copy(key))
 
     def _copy(self, key: str) -> Any:

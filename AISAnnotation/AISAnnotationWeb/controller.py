@@ -32,6 +32,9 @@ def default_state(rater_id: str, role: str) -> dict[str, Any]:
         "screening": {}, "can_undo": False, "can_redo": False, "segment_voxels": 0, "refine_on": False, "decided": False,
         "metrics": [], "lesions": [], "reason": "", "escalation": "", "raters_ab": {},
         "status_rows": [], "dm_text": "", "view_geometry": {}, "crosshair": [0.0, 0.0, 0.0],
+        "layout": "2x2", "views_geometry": {}, "wl_presets": {}, "wl_choice": {}, "returned": "",
+        "screen_seqs": [], "island_min": 10, "scissors_fill": "erase_inside", "scissors_slices": "all",
+        "report_url": "",
     }
 
 
@@ -48,6 +51,8 @@ class Controller:
         self._publish = publish or (lambda _changes: None)
         self._context = None
         self._preview = None
+        self._crosshair_observed = False
+        self.report_dir: Optional[Path] = None  # set by the app: a folder it serves at ais-report/
         self.scene.undo_stack.index_changed.connect(self._undo_changed)
         self.scene.editor.segmentation_modified.connect(self._segment_changed)
 
@@ -97,8 +102,11 @@ class Controller:
                                            slice_min=lo, slice_max=hi, slice_step=step,
                                            slice_offset=self.scene.slice_offset(),
                                            message=f"{ws.case_id} open for {self.rater_id} ({self.role})")
+            changes.update(self._view_controls(ws))
             if self.role == "annotator":
                 changes["screening"] = workspace.load_screening(ws)
+                changes["returned"] = workspace.returned_text(ws)
+                changes["screen_seqs"] = [k for k in workspace.FORM_LIKERT if k in ws.volumes]
             else:
                 metrics, lesions = workspace.agreement_tables(ws)
                 changes.update(metrics=_plain(metrics), lesions=_plain(lesions), raters_ab=dict(ws.raters),
@@ -112,12 +120,67 @@ class Controller:
     def update_geometry(self) -> None:
         if self.ws is not None:
             self.set(view_geometry=self.scene.view_geometry(), crosshair=self.scene.crosshair_ras(),
-                     slice_offset=self.scene.slice_offset())
+                     slice_offset=self.scene.slice_offset(), views_geometry=self.scene.views_geometry())
+
+    def _view_controls(self, ws: Any) -> dict[str, Any]:
+        from AISAnnotationMRML.case_views import window_preset_names
+
+        if not self._crosshair_observed:  # a shift-move in any view moves the crosshair: the page follows
+            self.scene.observe_crosshair(self._crosshair_moved)
+            self._crosshair_observed = True
+        names = window_preset_names(ws)
+        return {"layout": "2x2" if self.role == "annotator" else "review", "wl_presets": names,
+                "wl_choice": {k: v[0] for k, v in names.items()}}
+
+    def _crosshair_moved(self) -> None:
+        """The crosshair moved: the linked slices jump right after it, so the page hears of both a moment later."""
+        import asyncio
+
+        def publish() -> None:
+            if self.ws is not None:
+                self.set(crosshair=self.scene.crosshair_ras(), slice_offset=self.scene.slice_offset(),
+                         views_geometry=self.scene.views_geometry())
+
+        try:
+            asyncio.get_running_loop().call_later(0.05, publish)
+        except RuntimeError:  # no event loop (called outside the server)
+            publish()
+
+    def set_layout(self, kind: str) -> None:
+        """Switch the annotator's views (2×2 / DWI in 3 planes); window choices and crosshair are kept."""
+        from AISAnnotationMRML.case_views import set_window_preset
+
+        def act() -> None:
+            self.scene.show_layout(kind)
+            for seq, name in self.state["wl_choice"].items():
+                set_window_preset(self.ws, seq, name)
+            self.scene.render()
+            self.set(layout=kind, error="", message=f"Layout: {self.scene.spec.name}")
+            self.update_geometry()
+
+        if self.ws is not None:
+            self.run(act)
+
+    def set_window(self, sequence: str, name: Any) -> None:
+        """Window/level preset ``name`` (or its index) of ``sequence`` (the library's presets; ADC keeps the 620 tint)."""
+        from AISAnnotationMRML.case_views import set_window_preset
+
+        if self.ws is None:
+            return
+        if isinstance(name, int):
+            names = self.state["wl_presets"].get(sequence, [])
+            name = names[name] if 0 <= name < len(names) else str(name)
+        preset = self.run(set_window_preset, self.ws, sequence, name)
+        if preset is not None:
+            self.scene.render()
+            self.set(wl_choice={**self.state["wl_choice"], sequence: name}, error="",
+                     message=f"{sequence}: {name} ({preset.lower:.0f}-{preset.upper:.0f})")
 
     def set_slice(self, offset: float) -> None:
         if self.ws is not None:
             self.scene.set_slice_offset(float(offset))
             self.state["slice_offset"] = float(offset)
+            self.set(view_geometry=self.scene.view_geometry())  # strokes on the new slice map to RAS from it
 
     def jump(self, ras: Any) -> None:
         if self.ws is not None:
@@ -194,6 +257,18 @@ class Controller:
         self.state["brush_mm"] = float(mm)
         self.scene.set_brush_diameter_mm(float(mm))
 
+    def islands(self, mode: str) -> None:
+        """Keep the largest island, or remove islands smaller than ``island_min`` voxels (one undo step)."""
+        if self.ws is None:
+            return
+        self.run(self.scene.apply_islands, mode, int(self.state["island_min"]))
+        self.set(tool="islands", error="")
+        self._segment_changed()
+
+    def set_scissors(self, fill: str, slices: str) -> None:
+        self.state.update(scissors_fill=fill, scissors_slices=slices)
+        self.run(self.scene.set_scissors, fill, slices)
+
     def undo(self) -> None:
         self.scene.undo()
         self._undo_changed()
@@ -243,6 +318,14 @@ class Controller:
                 self.scene.render()
                 self.set(message="Editing a copy of A ∪ B ('corrected'); then 'Accept edited'", error="")
 
+    def return_case(self, sides: list[str]) -> None:
+        """Return the case to annotator(s) ``sides`` ("A"/"B") for re-annotation; the reason is required."""
+        if self.ws is not None and not self.state["decided"]:
+            text = self.run(workspace.return_case, self.ws, list(sides), self.state["reason"])
+            if text:
+                self.set(message=text, error="", decided=True)
+                self.refresh_queue()
+
     def escalate(self) -> None:
         if self.ws is not None and not self.state["decided"]:
             text = self.run(workspace.escalate, self.ws, self.state["reason"])
@@ -263,7 +346,8 @@ class Controller:
         rows = self.run(workflow.workflow_status, Path(self.root))
         if rows is not None:
             self.set(status_rows=[{"case_id": s.case_id, "state": s.state, "waiting_for": s.waiting_for,
-                                   "annotators": ", ".join(a["rater"] for a in s.annotators)} for s in rows])
+                                   "annotators": ", ".join(a["rater"] for a in s.annotators),
+                                   "screening": s.screening, "excluded": s.excluded_reason or ""} for s in rows])
 
     def run_qc(self) -> None:
         text = self.run(workspace.dataset_qc, self.root) if isinstance(self.root, str) else self.run(self._server_qc)
@@ -271,18 +355,23 @@ class Controller:
             self.set(dm_text=text, error="")
 
     def report(self) -> None:
+        """Write the acceptance report (built by the server in server mode); the page shows its verdict and
+        links the HTML (served at ais-report/)."""
+        if self.report_dir is not None:
+            out = Path(tempfile.mkdtemp(prefix="report-", dir=self.report_dir))
+        else:
+            out = Path(tempfile.mkdtemp(prefix="ais-report-"))
         if not isinstance(self.root, str):
-            rep = self.run(self.root.write_report, Path(tempfile.mkdtemp(prefix="ais-report-")), False)
+            rep = self.run(self.root.write_report, out, False)
             if rep:
                 v = rep["verdict"]
-                verdict = "passed" if v["status"] == "pass" else "not passed: " + "; ".join(v["reasons"])
-                self.set(dm_text=f"Acceptance report {rep['id']} (built by the server): {verdict}", error="")
-            return
-        out = Path(tempfile.mkdtemp(prefix="ais-report-"))
-        rep = self.run(lambda: workspace.acceptance_report(self.root, out, run_validator=False, snapshots=False))
+                rep = dict(rep, passed=v["status"] == "pass", reasons=v["reasons"])
+        else:
+            rep = self.run(lambda: workspace.acceptance_report(self.root, out, run_validator=False, snapshots=False))
         if rep:
             verdict = "passed" if rep["passed"] else "not passed: " + "; ".join(rep["reasons"])
-            self.set(dm_text=f"Acceptance report {rep['html']}: {verdict}", error="")
+            url = f"ais-report/{out.name}/report.html" if self.report_dir is not None else ""
+            self.set(dm_text=f"Acceptance report {rep['html']}: {verdict}", error="", report_url=url)
 
     def _server_qc(self) -> str:
         rows = self.root.run_qc()

@@ -59,7 +59,7 @@ class WebScene:
             self.layouts.register_layout(str(spec.id), slicer_layout_to_vue(spec.xml()), lazy_initialization=True)
         # The views of the role are created before any effect parameter node enters the scene: an effect
         # pipeline created while its view is being constructed would have no view (trame-slicer 2.0.0).
-        for kind in {"annotator": ("2x2", "all"), "datamanager": ()}.get(role, ("review",)):
+        for kind in {"annotator": ("2x2", "all", "dwi3plane"), "datamanager": ()}.get(role, ("review",)):
             self.layouts.create_layout_views_if_needed(str(layout_for(kind).id))
         self.no_multisampling()
         self.view_logics = ViewLogics(self.app.scene, app_logic=self.app.app_logic, create_slice_logics=False)
@@ -229,3 +229,64 @@ class WebScene:
 
                 assign_views(self.scene, self.spec, self.ws.volumes, {"disagreement": self.ws.disagreement})
             self.render()
+
+    # ------------------------------------------------------------------ layouts, islands, scissors, all views' geometry
+    def show_layout(self, kind: str) -> None:
+        """Switch the open annotation to layout ``kind`` (the bridge's :func:`~AISAnnotationMRML.case_views.show_layout`)."""
+        from AISAnnotationMRML.case_views import show_layout
+
+        spec = layout_for(kind, [k for k, n in self.ws.volumes.items() if n is not None])
+        self.layouts.set_layout(str(spec.id))
+        self.layouts.create_layout_views_if_needed(str(spec.id))
+        show_layout(self.ws, self.view_logics, kind)
+        self.spec = spec
+        self.render()
+
+    def apply_islands(self, mode: str, min_voxels: int = 0) -> None:
+        """Slicer's Islands effect on the editable segment: ``keep_largest`` or ``remove_small`` (< ``min_voxels``)."""
+        from trame_slicer.segmentation import SegmentationEffectIslands, SegmentationIslandsMode
+
+        modes = {"keep_largest": SegmentationIslandsMode.KEEP_LARGEST_ISLAND,
+                 "remove_small": SegmentationIslandsMode.REMOVE_SMALL_ISLANDS}
+        if mode not in modes:
+            raise ValueError(f"unknown islands operation {mode!r} (one of {', '.join(modes)})")
+        if self.ws is None:
+            return
+        effect = self.editor.set_active_effect_type(SegmentationEffectIslands)
+        effect.set_minimum_island_size(int(min_voxels))
+        effect.apply(modes[mode])
+        self.render()
+
+    def set_scissors(self, fill: str, slices: str) -> None:
+        """Scissors options: ``fill`` erase_inside/erase_outside/fill_inside/fill_outside; ``slices`` all/this."""
+        from trame_slicer.segmentation import (
+            ScissorsEffectFillMode,
+            ScissorsEffectRangeMode,
+            SegmentationEffectScissors,
+        )
+
+        effect = self.editor.get_effect(SegmentationEffectScissors)
+        if effect is None:
+            return
+        effect.set_fill_mode(ScissorsEffectFillMode[fill.upper()])
+        effect.set_range_mode(ScissorsEffectRangeMode.UNLIMITED if slices == "all" else ScissorsEffectRangeMode.SYMMETRIC)
+        effect.set_symmetric_distance(0.0)
+
+    def views_geometry(self) -> dict[str, Any]:
+        """Every shown view's pixel → RAS map and size (as :meth:`view_geometry`), by view name."""
+        out = {}
+        for v in self.spec.views if self.spec is not None else []:
+            node = self.view_logics.slice_node(v.name)
+            if node is not None:
+                dims = node.GetDimensions()
+                out[v.name] = {"xy_to_ras": xy_to_ras(node).tolist(), "width": int(dims[0]), "height": int(dims[1]),
+                               "content": v.content, "orientation": v.orientation}
+        return out
+
+    def observe_crosshair(self, callback: Any) -> None:
+        """Call ``callback()`` when the crosshair moves (a shift-move in any view, a jump)."""
+        from vtkmodules.vtkCommonCore import vtkCommand
+
+        node = self.scene.GetFirstNodeByClass("vtkMRMLCrosshairNode")
+        if node is not None:
+            node.AddObserver(vtkCommand.ModifiedEvent, lambda *_a: callback())

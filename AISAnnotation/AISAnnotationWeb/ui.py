@@ -63,6 +63,9 @@ def _queue(html: Any, v3: Any, web: Any) -> None:
 
 
 def _annotator(html: Any, v3: Any, ctrl: Any) -> None:
+    html.Div("Returned to you for re-annotation: {{ returned }}", v_show="returned", id="returned",
+             classes="text-warning my-1", style="white-space: pre-wrap")
+    _view_controls(html, v3, ctrl)
     html.Div("Threshold then refine", classes="text-subtitle-2 mt-3")
     with html.Div(classes="d-flex align-center"):
         v3.VSlider(id="adc-threshold", v_model=("adc_threshold", 620.0), min=300, max=900, step=10,
@@ -84,6 +87,7 @@ def _annotator(html: Any, v3: Any, ctrl: Any) -> None:
         v3.VSlider(id="brush", v_model=("brush_mm", 5.0), min=1, max=30, step=1, hide_details=True,
                    density="compact")
         html.Span("brush {{ brush_mm }} mm", classes="ml-2")
+    _islands_scissors(html, v3, ctrl)
     html.Div("Candidates (click to jump)", classes="text-subtitle-2 mt-2")
     _table(html, "candidates", [("#", "row.id"), ("ml", "Number(row.volume_ml).toFixed(2)"),
                                 ("ADC", "Number(row.mean_adc).toFixed(0)")],
@@ -96,6 +100,7 @@ def _annotator(html: Any, v3: Any, ctrl: Any) -> None:
         v3.VBtn("Add note", id="add-note", size="small", click=ctrl.add_note)
     _table(html, "notes", [("Note", "row.note"), ("Decision", "row.decision")],
            click=(ctrl.jump, "[row.position_ras]"), table_id="notes")
+    _screening(html, v3, ctrl)
     v3.VCheckbox(v_model=("no_visible_lesion", False), label="No visible lesion", density="compact",
                  hide_details=True, id="no-lesion")
     v3.VBtn("Submit", id="submit", color="success", block=True, click=ctrl.submit)
@@ -122,6 +127,10 @@ def _reviewer(html: Any, v3: Any, ctrl: Any) -> None:
                 disabled=("decided",))
         v3.VBtn("Escalate", id="escalate", size="small", color="warning", click=ctrl.escalate,
                 v_if="role === 'reviewer'")
+    with html.Div(classes="d-flex flex-wrap ga-1 mt-1"):
+        for sides, label in ((["A"], "Return to A"), (["B"], "Return to B"), (["A", "B"], "Return to both")):
+            v3.VBtn(label, id="return-" + "".join(sides).lower(), size="small", click=(ctrl.return_case, f"[{sides}]"),
+                    disabled=("decided",))
 
 
 def _manager(html: Any, v3: Any, ctrl: Any) -> None:
@@ -130,5 +139,65 @@ def _manager(html: Any, v3: Any, ctrl: Any) -> None:
         v3.VBtn("Run QC", id="qc", size="small", click=ctrl.run_qc)
         v3.VBtn("Acceptance report", id="report", size="small", click=ctrl.report)
     _table(html, "status_rows", [("Case", "row.case_id"), ("State", "row.state"), ("Annotators", "row.annotators"),
-                                 ("Waiting for", "row.waiting_for")], table_id="status-table")
+                                 ("Waiting for", "row.waiting_for"), ("Screening", "row.screening"),
+                                 ("Excluded because", "row.excluded")], table_id="status-table")
     html.Pre("{{ dm_text }}", id="dm-text", style="white-space: pre-wrap")
+    html.A("Open the acceptance report", id="report-link", href=("report_url",), target="_blank",
+           v_show="report_url")
+
+
+def _view_controls(html: Any, v3: Any, ctrl: Any) -> None:
+    """Layout toggle (2×2 with T1/T2 when present / DWI in 3 planes) and window presets per sequence."""
+    from AISAnnotationLib.display import ADC_RANGES, PERCENTILE_PRESETS
+
+    with html.Div(classes="d-flex flex-wrap align-center ga-1 mt-2"):
+        html.Span("Layout", classes="mr-1")
+        for kind, label in (("2x2", "Sequences"), ("dwi3plane", "DWI 3 planes")):
+            v3.VBtn(label, id=f"layout-{kind}", size="small", click=(ctrl.set_layout, f"['{kind}']"),
+                    color=(f"layout === '{kind}' ? 'primary' : undefined",))
+    html.Div("Window", classes="text-subtitle-2 mt-1")
+    for seq in ("dwi", "adc", "eadc", "flair", "t1w", "t2w"):
+        names = [n for n, _ in (ADC_RANGES if seq == "adc" else PERCENTILE_PRESETS)]
+        with html.Div(v_if=f"wl_presets.{seq}", classes="d-flex flex-wrap align-center ga-1"):
+            html.Span(seq.upper(), style="width: 44px")
+            for i, name in enumerate(names):
+                v3.VBtn(name, id=f"wl-{seq}-{i}", size="x-small", click=(ctrl.set_window, f"['{seq}', {i}]"),
+                        color=(f"wl_choice.{seq} === wl_presets.{seq}[{i}] ? 'primary' : undefined",))
+
+
+def _islands_scissors(html: Any, v3: Any, ctrl: Any) -> None:
+    with html.Div(classes="d-flex flex-wrap align-center ga-1"):
+        v3.VBtn("Keep largest island", id="keep-largest", size="small", click=(ctrl.islands, "['keep_largest']"))
+        v3.VBtn("Remove small islands", id="remove-small", size="small", click=(ctrl.islands, "['remove_small']"))
+        v3.VTextField(v_model=("island_min", 10), id="island-min", label="< voxels", type="number",
+                      density="compact", hide_details=True, style="max-width: 90px")
+    with html.Div(classes="d-flex ga-1"):
+        v3.VSelect(v_model=("scissors_fill", "erase_inside"), label="Scissors", id="scissors-fill",
+                   items=("['erase_inside', 'erase_outside', 'fill_inside', 'fill_outside']",),
+                   density="compact", hide_details=True)
+        v3.VSelect(v_model=("scissors_slices", "all"), label="Slices", id="scissors-slices",
+                   items=("['all', 'this']",), density="compact", hide_details=True)
+
+
+def _screening(html: Any, v3: Any, ctrl: Any) -> None:
+    """The screening form (consensus R4): Likert 1–5 per sequence, artifacts, exclusions, note."""
+    from AISAnnotationMRML.workspace import FORM_ARTIFACTS, FORM_EXCLUSIONS, FORM_LIKERT
+
+    html.Div("Screening (Likert 1-5 per sequence)", classes="text-subtitle-2 mt-2")
+    for seq in FORM_LIKERT:
+        with html.Div(v_if=f"screen_seqs.includes('{seq}')", classes="d-flex align-center ga-1"):
+            html.Span(seq.upper(), style="width: 44px")
+            for n in range(1, 6):
+                v3.VBtn(str(n), id=f"likert-{seq}-{n}", size="x-small", click=f"screening['likert.{seq}'] = {n}",
+                        color=(f"screening['likert.{seq}'] === {n} ? 'primary' : undefined",))
+    with html.Div(classes="d-flex flex-wrap"):
+        for a in FORM_ARTIFACTS:
+            v3.VCheckbox(v_model=f"screening['artifact.{a}']", label=a, id=f"artifact-{a}", density="compact",
+                         hide_details=True)
+    with html.Div(classes="d-flex flex-wrap"):
+        for e in FORM_EXCLUSIONS:
+            v3.VCheckbox(v_model=f"screening['exclusion.{e}']", label=e.replace("_", " "), id=f"exclusion-{e}",
+                         density="compact", hide_details=True)
+    v3.VTextField(v_model="screening.note", label="Screening note", id="screening-note", density="compact",
+                  hide_details=True)
+    v3.VBtn("Save screening", id="save-screening", size="small", click=(ctrl.save_screening, "[screening]"))

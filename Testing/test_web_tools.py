@@ -174,7 +174,7 @@ def test_paint_erase_undo_redo_draw_scissors(tools_page, carried: dict, artifact
     # 4. undo gives back the erased voxels exactly, redo erases them again
     page.locator("#undo").click()
     wait_state(page, f"s('segment_voxels') === {after_paint}")
-    assert state(page, "can_redo") is True
+    wait_state(page, "s('can_redo') === true")  # published by its own signal, after the voxel count
     page.locator("#redo").click()
     wait_state(page, f"s('segment_voxels') === {after_erase}")
     # 5. polygon draw (this slice)

@@ -221,7 +221,8 @@ class PreannotationContext:
 
         The core-and-grow regions are painted and listed. A focus not connected to any of them
         (26-connectivity, through other foci voxels too) is listed for the annotator but not painted.
-        Chronic regions (mean ADC not restricted) and candidates below ``min_confidence`` are neither.
+        Chronic regions (mean ADC not restricted), candidates below ``min_confidence`` and candidates
+        darker than ``min_dwi_ratio`` × the parenchyma's median DWI are neither.
         Labelling runs on bounding boxes only.
         """
         shape = core.shape
@@ -242,7 +243,11 @@ class PreannotationContext:
         flat = np.ravel_multi_index(tuple(ijk.T), shape)
         found = _describe_sparse(labels, n, ijk, self.adc.reshape(-1)[flat], self.ratio.reshape(-1)[flat],
                                  self.reference, keep_labels=True)
-        score_candidates([c for c, _ in found], self.parenchyma_adc_median, self.reference.voxel_volume_mm3)
+        peak_z = np.full(n + 1, -np.inf)
+        np.maximum.at(peak_z, labels, self.foci.zscore(p, ijk, flat).astype(float))
+        for c, k in found:
+            c.peak_z = float(peak_z[k])
+        score_candidates([c for c, _ in found])
         from_core = np.zeros(n + 1, dtype=bool)
         from_core[lab[core]] = True
         painted = np.zeros(n + 1, dtype=bool)
@@ -253,7 +258,7 @@ class PreannotationContext:
             c.in_mask = bool(from_core[k]) and not c.chronic
             if c.chronic:
                 chronic.append(c)
-            elif c.confidence >= p.min_confidence:
+            elif c.confidence >= p.min_confidence and c.mean_dwi_ratio >= p.min_dwi_ratio:
                 candidates.append(c)
                 shown[k], painted[k] = True, c.in_mask
         renumber(candidates)

@@ -16,7 +16,11 @@ It also refits the confidence model (logistic regression of "touches an expert l
 candidate's peak local DWI z-score, each expert case weighted equally) on all and on each
 leave-one-out fold, and reports how well the confidence ranks true above false candidates (AUC).
 
-    python benchmarks/bench_preannotate_accuracy.py --data /work/shared/data
+With ``--lesions`` it prints, for every expert lesion of ≥ 3 voxels, its volume, peak local DWI
+z-score, peak DWI / parenchyma median, mean and lowest ADC / parenchyma median, whether a candidate
+points at it, and otherwise which rule drops it.
+
+    python benchmarks/bench_preannotate_accuracy.py --data /work/shared/data [--lesions]
 """
 
 from __future__ import annotations
@@ -128,6 +132,7 @@ def auc(samples) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--lesions", action="store_true", help="per-lesion table: features and the rule that drops it")
     args = ap.parse_args()
     from aistest_realcases import REAL_CASES, load_real_cases, score_case
 
@@ -164,7 +169,61 @@ def main() -> int:
     dice = sorted(s.dice for s in ex_defaults)
     print(f"defaults: median Dice over expert cases {dice[len(dice) // 2]:.3f}; cases {', '.join(REAL_CASES)}")
     confidence_report(cases, expert, PreannotationParameters())
+    if args.lesions:
+        for rc in expert:
+            lesion_report(rc, PreannotationParameters())
     return 0
+
+
+def lesion_report(rc, p) -> None:
+    """Per expert lesion (≥ 3 voxels): features and why it is missed (see module doc)."""
+    import numpy as np
+
+    from AISAnnotationLib.metrics import label_components
+    from AISAnnotationLib.preannotate import PreannotationContext
+    from AISAnnotationLib.preannotate.confidence import confidence_to_z
+
+    ctx = PreannotationContext.from_case(rc.case, p)
+    r = ctx.compute(p)
+    everything = ctx.compute(p.replace(min_confidence=0.0, min_dwi_ratio=0.0))
+    seeds = ctx.foci.seeds(p)
+    ex = label_components(rc.expert)
+    vox = rc.case.reference.voxel_volume_mm3
+    cut = confidence_to_z(p.min_confidence)
+    print(f"{rc.name}: per expert lesion (z cut {cut:.2f}); ratios to the patient's parenchyma "
+          f"(DWI median {ctx.parenchyma_dwi_median:.1f}, ADC median {ctx.parenchyma_adc_median:.0f})")
+    print("  lesion | voxels | mm³ | peak z | peak DWI ratio | ADC ratio mean / min | listed | why missed")
+    for k in range(1, ex.count + 1):
+        m = ex.labels == k
+        n = int(m.sum())
+        if n < 3:
+            continue
+        ijk = np.argwhere(m)
+        flat = np.ravel_multi_index(tuple(ijk.T), m.shape)
+        z = float(ctx.foci.zscore(p, ijk, flat).max())
+        adc = ctx.adc[m] / ctx.parenchyma_adc_median
+        why = ""
+        if not r.listed[m].any():
+            if everything.listed[m].any():
+                why = "below the confidence cut or darker than the parenchyma"
+            elif not ctx.foci.brain[m].any():
+                why = "outside the (eroded) brain mask"
+            else:
+                regions = set(np.unique(seeds.labels[m]).tolist()) - {0}
+                if not regions:
+                    why = "no seed voxel (local DWI contrast or ADC ratio)"
+                else:
+                    i = max(regions, key=lambda j: seeds.peak_z[j - 1]) - 1
+                    rules = [(seeds.peak_ratio[i] < p.foci_peak_ratio, "peak contrast"),
+                             (seeds.peak_z[i] < p.foci_peak_z, "peak z"),
+                             (seeds.mean_adc_ratio[i] > p.foci_adc_ratio, f"mean ADC ratio {seeds.mean_adc_ratio[i]:.2f}"),
+                             (seeds.min_adc_ratio[i] > p.foci_adc_min_ratio, f"lowest ADC ratio {seeds.min_adc_ratio[i]:.2f}"),
+                             (seeds.volume_mm3[i] < p.foci_min_volume_mm3, f"seed region {seeds.volume_mm3[i]:.0f} mm³"),
+                             (seeds.volume_mm3[i] > p.foci_max_volume_mm3, "seed region too large")]
+                    why = "focus rule: " + ", ".join(t for bad, t in rules if bad) if any(b for b, _ in rules) \
+                        else "chronic flag or merged"
+        print(f"  {k} | {n} | {n * vox:.0f} | {z:.1f} | {float(ctx.ratio[m].max()):.2f} | "
+              f"{float(adc.mean()):.2f} / {float(adc.min()):.2f} | {'yes' if r.listed[m].any() else 'no'} | {why}")
 
 
 def confidence_report(cases, expert, p) -> None:

@@ -27,7 +27,7 @@ the kept foci for new parameters only compares per-region numbers. The z-score o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -56,10 +56,8 @@ class BlockMap:
         self.coarse, self.factors, self.shape = coarse, factors, shape
 
     def full(self) -> np.ndarray:
-        out = self.coarse
-        for axis, k in enumerate(self.factors):
-            out = np.repeat(out, k, axis=axis)
-        return out[: self.shape[0], : self.shape[1], : self.shape[2]]
+        idx = np.ix_(*[np.arange(n) // k for n, k in zip(self.shape, self.factors)])
+        return self.coarse[idx]
 
     def at(self, ijk: np.ndarray) -> np.ndarray:
         """Values at voxels ``ijk`` (n × 3 integer array)."""
@@ -67,29 +65,49 @@ class BlockMap:
         return self.coarse[idx[:, 0], idx[:, 1], idx[:, 2]]
 
 
+class TissueBlocks:
+    """The tissue voxels of a grid and the block of about :data:`LEVEL_BLOCK_MM` each lies in.
+
+    Per-case work shared by every local map: a Gaussian-weighted mean over tissue is then one
+    ``bincount`` over the tissue voxels, a smoothing of the (small) block grid and a division, so its
+    cost does not grow with the resolution of the smoothing, and nothing touches the whole grid.
+    """
+
+    def __init__(self, tissue: np.ndarray, spacing: Any) -> None:
+        shape = tissue.shape
+        self.shape, self.spacing = shape, tuple(float(s) for s in spacing)
+        self.factors = [max(1, int(round(LEVEL_BLOCK_MM / s))) for s in self.spacing]
+        self.coarse_shape = tuple(-(-n // k) for n, k in zip(shape, self.factors))
+        self.flat = np.flatnonzero(tissue)
+        ijk = np.unravel_index(self.flat, shape)
+        self.block = np.ravel_multi_index(tuple(a // k for a, k in zip(ijk, self.factors)), self.coarse_shape)
+        self.count = np.bincount(self.block, minlength=int(np.prod(self.coarse_shape))).astype(np.float64)
+        self._weights: dict[float, np.ndarray] = {}
+
+    def mean(self, values: np.ndarray, sigma_mm: float, fallback: float) -> BlockMap:
+        """Gaussian-weighted mean (σ in mm) of ``values`` (one per tissue voxel, in :attr:`flat` order)."""
+        from scipy import ndimage as ndi
+
+        sigma = [sigma_mm / (s * k) for s, k in zip(self.spacing, self.factors)]
+        if sigma_mm not in self._weights:
+            self._weights[sigma_mm] = ndi.gaussian_filter(self.count.reshape(self.coarse_shape), sigma, mode="constant")
+        w = self._weights[sigma_mm]
+        v = np.bincount(self.block, weights=values, minlength=w.size).reshape(self.coarse_shape)
+        v = ndi.gaussian_filter(v, sigma, mode="constant")
+        near = w > 1e-3 * max(float(w.max()), 1e-6)
+        level = np.where(near, v / np.maximum(w, 1e-6), fallback).astype(np.float32)
+        return BlockMap(level, self.factors, self.shape)
+
+
 def block_mean(values: np.ndarray, tissue: np.ndarray, spacing: Any, sigma_mm: float,
                fallback: float = 1.0) -> BlockMap:
-    """Gaussian-weighted mean (σ in mm) of ``values`` over ``tissue`` voxels, on blocks.
+    """Gaussian-weighted mean (σ in mm) of ``values`` over ``tissue`` voxels around each voxel, on blocks.
 
-    Normalised convolution on blocks of about :data:`LEVEL_BLOCK_MM` (block sums of tissue values
-    and tissue count, smoothed, divided), so its cost does not grow with resolution. Where no
-    tissue is near, ``fallback``.
+    Normalised convolution (tissue sums and tissue counts, both smoothed, divided); where no tissue
+    is near, ``fallback``. See :class:`TissueBlocks`.
     """
-    from scipy import ndimage as ndi
-
-    shape = values.shape
-    f = [max(1, int(round(LEVEL_BLOCK_MM / float(s)))) for s in spacing]
-    padded = [-(-n // k) * k for n, k in zip(shape, f)]
-    pad = [(0, q - n) for n, q in zip(shape, padded)]
-    coarse = tuple(q // k for q, k in zip(padded, f))
-    blocks = (coarse[0], f[0], coarse[1], f[1], coarse[2], f[2])
-    w = np.pad(tissue.astype(np.float32), pad).reshape(blocks).sum(axis=(1, 3, 5))
-    v = np.pad(np.where(tissue, values, 0).astype(np.float32), pad).reshape(blocks).sum(axis=(1, 3, 5))
-    sigma = [sigma_mm / (float(s) * k) for s, k in zip(spacing, f)]
-    w = ndi.gaussian_filter(w, sigma, mode="constant")
-    v = ndi.gaussian_filter(v, sigma, mode="constant")
-    level = np.where(w > 1e-3 * max(float(w.max()), 1e-6), v / np.maximum(w, 1e-6), fallback).astype(np.float32)
-    return BlockMap(level, f, shape)
+    blocks = TissueBlocks(tissue, spacing)
+    return blocks.mean(values.reshape(-1)[blocks.flat].astype(np.float64), sigma_mm, fallback)
 
 
 def local_contrast(dwi: np.ndarray, tissue: np.ndarray, spacing: Any, sigma_mm: float) -> np.ndarray:
@@ -99,85 +117,120 @@ def local_contrast(dwi: np.ndarray, tissue: np.ndarray, spacing: Any, sigma_mm: 
     return (dwi / np.maximum(level, np.float32(1e-6))).astype(np.float32)
 
 
-def local_spread(contrast: np.ndarray, tissue: np.ndarray, spacing: Any, sigma_mm: float) -> BlockMap:
-    """Local spread of the parenchyma's contrast: √(Gaussian-weighted mean of (contrast − 1)² over ``tissue``).
+def spread_from_deviations(blocks: TissueBlocks, contrast_at_tissue: np.ndarray, sigma_mm: float) -> BlockMap:
+    """Local spread of the parenchyma's contrast: √(Gaussian-weighted mean of (contrast − 1)² over tissue).
 
     At least :data:`MIN_SPREAD`.
     """
-    dev = np.square(contrast - np.float32(1.0))
-    fallback = float(np.median(dev[tissue])) if tissue.any() else 1.0
-    m = block_mean(dev, tissue, spacing, sigma_mm, fallback)
+    dev = np.square(contrast_at_tissue.astype(np.float64) - 1.0)
+    m = blocks.mean(dev, sigma_mm, float(dev.mean()) if dev.size else 1.0)
     m.coarse = np.maximum(np.sqrt(m.coarse), np.float32(MIN_SPREAD)).astype(np.float32)
     return m
 
 
-def find_seeds(contrast: np.ndarray, adc_ratio: np.ndarray, brain: np.ndarray, voxel_mm3: float,
-               seed_ratio: float, seed_adc_ratio: float, spread: BlockMap) -> FociSeeds:
-    """26-connected seed regions and their statistics (computed on the seed voxels only)."""
+def local_spread(contrast: np.ndarray, tissue: np.ndarray, spacing: Any, sigma_mm: float) -> BlockMap:
+    """:func:`spread_from_deviations` of a full contrast map."""
+    blocks = TissueBlocks(tissue, spacing)
+    return spread_from_deviations(blocks, contrast.reshape(-1)[blocks.flat], sigma_mm)
+
+
+def find_seeds(shape: tuple[int, int, int], brain: np.ndarray, contrast: np.ndarray, adc_ratio: np.ndarray,
+               voxel_mm3: float, seed_ratio: float, seed_adc_ratio: float, spread: BlockMap) -> FociSeeds:
+    """26-connected seed regions and their statistics (computed on the seed voxels only).
+
+    ``brain``: flat indices of the brain voxels; ``contrast`` and ``adc_ratio``: their values there.
+    """
     from scipy import ndimage as ndi
 
-    seed = brain & (contrast >= np.float32(seed_ratio)) & (adc_ratio <= np.float32(seed_adc_ratio))
-    labels, n = ndi.label(seed, structure=np.ones((3, 3, 3), bool))
-    if n == 0:
+    on = (contrast >= np.float32(seed_ratio)) & (adc_ratio <= np.float32(seed_adc_ratio))
+    flat, con_seed, adc = brain[on], contrast[on], adc_ratio[on]
+    if flat.size == 0:
         e = np.zeros(0)
-        return FociSeeds(labels.astype(np.int32), e, e, e, e, e)
-    ijk = np.argwhere(seed)
-    t = tuple(ijk.T)
-    lab = labels[t]
-    con, adc = contrast[t], adc_ratio[t]
-    z = (con - np.float32(1.0)) / spread.at(ijk)
+        return FociSeeds(np.zeros(shape, dtype=np.int32), e, e, e, e, e)
+    ijk = np.stack(np.unravel_index(flat, shape), axis=1)
+    lo, hi = ijk.min(axis=0), ijk.max(axis=0) + 1
+    box = np.zeros(tuple(hi - lo), dtype=bool)
+    local = ijk - lo
+    box[local[:, 0], local[:, 1], local[:, 2]] = True
+    lab_box, n = ndi.label(box, structure=np.ones((3, 3, 3), bool))
+    labels = np.zeros(shape, dtype=np.int32)
+    labels[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = lab_box
+    lab = lab_box[local[:, 0], local[:, 1], local[:, 2]]
+    z = (con_seed - np.float32(1.0)) / spread.at(ijk)
     order = np.argsort(lab, kind="stable")
     starts = np.flatnonzero(np.r_[True, lab[order][1:] != lab[order][:-1]])
     counts = np.bincount(lab, minlength=n + 1)[1:]
-    return FociSeeds(labels.astype(np.int32), counts * voxel_mm3,
-                     np.maximum.reduceat(con[order], starts).astype(float),
+    return FociSeeds(labels, counts * voxel_mm3,
+                     np.maximum.reduceat(con_seed[order], starts).astype(float),
                      np.bincount(lab, weights=adc.astype(float), minlength=n + 1)[1:] / counts,
                      np.minimum.reduceat(adc[order], starts).astype(float),
                      np.maximum.reduceat(z[order], starts).astype(float))
 
 
 class FociCache:
-    """Per-case maps and seeds of the foci detector (see module doc)."""
+    """Per-case maps and seeds of the foci detector (see module doc).
+
+    The local DWI level and spread live on blocks (:class:`TissueBlocks`); contrast and z-score are
+    evaluated only where needed (the brain voxels for seeds, candidate voxels for the confidence).
+    """
 
     def __init__(self, ctx: Any, brain: np.ndarray) -> None:
         self.ctx = ctx
         self.brain = brain
-        self._contrast: dict[float, np.ndarray] = {}
+        self._brain_flat: Optional[np.ndarray] = None
+        self._blocks: Optional[TissueBlocks] = None
+        self._level: dict[float, BlockMap] = {}
         self._spread: dict[tuple[float, float], BlockMap] = {}
         self._seeds: dict[tuple, FociSeeds] = {}
-        self.adc_ratio = (ctx.adc / np.float32(ctx.parenchyma_adc_median)).astype(np.float32)
         self._mask_key: tuple = ()
         self._mask = np.zeros(brain.shape, dtype=bool)
 
-    def _tissue(self, p: Any) -> np.ndarray:
+    def blocks(self, p: Any) -> TissueBlocks:
         # (parenchyma range: the context's, fixed per case)
-        return self.brain & (self.ctx.adc >= p.parenchyma_adc_min) & (self.ctx.adc < p.parenchyma_adc_max)
+        if self._blocks is None:
+            tissue = self.brain & (self.ctx.adc >= p.parenchyma_adc_min) & (self.ctx.adc < p.parenchyma_adc_max)
+            self._blocks = TissueBlocks(tissue, self.ctx.reference.spacing)
+        return self._blocks
+
+    def level(self, p: Any) -> BlockMap:
+        """Local parenchyma DWI level (σ = ``foci_background_mm``)."""
+        if p.foci_background_mm not in self._level:
+            b = self.blocks(p)
+            self._level[p.foci_background_mm] = b.mean(self.ctx.dwi.reshape(-1)[b.flat].astype(np.float64),
+                                                       p.foci_background_mm, self.ctx.parenchyma_dwi_median)
+        return self._level[p.foci_background_mm]
+
+    def contrast_at(self, p: Any, ijk: np.ndarray, flat: np.ndarray) -> np.ndarray:
+        """Local DWI contrast at voxels (``ijk`` n × 3, ``flat`` their flat indices)."""
+        return (self.ctx.dwi.reshape(-1)[flat] / np.maximum(self.level(p).at(ijk), np.float32(1e-6))).astype(np.float32)
 
     def contrast(self, p: Any) -> np.ndarray:
-        """Local DWI contrast map (σ = ``foci_background_mm``)."""
-        if p.foci_background_mm not in self._contrast:
-            self._contrast[p.foci_background_mm] = local_contrast(self.ctx.dwi, self._tissue(p),
-                                                                  self.ctx.reference.spacing, p.foci_background_mm)
-        return self._contrast[p.foci_background_mm]
+        """The full local DWI contrast map (for display and tests; the detector uses :meth:`contrast_at`)."""
+        return (self.ctx.dwi / np.maximum(self.level(p).full(), np.float32(1e-6))).astype(np.float32)
 
     def spread(self, p: Any) -> BlockMap:
         key = (p.foci_background_mm, p.foci_noise_mm)
         if key not in self._spread:
-            self._spread[key] = local_spread(self.contrast(p), self._tissue(p), self.ctx.reference.spacing,
-                                             p.foci_noise_mm)
+            b = self.blocks(p)
+            ijk = np.stack(np.unravel_index(b.flat, b.shape), axis=1)
+            self._spread[key] = spread_from_deviations(b, self.contrast_at(p, ijk, b.flat), p.foci_noise_mm)
         return self._spread[key]
 
     def zscore(self, p: Any, ijk: np.ndarray, flat: np.ndarray) -> np.ndarray:
         """Local DWI z-score at voxels (``ijk`` n × 3, ``flat`` their flat indices)."""
-        con = self.contrast(p).reshape(-1)[flat]
+        con = self.contrast_at(p, ijk, flat)
         return ((con - np.float32(1.0)) / self.spread(p).at(ijk)).astype(np.float32)
 
     def seeds(self, p: Any) -> FociSeeds:
         key = (p.foci_background_mm, p.foci_noise_mm, p.foci_seed_ratio, p.foci_seed_adc_ratio)
         if key not in self._seeds:
-            self._seeds[key] = find_seeds(self.contrast(p), self.adc_ratio, self.brain,
-                                          self.ctx.reference.voxel_volume_mm3, p.foci_seed_ratio,
-                                          p.foci_seed_adc_ratio, self.spread(p))
+            if self._brain_flat is None:
+                self._brain_flat = np.flatnonzero(self.brain)
+            bf = self._brain_flat
+            con = self.contrast_at(p, np.stack(np.unravel_index(bf, self.brain.shape), axis=1), bf)
+            adc = self.ctx.adc.reshape(-1)[bf] / np.float32(self.ctx.parenchyma_adc_median)
+            self._seeds[key] = find_seeds(self.brain.shape, bf, con, adc, self.ctx.reference.voxel_volume_mm3,
+                                          p.foci_seed_ratio, p.foci_seed_adc_ratio, self.spread(p))
         return self._seeds[key]
 
     def mask(self, p: Any) -> np.ndarray:

@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO / "Testing"))
 #: per-case parameters searched (each point rebuilds the z-score maps once per case)
 GRID = {"foci_noise_mm": [4.0, 6.0, 8.0], "grow_adc_max": [750.0, 850.0]}
 #: cuts on the peak local DWI z-score (as min_confidence through the confidence model)
-Z_CUTS = [3.25, 3.5, 3.75, 4.0, 4.25, 4.5, 5.0]
+Z_CUTS = [3.5, 4.0, 4.25, 4.5, 4.75, 5.0, 5.5, 6.0]
 
 
 def objective(scores) -> float:

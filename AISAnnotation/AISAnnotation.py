@@ -36,11 +36,15 @@ DATASET_SOURCES = ("Local folder", "Server")
 QUEUE_FILTERS = ("waiting for me", "all cases", "annotating", "needs review", "escalated", "final", "excluded")
 NOTE_DECISIONS = ("included", "excluded", "for-review")
 DECISIONS = ("accept_a", "accept_b", "union", "intersection", "edited", "sign_off")
+RETURN_SIDES = ("A", "B", "A and B")  # "Return for re-annotation" to annotator A, B or both
 
 # Python packages that Slicer does not bundle, installed on first use with consent.
 REQUIREMENTS = {"nibabel": "nibabel>=4.0"}
 # the report's naming check runs the official BIDS validator (a Python package with its own script)
 REPORT_REQUIREMENTS = {"matplotlib": "matplotlib>=3.5", "bids_validator_deno": "bids-validator-deno>=3.0.2"}
+# the self-test's own annotation server (the [server] extra), run by PythonSlicer in a subprocess
+SERVER_REQUIREMENTS = {"fastapi": "fastapi>=0.110", "starlette": "starlette>=0.36", "uvicorn": "uvicorn>=0.29",
+                       "argon2": "argon2-cffi>=23.1"}
 
 
 #
@@ -103,6 +107,7 @@ class AISAnnotationParameterNode:
     caseId - the open case (sub-X_ses-Y).
     likert*, artifact*, exclude*, screeningNote, noVisibleLesion - the screening form of the open case.
     adcThreshold - pre-annotation ADC threshold, ×10⁻⁶ mm²/s.
+    decisionReason, returnTo - the reviewer's reason and whom "Return for re-annotation" sends the case to.
     segmentationNode, dwiNode - the open case's annotation and its reference grid.
     """
 
@@ -137,6 +142,7 @@ class AISAnnotationParameterNode:
     noteText: str = ""
     noteComponent: bool = False
     decisionReason: str = ""
+    returnTo: Annotated[str, Choice(list(RETURN_SIDES))] = "A"
     reportDir: pathlib.Path
     segmentationNode: Optional[vtkMRMLSegmentationNode] = None
     dwiNode: Optional[vtkMRMLScalarVolumeNode] = None
@@ -199,9 +205,11 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.acceptEditedButton.connect("clicked(bool)", lambda: self.onDecision("edited"))
         self.ui.signOffButton.connect("clicked(bool)", lambda: self.onDecision("sign_off"))
         self.ui.escalateButton.connect("clicked(bool)", self.onEscalate)
+        self.ui.returnButton.connect("clicked(bool)", self.onReturnCase)
         self.ui.queueFilterComboBox.connect("currentIndexChanged(int)", self.onQueueFilterChanged)
         self.ui.caseSearchLineEdit.connect("editingFinished()", self.onQueueFilterChanged)
         self.ui.runQCButton.connect("clicked(bool)", self.onRunQC)
+        self.ui.datasetStatusButton.connect("clicked(bool)", self.onDatasetStatus)
         self.ui.writeReportButton.connect("clicked(bool)", self.onWriteReport)
 
         self.initializeParameterNode()
@@ -270,7 +278,7 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         for w in (self.ui.saveScreeningButton, self.ui.preannotateButton, self.ui.addNoteButton,
                   self.ui.removeNoteButton, self.ui.submitButton, self.ui.acceptAButton, self.ui.acceptBButton,
                   self.ui.unionButton, self.ui.intersectionButton, self.ui.startEditButton,
-                  self.ui.acceptEditedButton, self.ui.signOffButton, self.ui.escalateButton):
+                  self.ui.acceptEditedButton, self.ui.signOffButton, self.ui.escalateButton, self.ui.returnButton):
             w.enabled = caseOpen
 
     def _selectedCaseId(self) -> str:
@@ -326,9 +334,12 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             caFile = str(p.serverCaFile) if str(p.serverCaFile) not in ("", ".") else None
             self._server = self.logic.connectServer(p.serverUrl, p.serverUser, self.ui.serverPasswordLineEdit.text,
                                                     caFile)
-            p.raterId, p.role = self._server.user, self._server.role
+            p.raterId = self._server.user
+            if self._server.role in ROLES:  # a data manager reads no cases: the Data manager panel only
+                p.role = self._server.role
             self.ui.serverStatusLabel.text = f"Logged in as {self._server.user} ({self._server.role})."
-            self.onRefreshQueue()
+            if self._server.role in ROLES:
+                self.onRefreshQueue()
         self.ui.serverPasswordLineEdit.text = ""
 
     def onRefreshQueue(self) -> None:
@@ -476,12 +487,23 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             slicer.util.infoDisplay(message, windowTitle="Escalated to arbitration")
             self.onRefreshQueue()
 
+    def onReturnCase(self) -> None:
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("The case was not returned.", waitCursor=True):
+            message = self.logic.returnCase(self._requireCase(), p.returnTo, p.decisionReason)
+            slicer.util.infoDisplay(message, windowTitle="Returned for re-annotation")
+            self.onRefreshQueue()
 
     # ------------------------------------------------------------------ data manager
 
+    def onDatasetStatus(self) -> None:
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Failed to read the dataset status.", waitCursor=True):
+            self.ui.datasetStatusLabel.text = self.logic.datasetStatus(self._dataset(), p.raterId, p.role)
+
     def onRunQC(self) -> None:
         with slicer.util.tryWithErrorDisplay(f"Image QC of {self._parameterNode.bidsRoot} failed.", waitCursor=True):
-            message = self.logic.datasetQC(str(self._parameterNode.bidsRoot), progress=self._progress)
+            message = self.logic.datasetQC(self._dataset(), progress=self._progress)
             slicer.util.infoDisplay(message, windowTitle="Image QC")
             self.onRefreshQueue()
 
@@ -489,7 +511,7 @@ class AISAnnotationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay(f"The acceptance report was not written to {p.reportDir}.",
                                              waitCursor=True):
-            result = self.logic.acceptanceReport(str(p.bidsRoot), str(p.reportDir), progress=self._progress)
+            result = self.logic.acceptanceReport(self._dataset(), str(p.reportDir), progress=self._progress)
             verdict = "PASSED" if result["passed"] else "FAILED"
             self.ui.reportStatusLabel.text = f"Acceptance {verdict}: " + "; ".join(result["reasons"])
             qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(result["html"]))
@@ -634,14 +656,24 @@ class AISAnnotationLogic(ScriptedLoadableModuleLogic):
     def escalate(self, ws, reason: str) -> str:
         return self._ws().escalate(ws, reason)
 
+    def returnCase(self, ws, returnTo: str, reason: str) -> str:
+        """Return the case to annotator A, B or both ("A and B") for re-annotation (reason required)."""
+        return self._ws().return_case(ws, returnTo, reason)
+
     # -- data manager
 
-    def datasetQC(self, bidsRoot: str, progress=None) -> str:
-        return self._ws().dataset_qc(bidsRoot, progress=progress)
+    def datasetStatus(self, dataset, raterId: str, role: str) -> str:
+        """Cases per workflow state; ``dataset`` is the folder path or the server login."""
+        return self._ws().dataset_status(dataset, raterId, role)
 
-    def acceptanceReport(self, bidsRoot: str, outDir: str, progress=None) -> dict:
-        self.ensureDependencies(REPORT_REQUIREMENTS)
-        return self._ws().acceptance_report(bidsRoot, outDir, progress=progress)
+    def datasetQC(self, dataset, progress=None) -> str:
+        return self._ws().dataset_qc(dataset, progress=progress)
+
+    def acceptanceReport(self, dataset, outDir: str, progress=None) -> dict:
+        """The report of the folder (built here) or of the server (built there, downloaded to ``outDir``)."""
+        if isinstance(dataset, str):
+            self.ensureDependencies(REPORT_REQUIREMENTS)
+        return self._ws().acceptance_report(dataset, outDir, progress=progress)
 
     # -- views
 
@@ -682,6 +714,8 @@ class AISAnnotationTest(ScriptedLoadableModuleTest):
         self.test_TwoRatersReviewFinal()
         self.setUp()
         self.test_EscalationArbitration()
+        self.setUp()
+        self.test_ServerConnection()
 
     def test_DemoCaseLoads(self):
         logic = AISAnnotationLogic()
@@ -863,4 +897,29 @@ class AISAnnotationTest(ScriptedLoadableModuleTest):
         result = workspace.final_result(root, "sub-01_ses-01")
         self.assertEqual(result["state"], "final")
         self.assertEqual(result["voxels"], voxelsA)
+        self.delayDisplay("Test passed")
+
+    def test_ServerConnection(self):
+        """Server mode: a real annotation server on 127.0.0.1 over a demo dataset, the demo team logged in
+        with the module's own login; escalation → arbitration and return → re-annotation → union over HTTP.
+
+        The steps are AISAnnotationMRML.server_flows, run headless by Testing/test_server_flows.py.
+        """
+        import shutil
+
+        logic = AISAnnotationLogic()
+        logic.ensureDependencies(SERVER_REQUIREMENTS)
+        from AISAnnotationMRML import server_flows
+
+        self.delayDisplay("Starting the annotation server")
+        server = server_flows.start_demo_server(tempfile.mkdtemp(), python=shutil.which("PythonSlicer"),
+                                                login=logic.connectServer)
+        try:
+            summary = server_flows.run_server_flows(slicer.mrmlScene, server.url, server.password,
+                                                    login=logic.connectServer)
+        finally:
+            server.stop()
+        self.assertEqual({c: r["state"] for c, r in summary["cases"].items()},
+                         {"sub-01_ses-01": "final", "sub-02_ses-01": "final"})
+        logging.info(f"AISAnnotation self-test over {summary['url']}: Dice {summary['dice']:.3f}")
         self.delayDisplay("Test passed")

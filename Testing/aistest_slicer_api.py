@@ -33,8 +33,11 @@ class Report:
     checked: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     unverified: set[str] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)
+    pre_58: dict[str, set[str]] = field(default_factory=dict)  # category → names read in a pre-5.8 source
 
     def ok(self, category: str, name: str, versions: list[str]) -> None:
+        if "current" in versions and name in self.pre_58.get(category, ()):
+            versions = [*versions, "5.8"]  # the table's bracket rule: before 5.8 and still current
         for v in VERSIONS:
             if v in versions:
                 self.checked.setdefault((category, v), set()).add(name)
@@ -163,9 +166,11 @@ def _widget_members(table: dict[str, Any], cls: str, kind: str) -> Optional[dict
         entry = w or q
         if entry is None:
             return None if c == cls else out
-        versions = _versions(table, entry.get("source", "qt5"))
-        for m in entry.get(kind, []):
-            out.setdefault(m.replace(" ", ""), versions)
+        for part in [entry, *entry.get("also", [])]:  # "also": the same class read in another source
+            versions = _versions(table, part.get("source", "qt5"))
+            for m in part.get(kind, []):
+                have = out.setdefault(m.replace(" ", ""), [])
+                have.extend(v for v in versions if v not in have)
         if kind == "properties":
             for m in entry.get("properties_unread", []):
                 out.setdefault(m, [])
@@ -361,6 +366,8 @@ def check_connects(table: dict[str, Any], source: str, ui_widgets: dict[str, str
 
 
 def check_module(table: dict[str, Any], py_files: list[Path], ui_file: Optional[Path], rep: Report) -> Report:
+    for category, entry in table.get("pre_5.8", {}).get("categories", {}).items():
+        rep.pre_58.setdefault(category, set()).update(entry["names"])
     ui_widgets = check_ui(table, ui_file.read_text(encoding="utf-8"), ui_file.name, rep) if ui_file else {}
     for p in py_files:
         src = p.read_text(encoding="utf-8")

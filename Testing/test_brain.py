@@ -94,3 +94,38 @@ def test_brain_mask_of_a_synthetic_head():
     assert (m == ((r2 <= 1) | vent)).mean() > 0.995
     eroded = B.brain_mask(img, erode_mm=6.0)
     assert eroded.sum() < m.sum() and not (eroded & ~m).any()
+
+
+@pytest.mark.parametrize("spacing", [(2.0, 2.0, 2.0), (0.45, 0.45, 5.0), (1.0, 1.0, 1.0)])
+def test_fortran_ordered_input_gives_the_same_mask(spacing):
+    """NIfTI arrays come Fortran-ordered; the fast path on the transpose must not change one voxel."""
+    from AISAnnotationLib.image import Image
+
+    rng = np.random.default_rng(7)
+    x, y, z = np.ogrid[:64, :56, :20]
+    r2 = ((x - 32) / 24.0) ** 2 + ((y - 28) / 20.0) ** 2 + ((z - 10) / 8.0) ** 2
+    arr = np.where(r2 <= 1, 100.0, 5.0) + rng.normal(0, 8, r2.shape)
+    arr[np.broadcast_to(((x - 30) / 5.0) ** 2 + ((y - 28) / 4.0) ** 2 <= 1, r2.shape)] = 10.0  # dark, every slice
+    aff = np.diag(list(spacing) + [1.0])
+    c = B.brain_mask(Image(np.ascontiguousarray(arr, np.float32), aff), erode_mm=2.0)
+    f = B.brain_mask(Image(np.asfortranarray(arr, np.float32), aff), erode_mm=2.0)
+    assert c.flags.c_contiguous and f.flags.f_contiguous
+    assert c.sum() > 1000 and np.array_equal(c, f)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_in_plane_fill_along_any_axis(seed):
+    m = _random_mask(seed)
+    for axis in (0, 1):
+        moved = np.moveaxis(m, 2, axis)
+        assert np.array_equal(B.fill_holes_in_plane(moved, axis), np.moveaxis(B.fill_holes_in_plane(m), 2, axis))
+
+
+@pytest.mark.parametrize("shape,factors", [((11, 7, 5), (2, 3, 2)), ((18, 20, 6), (4, 4, 1))])
+def test_block_reduce_and_expand_keep_fortran_layout(shape, factors):
+    m = _random_mask(5, shape)
+    f = np.asfortranarray(m)
+    got = B._block_reduce(f, factors)
+    assert np.array_equal(got, B._block_reduce(m, factors))
+    back = B._block_expand(np.asfortranarray(got), factors, shape)
+    assert back.flags.f_contiguous and np.array_equal(back, B._block_expand(np.ascontiguousarray(got), factors, shape))

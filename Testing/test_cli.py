@@ -20,6 +20,16 @@ def test_cases_json_and_table(demo_root, capsys):
     assert "sub-03_ses-01" in out and "adc*" in out and "flair~256x256x26" in out
 
 
+def test_cases_streams_the_same_json_and_empty(demo_root, tmp_path, capsys):
+    """`cases --json` prints one session at a time, byte for byte what json.dumps(list, indent=2) gives."""
+    assert main(["cases", str(demo_root), "--json"]) == 0
+    out = capsys.readouterr().out
+    assert out == json.dumps(json.loads(out), indent=2, ensure_ascii=False) + "\n"
+    (tmp_path / "empty").mkdir()
+    assert main(["cases", str(tmp_path / "empty"), "--json"]) == 0 and capsys.readouterr().out == "[]\n"
+    assert main(["cases", str(tmp_path / "empty")]) == 1 and "no sub-*/ses-* sessions" in capsys.readouterr().out
+
+
 def test_import_isles_via_cli(isles_src, tmp_path, capsys):
     assert main(["import", str(tmp_path / "b"), "--isles", str(isles_src)]) == 0
     assert "imported sub-strokecase0009/ses-0001" in capsys.readouterr().out

@@ -183,11 +183,16 @@ def test_surface_of_a_solid_cube_excludes_its_interior():
     assert compute_assd(a, b, (1, 1, 2)) == pytest.approx((8 + 2 + 25 * 2) / 212, abs=1e-12)
 
 
-@pytest.mark.parametrize("brute_pairs", [0, 1 << 19])   # block search / all pairs
-def test_surface_distances_match_the_medpy_style_reference_on_random_shapes(brute_pairs, monkeypatch):
+@pytest.mark.parametrize("brute_pairs,shell,edt", [(0, 0, 1 << 30), (1 << 19, 0, 1 << 30), (0, 2, 1 << 30),
+                                                    (1 << 19, 2, 1 << 30), (0, 1, 1 << 30), (0, 0, 0), (0, 2, 1)])
+def test_surface_distances_match_the_medpy_style_reference_on_random_shapes(brute_pairs, shell, edt, monkeypatch):
+    """k-d tree / all pairs / box distance map, with and without the shell search first: all equal
+    to the EDT reference."""
     from AISAnnotationLib.metrics import surface
 
     monkeypatch.setattr(surface, "BRUTE_FORCE_PAIRS", brute_pairs)
+    monkeypatch.setattr(surface, "SHELL_VOXELS", shell)
+    monkeypatch.setattr(surface, "EDT_MIN_POINTS", edt)
     bench = _bench()
     rng = np.random.default_rng(5)
     from scipy import ndimage as ndi
@@ -352,50 +357,54 @@ def test_cli_compare_refuses_other_grid_and_non_binary(tmp_path, capsys):
         compare_images(Image(np.zeros((2, 2, 2, 2)), np.eye(4)), Image(np.zeros((2, 2, 2)), np.eye(4)), what_a="4D")
 
 
-@pytest.mark.parametrize("direct_pairs", [0, 1 << 16])   # block-level pruning on / off
-def test_nearest_neighbour_search_is_bitwise_identical_to_a_float64_distance_transform(direct_pairs, monkeypatch):
+@pytest.mark.parametrize("candidates", [2, 3, 64])   # re-asking the tree for ties / first answer enough
+def test_nearest_neighbour_search_is_bitwise_identical_to_a_float64_distance_transform(candidates):
     from scipy import ndimage as ndi
 
-    from AISAnnotationLib.metrics import surface
     from AISAnnotationLib.metrics.surface import nearest_distances
 
-    monkeypatch.setattr(surface, "DIRECT_BOUND_PAIRS", direct_pairs)
     rng = np.random.default_rng(3)
     for spacing in [(1.0, 1.0, 1.0), (0.4296875, 0.4296875, 5.5), (2.000000009, 1.9999999, 3.3)]:
         dst = rng.random((30, 40, 12)) < 0.01
         src = np.argwhere(rng.random(dst.shape) < 0.05)
         want = ndi.distance_transform_edt(~dst, sampling=spacing)[tuple(src.T)]
-        assert np.array_equal(nearest_distances(src, np.argwhere(dst), spacing), want)
+        assert np.array_equal(nearest_distances(src, np.argwhere(dst), spacing, candidates), want)
 
 
-def test_distance_map_fallback_for_very_large_surfaces_agrees(monkeypatch):
-    from AISAnnotationLib.metrics import surface
-
-    a = box((1, 1, 1), (6, 7, 5))
-    b = box((2, 0, 1), (7, 5, 8))
-    fast = compute_surface_distances(a, b, (0.7, 1.1, 2.5))
-    real = surface._distance_to
-    monkeypatch.setattr(surface, "MAX_BOUND_PAIRS", 0)
-    monkeypatch.setattr(surface, "BRUTE_FORCE_PAIRS", 0)
-    monkeypatch.setattr(surface, "DIRECT_BOUND_PAIRS", 0)
-    called = []
-    monkeypatch.setattr(surface, "_distance_to", lambda *args: called.append(1) or real(*args))
-    slow = compute_surface_distances(a, b, (0.7, 1.1, 2.5))
-    assert called == [1, 1]                             # the distance map really ran, once per direction
-    assert slow.hd95_mm == pytest.approx(fast.hd95_mm, rel=1e-6)
-    assert slow.assd_mm == pytest.approx(fast.assd_mm, rel=1e-6)
+RING = [(5, 5 + di, 5 + dk) for di, dk in [(-3, 0), (3, 0), (0, -3), (0, 3), (-2, -2), (2, 2), (-2, 2), (2, -2)]]
 
 
-def test_block_search_in_small_chunks_gives_the_same_distances(monkeypatch):
+@pytest.mark.parametrize("dst,spacing,expected", [
+    # 4 points exactly 3 mm away (the ±2/±2 ones are sqrt(8) mm: nearer), isotropic: a true tie
+    (RING, (1.0, 1.0, 1.0), S(8)),
+    (RING[:4], (1.0, 1.0, 1.0 + 1e-9), 3.0),                     # tie broken by 1e-9: the j-axis pair wins
+    (RING[:4], (1.0, 1.0 + 1e-9, 1.0), 3.0),                     # ... the k-axis pair
+    (RING[:4], (1.0, 1.0, 1.0), 3.0),                            # 4 exact ties, 2 candidates at first
+    (RING[:4], (1.0, 1.0, 1.0 - 1e-12), 3.0 * (1.0 - 1e-12)),    # near tie below the tree's margin
+    (RING[:4], (1.0, 1.0 - 1e-12, 1.0), 3.0 * (1.0 - 1e-12)),
+    (RING[:4], (1.0, 1.0, 1.0 - 1e-14), 3.0 * (1.0 - 1e-14)),    # within the tree's margin: asked again
+    ([(5, 5, 5)], (0.7, 0.7, 0.7), 0.0),                          # the point itself
+])
+def test_nearest_distance_ties_table(dst, spacing, expected):
+    from AISAnnotationLib.metrics.surface import nearest_distances
+
+    for candidates in (2, 3, 64):
+        got = nearest_distances([(5, 5, 5)], dst, spacing, candidates)
+        assert got.tolist() == [pytest.approx(expected, rel=1e-15, abs=0)]
+        d = np.array(dst) - 5
+        exact = np.sqrt((((d * np.array(spacing)) ** 2).sum(axis=1)).min())
+        assert got[0] == exact                                   # bit for bit, same float64 expression
+
+
+def test_tree_search_equals_all_pairs_on_boxes(monkeypatch):
     from AISAnnotationLib.metrics import surface
 
     a = box((1, 1, 1), (7, 6, 5), shape=(9, 9, 9))
     b = box((2, 2, 0), (8, 8, 4), shape=(9, 9, 9))
-    want = compute_surface_distances(a, b, (0.9, 1.0, 3.0))
-    monkeypatch.setattr(surface, "CHUNK_PAIRS", 7)
-    monkeypatch.setattr(surface, "BLOCK_VOXELS", 2)
-    monkeypatch.setattr(surface, "DIRECT_BOUND_PAIRS", 0)
+    want = compute_surface_distances(a, b, (0.9, 1.0, 3.0))          # all pairs (small surfaces)
     monkeypatch.setattr(surface, "BRUTE_FORCE_PAIRS", 0)
+    monkeypatch.setattr(surface, "KD_CANDIDATES", 2)
+    monkeypatch.setattr(surface, "SHELL_VOXELS", 0)
     assert compute_surface_distances(a, b, (0.9, 1.0, 3.0)) == want
 
 

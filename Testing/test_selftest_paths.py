@@ -22,8 +22,33 @@ def test_run_test_runs_every_self_test_method():
     methods = {f.name for f in cls.body if isinstance(f, ast.FunctionDef) and f.name.startswith("test_")}
     run = next(f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "runTest")
     called = {n.func.attr for n in ast.walk(run) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
-    assert {"test_TwoRatersReviewFinal", "test_EscalationArbitration"} <= methods
+    assert {"test_TwoRatersReviewFinal", "test_EscalationArbitration", "test_ServerConnection"} <= methods
     assert methods <= called
+
+
+def test_server_self_test_is_a_thin_wrapper_over_server_flows():
+    """test_ServerConnection only starts the server and runs the flows of AISAnnotationMRML.server_flows
+    (run headless by test_server_flows.py), with PythonSlicer and the module's own login."""
+    import inspect
+
+    tree = ast.parse((REPO / "AISAnnotation" / "AISAnnotation.py").read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "AISAnnotationTest")
+    meth = next(f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "test_ServerConnection")
+    calls = {ast.unparse(n.func): n for n in ast.walk(meth) if isinstance(n, ast.Call)}
+    start, run = calls["server_flows.start_demo_server"], calls["server_flows.run_server_flows"]
+    for call in (start, run):
+        assert {k.arg: ast.unparse(k.value) for k in call.keywords}["login"] == "logic.connectServer"
+    assert ast.unparse(next(k.value for k in start.keywords if k.arg == "python")) == "shutil.which('PythonSlicer')"
+    assert "server.stop" in calls and "logic.ensureDependencies" in calls
+    assert sum(isinstance(n, ast.Call) for n in ast.walk(meth)) <= 14  # thin: no flow logic of its own
+    pytest.importorskip("slicer")
+    from AISAnnotationMRML import server_flows
+
+    for call, fn in ((start, server_flows.start_demo_server), (run, server_flows.run_server_flows)):
+        inspect.signature(fn).bind(*[None] * len(call.args), **{k.arg: None for k in call.keywords})
+    login = next(f for c in tree.body if isinstance(c, ast.ClassDef) and c.name == "AISAnnotationLogic"
+                 for f in c.body if isinstance(f, ast.FunctionDef) and f.name == "connectServer")
+    assert [a.arg for a in login.args.args] == ["self", "url", "user", "password", "caFile"]
 
 
 def test_escalation_then_arbitrator_accepts_one_annotator(scene, tmp_path):

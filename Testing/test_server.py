@@ -27,7 +27,7 @@ from aistest_server import (
 )
 from aistest_workflow import RATERS
 
-from AISAnnotationLib import bids
+from AISAnnotationLib import bids, raters
 from AISAnnotationLib.dataset import RemoteDataset, RemoteError
 from AISAnnotationLib.dataset.remote import request
 from AISAnnotationLib.io import read_image, write_nifti
@@ -264,6 +264,8 @@ def test_bypass_attempts_refused_and_audited(srv):
     assert any("identity comes from the login token" in (r["reason"] or "") for r in refused)
     log = srv.dm._call("GET", "/audit")
     assert any(r["action"] == "disable-account" and r["who"] == "dm01" for r in log)
+    assert any(r["action"] == "disable-rater" and r["who"] == "dm01" for r in log)
+    assert raters.load_raters(srv.root)["ann9"].disabled  # nor can ann9 act through a local copy
     assert all(r.get("mac") for r in log if r["action"] == "refused")  # keyed with the server's key
 
 

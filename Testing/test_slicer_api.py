@@ -117,3 +117,27 @@ def test_the_table_matches_the_installed_slicer_core(table):
     slicer = pytest.importorskip("slicer", reason="slicer-core is not installed")
     missing = [n for n in table["slicer.util"]["names"] if not hasattr(slicer.util, n)]
     assert missing == []
+
+
+def test_pre_58_bracket_needs_a_current_source_too(table):
+    """A name read before 5.8 counts for 5.8 only with current evidence (the table's 'about' rule); every pre-5.8
+    list names stored sources (repository + commit)."""
+    rep = Report(pre_58={"slicer.util": {"loadUI"}})
+    rep.ok("slicer.util", "loadUI", ["current"])
+    rep.ok("slicer.util", "getNod", ["current"])
+    assert rep.counts() == {"slicer.util @ 5.8": 1, "slicer.util @ current": 2}
+    rep = Report(pre_58={"slicer.util": {"loadUI"}})
+    rep.ok("slicer.util", "loadUI", [])
+    assert rep.counts() == {} and len(rep.unverified) == 2
+    for category, entry in table["pre_5.8"]["categories"].items():
+        for key in entry.get("sources", [entry.get("source")]):
+            src = table["sources"][key]
+            assert src["repository"] and len(src["commit"]) == 40, (category, key)
+
+
+def test_segment_editor_widget_properties_are_read_for_58(table):
+    rep = check_module(table, PY_FILES, UI_FILE, Report())
+    props = rep.checked[("widget property", "5.8")]
+    assert {"qMRMLSegmentEditorWidget.sourceVolumeNodeSelectorVisible",
+            "qMRMLSegmentEditorWidget.switchToSegmentationsButtonVisible"} <= props
+    assert len(rep.unverified) <= 36  # 75 after round 1; each newly read source lowers it

@@ -236,6 +236,8 @@ def test_required_panels_and_controls_exist():
         "acceptEditedButton": "QPushButton", "escalateButton": "QPushButton", "decisionReasonLineEdit": "QLineEdit",
         "annotatorCollapsibleButton": "ctkCollapsibleButton", "reviewerCollapsibleButton": "ctkCollapsibleButton",
         "arbitratorCollapsibleButton": "ctkCollapsibleButton", "progressBar": "QProgressBar",
+        "returnButton": "QPushButton", "returnToComboBox": "QComboBox", "datasetStatusButton": "QPushButton",
+        "datasetStatusLabel": "QLabel", "runQCButton": "QPushButton", "writeReportButton": "QPushButton",
     }
     for seq in ("dwi", "adc", "eadc", "flair", "t1w", "t2w"):
         required[f"{seq}LikertSpinBox"] = "QSpinBox"
@@ -415,6 +417,7 @@ def test_widget_choices_equal_the_library_tables():
 
     assert tuple(consts["NOTE_DECISIONS"]) == tuple(workspace.NOTE_DECISIONS)
     assert tuple(consts["DECISIONS"]) == tuple(workspace.DECISION_MAP)
+    assert tuple(consts["RETURN_SIDES"]) == tuple(workspace.RETURN_SIDES)
     screening_keys = ast.literal_eval(next(
         s.value for s in _class(_module_tree(), "AISAnnotationWidget").body
         if isinstance(s, ast.Assign) and s.targets[0].id == "_SCREENING_FIELDS"))

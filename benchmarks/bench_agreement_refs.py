@@ -11,7 +11,8 @@ Times and evaluates, on the masks saved by ``bench_agreement.py`` (an .npz), the
   ``compute_robust_hausdorff(…, 95)`` and ``compute_average_surface_distance``;
 - MedPy 0.5 ``medpy.metric.binary.hd95`` / ``assd``.
 
-Prints one JSON object: per grid, each reference's median wall time (s) and its values.
+Prints one JSON object: per grid, each reference's median and fastest wall time, median CPU time (s)
+and its values.
 Not meant to be run by hand: ``bench_agreement.py`` creates the environment and calls it.
 """
 
@@ -27,13 +28,16 @@ from pathlib import Path
 import numpy as np
 
 
-def _median(fn, repeat):
-    out, times = None, []
+def _timed(fn, repeat):
+    """{"s": median wall time, "best": fastest, "cpu": median process CPU time, "values": the result}
+    over ``repeat`` runs."""
+    out, times, cpu = None, [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        c, t = time.process_time(), time.perf_counter()
         out = fn()
         times.append(time.perf_counter() - t)
-    return statistics.median(times), out
+        cpu.append(time.process_time() - c)
+    return {"s": statistics.median(times), "best": min(times), "cpu": statistics.median(cpu), "values": out}
 
 
 def main() -> int:
@@ -73,7 +77,7 @@ def main() -> int:
                         "count_diff": int(isles.compute_absolute_lesion_difference(a, b)),
                         "lesion_f1": float(isles.compute_lesion_f1_score(a, b))}
             official()
-            row["isles_official"] = dict(zip(("s", "values"), _median(official, args.repeat)))
+            row["isles_official"] = _timed(official, args.repeat)
 
         def dm(a=a, b=b, sp=sp):
             sd = deepmind.compute_surface_distances(a, b, sp)
@@ -81,11 +85,11 @@ def main() -> int:
             return {"hd95_mm": float(deepmind.compute_robust_hausdorff(sd, 95)),
                     "average_surface_distance_mm": [float(x) for x in avg]}
         dm()
-        row["deepmind"] = dict(zip(("s", "values"), _median(dm, args.repeat)))
+        row["deepmind"] = _timed(dm, args.repeat)
 
         def mp(a=a, b=b, sp=sp):
             return {"hd95_mm": float(medpy_hd95(a, b, voxelspacing=sp)), "assd_mm": float(medpy_assd(a, b, voxelspacing=sp))}
-        row["medpy"] = dict(zip(("s", "values"), _median(mp, args.repeat)))
+        row["medpy"] = _timed(mp, args.repeat)
         out["cases"][name] = row
     print(json.dumps(out))
     return 0

@@ -10,6 +10,8 @@ no finer than :data:`WORK_MM` (integer block reduction of fine images, e.g. 1 mm
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from .image import Image
@@ -44,7 +46,8 @@ def foreground_mask(array: np.ndarray) -> np.ndarray:
     arr = np.asarray(array, dtype=np.float32)  # one precision whatever the container stored
     if arr.ndim == 4:
         arr = arr.mean(axis=3)
-    pos = arr[arr > 0]
+    flat = arr.ravel(order="K")  # memory order: no copy, fast gather (the threshold ignores the order)
+    pos = flat[flat > 0]
     if pos.size == 0:
         return np.zeros(arr.shape, dtype=bool)
     return arr > _otsu(pos)
@@ -52,20 +55,34 @@ def foreground_mask(array: np.ndarray) -> np.ndarray:
 
 def brain_from_foreground(fg: np.ndarray, spacing: tuple[float, float, float], erode_mm: float = 0.0) -> np.ndarray:
     """The morphology of :func:`brain_mask` applied to a boolean foreground."""
-    from scipy import ndimage
+    fg = np.asarray(fg, dtype=bool)
+    if fg.flags.f_contiguous and not fg.flags.c_contiguous:
+        # NIfTI arrays are Fortran-ordered: work on the C-ordered transpose (the same voxels and
+        # footprints, axes reversed; the slice axis becomes 0), several times faster
+        return _brain_from_foreground(fg.T, tuple(spacing)[::-1], erode_mm, 0).T
+    return _brain_from_foreground(fg, spacing, erode_mm, 2)
 
+
+def _brain_from_foreground(fg: np.ndarray, spacing: tuple[float, ...], erode_mm: float, axis: int) -> np.ndarray:
     factors = work_factors(spacing)
     coarse_sp = tuple(float(s) * f for s, f in zip(spacing, factors))
-    cfg = _block_reduce(fg, factors)
+    region = _region(_block_reduce(fg, factors), coarse_sp)
+    if region is None:
+        return np.zeros(fg.shape, dtype=bool)
+    out = fill_holes_in_plane(_block_expand(region, factors, fg.shape) & fg, axis)
+    return erode_brain(out, spacing, erode_mm)
+
+
+def _region(cfg: np.ndarray, coarse_sp: tuple[float, ...]) -> Optional[np.ndarray]:
+    """Opening of the working-grid foreground by :data:`OPENING_MM`: its largest 26-connected core, dilated back."""
+    from scipy import ndimage
+
     core = erode(cfg, coarse_sp, OPENING_MM)
     lab, n = ndimage.label(core, structure=np.ones((3, 3, 3), bool))
     if n == 0:
-        return np.zeros(fg.shape, dtype=bool)
+        return None
     sizes = np.bincount(lab.ravel())[1:]
-    largest = lab == (int(np.argmax(sizes)) + 1)
-    region = _block_expand(dilate(largest, coarse_sp, OPENING_MM), factors, fg.shape)
-    out = fill_holes_in_plane(region & fg)
-    return erode_brain(out, spacing, erode_mm)
+    return dilate(lab == (int(np.argmax(sizes)) + 1), coarse_sp, OPENING_MM)
 
 
 def erode_brain(brain: np.ndarray, spacing: tuple[float, float, float], erode_mm: float) -> np.ndarray:
@@ -126,8 +143,9 @@ def dilate(mask: np.ndarray, spacing: tuple[float, ...], mm: float) -> np.ndarra
     return ndimage.binary_dilation(m, structure=ball(spacing, mm))
 
 
-def fill_holes_in_plane(mask: np.ndarray) -> np.ndarray:
-    """Fill every hole of every axial slice (k) of ``mask``: background not 4-connected in-plane to the edge.
+def fill_holes_in_plane(mask: np.ndarray, axis: int = 2) -> np.ndarray:
+    """Fill every hole of every slice along ``axis`` (axial: k) of ``mask``: background not
+    4-connected in-plane to the edge.
 
     Equivalent to ``scipy.ndimage.binary_fill_holes`` with an in-plane structure (which also
     contains the 3D fill), computed on the mask's bounding box by one in-plane labelling.
@@ -142,11 +160,12 @@ def fill_holes_in_plane(mask: np.ndarray) -> np.ndarray:
                 for ax in range(3))
     sub = m[box]
     structure = np.zeros((3, 3, 3), dtype=bool)
-    structure[:, :, 1] = ndimage.generate_binary_structure(2, 1)
+    structure[(slice(None),) * axis + (1,)] = ndimage.generate_binary_structure(2, 1)
     lab, n = ndimage.label(~sub, structure=structure)
     edge = np.zeros(n + 1, dtype=bool)
-    for face in (lab[0], lab[-1], lab[:, 0], lab[:, -1]):
-        edge[np.unique(face)] = True
+    for ax in (a for a in range(3) if a != axis):
+        for i in (0, -1):
+            edge[np.unique(lab[(slice(None),) * ax + (i,)])] = True
     edge[0] = True  # label 0 is the mask itself
     out = m.copy()
     out[box] = sub | ~edge[lab]
@@ -159,6 +178,8 @@ def _block_reduce(mask: np.ndarray, factors: tuple[int, int, int]) -> np.ndarray
     m = np.asarray(mask, dtype=bool)
     if factors == (1, 1, 1):
         return m
+    if m.flags.f_contiguous and not m.flags.c_contiguous:  # strided reads along the fast axis
+        return _block_reduce(m.T, tuple(factors)[::-1]).T  # type: ignore[arg-type]
     full = tuple(-(-n // f) * f for n, f in zip(m.shape, factors))
     dtype = np.uint8 if int(np.prod(factors)) < 128 else np.uint16
     votes = np.zeros(full, dtype=dtype)
@@ -183,6 +204,8 @@ def _block_expand(coarse: np.ndarray, factors: tuple[int, int, int], shape: tupl
     """Nearest-neighbour expansion of a working-grid mask back onto the image grid."""
     if factors == (1, 1, 1):
         return np.asarray(coarse, dtype=bool)
+    if coarse.flags.f_contiguous and not coarse.flags.c_contiguous:  # keep the layout (see _block_reduce)
+        return _block_expand(coarse.T, tuple(factors)[::-1], tuple(shape)[::-1]).T  # type: ignore[arg-type]
     out = coarse
     for ax, f in enumerate(factors):
         if f > 1:

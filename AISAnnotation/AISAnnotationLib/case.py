@@ -20,7 +20,7 @@ from typing import Any, Optional
 import numpy as np
 
 from . import bids
-from .brain import brain_mask, foreground_mask
+from .brain import brain_from_foreground, foreground_mask
 from .diffusion import TARGET_B, compute_adc, compute_eadc, derived_image, read_bvals, read_bvecs, split_shells
 from .errors import InputError
 from .image import Image
@@ -46,6 +46,7 @@ class Case:
     _on_grid: dict[str, Image] = field(default_factory=dict, repr=False)
     _brain: Optional[np.ndarray] = field(default=None, repr=False)
     _brain_key: Optional[dict[str, Any]] = field(default=None, repr=False)
+    _foreground: Optional[np.ndarray] = field(default=None, repr=False)
 
     @property
     def case_id(self) -> str:
@@ -70,9 +71,17 @@ class Case:
             from .qc.brain_cache import cached_brain
 
             self._brain = cached_brain(self, self.brain_key())
-            if self._brain is None:
-                self._brain = brain_mask(self.images.get("b0") or self.reference)
+            if self._brain is None:  # = brain_mask(b0 or b1000), from the foreground computed once
+                fg = self.foreground()
+                src = self.images.get("b0") or self.reference
+                self._brain = brain_from_foreground(fg, src.spacing) if fg.any() else fg
         return self._brain
+
+    def foreground(self) -> np.ndarray:
+        """Voxels of b0 (else b1000) above the Otsu threshold (:func:`.brain.foreground_mask`); computed once."""
+        if self._foreground is None:
+            self._foreground = foreground_mask((self.images.get("b0") or self.reference).array)
+        return self._foreground
 
     def brain_key(self) -> dict[str, Any]:
         """Cache key of the brain mask: method version and SHA-256 of its input files."""
@@ -176,7 +185,7 @@ def load_case(root: Path, subject: str, session: Optional[str] = None, adc_unit:
             case.problems.append(f"{files['adc'].name}: ADC not on the DWI grid; resampled onto it")
             adc_raw = resample_to(adc_raw, ref, "linear")
         # negatives are judged on the Otsu foreground of b0/b1000: no morphology needed for the unit
-        tissue = foreground_mask((case.images.get("b0") or ref).array)
+        tissue = case.foreground()
         det = detect_adc_unit(adc_raw.array, tissue, override=adc_unit, what=str(files["adc"]))
         if det.clipped_negative:
             case.problems.append(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 from pathlib import Path
+from typing import Any, Iterator
 
 from .. import bids
 from ..batch import add_batch_args
@@ -69,22 +71,32 @@ def _cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_cases(args: argparse.Namespace) -> int:
-    rows = []
+def _case_rows(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+    """One summary per session, loaded one at a time (nothing kept: memory flat in the number of sessions)."""
     for sub_, ses in bids.find_sessions(args.root):
         try:
-            rows.append(load_case(args.root, sub_, ses, adc_unit=args.adc_unit).summary())
+            yield load_case(args.root, sub_, ses, adc_unit=args.adc_unit).summary()
         except AISError as exc:
-            rows.append({"subject": sub_, "session": ses, "sequences": {}, "adc_unit": None,
-                         "b_value": None, "problems": [str(exc)], "error": True})
-    if args.json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
+            yield {"subject": sub_, "session": ses, "sequences": {}, "adc_unit": None,
+                   "b_value": None, "problems": [str(exc)], "error": True}
+
+
+def _cmd_cases(args: argparse.Namespace) -> int:
+    rows = _case_rows(args)
+    if args.json:  # streamed, byte for byte what json.dumps(list, indent=2) prints
+        print("[", end="")
+        n = 0
+        for r in rows:
+            item = textwrap.indent(json.dumps(r, indent=2, ensure_ascii=False), "  ")
+            print(("," if n else "") + "\n" + item, end="", flush=True)
+            n += 1
+        print("\n]" if n else "]")
         return 0
-    if not rows:
-        print(f"{args.root}: no sub-*/ses-* sessions")
-        return 1
-    print(f"{'case':<28} {'sequences (shape @ mm; * derived, ~ other grid)':<70} {'ADC unit':<12} problems")
+    n = 0
     for r in rows:
+        if n == 0:
+            print(f"{'case':<28} {'sequences (shape @ mm; * derived, ~ other grid)':<70} {'ADC unit':<12} problems")
+        n += 1
         case_id = bids.prefix(r["subject"], r["session"])
         seqs = " ".join(
             f"{k}{'*' if v['derived'] else ''}{'' if v['on_dwi_grid'] else '~'}"
@@ -92,7 +104,10 @@ def _cmd_cases(args: argparse.Namespace) -> int:
             for k, v in r["sequences"].items()
         )
         unit = r["adc_unit"]["unit"] if r["adc_unit"] else ("derived" if "adc" in r["sequences"] else "-")
-        print(f"{case_id:<28} {seqs:<70} {unit:<12} {'; '.join(r['problems']) or 'none'}")
+        print(f"{case_id:<28} {seqs:<70} {unit:<12} {'; '.join(r['problems']) or 'none'}", flush=True)
+    if n == 0:
+        print(f"{args.root}: no sub-*/ses-* sessions")
+        return 1
     return 0
 
 

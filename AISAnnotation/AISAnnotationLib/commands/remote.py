@@ -136,23 +136,9 @@ def _fetch(ds: Any, a: argparse.Namespace) -> int:
 
 
 def _config(ds: Any, a: argparse.Namespace) -> int:
-    from .workflow import _parse_value
+    from .workflow import settings_changes
 
-    changes: dict[str, Any] = {}
-    if a.rule:
-        rule = dict(ds.settings().get("auto_accept") or {})
-        for kv in a.rule:
-            if "=" not in kv:
-                raise InputError(f"--rule {kv!r}: expected KEY=VALUE")
-            k, v = kv.split("=", 1)
-            rule[k.strip()] = _parse_value(v.strip())
-        changes["auto_accept"] = rule
-    if a.auto_merge:
-        changes["auto_merge"] = a.auto_merge
-    if a.consensus_layout:
-        changes["consensus_layout"] = a.consensus_layout == "on"
-    if a.require_review:
-        changes["require_review"] = a.require_review == "on"
+    changes = settings_changes(a, ds.settings().get("auto_accept") if a.rule else None)
     print(json.dumps(ds.settings(changes or None), indent=2))
     return 0
 
@@ -178,7 +164,7 @@ def _score(ds: Any, a: argparse.Namespace) -> int:
 
 
 def _qc(ds: Any, a: argparse.Namespace) -> int:
-    rows = ds._call("POST", "/qc")
+    rows = ds.run_qc()
     if a.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
     for r in rows if not a.json else []:
@@ -187,12 +173,7 @@ def _qc(ds: Any, a: argparse.Namespace) -> int:
 
 
 def _report(ds: Any, a: argparse.Namespace) -> int:
-    from ..io import atomic_write_bytes
-
-    rep = ds._call("POST", "/report", {"run_validator": not a.no_validator})
-    a.out.mkdir(parents=True, exist_ok=True)
-    for f in rep["files"]:
-        atomic_write_bytes(a.out / f.rsplit("/", 1)[1], ds._call("GET", f, raw=True))
+    rep = ds.write_report(a.out, run_validator=not a.no_validator)
     print(f"acceptance: {rep['verdict']['status'].upper()} (report {rep['id']} written to {a.out})")
     for r in rep["verdict"]["reasons"]:
         print(f"  - {r}")

@@ -396,24 +396,33 @@ def _parse_value(v: str) -> Any:
         return v
 
 
-def _cmd_config(a: argparse.Namespace) -> int:
-    cfg = store.load_config(a.root)
-    if a.rule or a.auto_merge or a.consensus_layout or a.require_review:
-        changes: dict[str, Any] = {}
-        rule = dict(cfg.get("auto_accept") or {})
+def settings_changes(a: argparse.Namespace, current_rule: Any) -> dict[str, Any]:
+    """The settings a ``workflow-config`` call asks to change (empty when it only shows them).
+
+    ``--rule KEY=VALUE`` entries are merged into ``current_rule``; an emptied rule becomes None.
+    """
+    changes: dict[str, Any] = {}
+    if a.rule:
+        rule = dict(current_rule or {})
         for kv in a.rule:
             if "=" not in kv:
                 raise InputError(f"--rule {kv!r}: expected KEY=VALUE")
             k, v = kv.split("=", 1)
             rule[k.strip()] = _parse_value(v.strip())
-        if a.rule:
-            changes["auto_accept"] = rule or None
-        if a.auto_merge:
-            changes["auto_merge"] = a.auto_merge
-        if a.consensus_layout:
-            changes["consensus_layout"] = a.consensus_layout == "on"
-        if a.require_review:
-            changes["require_review"] = a.require_review == "on"
+        changes["auto_accept"] = rule or None
+    if a.auto_merge:
+        changes["auto_merge"] = a.auto_merge
+    if a.consensus_layout:
+        changes["consensus_layout"] = a.consensus_layout == "on"
+    if a.require_review:
+        changes["require_review"] = a.require_review == "on"
+    return changes
+
+
+def _cmd_config(a: argparse.Namespace) -> int:
+    cfg = store.load_config(a.root)
+    changes = settings_changes(a, cfg.get("auto_accept"))
+    if changes:
         cfg = settings.configure(a.root, a.rater, changes, reason=a.reason)
     shown = dict(cfg)
     shown["auto_accept_effective"] = state.auto_accept_rule(a.root).as_dict()

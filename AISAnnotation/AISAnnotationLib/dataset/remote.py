@@ -240,6 +240,22 @@ class RemoteDataset:
         return self._call("POST", "/qualification", {"masks": {k: _b64_mask(v) for k, v in masks.items()},
                                                       "minutes": minutes or {}})
 
+    def run_qc(self) -> list[dict[str, Any]]:
+        """Image QC of every session on the server: rows ``case_id``, ``excluded``, ``reason``."""
+        return self._call("POST", "/qc")
+
+    def write_report(self, out_dir: Path, run_validator: bool = True) -> dict[str, Any]:
+        """Have the server build the acceptance report and download its files into ``out_dir`` (atomic);
+        returns the server's answer (``id``, ``verdict``) with ``html``, the local report.html."""
+        from ..io import atomic_write_bytes
+
+        rep = self._call("POST", "/report", {"run_validator": bool(run_validator)})
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for f in rep["files"]:
+            atomic_write_bytes(out_dir / f.rsplit("/", 1)[1], self._call("GET", f, raw=True))
+        return dict(rep, html=str(out_dir / "report.html"))
+
     def audit_verify(self) -> dict[str, Any]:
         return self._call("GET", "/audit/verify")
 

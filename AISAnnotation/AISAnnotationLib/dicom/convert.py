@@ -131,7 +131,7 @@ def _link_inputs(series: Series, src: Path) -> None:
 def _run_dcm2niix(src: Path, out: Path, name: str) -> str:
     """Convert one series' folder in isolation; returns the dcm2niix log (AISError on failure)."""
     out.mkdir(parents=True)
-    cmd = [dcm2niix_executable(), "-ba", "y", "-b", "y", "-z", "y", "-f", name, "-w", "0",
+    cmd = [dcm2niix_executable(), "-ba", "y", "-b", "y", "-z", "n", "-f", name, "-w", "0",
            "-o", str(out), str(src)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=DCM2NIIX_TIMEOUT_S)
@@ -144,25 +144,44 @@ def _run_dcm2niix(src: Path, out: Path, name: str) -> str:
     return log
 
 
+_PATIENT_TAGS = (0x00100020, 0x00100010, 0x00100030)  # PatientID, PatientName, PatientBirthDate
+_STUDY_UID = 0x0020000D
+
+
 def _patient_key(ds: Any) -> tuple[str, str, str]:
     return tuple(str(ds.get(k, "") or "").strip() for k in ("PatientID", "PatientName", "PatientBirthDate"))
+
+
+def _undecoded(ds: Any, tags: tuple[int, ...]) -> tuple:
+    """The values of ``tags`` as stored (raw bytes when not yet decoded; padding ignored): a cheap
+    key for comparing files — the same bytes are the same value."""
+    out = []
+    for t in tags:
+        v = ds.get_item(t).value if t in ds else None
+        out.append(v.rstrip(b"\x00 ") if isinstance(v, bytes) else str(v or "").strip())
+    return tuple(out)
 
 
 def check_one_patient_one_study(dicom_dir: Path, series: list[Series]) -> None:
     """InputError listing what was found when the files belong to several patients or studies."""
     from .phi import mask
 
-    patients: dict[tuple[str, str, str], dict[str, int]] = {}
-    studies: dict[str, dict[str, int]] = {}
+    patients: dict[tuple, dict[str, int]] = {}
+    studies: dict[tuple, dict[str, int]] = {}
+    shown: dict[tuple, Any] = {}  # key → a file's header, decoded only for the message
     for s in series:
+        lab = s.label().rsplit(" (", 1)[0]
         for f in s.files:
-            lab = s.label().rsplit(" (", 1)[0]
-            pk = patients.setdefault(_patient_key(f.header), {})
-            pk[lab] = pk.get(lab, 0) + 1
-            st = studies.setdefault(str(f.header.get("StudyInstanceUID", "") or ""), {})
-            st[lab] = st.get(lab, 0) + 1
-    for what, found, show in (("patients", patients, lambda k: "ID " + mask(k[0]) + ", name " + mask(k[1])),
-                              ("studies", studies, lambda k: "StudyInstanceUID " + mask(k))):
+            pk = _undecoded(f.brief, _PATIENT_TAGS)
+            st = _undecoded(f.brief, (_STUDY_UID,))
+            for key, found in ((pk, patients), (st, studies)):
+                counts = found.setdefault(key, {})
+                counts[lab] = counts.get(lab, 0) + 1
+                shown.setdefault(key, f.brief)
+    for what, found, show in (
+            ("patients", patients, lambda k: "ID " + mask(_patient_key(shown[k])[0]) + ", name "
+             + mask(_patient_key(shown[k])[1])),
+            ("studies", studies, lambda k: "StudyInstanceUID " + mask(str(shown[k].get("StudyInstanceUID", "") or "")))):
         if len(found) > 1:
             lines = [f"{show(k)}: " + ", ".join(f"{lab}: {n} file(s)" for lab, n in v.items())
                      for k, v in found.items()]
@@ -255,7 +274,7 @@ def _convert_into(staging: Path, dicom_dir: Path, bids_root: Path, subject: str,
                          "file names must not identify the patient — choose a pseudonymous label")
     jobs = []
     for n, s in enumerate(scan.series):
-        headers = [f.header for f in s.files]
+        headers = s.headers()
         jobs.append(_Job(s, classify_series(headers), SeriesFacts.of(headers), f"s{n:03d}"))
     out_root = staging / "bids"
     src_root = out_root / bids.session_dir(Path("sourcedata"), subject, session) / "dicom"

@@ -31,6 +31,11 @@ What is applied (recorded in every output file, see :data:`METHOD_CODES`):
   explicit diffusion/scaling list :data:`SAFE_PRIVATE` (identified by group, private creator
   and element offset, so a block moved by the scanner is still recognised) and their private
   creator elements.
+* **Siemens CSA Image Header Info** (0029,xx10 of ``SIEMENS CSA HEADER``), which dcm2niix needs
+  to convert a mosaic, is kept *cleaned* (:mod:`.csa`: every text item blanked, numbers and short
+  codes kept, the binary structure intact) — outside the option above, recorded in
+  ``DeidentificationMethod``. Every other CSA element (the series header with the protocol text)
+  is removed.
 * UIDs: every UI value that is not a DICOM-defined UID (root ``1.2.840.10008.``) — study,
   series, SOP instance, frame of reference, referenced instances, file meta — is replaced
   by ``2.25.<int>`` where the integer is a version-4 UUID built from HMAC-SHA256(secret,
@@ -67,6 +72,7 @@ METHOD_TEXT: tuple[str, ...] = (  # DeidentificationMethod is LO (≤ 64 charact
     "Retain Longitudinal Temporal Info. Modified Dates Option",
     "dates shifted per subject; times of day removed",
     "Retain Safe Private Option (diffusion and scaling tags)",
+    "Siemens CSA image header: text items blanked, numbers kept",
     f"AISAnnotation {__version__}",
 )
 
@@ -216,9 +222,63 @@ def _safe_private_value(ds: Any, tag: Any) -> bool:
     return all(_SAFE_PRIVATE_TEXT.match(str(x).strip()) for x in vals)
 
 
+TECHNICAL_TEXT_TAGS = frozenset({
+    0x00080070, 0x00081090, 0x00181020, 0x00180024, 0x00189005, 0x00180085, 0x00181250, 0x00181251,
+    0x00189041, 0x00189050, 0x00281054, 0x00080100, 0x00080102, 0x00080104, 0x00080103, 0x00209421,
+    0x00120063, 0x00700080,
+})
+"""The tags of :data:`TECHNICAL_TEXT` (spelled out: looking keywords up builds pydicom's whole keyword index)."""
+
+
+def public_action(tag: int, vr: Optional[str]) -> str:
+    """What the profile (module docstring) does to a public element with this tag and VR.
+
+    One of ``keep``, ``delete``, ``empty``, ``pseudonym``, ``shift`` (dates), ``uid`` (replace
+    UIDs) and ``recurse`` (a sequence whose items get the same rules). The single decision
+    shared by the pydicom de-identifier (:func:`deidentify_dataset`) and the byte-level one
+    (:mod:`.rawdeid`), so both apply exactly the same rules.
+    """
+    group = tag >> 16
+    if (group & 0xFF00) in (0x6000, 0x5000):
+        return "delete"  # overlays and curves (may hold annotations): whole group removed
+    act = _profile_action(tag)
+    if act is None:
+        if vr == "PN":
+            return "empty"
+        if vr in _TEXT_VRS:
+            return "keep" if tag in TECHNICAL_TEXT_TAGS else "delete"
+        if vr in ("DA", "DT"):
+            return "shift"
+        if vr == "UI":
+            return "uid"
+        if vr == "SQ":
+            return "recurse"
+        return "keep"  # not in the profile and not a name/date/UID/text/sequence
+    action, flags = act
+    if tag in (PATIENT_NAME, PATIENT_ID):
+        return "pseudonym"
+    if "L" in flags and vr in ("DA", "DT"):
+        return "shift"  # dates shifted; times of day (TM) fall through to the Basic Profile action
+    if action == "U":
+        return "uid"
+    if action in ("Z", "X/Z", "D", "X/D", "Z/D", "X/Z/D"):
+        return "empty"
+    if action == "K":
+        return "keep"
+    return "delete"  # X, X/Z/U* (reference sequences) and any unknown action: be safe
+
+
+def private_key(tag: Any, creators: dict[tuple[int, int], str]) -> Optional[tuple[int, str, int]]:
+    """(group, private creator, element offset) of a private data element; None without a creator."""
+    creator = creators.get((tag.group, (tag.element >> 8) & 0xFF))
+    return None if creator is None else (tag.group, creator, tag.element & 0xFF)
+
+
 def _deid_dataset(ds: Any, ctx: DeidContext) -> None:
     """De-identify one (nested) dataset in place."""
     from pydicom.dataelem import DataElement
+
+    from .csa import CSA_IMAGE_HEADER, clean
 
     creators = _private_block_creators(ds)
     keep_creator_blocks = set()
@@ -226,49 +286,42 @@ def _deid_dataset(ds: Any, ctx: DeidContext) -> None:
         if t.is_private:
             if 0x0010 <= t.element <= 0x00FF:
                 continue  # creators: decided after the block contents
+            if private_key(t, creators) == CSA_IMAGE_HEADER:  # kept cleaned (see .csa)
+                value = ds[t].value
+                cleaned = clean(bytes(value)) if isinstance(value, (bytes, bytearray)) else None
+                if cleaned is None:
+                    del ds[t]
+                else:
+                    ds[t].value = cleaned
+                    keep_creator_blocks.add((t.group, (t.element >> 8) & 0xFF))
+                continue
             if _is_safe_private(t, creators) and _safe_private_value(ds, t):
                 keep_creator_blocks.add((t.group, (t.element >> 8) & 0xFF))
             else:
                 del ds[t]
             continue
         tag = int(t)
-        if (t.group & 0xFF00) == 0x6000 or (t.group & 0xFF00) == 0x5000:
-            del ds[t]  # overlays and curves (may hold annotations): whole group removed
-            continue
-        act = _profile_action(tag)
-        if act is None and _raw_vr(ds, t) not in _VRS_TO_CHECK:
+        if _profile_action(tag) is None and (tag >> 16) & 0xFF00 not in (0x6000, 0x5000) \
+                and _raw_vr(ds, t) not in _VRS_TO_CHECK:
             continue  # not in the profile and not a name/date/UID/sequence: kept without decoding
+        what = public_action(tag, ds[t].VR)
         el = ds[t]
-        if act is None:
-            if el.VR == "PN" and el.value not in (None, ""):
-                el.value = ""
-            elif el.VR in _TEXT_VRS and el.keyword not in TECHNICAL_TEXT:
-                del ds[t]
-            elif el.VR in ("DA", "DT") and el.value:
-                _shift_element(el, ctx.offset_days)
-            elif el.VR == "UI" and el.value:
-                _remap_uid_element(el, ctx)
-            elif el.VR == "SQ":
-                for item in el.value:
-                    _deid_dataset(item, ctx)
-            continue
-        action, flags = act
-        if tag in (PATIENT_NAME, PATIENT_ID):
+        if what == "delete":
+            del ds[t]
+        elif what == "empty":
+            if el.value not in (None, ""):
+                _empty(ds, el, DataElement)
+        elif what == "pseudonym":
             el.value = ctx.pseudonym
-            continue
-        if "L" in flags and el.VR in ("DA", "DT"):
-            _shift_element(el, ctx.offset_days)
-            continue  # dates shifted; times of day (TM) fall through to the Basic Profile action
-        if action == "U":
-            _remap_uid_element(el, ctx)
-        elif action in ("X", "X/Z/U*"):
-            del ds[t]
-        elif action in ("Z", "X/Z", "D", "X/D", "Z/D", "X/Z/D"):
-            _empty(ds, el, DataElement)
-        elif action == "K":
-            pass
-        else:  # unknown action: be safe
-            del ds[t]
+        elif what == "shift":
+            if el.value:
+                _shift_element(el, ctx.offset_days)
+        elif what == "uid":
+            if el.value:
+                _remap_uid_element(el, ctx)
+        elif what == "recurse":
+            for item in el.value:
+                _deid_dataset(item, ctx)
     for (group, elem), _creator in creators.items():
         if (group, elem) not in keep_creator_blocks:
             tag = (group << 16) | elem
@@ -327,10 +380,14 @@ def deidentify_dataset(ds: Any, ctx: DeidContext) -> Any:
         codes.append(item)
     ds.DeidentificationMethodCodeSequence = codes
     ds.LongitudinalTemporalInformationModified = "MODIFIED"
+    if getattr(ds, "preamble", None) is not None:
+        ds.preamble = b"\x00" * 128  # a preamble may hold anything (e.g. a TIFF header)
     meta = getattr(ds, "file_meta", None)
     if meta is not None:
         if "SOPInstanceUID" in ds:
             meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        elif meta.get("MediaStorageSOPInstanceUID"):
+            meta.MediaStorageSOPInstanceUID = replace_uid(meta.MediaStorageSOPInstanceUID, ctx.secret)
         for kw in ("SourceApplicationEntityTitle", "SendingApplicationEntityTitle",
                    "ReceivingApplicationEntityTitle", "PrivateInformationCreatorUID", "PrivateInformation"):
             if kw in meta:
@@ -344,7 +401,8 @@ OPTION_DETAILS = {
     "113100": "Basic Application Level Confidentiality Profile (DCM 113100)",
     "113107": "Retain Longitudinal Temporal Information with Modified Dates Option (DCM 113107: dates shifted "
               "per subject by whole days, times of day removed)",
-    "113111": "Retain Safe Private Option (DCM 113111: diffusion and scaling tags only)",
+    "113111": "Retain Safe Private Option (DCM 113111: diffusion and scaling tags only; the Siemens CSA "
+              "image header is kept with every text item blanked, numbers only)",
     "113105": "Clean Descriptors Option (DCM 113105)",
 }
 

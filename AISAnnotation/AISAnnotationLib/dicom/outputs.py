@@ -32,6 +32,18 @@ from .classify import (
     timing,
 )
 
+NII = ".nii"
+"""dcm2niix writes uncompressed NIfTI (``-z n``); the importer compresses once, after scrubbing the header."""
+GZIP_LEVEL = 1
+"""zlib level of the imported .nii.gz (level 1: ≈ 4 % larger than level 6, ≈ 3× faster)."""
+
+
+def _gzip(data: bytes) -> bytes:
+    import gzip
+
+    return data if data[:2] == b"\x1f\x8b" else gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
+
+
 QC_KEYS = ("MagneticFieldStrength", "RepetitionTime", "EchoTime", "InversionTime", "SliceThickness",
            "SpacingBetweenSlices")
 """Acquisition parameters every imported sidecar carries (from dcm2niix's JSON, else the DICOM)."""
@@ -141,11 +153,11 @@ def candidates(out: Path, name: str, dicom: Classification, facts: SeriesFacts) 
     import nibabel as nib
     import numpy as np
 
-    main = out / f"{name}.nii.gz"
+    main = out / f"{name}{NII}"
     if not main.is_file():
-        written = ", ".join(sorted(p.name for p in out.glob("*.nii.gz"))) or "none"
-        raise AISError(f"dcm2niix wrote no {name}.nii.gz (outputs: {written})")
-    meta = read_json(main.with_suffix("").with_suffix(".json")) if main.with_name(f"{name}.json").is_file() else {}
+        written = ", ".join(sorted(p.name for p in out.glob("*.nii*"))) or "none"
+        raise AISError(f"dcm2niix wrote no {name}{NII} (outputs: {written})")
+    meta = read_json(main.with_name(f"{name}.json")) if main.with_name(f"{name}.json").is_file() else {}
     bvals = _read_bvals(main.with_name(f"{name}.bval"))
     nvol, shape = _n_volumes(main)
     if bvals is not None and len(bvals) != nvol:
@@ -159,8 +171,8 @@ def candidates(out: Path, name: str, dicom: Classification, facts: SeriesFacts) 
     elif dicom.key is None:
         return [], [cls.reason]
     main_data = None
-    for extra in sorted(out.glob(f"{name}_*.nii.gz")):
-        emeta_p = extra.with_name(extra.name.replace(".nii.gz", ".json"))
+    for extra in sorted(out.glob(f"{name}_*{NII}")):
+        emeta_p = extra.with_name(extra.name.replace(NII, ".json"))
         emeta = read_json(emeta_p) if emeta_p.is_file() else {}
         envol, eshape = _n_volumes(extra)
         derived = None
@@ -185,7 +197,7 @@ def candidates(out: Path, name: str, dicom: Classification, facts: SeriesFacts) 
                                       len(derived), volumes=derived,
                                       note=f"volume(s) {derived} of dcm2niix's {extra.name}"))
             continue
-        ecls = classify_output(emeta, _read_bvals(extra.with_name(extra.name.replace(".nii.gz", ".bval"))), envol,
+        ecls = classify_output(emeta, _read_bvals(extra.with_name(extra.name.replace(NII, ".bval"))), envol,
                                Classification(None, "no rule matched: extra dcm2niix output"))
         if ecls.key in ("adc", "eadc", "trace"):
             out_list.append(Candidate(ecls.key, ecls, extra, emeta or dict(meta), None, None, envol))
@@ -211,7 +223,7 @@ def write_candidate(c: Candidate, target: Path, facts: SeriesFacts, tokens: set[
     target.parent.mkdir(parents=True, exist_ok=True)
     volumes = _trace_volume(c)
     if volumes is None:
-        atomic_write_bytes(target, scrub_nifti_bytes(c.nifti.read_bytes()))
+        atomic_write_bytes(target, _gzip(scrub_nifti_bytes(c.nifti.read_bytes())))
         shape = _n_volumes(c.nifti)[1]
     else:
         img = nib.load(str(c.nifti))
@@ -220,9 +232,9 @@ def write_candidate(c: Candidate, target: Path, facts: SeriesFacts, tokens: set[
         hdr = img.header.copy()
         new = nib.Nifti1Image(sel, img.affine, hdr)
         new.set_data_dtype(data.dtype)
-        tmp = target.with_name(f".{target.name}.tmp.nii.gz")
+        tmp = target.with_name(f".{target.name}.tmp.nii")
         nib.save(new, str(tmp))
-        atomic_write_bytes(target, scrub_nifti_bytes(tmp.read_bytes()))
+        atomic_write_bytes(target, _gzip(scrub_nifti_bytes(tmp.read_bytes())))
         tmp.unlink()
         shape = tuple(int(s) for s in sel.shape)
     if c.key != "dwi" and len(shape) == 4 and shape[3] > 1:
@@ -236,7 +248,7 @@ def write_candidate(c: Candidate, target: Path, facts: SeriesFacts, tokens: set[
         if not c.bvals:
             raise AISError("dcm2niix wrote no .bval for the diffusion series")
         atomic_write_text(target.with_name(target.name.replace(".nii.gz", ".bval")),
-                          c.nifti.with_name(c.nifti.name.replace(".nii.gz", ".bval")).read_text())
+                          c.nifti.with_name(c.nifti.name.replace(NII, ".bval")).read_text())
         if c.bvec is not None:
             atomic_write_text(target.with_name(target.name.replace(".nii.gz", ".bvec")), c.bvec.read_text())
     return "x".join(map(str, shape))

@@ -40,6 +40,7 @@ from typing import Any, Iterable, Optional
 
 from ..deid import IDENTIFYING_JSON_KEYS
 from ..progress import ProgressCallback, null_progress
+from .csa import CSA_IMAGE_HEADER, text_items
 from .deidentify import (
     _VRS_TO_CHECK,
     DICOM_UID_ROOT,
@@ -49,6 +50,7 @@ from .deidentify import (
     _private_block_creators,
     _profile_action,
     _raw_vr,
+    private_key,
 )
 from .scan import is_gzip, iter_candidate_files, read_dicom
 
@@ -237,7 +239,13 @@ def _check_dicom_dataset(ds: Any, deid: bool, dates_ok: bool, where: str, path: 
         if t.is_private:
             if 0x0010 <= t.element <= 0x00FF:
                 continue
-            if not _is_safe_private(t, creators):
+            if private_key(t, creators) == CSA_IMAGE_HEADER:
+                value = ds[t].value
+                texts = text_items(bytes(value)) if isinstance(value, (bytes, bytearray)) else ["not binary"]
+                if texts:
+                    out.append(Finding(path, f"{where}{t}", f"Siemens CSA header with text items "
+                                                            f"({', '.join(sorted(set(texts))[:4])})"))
+            elif not _is_safe_private(t, creators):
                 out.append(Finding(path, f"{where}{t}", _PRIVATE_DETAIL))
             elif _raw_vr(ds, t) in _TEXT and text_problem(str(ds[t].value)):
                 out.append(Finding(path, f"{where}{t}", f"{text_problem(str(ds[t].value))} private text"))

@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from .deidentify import DICOM_UID_ROOT, TECHNICAL_TEXT, _profile_action
+from .deidentify import DICOM_UID_ROOT, TECHNICAL_TEXT, TECHNICAL_TEXT_TAGS, _profile_action
 from .phi import Finding, mask
 from .scan import is_gzip, iter_candidate_files, read_dicom
 
@@ -33,6 +33,9 @@ TOOL_WORDS = frozenset({"dcm2niix", "dicom", "nifti", "bids", "mri", "brain", "h
 """Components of a person name that are words the tools themselves write (test data named after
 the converter) cannot be told apart from it; they are skipped — the whole name is still searched."""
 _PIXEL_TAG_LE = b"\xe0\x7f\x10\x00"
+_NUMERIC = re.compile(rb"[0-9.]+")
+_RUNS = re.compile(rb"[0-9.]+")
+_LONG_RUNS = re.compile(rb"[0-9.]{%d,}" % MIN_BINARY)
 _TECH_FROM = ("Manufacturer", "ManufacturerModelName", "SoftwareVersions") + tuple(sorted(TECHNICAL_TEXT))
 
 
@@ -43,9 +46,17 @@ def _values(el: Any) -> list[str]:
 
 
 def _walk(ds: Any) -> Iterator[tuple[str, Any]]:
-    for el in ds:
-        if el.tag.is_private:
+    """The public elements that can hold an identifying or a technical value, nested ones included.
+
+    Only those are decoded: elements the profile does not list, that are no person name and no
+    technical text, are passed over undecoded (decoding every element made this the slowest step)."""
+    for t in ds.keys():
+        if t.is_private:
             continue
+        vr = getattr(ds.get_item(t), "VR", None)
+        if vr not in (None, "SQ", "PN", "UN") and t not in TECHNICAL_TEXT_TAGS and _profile_action(int(t)) is None:
+            continue
+        el = ds[t]
         if el.VR == "SQ":
             for item in el.value:
                 yield from _walk(item)
@@ -122,7 +133,13 @@ def find_source_values(root: Path, values: dict[str, str]) -> list[Finding]:
     # case-insensitive substring search: lower-case the bytes once, then C-speed ``in`` per value
     # (one regex alternation of every value backtracks at each byte of a large image)
     needles = sorted({n.lower().encode("utf-8", "ignore") for n in values} - {b""}, key=len, reverse=True)
-    long_ = [n for n in needles if len(n) >= MIN_BINARY]
+    # numbers, dates and UIDs (most needles: one SOP instance UID per original file) can only occur
+    # inside a run of digits and dots: they are searched in those runs alone, an exactly equivalent
+    # and much shorter haystack (runs joined by a separator that no such needle contains)
+    numeric = [n for n in needles if _NUMERIC.fullmatch(n)]
+    other = [n for n in needles if not _NUMERIC.fullmatch(n)]
+    long_num = [n for n in numeric if len(n) >= MIN_BINARY]
+    long_other = [n for n in other if len(n) >= MIN_BINARY]
     lookup = {k.lower(): v for k, v in values.items()}
     out: list[Finding] = []
     files = list(iter_candidate_files(root)) if root.is_dir() else [root]
@@ -142,10 +159,14 @@ def find_source_values(root: Path, values: dict[str, str]) -> list[Finding]:
                 continue
         text, binary = _parts(p, data)
         low_text = text.lower()
-        hits = {n.decode("utf-8", "ignore") for n in needles if n in low_text}
-        if long_ and binary:
+        runs = b"|".join(_RUNS.findall(text))
+        hits = {n.decode("utf-8", "ignore") for n in other if n in low_text}
+        hits |= {n.decode("utf-8", "ignore") for n in numeric if n in runs}
+        if binary and (long_num or long_other):
             low_bin = binary.lower()
-            hits |= {n.decode("utf-8", "ignore") for n in long_ if n in low_bin}
+            bin_runs = b"|".join(_LONG_RUNS.findall(binary))
+            hits |= {n.decode("utf-8", "ignore") for n in long_other if n in low_bin}
+            hits |= {n.decode("utf-8", "ignore") for n in long_num if n in bin_runs}
         for v in sorted(hits):
             out.append(Finding(p, lookup.get(v, "value"), f"value of the original found ({mask(v)})"))
     return out

@@ -31,12 +31,39 @@ CHUNK = 32
 
 @dataclass
 class DicomFile:
-    """One readable DICOM image file."""
+    """One readable DICOM image file.
+
+    ``raw`` is the original header without pixel data: a pydicom Dataset, or the slim header of
+    :mod:`.rawscan` that :attr:`header` and :attr:`brief` turn into one when first asked.
+    """
 
     source: Path          # as found (may be .gz)
     path: Path            # plain DICOM on disk (the source itself, or its decompressed copy)
-    header: Any           # the original pydicom Dataset without pixel data
+    raw: Any
     deidentified: Optional[Path] = None  # the de-identified copy written from the same parse
+    _header: Any = None
+    _brief: Any = None
+
+    @property
+    def header(self) -> Any:
+        """The original header (pydicom Dataset, pixel data excepted)."""
+        if self._header is None:
+            from .rawscan import header_dataset
+
+            self._header = header_dataset(self.raw) if isinstance(self.raw, tuple) else self.raw
+        return self._header
+
+    @property
+    def brief(self) -> Any:
+        """The attributes the importer reads from every file (:data:`.rawscan.BRIEF_TAGS`), as a Dataset."""
+        if self._brief is None:
+            if self._header is not None or not isinstance(self.raw, tuple):
+                self._brief = self.header
+            else:
+                from .rawscan import header_dataset
+
+                self._brief = header_dataset(self.raw, brief=True)
+        return self._brief
 
 
 @dataclass
@@ -50,6 +77,12 @@ class Series:
     @property
     def header(self) -> Any:
         return self.files[0].header
+
+    def headers(self) -> list[Any]:
+        """Every file's header for classification: whole for the first and last file, the
+        per-file attributes (:attr:`DicomFile.brief`) for the others."""
+        fs = self.files
+        return [f.header if k in (0, len(fs) - 1) else f.brief for k, f in enumerate(fs)]
 
     @property
     def number(self) -> Optional[int]:
@@ -131,24 +164,70 @@ def iter_candidate_files(folder: Path) -> Iterator[Path]:
 
 
 def _read_one(i: int, src: Path, workdir: Path, deid: Any, deid_dir: Optional[Path]) -> tuple:
-    """Parse one file once: (i, src, plain copy, header without pixel data or None, problem, de-identified copy).
+    """Parse one file once: (i, src, plain copy, header or None, problem, de-identified copy).
 
-    With ``deid`` (a :class:`.deidentify.DeidContext`) the de-identified copy is written from the
-    same parse into ``deid_dir``.
+    The header is the slim element list of :func:`.rawscan.slim_header` (pydicom fallback: a
+    Dataset without pixel data). With ``deid`` (a :class:`.deidentify.DeidContext`) the
+    de-identified copy is written from the same parse into ``deid_dir``.
     """
-    plain = workdir / f"{i:06d}.dcm"
+    from .rawdicom import Unsupported
+    from .rawscan import read_raw
+
+    # one folder per chunk: two processes creating files in one folder wait for each other
+    sub = f"c{i // CHUNK:04d}"
+    plain = workdir / sub / f"{i:06d}.dcm"
     try:
-        if is_gzip(src):  # decompress once; pydicom and dcm2niix then read the plain copy
+        buf = src.read_bytes()
+        gz = buf[:2] == b"\x1f\x8b"
+        if gz:  # decompress once; the parse and dcm2niix then use the plain bytes
             try:
-                with gzip.open(src, "rb") as fin, open(plain, "wb") as fout:
-                    shutil.copyfileobj(fin, fout)
+                buf = gzip.decompress(buf)
             except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
                 raise ValueError(f"gzip-compressed file is truncated or corrupt ({exc})") from exc
-            ds = read_dicom(plain)
-        else:
-            ds = read_dicom(src)
+    except (OSError, ValueError) as exc:
+        return i, src, None, None, str(exc), None
+    plain.parent.mkdir(exist_ok=True)
+    out = None
+    if deid is not None:
+        out = deid_dir / sub / f"{i:06d}.dcm"
+        out.parent.mkdir(exist_ok=True)
+    try:
+        header, problem, copy_bytes = read_raw(buf, deid)
+    except Unsupported:
+        return _read_one_pydicom(i, src, buf, gz, plain, deid, out)
+    if problem:
+        return i, src, None, None, problem, None
+    if gz:
+        plain.write_bytes(buf)
+    else:
+        _link_or_copy(src, plain)
+    if out is not None:
+        out.write_bytes(copy_bytes)
+    return i, src, plain, header, None, out
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def _read_one_pydicom(i: int, src: Path, buf: bytes, gz: bool, plain: Path, deid: Any,
+                      out: Optional[Path]) -> tuple:
+    """:func:`_read_one` with pydicom, for what the byte-level reader does not handle."""
+    import io
+
+    import pydicom
+
+    try:
+        try:
+            ds = pydicom.dcmread(io.BytesIO(buf))
+        except pydicom.errors.InvalidDicomError as exc:
+            raise ValueError("not a DICOM file (no DICM preamble)") from exc
+        except Exception as exc:  # pydicom raises many kinds of errors on damaged files
+            raise ValueError(f"DICOM file is truncated or damaged ({type(exc).__name__}: {exc})") from exc
     except ValueError as exc:
-        plain.unlink(missing_ok=True)
         return i, src, None, None, str(exc), None
     sop_class = str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", "") or "")
     problem = None
@@ -158,23 +237,19 @@ def _read_one(i: int, src: Path, workdir: Path, deid: Any, deid_dir: Optional[Pa
     if not problem and not str(ds.get("SeriesInstanceUID", "") or ""):
         problem = "no SeriesInstanceUID"
     if problem:
-        plain.unlink(missing_ok=True)
         return i, src, None, None, problem, None
-    if not plain.exists():
-        try:
-            os.link(src, plain)
-        except OSError:
-            shutil.copyfile(src, plain)
+    if gz:
+        plain.write_bytes(buf)
+    else:
+        _link_or_copy(src, plain)
     pixels = ds[_PIXEL_DATA]
     del ds[_PIXEL_DATA]
     header = _detached(ds) if deid is not None else ds
-    out = None
     if deid is not None:
         from .deidentify import deidentify_dataset
 
         ds[_PIXEL_DATA] = pixels
         deidentify_dataset(ds, deid)
-        out = deid_dir / f"{i:06d}.dcm"
         try:
             ds.save_as(str(out), enforce_file_format=True)
         except TypeError:  # pydicom < 3
@@ -241,6 +316,9 @@ def scan_folder(folder: Path, workdir: Path, progress: ProgressCallback = null_p
     by_uid: dict[str, Series] = {}
     items = list(enumerate(files))
     chunks = [items[k:k + CHUNK] for k in range(0, len(items), CHUNK)]
+    import pydicom.dataset  # noqa: F401
+
+    from . import rawscan  # noqa: F401  (imported before forking: workers inherit pydicom and the rules)
     pool = _pool() if len(chunks) > 1 else None
     rows: list[tuple] = []
     try:
@@ -258,11 +336,13 @@ def scan_folder(folder: Path, workdir: Path, progress: ProgressCallback = null_p
     finally:
         if pool is not None:
             pool.shutdown()
+    from .rawscan import series_uid
+
     for _i, src, plain, header, problem, out in sorted(rows, key=lambda r: r[0]):
         if problem:
             result.skipped.append((src, problem))
             continue
-        uid = str(header.get("SeriesInstanceUID", "") or "")
+        uid = series_uid(header) if isinstance(header, tuple) else str(header.get("SeriesInstanceUID", "") or "")
         by_uid.setdefault(uid, Series(uid)).files.append(DicomFile(src, plain, header, out))
     progress(1.0, f"read {len(files)} files: {sum(len(s.files) for s in by_uid.values())} DICOM images "
                   f"in {len(by_uid)} series, {len(result.skipped)} skipped")

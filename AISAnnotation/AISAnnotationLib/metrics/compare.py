@@ -9,15 +9,14 @@ import numpy as np
 from ..errors import InputError
 from ..image import Image
 from ..masks import as_binary_mask
-from .components import label_voxels
-from .crop import crop_pair
 from .dice import dice_from_counts
 from .lesion_count import count_difference_from_counts
 from .lesion_f1 import detection_from_labels
 from .lesion_table import lesion_table_from_voxels
 from .result import AgreementResult
-from .surface import surface_distances_from_crop
+from .surface import surface_distances_from_voxels
 from .volume import volume_difference_from_counts, volume_ml
+from .voxels import lesion_pair
 
 
 def _spacing(spacing: Optional[Sequence[float]], affine: Optional[np.ndarray]) -> tuple[float, float, float]:
@@ -41,25 +40,19 @@ def compare_masks(a: np.ndarray, b: np.ndarray, spacing: Optional[Sequence[float
         spacing: voxel size in mm along i, j, k; default: from ``affine``, else 1 mm.
         affine: 4×4 voxel→RAS matrix; when given the lesion table has RAS centroids.
 
-    The masks are cropped once to the bounding box of A ∪ B; lesions are labelled once, on the
-    lesion voxels only, and the labels reused by the count, F1 and the lesion table.
+    The masks are cropped once to the bounding box of A ∪ B (one-voxel background margin); the
+    lesion voxels of each are listed, labelled and their surface found once (:mod:`.voxels`), and
+    that is reused by the counts, F1, the lesion table and the surface distances.
     """
     sp = _spacing(spacing, affine)
-    pair = crop_pair(a, b, margin=1)
-    ca, cb = pair.a, pair.b
-    lin_a, lab_a, count_a = label_voxels(ca)         # lesions from the lesion voxels only
-    lin_b, lab_b, count_b = label_voxels(cb)
-    lin = np.union1d(lin_a, lin_b)                    # every voxel of A ∪ B, C order
-    la = np.zeros(lin.size, dtype=np.int64)
-    lb = np.zeros(lin.size, dtype=np.int64)
-    la[np.searchsorted(lin, lin_a)] = lab_a
-    lb[np.searchsorted(lin, lin_b)] = lab_b
-    coords = np.unravel_index(lin, ca.shape)
-    n_a, n_b = int(lin_a.size), int(lin_b.size)
-    n_ab = int(np.count_nonzero((la > 0) & (lb > 0)))
+    lp = lesion_pair(a, b)                   # cropped, listed, labelled and surfaced once
+    va, vb, la, lb = lp.a, lp.b, lp.la, lp.lb
+    count_a, count_b = va.count, vb.count
+    n_a, n_b, n_ab = va.size, vb.size, lp.n_both
     det = detection_from_labels(la, lb, count_a, count_b)
-    surf = surface_distances_from_crop(ca, cb, sp)
-    table = lesion_table_from_voxels(coords, la, lb, count_a, count_b, sp, pair.offset, affine)
+    surf = surface_distances_from_voxels(va, vb, sp)
+    coords = np.unravel_index(lp.lin, va.shape)
+    table = lesion_table_from_voxels(coords, la, lb, count_a, count_b, sp, lp.pair.offset, affine)
     return AgreementResult(
         dice=dice_from_counts(n_a, n_b, n_ab),
         volume_diff_ml=volume_difference_from_counts(n_a, n_b, sp),

@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import SimpleITK as sitk
+
+from .crop import bounding_box
+from .voxels import label_image as _label
+from .voxels import lesion_voxels
 
 
 @dataclass(frozen=True)
@@ -28,21 +31,6 @@ class Components:
     sizes: np.ndarray
 
 
-#: Below this many voxels labelling runs on one thread (thread start-up dominates on small boxes).
-SINGLE_THREAD_VOXELS = 1 << 18
-
-
-def _label(m: np.ndarray) -> tuple[np.ndarray, int]:
-    img = sitk.GetImageFromArray(m.astype(np.uint8))
-    f = sitk.ConnectedComponentImageFilter()
-    f.SetFullyConnected(True)  # 26-neighbourhood in 3D
-    if m.size < SINGLE_THREAD_VOXELS:
-        f.SetNumberOfThreads(1)
-    labels = sitk.GetArrayFromImage(f.Execute(img))
-    labels = labels.view(np.int32) if labels.dtype == np.uint32 else labels.astype(np.int32)
-    return labels, int(f.GetObjectCount())
-
-
 def _components(labels: np.ndarray, count: int, mask: np.ndarray) -> Components:
     sizes = np.bincount(labels[mask], minlength=count + 1)[1:].astype(np.int64)   # lesion voxels only
     return Components(labels, count, sizes)
@@ -51,13 +39,22 @@ def _components(labels: np.ndarray, count: int, mask: np.ndarray) -> Components:
 def label_components(mask: np.ndarray) -> Components:
     """Label the 26-connected components of a binary mask.
 
-    Labels are numbered in order of each lesion's first voxel in C (i, j, k) order.
+    Labels are numbered in order of each lesion's first voxel in C (i, j, k) order. A 3D mask is
+    labelled on the bounding box of its voxels only (C order inside the box is C order in the grid).
     """
     m = np.asarray(mask)
-    if m.size == 0 or not m.any():
+    box = bounding_box(m) if m.ndim == 3 else (slice(None),) * m.ndim
+    if m.size == 0 or box is None:
         return Components(np.zeros(m.shape, dtype=np.int32), 0, np.zeros(0, dtype=np.int64))
-    m = m != 0
-    return _components(*_label(m), m)
+    crop = m[box] != 0
+    lab, count = _label(crop)
+    if lab.shape == m.shape:
+        labels = lab
+    else:
+        labels = np.zeros(m.shape, dtype=np.int32)
+        labels[box] = lab
+    sizes = np.bincount(lab.ravel(), minlength=count + 1)[1:].astype(np.int64)
+    return Components(labels, count, sizes)
 
 
 def label_pair(a: np.ndarray, b: np.ndarray) -> tuple[Components, Components]:
@@ -84,48 +81,27 @@ def label_pair(a: np.ndarray, b: np.ndarray) -> tuple[Components, Components]:
     return _components(la, count_a, a), _components(lb, count - count_a, b)
 
 
-#: The 13 "forward" offsets of the 26-neighbourhood (the other 13 are their opposites).
-_FORWARD = [(di, dj, dk) for di in (0, 1) for dj in (-1, 0, 1) for dk in (-1, 0, 1) if (di, dj, dk) > (0, 0, 0)]
-
-
 def label_voxels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """26-connected lesions of a sparse bool mask, computed on its lesion voxels only.
 
     Returns ``(lin, labels, count)``: the C-order linear indices of the lesion voxels (sorted),
     each one's lesion number (1..count, numbered by first voxel in C order, like
     :func:`label_components`) and the number of lesions. Work is proportional to the number of
-    lesion voxels (13 sorted look-ups per voxel, then SciPy's sparse-graph connected components).
+    lesion voxels plus one pass over the array (see :mod:`.voxels`).
     """
     m = np.asarray(mask, dtype=bool)
     if m.size == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 0
-    if any(m[idx].any() for idx in (0, -1, (slice(None), 0), (slice(None), -1), (Ellipsis, 0), (Ellipsis, -1))):
-        padded = np.pad(m, 1)                          # neighbours must not wrap across rows
-        lin_p, labels, count = label_voxels(padded)
-        i, j, k = np.unravel_index(lin_p, padded.shape)
-        return np.ravel_multi_index((i - 1, j - 1, k - 1), m.shape), labels, count
-    lin = np.flatnonzero(m)
-    n = lin.size
-    if n == 0:
-        return lin, np.zeros(0, dtype=np.int64), 0
-    s1, s2 = m.shape[1], m.shape[2]
-    us, vs = [], []
-    for di, dj, dk in _FORWARD:
-        nb = lin + (di * s1 * s2 + dj * s2 + dk)
-        pos = np.minimum(np.searchsorted(lin, nb), n - 1)
-        hit = lin[pos] == nb
-        us.append(np.flatnonzero(hit))
-        vs.append(pos[hit])
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    u, v = np.concatenate(us), np.concatenate(vs)
-    graph = coo_matrix((np.ones(u.size, dtype=np.int8), (u, v)), shape=(n, n)).tocsr()
-    # undirected components; scipy numbers them in order of their lowest node = first voxel in C order
-    count, labels = connected_components(graph, directed=False)
-    return lin, labels.astype(np.int64) + 1, int(count)
+    padded = np.pad(m, 1)                               # neighbours must not wrap across rows
+    vox = lesion_voxels(padded)
+    i, j, k = np.unravel_index(vox.lin, padded.shape)
+    return np.ravel_multi_index((i - 1, j - 1, k - 1), m.shape), vox.labels, vox.count
 
 
 def count_components(mask: np.ndarray) -> int:
-    """Number of 26-connected lesions in a binary mask."""
-    return label_components(mask).count
+    """Number of 26-connected lesions in a binary mask (labelled on its bounding box only)."""
+    m = np.asarray(mask)
+    box = bounding_box(m) if m.ndim == 3 else (slice(None),) * m.ndim
+    if m.size == 0 or box is None:
+        return 0
+    return _label(m[box] != 0)[1]

@@ -37,31 +37,35 @@ class MaskPair:
         return self.a.size == 0
 
 
-def _as_bool(mask: np.ndarray, what: str) -> np.ndarray:
+def _as_3d(mask: np.ndarray, what: str) -> np.ndarray:
     arr = np.asarray(mask)
     if arr.ndim != 3:
         raise ValueError(f"mask {what} must be 3D, got shape {arr.shape}")
-    return arr if arr.dtype == bool else arr != 0
+    return arr
 
 
 def bounding_box(mask: np.ndarray) -> Optional[tuple[slice, slice, slice]]:
-    """Tight bounding box (slices) of a bool mask's voxels, or None when it is empty.
+    """Tight bounding box (slices) of a mask's non-zero voxels (any dtype), or None when it is empty.
 
-    One contiguous pass over the volume finds the slab of lesion rows; the other two axes are
-    then searched inside that slab only.
+    One pass over the volume finds the slab of lesion rows; that slab is OR-ed into one plane,
+    whose non-empty columns and depths give the other two axes. No full-volume copy is made. A
+    Fortran-ordered array (as NIfTI readers return) is scanned as its transpose, in memory order.
     """
+    if mask.ndim == 3 and not mask.flags.c_contiguous and mask.flags.f_contiguous:
+        box = bounding_box(mask.T)
+        return None if box is None else (box[2], box[1], box[0])
     rows = np.flatnonzero(mask.any(axis=(1, 2)))
     if rows.size == 0:
         return None
-    slab = mask[rows[0]:rows[-1] + 1]
-    cols = np.flatnonzero(slab.any(axis=(0, 2)))
-    deps = np.flatnonzero(slab.any(axis=(0, 1)))
+    plane = mask[rows[0]:rows[-1] + 1].any(axis=0)
+    cols = np.flatnonzero(plane.any(axis=1))
+    deps = np.flatnonzero(plane.any(axis=0))
     return (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1),
             slice(int(deps[0]), int(deps[-1]) + 1))
 
 
 def union_bounding_box(a: np.ndarray, b: np.ndarray) -> Optional[tuple[slice, slice, slice]]:
-    """Tight bounding box (slices) of ``a | b`` (bool arrays), or None when both are empty."""
+    """Tight bounding box (slices) of ``a | b`` (non-zero voxels), or None when both are empty."""
     boxes = [bx for bx in (bounding_box(a), bounding_box(b)) if bx is not None]
     if not boxes:
         return None
@@ -74,8 +78,8 @@ def crop_pair(a: np.ndarray, b: np.ndarray, margin: int = 1) -> MaskPair:
 
     Voxels outside the full grid are filled with background, as if the image were zero-padded.
     """
-    a = _as_bool(a, "A")
-    b = _as_bool(b, "B")
+    a = _as_3d(a, "A")
+    b = _as_3d(b, "B")
     if a.shape != b.shape:
         raise ValueError(f"masks have different shapes: A {a.shape}, B {b.shape}")
     full_shape = (int(a.shape[0]), int(a.shape[1]), int(a.shape[2]))
@@ -87,7 +91,10 @@ def crop_pair(a: np.ndarray, b: np.ndarray, margin: int = 1) -> MaskPair:
     ca = np.zeros(shape, dtype=bool)
     cb = np.zeros(shape, dtype=bool)
     inner = tuple(slice(margin, margin + s.stop - s.start) for s in box)
-    ca[inner] = a[box]
-    cb[inner] = b[box]
+    for src, dst in ((a, ca), (b, cb)):                # only the box is read (and made bool)
+        if src.dtype == bool:
+            dst[inner] = src[box]
+        else:
+            np.not_equal(src[box], 0, out=dst[inner])
     offset = (box[0].start - margin, box[1].start - margin, box[2].start - margin)
     return MaskPair(ca, cb, offset, full_shape, margin)

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .components import Components, label_components
-
 #: F1 when both masks are empty (ISLES'22 ``empty_value``).
 F1_EMPTY = 1.0
 
@@ -46,16 +44,11 @@ def detection_from_labels(la: np.ndarray, lb: np.ndarray, count_a: int, count_b:
     return LesionDetection(tp=tp, fp=fp, fn=count_a - tp)
 
 
-def detection_from_components(comp_a: Components, comp_b: Components, a: np.ndarray, b: np.ndarray) -> LesionDetection:
-    """TP/FP/FN from precomputed components of ``a`` and ``b`` (same-shape bool arrays)."""
-    where = np.nonzero(a | b)
-    return detection_from_labels(comp_a.labels[where], comp_b.labels[where], comp_a.count, comp_b.count)
-
-
 def compute_lesion_f1(a: np.ndarray, b: np.ndarray, empty_value: float = F1_EMPTY) -> float:
     """Lesion-wise F1 of B against reference A (26-connected lesions, ≥ 1 voxel overlap)."""
-    a = np.asarray(a) != 0
-    b = np.asarray(b) != 0
-    if a.shape != b.shape:
-        raise ValueError(f"masks have different shapes: A {a.shape}, B {b.shape}")
-    return detection_from_components(label_components(a), label_components(b), a, b).f1(empty_value)
+    from .voxels import lesion_pair
+
+    if np.shape(a) != np.shape(b):
+        raise ValueError(f"masks have different shapes: A {np.shape(a)}, B {np.shape(b)}")
+    lp = lesion_pair(a, b)
+    return detection_from_labels(lp.la, lp.lb, lp.a.count, lp.b.count).f1(empty_value)

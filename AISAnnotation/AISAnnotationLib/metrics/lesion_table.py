@@ -16,7 +16,6 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .components import Components
 from .volume import voxel_volume_ml
 
 MATCHED, ONLY_A, ONLY_B = "matched", "only A", "only B"
@@ -75,19 +74,6 @@ def _find(parent: list[int], x: int) -> int:
         parent[x] = parent[parent[x]]
         x = parent[x]
     return x
-
-
-def lesion_table_from_components(comp_a: Components, comp_b: Components, a: np.ndarray, b: np.ndarray,
-                                 spacing: Sequence[float], offset: Sequence[int] = (0, 0, 0),
-                                 affine: Optional[np.ndarray] = None) -> list[LesionMatch]:
-    """Build the table from the components of two (cropped) bool masks.
-
-    ``offset`` is the full-grid index of the crop's voxel (0, 0, 0); ``affine`` maps full-grid
-    voxel indices to RAS mm.
-    """
-    coords = np.nonzero(a | b)
-    return lesion_table_from_voxels(coords, comp_a.labels[coords], comp_b.labels[coords], comp_a.count,
-                                    comp_b.count, spacing, offset, affine)
 
 
 def lesion_table_from_voxels(coords: tuple[np.ndarray, ...], la: np.ndarray, lb: np.ndarray, na: int, nb: int,
@@ -150,11 +136,8 @@ def lesion_table_from_voxels(coords: tuple[np.ndarray, ...], la: np.ndarray, lb:
 def compute_lesion_table(a: np.ndarray, b: np.ndarray, spacing: Sequence[float] = (1.0, 1.0, 1.0),
                          affine: Optional[np.ndarray] = None) -> list[LesionMatch]:
     """Per-lesion match table of two same-shape binary masks (see the module docstring)."""
-    from .components import label_components
-    from .crop import crop_pair
+    from .voxels import lesion_pair
 
-    pair = crop_pair(a, b, margin=0)
-    if pair.empty:
-        return []
-    return lesion_table_from_components(label_components(pair.a), label_components(pair.b), pair.a, pair.b,
-                                        spacing, pair.offset, affine)
+    lp = lesion_pair(a, b)
+    return lesion_table_from_voxels(np.unravel_index(lp.lin, lp.a.shape), lp.la, lp.lb, lp.a.count, lp.b.count,
+                                    spacing, lp.pair.offset, affine)

@@ -17,27 +17,35 @@ written out):
   returned as ``None`` (JSON null); a surface distance to nothing does not exist, and Dice /
   lesion F1 (both 0.0 then) already express the total disagreement.
 
-Speed: the work scales with the lesions' surfaces, not the volume. The surfaces are extracted on
-the union's bounding box (one-voxel margin); nearest-surface distances then come from an exact
-nearest-neighbour search: all point pairs at once for small surfaces, else over the other
-surface's points bucketed into small blocks (a block is
-searched only when its bounding box could hold a point nearer than the best found so far). Every
-distance is evaluated as ``sqrt(Σ (Δ_axis × spacing_axis)²)`` in float64, the very expression of
-``scipy.ndimage.distance_transform_edt(..., sampling=spacing)``, so values are identical to a
-full-volume distance transform. Very large surfaces (where the block search would need more than
-:data:`MAX_BOUND_PAIRS` point-block bounds) fall back to SimpleITK's exact signed Maurer distance map
-on the bounding box (squared distances in float32: agreement to about 1e-7 relative).
+Speed: the work scales with the lesions' surfaces, not the volume. The masks are cropped to the
+bounding box of A ∪ B plus a one-voxel background margin (every surface voxel of both masks lies
+inside it, and the margin is background exactly as the outside of the image is), and the lesion
+voxels are listed once (:mod:`.voxels`), which gives the surfaces by 6 look-ups per voxel. The
+nearest surface voxel of the other mask is then found exactly, in two steps:
+
+1. a shell search: the other surface is marked in a small padded array and each surface voxel
+   looks at every offset within :data:`SHELL_VOXELS` voxels (finest axis), listed in increasing
+   order of distance; the first offset that hits is the nearest (most voxels of two raters'
+   outlines are 0–2 voxels apart);
+2. the rest (farther apart) by all point pairs when few, else a k-d tree
+   (:func:`nearest_distances`), or, when very many are left (:data:`EDT_MIN_POINTS`), by SciPy's
+   ``distance_transform_edt`` of the other surface on the box (the reference's own method).
+
+Every distance is evaluated as ``sqrt(Σ (Δ_axis × spacing_axis)²)`` in float64, the very expression
+of ``scipy.ndimage.distance_transform_edt(..., sampling=spacing)``, so values are identical to a
+full-volume distance transform, bit for bit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Optional, Sequence
 
 import numpy as np
-import SimpleITK as sitk
 
 from .crop import crop_pair
+from .voxels import LesionVoxels, lesion_voxels
 
 
 @dataclass(frozen=True)
@@ -48,198 +56,170 @@ class SurfaceDistances:
     assd_mm: Optional[float]
 
 
-def surface_voxels(mask: np.ndarray) -> np.ndarray:
-    """Voxels of ``mask`` with a 6-neighbour outside it (outside the array counts as outside)."""
-    m = np.asarray(mask, dtype=bool)
-    interior = np.zeros_like(m)
-    if min(m.shape) >= 3:
-        core = m[1:-1, 1:-1, 1:-1].copy()
-        core &= m[:-2, 1:-1, 1:-1]
-        core &= m[2:, 1:-1, 1:-1]
-        core &= m[1:-1, :-2, 1:-1]
-        core &= m[1:-1, 2:, 1:-1]
-        core &= m[1:-1, 1:-1, :-2]
-        core &= m[1:-1, 1:-1, 2:]
-        interior[1:-1, 1:-1, 1:-1] = core
-    return m & ~interior
-
-
-#: Below this many voxels a distance transform runs on one thread: thread start-up costs more
-#: than it saves on a lesion-sized box.
-SINGLE_THREAD_VOXELS = 1 << 18
-
-
-def _distance_to(surface: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
-    """Euclidean distance (mm, float64) from every voxel to the nearest voxel of ``surface``."""
-    img = sitk.GetImageFromArray(surface.astype(np.uint8))
-    img.SetSpacing((float(spacing[2]), float(spacing[1]), float(spacing[0])))  # sitk x = array axis 2
-    f = sitk.SignedMaurerDistanceMapImageFilter()
-    f.SetInsideIsPositive(False)
-    f.SetSquaredDistance(True)
-    f.SetUseImageSpacing(True)
-    f.SetBackgroundValue(0.0)
-    if surface.size < SINGLE_THREAD_VOXELS:
-        f.SetNumberOfThreads(1)
-    out = f.Execute(img)  # keep the image alive while its buffer is viewed
-    d2 = sitk.GetArrayViewFromImage(out).astype(np.float64)
-    np.maximum(d2, 0.0, out=d2)
-    d2[surface] = 0.0
-    return np.sqrt(d2)
-
-
-#: Above this many (surface point × block) lower bounds the block search gives way to a distance map.
-MAX_BOUND_PAIRS = 4_000_000
-#: Up to this many surface point pairs (|A| × |B|) all pairs are compared at once (~16 bytes each).
+#: Up to this many point pairs (|points| × |other surface|) all pairs are compared at once (~16 bytes each).
 BRUTE_FORCE_PAIRS = 1 << 19
-#: Up to this many (point × block) bounds every point bounds every block (no block-level pruning).
-DIRECT_BOUND_PAIRS = 1 << 16
-#: Point pairs evaluated at once in the block search (memory: ~40 bytes each).
-CHUNK_PAIRS = 1 << 20
-#: Edge of a search block along the finest axis, in voxels (coarser axes get proportionally fewer).
-BLOCK_VOXELS = 6
+#: Candidates the k-d tree proposes per point at first (more are fetched where they might tie).
+KD_CANDIDATES = 3
+#: Relative margin covering the rounding of the tree's own distances (a few ulp; 1e-12 ≫ that).
+KD_MARGIN = 1e-12
+#: Radius of the shell search, in voxels of the finest axis (0 = only coinciding voxels).
+SHELL_VOXELS = 2
+#: Point × offset look-ups done at once by the shell search (bounds its temporary, ~1 byte each).
+SHELL_CHUNK = 1 << 20
+#: From this many points left after the shell search, SciPy's exact distance transform of the box
+#: (MedPy's own method, restricted to the box) replaces the k-d tree, whose cost is unbounded for
+#: points deep inside a large hollow outline (all of it nearly equidistant).
+EDT_MIN_POINTS = 8192
 
 
-def _blocks(spacing: Sequence[float]) -> np.ndarray:
-    sp = np.asarray(spacing, dtype=np.float64)
-    return np.maximum(1, np.round(BLOCK_VOXELS * sp.min() / sp)).astype(np.int64)
-
-
-def _bucket(points: np.ndarray, blocks: np.ndarray):
-    """Group points (n×3 int32) by block: (order, cell of each sorted point, starts, counts, lo, hi)."""
-    blk = (points // blocks).astype(np.int64)
-    blk -= blk.min(axis=0)
-    ext = blk.max(axis=0) + 1
-    order = np.argsort((blk[:, 0] * ext[1] + blk[:, 1]) * ext[2] + blk[:, 2], kind="stable")
-    blk = blk[order]
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = (blk[1:] != blk[:-1]).any(axis=1)
-    starts = np.flatnonzero(first)
-    counts = np.diff(np.append(starts, len(order)))
-    pts = points[order]
-    lo = np.minimum.reduceat(pts, starts, axis=0)
-    hi = np.maximum.reduceat(pts, starts, axis=0)
-    return order, np.cumsum(first) - 1, starts, counts, lo, hi
+def _sq(delta: np.ndarray, sp: np.ndarray) -> np.ndarray:
+    """Σ (Δ × spacing)² over the last axis, in float64, summed left to right (the EDT's expression)."""
+    d = delta.astype(np.float64)
+    d *= sp
+    d *= d
+    out = d[..., 0] + d[..., 1]
+    out += d[..., 2]
+    return out
 
 
 def nearest_distances(src: np.ndarray, dst: np.ndarray, spacing: Sequence[float],
-                      max_bound_pairs: Optional[int] = None) -> Optional[np.ndarray]:
+                      candidates: Optional[int] = None) -> np.ndarray:
     """Distance (mm) from every point of ``src`` (n×3 voxel indices) to the nearest point of ``dst``.
 
-    Returns None (nothing computed) when the search would need more than ``max_bound_pairs``
-    point-block bounds.
-
-    Exact. Both point sets are bucketed into blocks. For a block S of ``src`` points, every point
-    has a ``dst`` point within U(S) = min over ``dst`` blocks of the farthest box-to-box distance,
-    so only ``dst`` blocks whose box is within U(S) of S's box are candidates. Each point then
-    visits its candidates in order of their box's lower-bound distance, stopping once that bound
-    exceeds the best distance found. Bounds and distances use the same float64 expression and
-    rounding is monotone, so no nearer point can be skipped.
+    Exact. A k-d tree over the ``dst`` points in mm proposes each point's ``candidates`` nearest
+    (default :data:`KD_CANDIDATES`); the squared distance is evaluated on them with the EDT's
+    expression and the least kept. The tree's own distances carry a rounding error of a few ulp, so
+    a point not proposed can only be nearer when the farthest proposed one is within
+    :data:`KD_MARGIN` (relative) of the best: for those points (ties) the tree is asked again for
+    twice as many, until that margin is cleared or every ``dst`` point is a candidate.
     """
-    src = np.asarray(src, dtype=np.int32)
-    dst = np.asarray(dst, dtype=np.int32)
+    from scipy.spatial import cKDTree
+
+    src = np.asarray(src, dtype=np.int64).reshape(-1, 3)
+    dst = np.asarray(dst, dtype=np.int64).reshape(-1, 3)
     sp = np.asarray(spacing, dtype=np.float64)
-    blocks = _blocks(spacing).astype(np.int32)
-
-    def _sq(delta: np.ndarray) -> np.ndarray:          # Σ (Δ × spacing)², left to right, float64
-        d = delta.astype(np.float64)
-        d *= sp
-        d *= d
-        out = d[..., 0] + d[..., 1]
-        out += d[..., 2]
-        return out
-
-    order, cell_sorted, starts, counts, lo, hi = _bucket(dst, blocks)
-    n_cells = counts.size
-    far_away = np.full((1, 3), 1 << 29, dtype=np.int32)
-    if len(src) * n_cells <= DIRECT_BOUND_PAIRS:      # small: every point bounds every block
-        cells_of = np.broadcast_to(np.arange(n_cells), (len(src), n_cells))
-    else:
-        s_order, s_cell_sorted, _, _, s_lo, s_hi = _bucket(src, blocks)
-        s_cell = np.empty(len(src), dtype=np.int64)
-        s_cell[s_order] = s_cell_sorted
-        # block-to-block bounds (src blocks × dst blocks)
-        near = _sq(np.maximum(lo[None] - s_hi[:, None], 0) + np.maximum(s_lo[:, None] - hi[None], 0))
-        far = _sq(np.maximum(hi[None] - s_lo[:, None], s_hi[:, None] - lo[None]))
-        cand = near <= far.min(axis=1, keepdims=True)
-        n_cand = cand.sum(axis=1)
-        k_max = int(n_cand.max())
-        if max_bound_pairs is not None and len(src) * k_max > max_bound_pairs:
-            return None
-        # candidate dst blocks of each src block, padded with a far-away dummy block (index n_cells)
-        cand_idx = np.full((cand.shape[0], k_max), n_cells, dtype=np.int64)
-        rows, cols = np.nonzero(cand)
-        cand_idx[rows, np.arange(rows.size) - np.repeat(np.cumsum(n_cand) - n_cand, n_cand)] = cols
-        cells_of = cand_idx[s_cell]                    # n × k_max candidate blocks per point
-    lo = np.vstack([lo, far_away])
-    hi = np.vstack([hi, far_away])
-    padded = np.full((n_cells + 1, int(counts.max()), 3), 1 << 30, dtype=np.int32)  # far-away filler
-    padded[cell_sorted, np.arange(len(dst)) - starts[cell_sorted]] = dst[order]
-
-    bound = _sq(np.maximum(lo[cells_of] - src[:, None], 0) + np.maximum(src[:, None] - hi[cells_of], 0))
-    best = np.full(src.shape[0], np.inf)
-    active = np.arange(src.shape[0])
-    while active.size:
-        # next most promising block of every still-open point; stop the point when even that
-        # block's bound exceeds its best distance (all its other blocks are then farther too)
-        j = bound[active].argmin(axis=1)
-        keep = bound[active, j] <= best[active]
-        active, j = active[keep], j[keep]
-        if not active.size:
+    if len(dst) == 0:
+        raise ValueError("no destination points: the distance to an empty surface is undefined")
+    tree = cKDTree(dst * sp, leafsize=32, balanced_tree=False, compact_nodes=False)   # fastest to build here
+    src_mm = src * sp
+    best = np.empty(len(src))
+    todo = np.arange(len(src))
+    k = max(2, int(KD_CANDIDATES if candidates is None else candidates))
+    while todo.size:
+        k = min(k, len(dst))
+        tree_d, idx = tree.query(src_mm[todo], k=k)
+        idx = idx.reshape(len(todo), k)
+        e = _sq(src[todo, None, :] - dst[idx], sp).min(axis=1)
+        best[todo] = e
+        if k == len(dst):
             break
-        nxt = cells_of[active, j]
-        step = max(1, CHUNK_PAIRS // padded.shape[1])  # bound the temporaries to ~CHUNK_PAIRS pairs
-        for k in range(0, active.size, step):
-            act, cells = active[k:k + step], nxt[k:k + step]
-            d2 = _sq(src[act, None, :] - padded[cells]).min(axis=1)
-            best[act] = np.minimum(best[act], d2)
-        bound[active, j] = np.inf
+        farthest = tree_d.reshape(len(todo), k)[:, -1]
+        todo = todo[farthest * farthest <= e * (1.0 + KD_MARGIN)]   # an unproposed point might tie
+        k *= 2
     return np.sqrt(best)
 
 
-def _all_pairs_nearest(pa: np.ndarray, pb: np.ndarray, spacing: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    """Both directed nearest distances from one |A| × |B| matrix (small surfaces), same expression."""
+def _all_pairs_nearest(src: np.ndarray, dst: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+    """Distance (mm) from every ``src`` point to the nearest ``dst`` point, from one |src| × |dst| matrix."""
     d2 = None
     for ax in range(3):
-        d = np.subtract.outer(pa[:, ax], pb[:, ax]).astype(np.float64)
+        d = np.subtract.outer(src[:, ax], dst[:, ax]).astype(np.float64)
         d *= float(spacing[ax])
         d *= d
         if d2 is None:
             d2 = d
         else:
             d2 += d
-    return np.sqrt(d2.min(axis=1)), np.sqrt(d2.min(axis=0))
+    return np.sqrt(d2.min(axis=1))
+
+
+@lru_cache(maxsize=32)
+def shell_offsets(spacing: tuple[float, float, float], radius_mm: float) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+    """Every voxel offset whose squared distance (the EDT expression) is ≤ ``radius_mm``², sorted by it.
+
+    Returns ``(offsets n×3, squared distances, reach per axis)``; no offset beyond the reach on an
+    axis can be that near, so the list is complete.
+    """
+    sp = np.asarray(spacing, dtype=np.float64)
+    reach = tuple(int(x) for x in np.floor(radius_mm / sp) + 1)
+    grid = np.stack(np.meshgrid(*[np.arange(-r, r + 1) for r in reach], indexing="ij"), axis=-1).reshape(-1, 3)
+    e = _sq(grid, sp)
+    keep = e <= radius_mm * radius_mm
+    order = np.argsort(e[keep], kind="stable")
+    offsets, e = grid[keep][order], e[keep][order]
+    offsets.flags.writeable = False
+    e.flags.writeable = False
+    return offsets, e, reach
+
+
+def _coords(lin: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    return np.stack(np.unravel_index(lin, tuple(shape)), axis=1)
+
+
+def nearest_surface_distances(src_lin: np.ndarray, dst_lin: np.ndarray, shape: Sequence[int],
+                              spacing: Sequence[float]) -> np.ndarray:
+    """Distance (mm) from each voxel ``src_lin`` to the nearest voxel ``dst_lin`` (C-order linear
+    indices in an array of ``shape``; ``dst_lin`` not empty). Exact; see the module docstring."""
+    sp = tuple(float(x) for x in spacing)
+    offsets, e, reach = shell_offsets(sp, SHELL_VOXELS * min(sp))
+    padded = tuple(int(s) + 2 * r for s, r in zip(shape, reach))
+    strides = np.array([padded[1] * padded[2], padded[2], 1], dtype=np.int64)
+    shift = int(np.dot(reach, strides))
+    to_padded = lambda lin: _coords(lin, shape) @ strides + shift  # noqa: E731
+    marked = np.zeros(int(np.prod(padded)), dtype=bool)
+    marked[to_padded(dst_lin)] = True
+    at = to_padded(src_lin)
+    steps = offsets @ strides
+    best = np.zeros(src_lin.size, dtype=np.float64)         # every entry set below
+    found = np.zeros(src_lin.size, dtype=bool)
+    chunk = max(1, SHELL_CHUNK // len(steps))
+    for lo in range(0, src_lin.size, chunk):             # all offsets of a chunk of points at once
+        hits = marked[at[lo:lo + chunk, None] + steps]     # points × offsets, offsets nearest first
+        first = hits.argmax(axis=1)
+        hit = hits[np.arange(hits.shape[0]), first]
+        best[lo:lo + chunk] = np.where(hit, e[first], 0.0)
+        found[lo:lo + chunk] = hit
+    active = np.flatnonzero(~found)
+    out = np.sqrt(best)
+    if active.size >= EDT_MIN_POINTS:                   # many far points: one distance map of the box
+        from scipy import ndimage as ndi
+
+        background = np.ones(int(np.prod(shape)), dtype=bool)
+        background[dst_lin] = False
+        out[active] = ndi.distance_transform_edt(background.reshape(tuple(shape)), sampling=sp).ravel()[src_lin[active]]
+    elif active.size:                                   # farther than the shell: search all of dst
+        src, dst = _coords(src_lin[active], shape), _coords(dst_lin, shape)
+        if len(src) * len(dst) <= BRUTE_FORCE_PAIRS:
+            out[active] = _all_pairs_nearest(src, dst, sp)
+        else:
+            out[active] = nearest_distances(src, dst, sp)
+    return out
+
+
+def surface_distances_from_voxels(va: LesionVoxels, vb: LesionVoxels, spacing: Sequence[float]) -> SurfaceDistances:
+    """HD95 / ASSD from the listed lesion voxels of two masks on the same (cropped) array."""
+    if va.size == 0 and vb.size == 0:
+        return SurfaceDistances(0.0, 0.0)
+    if va.size == 0 or vb.size == 0:
+        return SurfaceDistances(None, None)
+    sa, sb = va.surface_lin(), vb.surface_lin()
+    pooled = np.concatenate((nearest_surface_distances(sa, sb, va.shape, spacing),
+                             nearest_surface_distances(sb, sa, va.shape, spacing)))
+    return SurfaceDistances(float(np.percentile(pooled, 95)), float(pooled.mean()))
 
 
 def directed_surface_distances(a: np.ndarray, b: np.ndarray, spacing: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    """(distances A-surface → B-surface, distances B-surface → A-surface) in mm, C order.
-
-    Both masks must be non-empty bool arrays of the same shape (voxels beyond the array edge count
-    as background).
-    """
-    sa = surface_voxels(a)
-    sb = surface_voxels(b)
-    pa, pb = np.argwhere(sa), np.argwhere(sb)
-    if len(pa) * len(pb) <= BRUTE_FORCE_PAIRS:
-        return _all_pairs_nearest(pa, pb, spacing)
-    d_ab = nearest_distances(pa, pb, spacing, MAX_BOUND_PAIRS)
-    d_ba = nearest_distances(pb, pa, spacing, MAX_BOUND_PAIRS) if d_ab is not None else None
-    if d_ab is not None and d_ba is not None:
-        return d_ab, d_ba
-    return _distance_to(sb, spacing)[sa], _distance_to(sa, spacing)[sb]
+    """(distances A-surface → B-surface, distances B-surface → A-surface) in mm, surface voxels in
+    C order. Both masks must be non-empty bool arrays of the same shape (voxels beyond the array
+    edge count as background)."""
+    va, vb = lesion_voxels(np.pad(a, 1)), lesion_voxels(np.pad(b, 1))
+    sa, sb = va.surface_lin(), vb.surface_lin()
+    return (nearest_surface_distances(sa, sb, va.shape, spacing), nearest_surface_distances(sb, sa, va.shape, spacing))
 
 
 def surface_distances_from_crop(a: np.ndarray, b: np.ndarray, spacing: Sequence[float]) -> SurfaceDistances:
-    """HD95 / ASSD of two cropped same-shape bool masks (see the module docstring)."""
-    has_a, has_b = bool(a.any()), bool(b.any())
-    if not has_a and not has_b:
-        return SurfaceDistances(0.0, 0.0)
-    if has_a != has_b:
-        return SurfaceDistances(None, None)
-    d_ab, d_ba = directed_surface_distances(a, b, spacing)
-    pooled = np.concatenate((d_ab, d_ba))
-    hd95 = float(np.percentile(pooled, 95))
-    assd = float(pooled.mean())
-    return SurfaceDistances(hd95, assd)
+    """HD95 / ASSD of two same-shape bool masks with a background border (as :func:`.crop.crop_pair` makes)."""
+    return surface_distances_from_voxels(lesion_voxels(a), lesion_voxels(b), spacing)
 
 
 def compute_surface_distances(a: np.ndarray, b: np.ndarray,

@@ -229,7 +229,7 @@ def coverage_estimate(geom: Geometry, brain: Optional[np.ndarray]) -> dict[str, 
     out: dict[str, Any] = {"slab_mm": round(slab, 1), "brain_extent_mm": None,
                            "edge_fraction_first": None, "edge_fraction_last": None}
     if brain is not None and brain.any():
-        area = brain.reshape(-1, brain.shape[2]).sum(axis=0).astype(float)
+        area = brain.sum(axis=(0, 1)).astype(float)
         ks = np.nonzero(area)[0]
         out["brain_extent_mm"] = round(float((ks[-1] - ks[0] + 1) * geom.spacing[2]), 1)
         out["edge_fraction_first"] = round(float(area[0] / area.max()), 3)

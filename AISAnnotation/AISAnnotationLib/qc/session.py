@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import __version__, bids
 from ..batch import BatchResult, run_batch
-from ..brain import brain_mask
+from ..brain import brain_from_foreground, foreground_mask
 from ..case import Case, load_case
 from ..diffusion import read_bvals
 from ..errors import AISError
@@ -131,6 +131,33 @@ def _bvals(case: Case) -> tuple[Optional[list[float]], str]:
     return None, ""
 
 
+def _stored_geometry(path: Path) -> tuple[dict[str, Any], acq.Geometry]:
+    """(sidecar, geometry) of the file as stored: what the acquisition rules read. A NIfTI's
+    voxels are not read (its header gives the shape and affine, as :func:`..io.read_image`
+    would: a one-volume 4D file is 3D); other formats are read whole."""
+    from ..io import NIFTI_SUFFIXES, image_suffix, read_json, strip_image_suffix
+
+    p = Path(path)
+    shape: tuple[int, ...] = ()
+    if image_suffix(p) in NIFTI_SUFFIXES:
+        try:
+            import nibabel as nib
+
+            hdr = nib.load(str(p))
+            shape, affine = tuple(int(n) for n in hdr.shape), np.asarray(hdr.affine, dtype=float)
+        except Exception:  # noqa: BLE001 — the full reader below words the error
+            shape = ()
+    if len(shape) == 2:
+        shape = shape + (1,)
+    if len(shape) not in (3, 4):
+        im = read_image(p)
+        return im.meta, acq.Geometry.of(im)
+    side = p.with_name(strip_image_suffix(p) + ".json")
+    meta = read_json(side) if side.is_file() else {}
+    spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    return meta, acq.Geometry(shape[:3], tuple(float(x) for x in spacing), affine)
+
+
 def assess_session(root: Path, subject: str, session: Optional[str], config: Optional[QCConfig] = None,
                    case: Optional[Case] = None) -> SessionQC:
     """Run acquisition rules and SNR/CNR on one session (nothing written); ``case``: already loaded."""
@@ -146,25 +173,28 @@ def assess_session(root: Path, subject: str, session: Optional[str], config: Opt
     out.brain = case.brain_mask()
     out.brain_key = case.brain_key()
     brains: dict[str, np.ndarray] = {"dwi": out.brain}
+    fgs: dict[str, np.ndarray] = {}
     for seq in RULE_SEQUENCES:
         if seq not in case.files and not (seq == "dwi" and "trace" in case.files):
             continue
-        im = case.images.get(seq)
         if seq == "adc":
-            # rules run on the file as stored (the case's ADC may be resampled/converted)
+            # rules run on the file as stored (the case's ADC may be resampled/converted): its header
             try:
-                im = read_image(case.files["adc"], "adc")
+                meta, geom = _stored_geometry(case.files["adc"])
             except AISError as exc:
                 out.error = str(exc)
                 continue
-        if im is None:
-            continue
+        else:
+            im = case.images.get(seq)
+            if im is None:
+                continue
+            meta, geom = im.meta, acq.Geometry.of(im)
         if seq in ("flair", "t1w", "t2w"):
-            brains[seq] = brain_mask(im)
-        geom = acq.Geometry.of(im)
+            fgs[seq] = foreground_mask(im.array)  # shared by the brain mask and the SNR background
+            brains[seq] = brain_from_foreground(fgs[seq], im.spacing) if fgs[seq].any() else fgs[seq]
         bvals, bsrc = _bvals(case) if seq == "dwi" else (None, "")
         out.acquisition.append(acq.check_sequence(
-            seq, im.meta, geom, brain=brains.get(seq), bvals=bvals, bval_source=bsrc,
+            seq, meta, geom, brain=brains.get(seq), bvals=bvals, bval_source=bsrc,
             file=bids.bids_uri(case.files[seq], root) if seq in case.files else None, blocking=config.blocking))
     lesion = _lesion_for_cnr(case)
     for seq in SNR_SEQUENCES:
@@ -173,7 +203,9 @@ def assess_session(root: Path, subject: str, session: Optional[str], config: Opt
             continue
         b = brains.get(seq, out.brain) if seq != "b0" else out.brain
         m = measure(seq, im.array, im.spacing, b, lesion=lesion if seq == "dwi" else None,
-                    method=config.noise_method, snr_min=config.snr_min, cnr_min=config.cnr_min)
+                    method=config.noise_method, snr_min=config.snr_min, cnr_min=config.cnr_min,
+                    foreground=fgs.get(seq, case.foreground() if im is (case.images.get("b0") or case.reference)
+                                        else None))
         out.objective.append(m.as_dict())
     if out.acquisition:  # what the loader noticed (b-value mismatch, ADC off-grid, clipped voxels…)
         out.acquisition[0].inconsistencies.extend(f"loader: {p}" for p in case.problems)

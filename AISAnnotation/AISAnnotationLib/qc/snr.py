@@ -21,7 +21,10 @@ Definitions (as in MRIQC's ``snr_d`` / ``cnr`` and Dietrich et al., JMRI 2007):
 - Background = voxels outside the head (head: the largest connected component above the
   Otsu threshold, dilated by :data:`BACKGROUND_MARGIN_MM`), excluding exact zeros (zero-filled or
   skull-stripped regions carry no noise). Fewer than :data:`MIN_BACKGROUND_VOXELS` →
-  the noise is not measurable and SNR/CNR are ``None`` (status unknown).
+  the noise is not measurable and SNR/CNR are ``None`` (status unknown). The head is located
+  on a working grid of ≤ :data:`WORK_MM` (blocks of a fine FLAIR/T1w, as the brain mask does);
+  the statistics use the image's own voxels. On the real cases this moves σ by ≤ 4.2 % (SOOP
+  0.9 mm DWI) and no verdict; at ≤ 2 mm nothing changes (``work_mm=None``: the image grid).
 
 Noise measured on a direction-averaged DWI trace is the trace's noise: the figures
 describe the image the annotator reads.
@@ -41,6 +44,8 @@ BACKGROUND_MARGIN_MM = 10.0
 MIN_BACKGROUND_VOXELS = 500
 DEFAULT_SNR_MIN = 5.0
 DEFAULT_CNR_MIN = 1.0
+#: masks (head, background) are found on a grid no finer than this (mm); see :func:`background_mask`
+WORK_MM = 2.0
 
 
 def noise_sigma(background: np.ndarray, method: str = "sd") -> float:
@@ -57,20 +62,55 @@ def noise_sigma(background: np.ndarray, method: str = "sd") -> float:
 
 def noise_sigma_tissue(values: np.ndarray, brain: np.ndarray) -> Optional[float]:
     """σ from the in-plane Laplacian residual inside the (eroded) brain (see module doc)."""
-    from scipy import ndimage
-
-    k = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], float)[:, :, None]
     brain = np.asarray(brain, bool)
     if not brain.any():
         return None
+    if _fortran(values) and _fortran(brain):  # the same computation on the C-ordered transposes
+        return _sigma_tissue(values.T, brain.T, (2, 1))
+    return _sigma_tissue(values, brain, (0, 1))
+
+
+def _sigma_tissue(values: np.ndarray, brain: np.ndarray, plane: tuple[int, int]) -> Optional[float]:
+    from scipy import ndimage
+
     # on the brain's bounding box: the kept voxels lie ≥ 2 voxels inside it, so the residual is the same
-    box = ndimage.find_objects(brain.astype(np.uint8))[0]
-    r = ndimage.convolve(np.asarray(values[box], np.float64), k, mode="nearest")
-    inner = ndimage.binary_erosion(brain[box], np.ones((3, 3, 1), bool), iterations=2)
-    v = r[inner]
+    box = tuple(slice(int(i[0]), int(i[-1]) + 1) for i in
+                (np.flatnonzero(brain.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)))
+    # the kernel [[1,−2,1],[−2,4,−2],[1,−2,1]] is [1,−2,1] ⊗ [1,−2,1]: two 1D passes ('nearest' is separable)
+    r = np.asarray(values[box], np.float64)
+    for ax in plane:
+        r = ndimage.correlate1d(r, [1.0, -2.0, 1.0], axis=ax, mode="nearest")
+    # two 3×3 in-plane erosions (outside the box is background) = one 5×5 box minimum
+    size = [1, 1, 1]
+    for ax in plane:
+        size[ax] = 5
+    inner = ndimage.minimum_filter(brain[box].view(np.uint8), size=size, mode="constant", cval=0) > 0
+    v = np.abs(r[inner])
     if v.size < MIN_BACKGROUND_VOXELS:
         return None
-    return float(1.4826 * np.median(np.abs(v)) / 6.0)
+    return float(1.4826 * _median_inplace(v) / 6.0)
+
+
+def _median_inplace(v: np.ndarray) -> float:
+    """``np.median(v)`` of a 1D scratch array, partitioned in place (no copy)."""
+    k = v.size // 2
+    if v.size % 2:
+        v.partition(k)
+        return float(v[k])
+    v.partition((k - 1, k))
+    return float(np.mean(v[k - 1:k + 1]))
+
+
+def _fortran(a: np.ndarray) -> bool:
+    return bool(a.flags.f_contiguous and not a.flags.c_contiguous)
+
+
+def _gather(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``values[mask]`` as float64, in memory order when both are Fortran-ordered (NIfTI): a C-order
+    gather through Fortran memory is several times slower (sums then differ only in the last bits)."""
+    if _fortran(values) and _fortran(mask):
+        return np.asarray(values.T[mask.T], np.float64)
+    return np.asarray(values[mask], np.float64)
 
 
 def snr(values: np.ndarray, signal: np.ndarray, background: np.ndarray, method: str = "sd") -> float:
@@ -94,35 +134,69 @@ def _radius(spacing: tuple[float, ...], mm: float) -> list[int]:
 
 
 def background_mask(values: np.ndarray, spacing: tuple[float, float, float],
-                    margin_mm: float = BACKGROUND_MARGIN_MM) -> np.ndarray:
-    """Air around the head (see module doc); exact zeros are left out."""
+                    margin_mm: float = BACKGROUND_MARGIN_MM, work_mm: Optional[float] = WORK_MM,
+                    foreground: Optional[np.ndarray] = None) -> np.ndarray:
+    """Air around the head (see module doc); exact zeros are left out.
+
+    The head (opening, largest component, margin) is found on a working grid of at most
+    ``work_mm`` per axis (block majority of the above-threshold voxels, as :mod:`..brain`
+    does), then expanded back by blocks; ``work_mm=None`` works on the image grid. Images
+    already at that grid (2 mm DWI) give the same mask either way. ``foreground``: the voxels
+    above the Otsu threshold of the positive voxels when already known
+    (:func:`..brain.foreground_mask` of the same image), else computed here.
+    """
+    arr = np.asarray(values, dtype=np.float32)
+    if arr.flags.f_contiguous and not arr.flags.c_contiguous:
+        # NIfTI arrays are Fortran-ordered: the C-ordered transpose (slice axis first) is much faster
+        fg = None if foreground is None else np.asarray(foreground).T
+        return _background_mask(arr.T, tuple(spacing)[::-1], margin_mm, work_mm, 0, fg).T
+    return _background_mask(arr, spacing, margin_mm, work_mm, 2, foreground)
+
+
+def _background_mask(arr: np.ndarray, spacing: tuple[float, ...], margin_mm: float, work_mm: Optional[float],
+                     axis: int, foreground: Optional[np.ndarray]) -> np.ndarray:
     from scipy import ndimage
 
-    from ..brain import _otsu
+    from ..brain import _block_expand, _block_reduce, _otsu, work_factors
 
-    arr = np.asarray(values, dtype=np.float32)
-    pos = arr[arr > 0]
-    if pos.size == 0:
+    if foreground is None:
+        flat = arr.ravel(order="K")  # memory order: no copy (the threshold ignores the order)
+        pos = flat[flat > 0]
+        if pos.size == 0:
+            return np.zeros(arr.shape, bool)
+        foreground = arr > _otsu(pos)
+    elif not (arr > 0).any():
         return np.zeros(arr.shape, bool)
-    fg = ndimage.binary_opening(arr > _otsu(pos), np.ones((3, 3, 1), bool))
+    factors = work_factors(spacing, work_mm) if work_mm else (1, 1, 1)
+    wsp = tuple(float(s) * f for s, f in zip(spacing, factors))
+    fg = _block_reduce(np.asarray(foreground, bool), factors).view(np.uint8)
+    # opening by a 3×3 in-plane box, border = background (binary_opening's), as separable min/max filters
+    box = [3, 3, 3]
+    box[axis] = 1
+    fg = ndimage.minimum_filter(fg, size=box, mode="constant", cval=0)
+    fg = ndimage.maximum_filter(fg, size=box, mode="constant", cval=0)
     lab, n = ndimage.label(fg)
     if n == 0:
         return arr != 0
     sizes = np.bincount(lab.ravel())[1:]
-    head = lab == (1 + int(np.argmax(sizes)))
-    r = _radius(spacing, margin_mm)
+    head = (lab == (1 + int(np.argmax(sizes)))).view(np.uint8)
+    r = _radius(wsp, margin_mm)
     # box dilation via a separable maximum filter (much faster than binary_dilation with a big box)
-    head = ndimage.maximum_filter(head.astype(np.uint8), size=[2 * x + 1 for x in r]) > 0
-    return ~head & (arr != 0)
+    head = ndimage.maximum_filter(head, size=[2 * x + 1 for x in r]) > 0
+    return ~_block_expand(head, factors, arr.shape) & (arr != 0)
 
 
 def otsu_split(values: np.ndarray, brain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Two intensity classes of the brain (Otsu): (high, low) boolean masks."""
+    t = _otsu_brain(values[brain])
+    return brain & (values > t), brain & (values <= t)
+
+
+def _otsu_brain(v: np.ndarray) -> float:
+    """The threshold of :func:`otsu_split` from the brain's values."""
     from ..brain import _otsu
 
-    v = values[brain]
-    t = _otsu(v - v.min() + 1.0) + v.min() - 1.0
-    return brain & (values > t), brain & (values <= t)
+    return _otsu(v - v.min() + 1.0) + v.min() - 1.0
 
 
 @dataclass
@@ -150,21 +224,26 @@ class QualityMeasure:
 
 def measure(sequence: str, values: np.ndarray, spacing: tuple[float, float, float], brain: np.ndarray,
             lesion: Optional[np.ndarray] = None, method: str = "sd",
-            snr_min: float = DEFAULT_SNR_MIN, cnr_min: float = DEFAULT_CNR_MIN) -> QualityMeasure:
+            snr_min: float = DEFAULT_SNR_MIN, cnr_min: float = DEFAULT_CNR_MIN,
+            work_mm: Optional[float] = WORK_MM, foreground: Optional[np.ndarray] = None) -> QualityMeasure:
     """SNR and CNR of one image on its own grid, with pass/fail against the thresholds.
 
     Args:
         brain: boolean brain mask on the image grid (the signal ROI).
         lesion: boolean lesion mask on the image grid, or None (reference-tissue CNR).
         snr_min, cnr_min: rejection thresholds (below → "fail").
+        work_mm: grid (mm) on which the background is located (None: the image grid); the
+            statistics always use the image's own voxels.
+        foreground: of a 3D image, its :func:`..brain.foreground_mask` when already computed.
     """
     from scipy import ndimage
 
-    arr = np.asarray(values, dtype=np.float64)
+    # statistics in float64 on the gathered voxels (the whole image is not converted)
+    arr = np.asarray(values)
     if arr.ndim == 4:
-        arr = arr.mean(axis=3)
+        arr, foreground = arr.mean(axis=3, dtype=np.float64), None
     brain = np.asarray(brain, bool)
-    bg = background_mask(arr, spacing) & ~brain
+    bg = background_mask(arr, spacing, work_mm=work_mm, foreground=foreground) & ~brain
     nbg = int(bg.sum())
     if not brain.any():
         return QualityMeasure(sequence, None, None, "none", None, nbg, method, "unknown", "unknown", "empty brain mask")
@@ -179,21 +258,24 @@ def measure(sequence: str, values: np.ndarray, spacing: tuple[float, float, floa
         detail = (f"only {nbg} air voxels (zero-filled/skull-stripped): σ from the in-brain Laplacian residual; "
                   "underestimated if the image was interpolated")
     else:
-        sigma = noise_sigma(arr[bg], method)
+        sigma = noise_sigma(_gather(arr, bg), method)
     if sigma <= 0:
         return QualityMeasure(sequence, None, None, "none", sigma, nbg, method, "unknown", "unknown",
                               "background has no variation (synthetic or masked image)")
-    s = float(arr[brain].mean() / sigma)
+    inb = _gather(arr, brain)  # the brain's values, once
+    s = float(inb.mean() / sigma)
     kind, c = "none", None
     if lesion is not None and (lesion & brain).any():
         les = lesion & brain
         normal = brain & ~ndimage.binary_dilation(les, iterations=2)
         if normal.any():
-            kind, c = "lesion", abs(float(arr[les].mean()) - float(arr[normal].mean())) / sigma
+            mu_les, mu_normal = (float(_gather(arr, m).mean()) for m in (les, normal))
+            kind, c = "lesion", abs(mu_les - mu_normal) / sigma
     if c is None:
-        hi, lo = otsu_split(arr, brain)
-        if hi.any() and lo.any():
-            kind, c = "reference tissue", abs(float(arr[hi].mean()) - float(arr[lo].mean())) / sigma
+        # otsu_split on the brain's values only (same voxels, same order: the same means)
+        hi = inb > _otsu_brain(inb)
+        if hi.any() and not hi.all():
+            kind, c = "reference tissue", abs(float(inb[hi].mean()) - float(inb[~hi].mean())) / sigma
     return QualityMeasure(sequence, s, c, kind, sigma, nbg, method,
                           "pass" if s >= snr_min else "fail",
                           "unknown" if c is None else ("pass" if c >= cnr_min else "fail"), detail)

@@ -1,4 +1,5 @@
-"""``/accounts`` (data manager): create an account bound to a registered rater, list, disable, enable."""
+"""``/accounts`` (data manager): create an account bound to a registered rater, list, disable, enable
+(disabling an account also disables the registered rater of that name)."""
 
 from __future__ import annotations
 
@@ -46,17 +47,26 @@ def _log(request: Request, acc: Account, action: str, target: dict[str, Any]) ->
                  details={"account": target})
 
 
-@router.post("/{user}/disable")
-def disable(request: Request, user: str, acc: Account = Depends(current)) -> dict[str, Any]:
+def _set_disabled(request: Request, user: str, acc: Account, disabled: bool, reason: Optional[str]) -> dict:
+    """The account and, when the user is a registered rater, the rater too: someone who leaves the team can
+    neither log in nor act through a local copy of the dataset (library: audited, never oneself)."""
     require(request, acc, "data-manager")
-    out = ctx(request).accounts.set_disabled(user, True).as_dict()
-    _log(request, acc, "disable-account", out)
+    root = ctx(request).root
+    known = raters.load_raters(root)
+    if user in known and known[user].disabled != disabled:
+        raters.set_disabled(root, user, disabled, by=acc.user, reason=reason)
+    out = ctx(request).accounts.set_disabled(user, disabled).as_dict()
+    _log(request, acc, "disable-account" if disabled else "enable-account", out)
     return out
+
+
+@router.post("/{user}/disable")
+def disable(request: Request, user: str, acc: Account = Depends(current),
+            reason: Optional[str] = Body(None, embed=True)) -> dict[str, Any]:
+    return _set_disabled(request, user, acc, True, reason)
 
 
 @router.post("/{user}/enable")
-def enable(request: Request, user: str, acc: Account = Depends(current)) -> dict[str, Any]:
-    require(request, acc, "data-manager")
-    out = ctx(request).accounts.set_disabled(user, False).as_dict()
-    _log(request, acc, "enable-account", out)
-    return out
+def enable(request: Request, user: str, acc: Account = Depends(current),
+           reason: Optional[str] = Body(None, embed=True)) -> dict[str, Any]:
+    return _set_disabled(request, user, acc, False, reason)

@@ -151,11 +151,16 @@ def test_candidate_darker_than_the_parenchyma_is_not_listed(min_dwi_ratio, liste
 
 
 def test_confidence_cut_spares_regions_larger_than_a_focus():
-    # the local z-score is a small-focus statistic: a core region above foci_max_volume_mm3 is never cut
-    p = P.replace(min_confidence=candidate_confidence(4.0), foci_max_volume_mm3=1000.0)
+    # the local z-score is a small-focus statistic: a core region above foci_max_volume_mm3 is judged by its
+    # mean DWI ratio instead (2.0 here): kept at core_mean_dwi_ratio 1.9, cut at 2.1
+    p = P.replace(min_confidence=candidate_confidence(4.0), foci_max_volume_mm3=1000.0, core_mean_dwi_ratio=1.9,
+                  core_mean_adc_max=450.0)
     a, d, brain = _textured(0.3, {})  # noisy tissue: a contrast of 2 is only ~3 spreads
     a.array[6:12, 6:12, 5:10], d.array[6:12, 6:12, 5:10] = 400.0, 200.0  # 180 voxels = 1440 mm³
     a.array[25:28, 25:28, 8:10], d.array[25:28, 25:28, 8:10] = 400.0, 200.0  # 18 voxels = 144 mm³
     r = PreannotationContext(a, d, brain, p).compute(p)
     assert [c.voxels for c in r.candidates] == [180] and r.candidates[0].in_mask
     assert r.candidates[0].confidence < p.min_confidence and int(r.mask.sum()) == 180
+    p = p.replace(core_mean_dwi_ratio=2.1)
+    r = PreannotationContext(a, d, brain, p).compute(p)
+    assert r.candidates == [] and not r.mask.any()

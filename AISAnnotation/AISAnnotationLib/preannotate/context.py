@@ -224,8 +224,8 @@ class PreannotationContext:
         Chronic regions (mean ADC not restricted), candidates below ``min_confidence`` and candidates
         darker than ``min_dwi_ratio`` × the parenchyma's median DWI are neither. The confidence cut
         applies to regions up to ``foci_max_volume_mm3``: the local z-score is a small-focus statistic
-        (a large infarct raises its own local level and spread), and larger regions have passed the
-        core rules (consensus R17: ADC below the threshold, DWI-bright).
+        (a large infarct raises its own local level and spread), so a larger region is judged by the
+        core's own brightness criterion instead: mean DWI ≥ ``core_mean_dwi_ratio`` × the parenchyma.
         Labelling runs on bounding boxes only.
         """
         shape = core.shape
@@ -261,7 +261,8 @@ class PreannotationContext:
             c.in_mask = bool(from_core[k]) and not c.chronic
             if c.chronic:
                 chronic.append(c)
-            elif ((c.confidence >= p.min_confidence or c.volume_ml * 1000.0 > p.foci_max_volume_mm3)
+            elif ((c.confidence >= p.min_confidence or (c.volume_ml * 1000.0 > p.foci_max_volume_mm3
+                                                         and c.mean_dwi_ratio >= p.core_mean_dwi_ratio))
                   and c.mean_dwi_ratio >= p.min_dwi_ratio):
                 candidates.append(c)
                 shown[k], painted[k] = True, c.in_mask

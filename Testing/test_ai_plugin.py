@@ -183,3 +183,21 @@ def test_bad_model_dir_is_one_line_exit_2(demo_root, tmp_path):
     case = load_case(demo_root, "01", "01")
     with pytest.raises(InputError, match="needs t2w"):
         model_preannotate(case, d)
+
+
+def test_batch_honours_model_and_combine(demo_copy, tmp_path):
+    # no --subject: every session, each with the model's and the classical candidates combined
+    from AISAnnotationLib.cli import main
+
+    d = write_model_dir(tmp_path / "model", spacing=(1.5, 1.5, 3.0))
+    assert main(["preannotate", str(demo_copy), "--model", str(d), "--device", "cpu", "--combine"]) == 0
+    sessions = bids.find_sessions(demo_copy)
+    assert sessions
+    for sub, ses in sessions:
+        path = bids.lesion_mask_path(demo_copy, sub, ses, desc="preannotation")
+        info = json.loads(bids.sidecar_path(path).read_text())["AISPreannotation"]
+        assert info["model"]["name"] == "tiny-lesion" and info["case"].startswith(f"sub-{sub}")
+        case = load_case(demo_copy, sub, ses)
+        union = preannotate_case(case).mask | model_preannotate(case, d, device="cpu").mask
+        assert np.array_equal(read_image(path).array > 0, union)
+    assert main(["preannotate", str(demo_copy), "--model", str(tmp_path)]) == 2  # no card: refused up front

@@ -91,3 +91,17 @@ def test_second_qc_run_gives_the_same_record(qc_root):
     before.pop("updated"), after.pop("updated")
     assert after == before
     assert qc_mask_path(qc_root, ISLES_SUB, ISLES_SES).read_bytes() == mask_bytes
+
+
+@pytest.mark.parametrize("subject", ["01", "02", "03"])
+def test_case_brain_from_its_shared_foreground_equals_brain_mask(demo_root, subject):
+    """Without a stored mask, Case.brain_mask() (from the foreground computed once per case, also used for
+    the ADC unit) is brain_mask() of b0 (else b1000), voxel for voxel."""
+    from AISAnnotationLib.brain import brain_mask, foreground_mask
+    from AISAnnotationLib.case import load_case
+
+    case = load_case(demo_root, subject, "01")
+    src = case.images.get("b0") or case.reference
+    assert np.array_equal(case.foreground(), foreground_mask(src.array))
+    got = case.brain_mask()
+    assert got.any() and np.array_equal(got, brain_mask(src))

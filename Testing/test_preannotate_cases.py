@@ -17,11 +17,11 @@ from AISAnnotationLib.case import load_case
 from AISAnnotationLib.importers import import_loose
 from AISAnnotationLib.preannotate import preannotate_case
 
-# case → (Dice ≥, sensitivity ≥, false candidates ≤); measured 0.512/0.88/20, 0.608/0.43/8, 0.851/0.83/9
+# case → (Dice ≥, sensitivity ≥, false candidates ≤); measured 0.587/1.00/12, 0.611/0.80/7, 0.851/0.83/1
 FLOORS = {
-    "isles22-case0009": (0.49, 0.81, 22),  # target ≤ 10 false candidates: 20 DWI-bright restricted foci listed
-    "isles22-case0003": (0.59, 0.40, 10),  # target sensitivity 0.80: most of its 35 small lesions are missed
-    "soop-sub3": (0.83, 0.80, 12),
+    "isles22-case0009": (0.57, 0.93, 13),  # target ≤ 10 false candidates: 12 (cortex, temporal pole, ventricle edge)
+    "isles22-case0003": (0.59, 0.77, 8),
+    "soop-sub3": (0.83, 0.80, 2),
 }
 
 
@@ -51,7 +51,7 @@ def test_real_case_floors(real, results, name):
 
 def test_median_dice_over_expert_cases(real, results):
     dice = sorted(score_case(real[n], results[n].mask).dice for n in FLOORS)
-    assert dice[1] >= 0.59, dice  # measured 0.608
+    assert dice[1] >= 0.59, dice  # measured 0.611
 
 
 def test_soop_chronic_lesions_are_not_preannotated_as_acute(real, results):

@@ -7,13 +7,15 @@ import pytest
 from aistest_preannotate import PARENCHYMA_ADC, synthetic
 
 from AISAnnotationLib.preannotate import PreannotationContext, PreannotationParameters
-from AISAnnotationLib.preannotate.confidence import candidate_confidence
+from AISAnnotationLib.preannotate.confidence import CONFIDENCE_MODEL, candidate_confidence, confidence_to_z
+from AISAnnotationLib.preannotate.foci import MIN_SPREAD
 
 # no core-path islands dropped; cores need a mean DWI ratio ≥ 3 or mean ADC ≤ 450 (so a focus at ADC 560 is
 # not painted); foci: seeds ≥ 1.2 × local DWI and ≤ 0.92 × parenchyma ADC
 P = PreannotationParameters(min_volume_mm3=0, grow_steps=0, core_mean_dwi_ratio=3.0,
                             foci_peak_ratio=2.0, foci_adc_ratio=0.8,
-                            foci_adc_min_ratio=0.7, foci_min_volume_mm3=30.0, foci_background_mm=12.0)
+                            foci_adc_min_ratio=0.7, foci_min_volume_mm3=30.0, foci_background_mm=12.0,
+                            min_confidence=0.0)
 
 
 def _focus(n_voxels, dwi=220.0, adc=0.7 * PARENCHYMA_ADC, spacing=(2.0, 2.0, 2.0), shape=(40, 40, 20)):
@@ -33,7 +35,9 @@ def test_focus_is_listed_not_painted(n_voxels, listed):
     if listed:
         c = r.candidates[0]
         assert not c.in_mask and c.voxels == n_voxels and int(r.listed.sum()) == n_voxels
-        assert c.confidence == pytest.approx(candidate_confidence(2.2, 0.7, n_voxels * 8.0))
+        # uniform parenchyma: its spread is the floor, so the focus stands out by (2.2 − 1) / MIN_SPREAD
+        assert c.peak_z == pytest.approx(1.2 / MIN_SPREAD, rel=1e-5)
+        assert c.confidence == pytest.approx(candidate_confidence(c.peak_z))
 
 
 def test_focus_size_limit_is_physical():
@@ -94,12 +98,69 @@ def test_initial_lesion_is_the_absolute_adc_region_r17():
     assert info["voxels"] == 18 and info["volume_ml"] == pytest.approx(0.144) and "R17" in info["label"]
 
 
-@pytest.mark.parametrize("dwi_ratio, adc_ratio, volume, expected", [
-    (1.3, 0.85, 30.0, 0.5), (2.0, 0.6, 1000.0, None), (1.2, 0.95, 10.0, None)])
-def test_confidence_is_monotone_and_centred(dwi_ratio, adc_ratio, volume, expected):
-    c = candidate_confidence(dwi_ratio, adc_ratio, volume)
+@pytest.mark.parametrize("z, expected", [(CONFIDENCE_MODEL[0], 0.5), (CONFIDENCE_MODEL[0] + 1.0, None),
+                                         (CONFIDENCE_MODEL[0] - 1.0, None)])
+def test_confidence_is_monotone_and_centred(z, expected):
+    c = candidate_confidence(z)
     if expected is not None:
         assert c == pytest.approx(expected)
     else:
-        mid = candidate_confidence(1.3, 0.85, 30.0)
-        assert (c > mid) == (dwi_ratio > 1.3)
+        assert (c > 0.5) == (z > CONFIDENCE_MODEL[0])
+    assert confidence_to_z(c) == pytest.approx(z)
+
+
+def _textured(spread, foci, shape=(40, 40, 20)):
+    """Parenchyma DWI alternating 100·(1 ± spread) (a checkerboard: local spread = ``spread``) with foci
+    {(i, j, k): DWI} of reduced ADC (0.7 × parenchyma)."""
+    a, d, brain = synthetic(shape=shape)
+    ii, jj, kk = np.indices(shape)
+    d.array[...] = 100.0 * (1.0 + spread * np.where((ii + jj + kk) % 2 == 0, 1.0, -1.0))
+    for (i, j, k), value in foci.items():
+        d.array[i:i + 2, j:j + 2, k], a.array[i:i + 2, j:j + 2, k] = value, 0.7 * PARENCHYMA_ADC
+    return a, d, brain
+
+
+@pytest.mark.parametrize("spread, dwi, z", [(0.1, 150.0, 5.0), (0.1, 130.0, 3.0), (0.2, 150.0, 2.5)])
+def test_peak_z_is_contrast_over_the_local_spread(spread, dwi, z):
+    p = P.replace(foci_peak_ratio=1.2, foci_peak_z=0.0, foci_min_volume_mm3=8.0, foci_adc_min_ratio=0.8)
+    a, d, brain = _textured(spread, {(19, 19, 10): dwi})
+    r = PreannotationContext(a, d, brain, p).compute(p)
+    focus = [c for c in r.candidates if c.voxels == 4]
+    assert len(focus) == 1 and focus[0].peak_z == pytest.approx(z, rel=0.03)
+
+
+def test_cut_on_confidence_keeps_the_focus_that_stands_out_from_its_own_tissue():
+    # the same DWI contrast (1.5) is 5 spreads in calm tissue and 2.5 in noisy tissue: only the first is listed
+    p = P.replace(foci_peak_ratio=1.2, foci_peak_z=0.0, foci_min_volume_mm3=8.0, foci_adc_min_ratio=0.8,
+                  min_confidence=candidate_confidence(4.0))
+    for spread, listed in ((0.1, 1), (0.2, 0)):
+        a, d, brain = _textured(spread, {(19, 19, 10): 100.0 * (1.0 + 0.5)})
+        r = PreannotationContext(a, d, brain, p).compute(p)
+        assert len(r.candidates) == listed, spread
+
+
+@pytest.mark.parametrize("min_dwi_ratio, listed", [(1.0, 0), (0.5, 1)])
+def test_candidate_darker_than_the_parenchyma_is_not_listed(min_dwi_ratio, listed):
+    # a focus ≥ 1.5 × its surroundings in a dark (shaded) part of the brain is still darker than the median
+    p = P.replace(min_dwi_ratio=min_dwi_ratio, foci_peak_ratio=1.2)
+    a, d, brain = synthetic()
+    d.array[:, 24:, :] = 40.0  # the median parenchyma stays 100
+    d.array[18:20, 30:32, 10], a.array[18:20, 30:32, 10] = 80.0, 0.7 * PARENCHYMA_ADC
+    r = PreannotationContext(a, d, brain, p).compute(p)
+    assert len(r.candidates) == listed
+
+
+def test_confidence_cut_spares_regions_larger_than_a_focus():
+    # the local z-score is a small-focus statistic: a core region above foci_max_volume_mm3 is judged by its
+    # mean DWI ratio instead (2.0 here): kept at core_mean_dwi_ratio 1.9, cut at 2.1
+    p = P.replace(min_confidence=candidate_confidence(4.0), foci_max_volume_mm3=1000.0, core_mean_dwi_ratio=1.9,
+                  core_mean_adc_max=450.0)
+    a, d, brain = _textured(0.3, {})  # noisy tissue: a contrast of 2 is only ~3 spreads
+    a.array[6:12, 6:12, 5:10], d.array[6:12, 6:12, 5:10] = 400.0, 200.0  # 180 voxels = 1440 mm³
+    a.array[25:28, 25:28, 8:10], d.array[25:28, 25:28, 8:10] = 400.0, 200.0  # 18 voxels = 144 mm³
+    r = PreannotationContext(a, d, brain, p).compute(p)
+    assert [c.voxels for c in r.candidates] == [180] and r.candidates[0].in_mask
+    assert r.candidates[0].confidence < p.min_confidence and int(r.mask.sum()) == 180
+    p = p.replace(core_mean_dwi_ratio=2.1)
+    r = PreannotationContext(a, d, brain, p).compute(p)
+    assert r.candidates == [] and not r.mask.any()

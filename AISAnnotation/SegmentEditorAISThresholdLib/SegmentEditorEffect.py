@@ -28,7 +28,7 @@ SLIDERS = {
     "GrowAdcMax": ("grow_adc_max", 750.0, 100.0, 3000.0, 10.0, " ×10⁻⁶ mm²/s"),
     "MinVolumeMm3": ("min_volume_mm3", 60.0, 0.0, 5000.0, 10.0, " mm³"),
     "BrainErodeMm": ("brain_erode_mm", 4.0, 0.0, 20.0, 0.5, " mm"),
-    "FociPeakRatio": ("foci_peak_ratio", 1.8, 0.0, 4.0, 0.05, " × local DWI (0: off)"),
+    "FociPeakRatio": ("foci_peak_ratio", 1.2, 0.0, 4.0, 0.05, " × local DWI (0: off)"),
 }
 ADVANCED = ("CoreMeanDwiRatio", "CoreMeanAdcMax", "GrowSteps", "GrowDwiRatio", "GrowAdcMax", "BrainErodeMm",
             "FociPeakRatio")

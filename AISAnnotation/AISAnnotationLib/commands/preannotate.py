@@ -63,21 +63,14 @@ def _cmd_preannotate(args: argparse.Namespace) -> int:
     params = PreannotationParameters(**{k: getattr(args, k) for k in PARAMETER_SPECS})
     if args.combine and args.model is None:
         raise InputError("--combine needs --model DIR")
+    if args.model is not None:
+        from ..ai.card import load_card
+
+        load_card(args.model)  # a bad model directory: one line, exit 2, before any session is read
     if not args.subject:
-        if args.model is not None:
-            raise InputError("--model runs on one session: give --subject (and --session)")
         return _cmd_batch(args, params)
     case = load_case(args.root, args.subject, args.session, adc_unit=args.adc_unit)
-    if args.model is not None:
-        from ..ai import combine_results, model_preannotate
-        from ..preannotate import PreannotationContext
-
-        ctx = PreannotationContext.from_case(case, params)
-        result = model_preannotate(case, args.model, device=args.device, context=ctx)
-        if args.combine:
-            result = combine_results(ctx.compute(params), result, ctx)
-    else:
-        result = preannotate_case(case, params)
+    result = run_preannotation(case, params, args.model, args.combine, args.device)
     out, js, info = write_preannotation(case, result, Path(args.out) if args.out else None)
     mask = result.mask
     if args.json:
@@ -98,11 +91,25 @@ def _cmd_preannotate(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_preannotation(case: Any, params: PreannotationParameters, model: Optional[Path] = None,
+                      combine: bool = False, device: str = "auto") -> Any:
+    """The classical pre-annotation, or the model's (``model`` DIR), or both combined (``combine``)."""
+    if model is None:
+        return preannotate_case(case, params)
+    from ..ai import combine_results, model_preannotate
+    from ..preannotate import PreannotationContext
+
+    ctx = PreannotationContext.from_case(case, params)
+    result = model_preannotate(case, model, device=device, context=ctx)
+    return combine_results(ctx.compute(params), result, ctx) if combine else result
+
+
 def preannotate_item(root: Path, params: PreannotationParameters, adc_unit: str,
-                     item: tuple[str, Optional[str]]) -> tuple[Any, Any]:
+                     item: tuple[str, Optional[str]], model: Optional[Path] = None, combine: bool = False,
+                     device: str = "auto") -> tuple[Any, Any]:
     """(the case reduced to its DWI grid, the result) of one session: a batch task that writes nothing."""
     case = load_case(root, item[0], item[1], adc_unit=adc_unit)
-    result = preannotate_case(case, params)
+    result = run_preannotation(case, params, model, combine, device)
     light = replace(case, images={"dwi": case.reference}, _on_grid={}, _brain=None)
     return light, result
 
@@ -125,7 +132,9 @@ def _cmd_batch(args: argparse.Namespace, params: PreannotationParameters) -> int
         out, _, _ = write_preannotation(case, result, None)
         lines.append(f"{case.case_id}: {len(result.candidates)} candidate(s), {int(result.mask.sum())} voxels → {out}")
 
-    outcome = run_batch(sessions, partial(preannotate_item, Path(args.root), params, args.adc_unit), write,
+    task = partial(preannotate_item, Path(args.root), params, args.adc_unit, model=args.model,
+                   combine=args.combine, device=args.device)
+    outcome = run_batch(sessions, task, write,
                         workers=args.workers, scheduler=args.scheduler, progress=TextProgress(),
                         what="pre-annotation")
     print("\n".join(lines))

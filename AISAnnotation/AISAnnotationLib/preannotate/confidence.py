@@ -1,20 +1,22 @@
-"""Confidence of a pre-annotation candidate: how strongly it looks like an acute ischaemic lesion.
+"""Confidence of a pre-annotation candidate: how likely it is an acute ischaemic lesion.
 
-A logistic score of three region features, each relative to the patient's own tissue so that
-scanner gain, ADC unit and field strength do not matter:
+A logistic function of the region's peak local DWI z-score, which is relative to the patient's
+own tissue at that place, so scanner gain, ADC unit and field strength do not matter:
 
-    z = 3·(mean DWI ratio − 1.3) + 6·(0.85 − ADC ratio) + 0.8·log10(volume / 30 mm³)
-    confidence = 1 / (1 + e^(−z))
+    confidence = 1 / (1 + e^(−w · (peak z − z₀)))
 
-- mean DWI ratio: mean DWI / median DWI of normal-appearing parenchyma;
-- ADC ratio: mean ADC / median ADC of normal-appearing parenchyma (restriction);
-- volume in mm³ (physical, not voxels).
+- peak z: the highest local DWI z-score in the region (:func:`.foci.local_spread`): how many
+  widths of the surrounding parenchyma's spread the region's brightest voxel stands out.
 
-A region as bright as 1.3× parenchyma, with ADC at 85 % of it and 30 mm³ large, scores 0.5;
-brighter, more restricted and larger regions score higher. The weights are a fixed, documented
-heuristic for ordering the list (not fitted to the real cases: with a few dozen candidates a fit
-did not generalise, see ``benchmarks/bench_preannotate_accuracy.py``, which reports how well the
-score ranks true above false candidates on every real case).
+Every candidate already has restricted diffusion relative to the patient's parenchyma (that is
+how it was found); among such candidates the z-score is what separates lesions from noise,
+cortex and skull-base artefacts. Other region features (ADC ratio, volume, global DWI ratio,
+CSF contact, distance to the brain edge) did not improve the held-out ranking on the real cases.
+
+The coefficients (:data:`CONFIDENCE_MODEL`) are a logistic regression of "touches an expert
+lesion" on the peak z-score over the candidates of the real expert cases, each case weighted
+equally; ``benchmarks/bench_preannotate_accuracy.py`` refits them and chooses the cut
+``min_confidence`` leaving each case out, and reports how the held-out case fares.
 """
 
 from __future__ import annotations
@@ -22,22 +24,29 @@ from __future__ import annotations
 import math
 from typing import Any
 
-#: (DWI ratio at 0.5, its weight, ADC ratio at 0.5, its weight, volume mm³ at 0.5, weight of log10 volume)
-CONFIDENCE_MODEL = (1.3, 3.0, 0.85, 6.0, 30.0, 0.8)
+#: (z₀, w): a candidate at peak z = z₀ scores 0.5; w per unit of z
+CONFIDENCE_MODEL = (4.94, 1.70)
 
 
-def candidate_confidence(mean_dwi_ratio: float, adc_ratio: float, volume_mm3: float) -> float:
+def candidate_confidence(peak_z: float, model: tuple[float, float] = CONFIDENCE_MODEL) -> float:
     """Confidence in (0, 1) from the score above."""
-    r0, wr, a0, wa, v0, wv = CONFIDENCE_MODEL
-    z = wr * (mean_dwi_ratio - r0) + wa * (a0 - adc_ratio) + wv * math.log10(max(volume_mm3, 1e-3) / v0)
-    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+    z0, w = model
+    s = w * (peak_z - z0)
+    return 1.0 / (1.0 + math.exp(-max(min(s, 50.0), -50.0)))
 
 
-def score_candidates(candidates: list[Any], parenchyma_adc_median: float, voxel_volume_mm3: float) -> None:
-    """Set ``confidence`` of every candidate in place."""
+def confidence_to_z(confidence: float, model: tuple[float, float] = CONFIDENCE_MODEL) -> float:
+    """The peak z-score at which :func:`candidate_confidence` equals ``confidence`` (±∞ at 0 and 1)."""
+    z0, w = model
+    if confidence <= 0.0 or confidence >= 1.0:
+        return -math.inf if confidence <= 0.0 else math.inf
+    return z0 + math.log(confidence / (1.0 - confidence)) / w
+
+
+def score_candidates(candidates: list[Any]) -> None:
+    """Set ``confidence`` of every candidate from its ``peak_z`` in place."""
     for c in candidates:
-        c.confidence = candidate_confidence(c.mean_dwi_ratio, c.mean_adc / parenchyma_adc_median,
-                                            c.voxels * voxel_volume_mm3)
+        c.confidence = candidate_confidence(c.peak_z)
 
 
 def renumber(candidates: list[Any]) -> None:

@@ -221,7 +221,11 @@ class PreannotationContext:
 
         The core-and-grow regions are painted and listed. A focus not connected to any of them
         (26-connectivity, through other foci voxels too) is listed for the annotator but not painted.
-        Chronic regions (mean ADC not restricted) and candidates below ``min_confidence`` are neither.
+        Chronic regions (mean ADC not restricted), candidates below ``min_confidence`` and candidates
+        darker than ``min_dwi_ratio`` × the parenchyma's median DWI are neither. The confidence cut
+        applies to regions up to ``foci_max_volume_mm3``: the local z-score is a small-focus statistic
+        (a large infarct raises its own local level and spread), so a larger region is judged by the
+        core's own brightness criterion instead: mean DWI ≥ ``core_mean_dwi_ratio`` × the parenchyma.
         Labelling runs on bounding boxes only.
         """
         shape = core.shape
@@ -242,7 +246,11 @@ class PreannotationContext:
         flat = np.ravel_multi_index(tuple(ijk.T), shape)
         found = _describe_sparse(labels, n, ijk, self.adc.reshape(-1)[flat], self.ratio.reshape(-1)[flat],
                                  self.reference, keep_labels=True)
-        score_candidates([c for c, _ in found], self.parenchyma_adc_median, self.reference.voxel_volume_mm3)
+        peak_z = np.full(n + 1, -np.inf)
+        np.maximum.at(peak_z, labels, self.foci.zscore(p, ijk, flat).astype(float))
+        for c, k in found:
+            c.peak_z = float(peak_z[k])
+        score_candidates([c for c, _ in found])
         from_core = np.zeros(n + 1, dtype=bool)
         from_core[lab[core]] = True
         painted = np.zeros(n + 1, dtype=bool)
@@ -253,7 +261,9 @@ class PreannotationContext:
             c.in_mask = bool(from_core[k]) and not c.chronic
             if c.chronic:
                 chronic.append(c)
-            elif c.confidence >= p.min_confidence:
+            elif ((c.confidence >= p.min_confidence or (c.volume_ml * 1000.0 > p.foci_max_volume_mm3
+                                                         and c.mean_dwi_ratio >= p.core_mean_dwi_ratio))
+                  and c.mean_dwi_ratio >= p.min_dwi_ratio):
                 candidates.append(c)
                 shown[k], painted[k] = True, c.in_mask
         renumber(candidates)

@@ -6,24 +6,37 @@ volume, so small embolic lesions slip through. This second detector looks for th
 1. **Local DWI contrast**: DWI divided by the local level of normal-appearing parenchyma, a
    Gaussian-weighted mean (σ = ``foci_background_mm``, physical) of DWI over parenchyma voxels
    (normalised convolution on ~4 mm blocks), so coil shading and cortex/white-matter differences cancel.
-2. **Relative ADC**: ADC / median ADC of normal parenchyma (the patient's own reference).
-3. **Seeds**: voxels of the brain (eroded by ``foci_brain_erode_mm``) with local contrast
+2. **Local DWI z-score**: (contrast − 1) divided by the local spread of the parenchyma's contrast
+   (root of its Gaussian-weighted mean square deviation, σ = ``foci_noise_mm``): how many
+   "noise widths" a voxel stands out from the patient's own tissue at that place. Noisy or
+   textured places (cortex, skull base, 1.5 T) need more contrast than calm white matter.
+3. **Relative ADC**: ADC / median ADC of normal parenchyma (the patient's own reference).
+4. **Seeds**: voxels of the brain (eroded by ``foci_brain_erode_mm``) with local contrast
    ≥ ``foci_seed_ratio`` and relative ADC ≤ ``foci_seed_adc_ratio``; 26-connected regions.
-4. **Kept foci**: regions whose peak local contrast is ≥ ``foci_peak_ratio``, mean relative ADC
-   ≤ ``foci_adc_ratio``, lowest relative ADC ≤ ``foci_adc_min_ratio`` and volume in
-   [``foci_min_volume_mm3``, ``foci_max_volume_mm3``] (mm³, so the limits mean the same at 1 mm
-   and at 2 mm voxels; larger regions are left to the core-and-grow pipeline).
+5. **Kept foci**: regions whose peak local contrast is ≥ ``foci_peak_ratio``, peak z-score
+   ≥ ``foci_peak_z``, mean relative ADC ≤ ``foci_adc_ratio``, lowest relative ADC
+   ≤ ``foci_adc_min_ratio`` and volume in [``foci_min_volume_mm3``, ``foci_max_volume_mm3``]
+   (mm³, so the limits mean the same at 1 mm and at 2 mm voxels; larger regions are left to the
+   core-and-grow pipeline).
 
 Seeds, their labels and statistics are per-case work, cached in :class:`FociCache`; choosing
-the kept foci for new parameters only compares per-region numbers.
+the kept foci for new parameters only compares per-region numbers. The z-score of any voxel
+(:meth:`FociCache.zscore`) also scores the core-and-grow candidates (:mod:`.confidence`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
+
+#: working grid of the local parenchyma level (mm): the level is smooth (σ ≥ 2 mm), so it is computed
+#: on blocks of about this size and repeated back onto the voxels
+LEVEL_BLOCK_MM = 4.0
+#: lowest local spread of the contrast (a perfectly uniform synthetic tissue would give z = ∞);
+#: real DWI parenchyma spreads by 0.1–0.25
+MIN_SPREAD = 0.05
 
 
 @dataclass
@@ -33,102 +46,205 @@ class FociSeeds:
     peak_ratio: np.ndarray
     mean_adc_ratio: np.ndarray
     min_adc_ratio: np.ndarray
+    peak_z: np.ndarray
 
 
-#: working grid of the local parenchyma level (mm): the level is smooth (σ ≥ 2 mm), so it is computed
-#: on blocks of about this size and repeated back onto the voxels
-LEVEL_BLOCK_MM = 4.0
+class BlockMap:
+    """A smooth map held on blocks of ``factors`` voxels (piecewise constant on the image grid)."""
+
+    def __init__(self, coarse: np.ndarray, factors: list[int], shape: tuple[int, ...]) -> None:
+        self.coarse, self.factors, self.shape = coarse, factors, shape
+
+    def full(self) -> np.ndarray:
+        idx = np.ix_(*[np.arange(n) // k for n, k in zip(self.shape, self.factors)])
+        return self.coarse[idx]
+
+    def at(self, ijk: np.ndarray) -> np.ndarray:
+        """Values at voxels ``ijk`` (n × 3 integer array)."""
+        idx = np.asarray(ijk, dtype=np.int64) // np.asarray(self.factors, dtype=np.int64)
+        return self.coarse[idx[:, 0], idx[:, 1], idx[:, 2]]
+
+
+class TissueBlocks:
+    """The tissue voxels of a grid and the block of about :data:`LEVEL_BLOCK_MM` each lies in.
+
+    Per-case work shared by every local map: a Gaussian-weighted mean over tissue is then one
+    ``bincount`` over the tissue voxels, a smoothing of the (small) block grid and a division, so its
+    cost does not grow with the resolution of the smoothing, and nothing touches the whole grid.
+    """
+
+    def __init__(self, tissue: np.ndarray, spacing: Any) -> None:
+        shape = tissue.shape
+        self.shape, self.spacing = shape, tuple(float(s) for s in spacing)
+        self.factors = [max(1, int(round(LEVEL_BLOCK_MM / s))) for s in self.spacing]
+        self.coarse_shape = tuple(-(-n // k) for n, k in zip(shape, self.factors))
+        self.flat = np.flatnonzero(tissue)
+        ijk = np.unravel_index(self.flat, shape)
+        self.block = np.ravel_multi_index(tuple(a // k for a, k in zip(ijk, self.factors)), self.coarse_shape)
+        self.count = np.bincount(self.block, minlength=int(np.prod(self.coarse_shape))).astype(np.float64)
+        self._weights: dict[float, np.ndarray] = {}
+
+    def mean(self, values: np.ndarray, sigma_mm: float, fallback: float) -> BlockMap:
+        """Gaussian-weighted mean (σ in mm) of ``values`` (one per tissue voxel, in :attr:`flat` order)."""
+        from scipy import ndimage as ndi
+
+        sigma = [sigma_mm / (s * k) for s, k in zip(self.spacing, self.factors)]
+        if sigma_mm not in self._weights:
+            self._weights[sigma_mm] = ndi.gaussian_filter(self.count.reshape(self.coarse_shape), sigma, mode="constant")
+        w = self._weights[sigma_mm]
+        v = np.bincount(self.block, weights=values, minlength=w.size).reshape(self.coarse_shape)
+        v = ndi.gaussian_filter(v, sigma, mode="constant")
+        near = w > 1e-3 * max(float(w.max()), 1e-6)
+        level = np.where(near, v / np.maximum(w, 1e-6), fallback).astype(np.float32)
+        return BlockMap(level, self.factors, self.shape)
+
+
+def block_mean(values: np.ndarray, tissue: np.ndarray, spacing: Any, sigma_mm: float,
+               fallback: float = 1.0) -> BlockMap:
+    """Gaussian-weighted mean (σ in mm) of ``values`` over ``tissue`` voxels around each voxel, on blocks.
+
+    Normalised convolution (tissue sums and tissue counts, both smoothed, divided); where no tissue
+    is near, ``fallback``. See :class:`TissueBlocks`.
+    """
+    blocks = TissueBlocks(tissue, spacing)
+    return blocks.mean(values.reshape(-1)[blocks.flat].astype(np.float64), sigma_mm, fallback)
 
 
 def local_contrast(dwi: np.ndarray, tissue: np.ndarray, spacing: Any, sigma_mm: float) -> np.ndarray:
-    """DWI / Gaussian-weighted mean DWI of ``tissue`` voxels around each voxel (σ in mm).
-
-    The weighted mean (normalised convolution) runs on blocks of about :data:`LEVEL_BLOCK_MM`
-    (block sums of tissue DWI and tissue count), so its cost does not grow with resolution.
-    """
-    from scipy import ndimage as ndi
-
-    shape = dwi.shape
-    f = [max(1, int(round(LEVEL_BLOCK_MM / float(s)))) for s in spacing]
-    padded = [-(-n // k) * k for n, k in zip(shape, f)]
-    pad = [(0, q - n) for n, q in zip(shape, padded)]
-    w = np.pad(tissue.astype(np.float32), pad)
-    v = np.pad(np.where(tissue, dwi, 0).astype(np.float32), pad)
-    coarse = tuple(q // k for q, k in zip(padded, f))
-    blocks = (coarse[0], f[0], coarse[1], f[1], coarse[2], f[2])
-    w = w.reshape(blocks).sum(axis=(1, 3, 5))
-    v = v.reshape(blocks).sum(axis=(1, 3, 5))
-    sigma = [sigma_mm / (float(s) * k) for s, k in zip(spacing, f)]
-    w = ndi.gaussian_filter(w, sigma, mode="constant")
-    v = ndi.gaussian_filter(v, sigma, mode="constant")
+    """DWI / Gaussian-weighted mean DWI of ``tissue`` voxels around each voxel (σ in mm)."""
     fallback = float(np.median(dwi[tissue])) if tissue.any() else 1.0
-    level = np.where(w > 1e-3 * max(float(w.max()), 1e-6), v / np.maximum(w, 1e-6), fallback).astype(np.float32)
-    for axis, k in enumerate(f):
-        level = np.repeat(level, k, axis=axis)
-    level = level[: shape[0], : shape[1], : shape[2]]
+    level = block_mean(dwi, tissue, spacing, sigma_mm, fallback).full()
     return (dwi / np.maximum(level, np.float32(1e-6))).astype(np.float32)
 
 
-def find_seeds(contrast: np.ndarray, adc_ratio: np.ndarray, brain: np.ndarray, voxel_mm3: float,
-               seed_ratio: float, seed_adc_ratio: float) -> FociSeeds:
-    """26-connected seed regions and their statistics (computed on the seed voxels only)."""
+def spread_from_deviations(blocks: TissueBlocks, contrast_at_tissue: np.ndarray, sigma_mm: float) -> BlockMap:
+    """Local spread of the parenchyma's contrast: √(Gaussian-weighted mean of (contrast − 1)² over tissue).
+
+    At least :data:`MIN_SPREAD`.
+    """
+    dev = np.square(contrast_at_tissue.astype(np.float64) - 1.0)
+    m = blocks.mean(dev, sigma_mm, float(dev.mean()) if dev.size else 1.0)
+    m.coarse = np.maximum(np.sqrt(m.coarse), np.float32(MIN_SPREAD)).astype(np.float32)
+    return m
+
+
+def local_spread(contrast: np.ndarray, tissue: np.ndarray, spacing: Any, sigma_mm: float) -> BlockMap:
+    """:func:`spread_from_deviations` of a full contrast map."""
+    blocks = TissueBlocks(tissue, spacing)
+    return spread_from_deviations(blocks, contrast.reshape(-1)[blocks.flat], sigma_mm)
+
+
+def find_seeds(shape: tuple[int, int, int], brain: np.ndarray, contrast: np.ndarray, adc_ratio: np.ndarray,
+               voxel_mm3: float, seed_ratio: float, seed_adc_ratio: float, spread: BlockMap) -> FociSeeds:
+    """26-connected seed regions and their statistics (computed on the seed voxels only).
+
+    ``brain``: flat indices of the brain voxels; ``contrast`` and ``adc_ratio``: their values there.
+    """
     from scipy import ndimage as ndi
 
-    seed = brain & (contrast >= np.float32(seed_ratio)) & (adc_ratio <= np.float32(seed_adc_ratio))
-    labels, n = ndi.label(seed, structure=np.ones((3, 3, 3), bool))
-    if n == 0:
+    on = (contrast >= np.float32(seed_ratio)) & (adc_ratio <= np.float32(seed_adc_ratio))
+    flat, con_seed, adc = brain[on], contrast[on], adc_ratio[on]
+    if flat.size == 0:
         e = np.zeros(0)
-        return FociSeeds(labels.astype(np.int32), e, e, e, e)
-    lab = labels[seed]
+        return FociSeeds(np.zeros(shape, dtype=np.int32), e, e, e, e, e)
+    ijk = np.stack(np.unravel_index(flat, shape), axis=1)
+    lo, hi = ijk.min(axis=0), ijk.max(axis=0) + 1
+    box = np.zeros(tuple(hi - lo), dtype=bool)
+    local = ijk - lo
+    box[local[:, 0], local[:, 1], local[:, 2]] = True
+    lab_box, n = ndi.label(box, structure=np.ones((3, 3, 3), bool))
+    labels = np.zeros(shape, dtype=np.int32)
+    labels[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = lab_box
+    lab = lab_box[local[:, 0], local[:, 1], local[:, 2]]
+    z = (con_seed - np.float32(1.0)) / spread.at(ijk)
     order = np.argsort(lab, kind="stable")
-    lab_sorted = lab[order]
-    starts = np.flatnonzero(np.r_[True, lab_sorted[1:] != lab_sorted[:-1]])
-    con, adc = contrast[seed][order], adc_ratio[seed][order]
+    starts = np.flatnonzero(np.r_[True, lab[order][1:] != lab[order][:-1]])
     counts = np.bincount(lab, minlength=n + 1)[1:]
-    return FociSeeds(labels.astype(np.int32), counts * voxel_mm3,
-                     np.maximum.reduceat(con, starts).astype(float),
-                     np.bincount(lab, weights=adc_ratio[seed].astype(float), minlength=n + 1)[1:] / counts,
-                     np.minimum.reduceat(adc, starts).astype(float))
+    return FociSeeds(labels, counts * voxel_mm3,
+                     np.maximum.reduceat(con_seed[order], starts).astype(float),
+                     np.bincount(lab, weights=adc.astype(float), minlength=n + 1)[1:] / counts,
+                     np.minimum.reduceat(adc[order], starts).astype(float),
+                     np.maximum.reduceat(z[order], starts).astype(float))
 
 
 class FociCache:
-    """Per-case maps and seeds of the foci detector (see module doc)."""
+    """Per-case maps and seeds of the foci detector (see module doc).
+
+    The local DWI level and spread live on blocks (:class:`TissueBlocks`); contrast and z-score are
+    evaluated only where needed (the brain voxels for seeds, candidate voxels for the confidence).
+    """
 
     def __init__(self, ctx: Any, brain: np.ndarray) -> None:
         self.ctx = ctx
         self.brain = brain
-        self._contrast: dict[float, np.ndarray] = {}
+        self._brain_flat: Optional[np.ndarray] = None
+        self._blocks: Optional[TissueBlocks] = None
+        self._level: dict[float, BlockMap] = {}
+        self._spread: dict[tuple[float, float], BlockMap] = {}
         self._seeds: dict[tuple, FociSeeds] = {}
-        self.adc_ratio = (ctx.adc / np.float32(ctx.parenchyma_adc_median)).astype(np.float32)
         self._mask_key: tuple = ()
         self._mask = np.zeros(brain.shape, dtype=bool)
 
+    def blocks(self, p: Any) -> TissueBlocks:
+        # (parenchyma range: the context's, fixed per case)
+        if self._blocks is None:
+            tissue = self.brain & (self.ctx.adc >= p.parenchyma_adc_min) & (self.ctx.adc < p.parenchyma_adc_max)
+            self._blocks = TissueBlocks(tissue, self.ctx.reference.spacing)
+        return self._blocks
+
+    def level(self, p: Any) -> BlockMap:
+        """Local parenchyma DWI level (σ = ``foci_background_mm``)."""
+        if p.foci_background_mm not in self._level:
+            b = self.blocks(p)
+            self._level[p.foci_background_mm] = b.mean(self.ctx.dwi.reshape(-1)[b.flat].astype(np.float64),
+                                                       p.foci_background_mm, self.ctx.parenchyma_dwi_median)
+        return self._level[p.foci_background_mm]
+
+    def contrast_at(self, p: Any, ijk: np.ndarray, flat: np.ndarray) -> np.ndarray:
+        """Local DWI contrast at voxels (``ijk`` n × 3, ``flat`` their flat indices)."""
+        return (self.ctx.dwi.reshape(-1)[flat] / np.maximum(self.level(p).at(ijk), np.float32(1e-6))).astype(np.float32)
+
+    def contrast(self, p: Any) -> np.ndarray:
+        """The full local DWI contrast map (for display and tests; the detector uses :meth:`contrast_at`)."""
+        return (self.ctx.dwi / np.maximum(self.level(p).full(), np.float32(1e-6))).astype(np.float32)
+
+    def spread(self, p: Any) -> BlockMap:
+        key = (p.foci_background_mm, p.foci_noise_mm)
+        if key not in self._spread:
+            b = self.blocks(p)
+            ijk = np.stack(np.unravel_index(b.flat, b.shape), axis=1)
+            self._spread[key] = spread_from_deviations(b, self.contrast_at(p, ijk, b.flat), p.foci_noise_mm)
+        return self._spread[key]
+
+    def zscore(self, p: Any, ijk: np.ndarray, flat: np.ndarray) -> np.ndarray:
+        """Local DWI z-score at voxels (``ijk`` n × 3, ``flat`` their flat indices)."""
+        con = self.contrast_at(p, ijk, flat)
+        return ((con - np.float32(1.0)) / self.spread(p).at(ijk)).astype(np.float32)
+
     def seeds(self, p: Any) -> FociSeeds:
-        ctx = self.ctx
-        if p.foci_background_mm not in self._contrast:  # (parenchyma range: the context's, fixed per case)
-            tissue = self.brain & (ctx.adc >= p.parenchyma_adc_min) & (ctx.adc < p.parenchyma_adc_max)
-            self._contrast[p.foci_background_mm] = local_contrast(ctx.dwi, tissue, ctx.reference.spacing,
-                                                                  p.foci_background_mm)
-        key = (p.foci_background_mm, p.foci_seed_ratio, p.foci_seed_adc_ratio, p.parenchyma_adc_min,
-               p.parenchyma_adc_max)
+        key = (p.foci_background_mm, p.foci_noise_mm, p.foci_seed_ratio, p.foci_seed_adc_ratio)
         if key not in self._seeds:
-            self._seeds[key] = find_seeds(self._contrast[p.foci_background_mm], self.adc_ratio, self.brain,
-                                          ctx.reference.voxel_volume_mm3, p.foci_seed_ratio, p.foci_seed_adc_ratio)
+            if self._brain_flat is None:
+                self._brain_flat = np.flatnonzero(self.brain)
+            bf = self._brain_flat
+            con = self.contrast_at(p, np.stack(np.unravel_index(bf, self.brain.shape), axis=1), bf)
+            adc = self.ctx.adc.reshape(-1)[bf] / np.float32(self.ctx.parenchyma_adc_median)
+            self._seeds[key] = find_seeds(self.brain.shape, bf, con, adc, self.ctx.reference.voxel_volume_mm3,
+                                          p.foci_seed_ratio, p.foci_seed_adc_ratio, self.spread(p))
         return self._seeds[key]
 
     def mask(self, p: Any) -> np.ndarray:
         """Bool [i, j, k]: the kept foci for parameters ``p`` (empty when ``foci_peak_ratio`` is 0)."""
         if p.foci_peak_ratio <= 0:
             return np.zeros(self.brain.shape, dtype=bool)
-        key = (p.foci_background_mm, p.foci_seed_ratio, p.foci_seed_adc_ratio, p.foci_peak_ratio, p.foci_adc_ratio,
-               p.foci_adc_min_ratio, p.foci_min_volume_mm3, p.foci_max_volume_mm3, p.parenchyma_adc_min,
-               p.parenchyma_adc_max)
+        key = (p.foci_background_mm, p.foci_noise_mm, p.foci_seed_ratio, p.foci_seed_adc_ratio, p.foci_peak_ratio,
+               p.foci_peak_z, p.foci_adc_ratio, p.foci_adc_min_ratio, p.foci_min_volume_mm3, p.foci_max_volume_mm3)
         if self._mask_key == key:
             return self._mask
         s = self.seeds(p)
-        keep = ((s.peak_ratio >= p.foci_peak_ratio) & (s.mean_adc_ratio <= p.foci_adc_ratio)
-                & (s.min_adc_ratio <= p.foci_adc_min_ratio) & (s.volume_mm3 >= p.foci_min_volume_mm3 - 1e-9)
-                & (s.volume_mm3 <= p.foci_max_volume_mm3 + 1e-9))
+        keep = ((s.peak_ratio >= p.foci_peak_ratio) & (s.peak_z >= p.foci_peak_z)
+                & (s.mean_adc_ratio <= p.foci_adc_ratio) & (s.min_adc_ratio <= p.foci_adc_min_ratio)
+                & (s.volume_mm3 >= p.foci_min_volume_mm3 - 1e-9) & (s.volume_mm3 <= p.foci_max_volume_mm3 + 1e-9))
         table = np.concatenate([[False], keep])
         self._mask_key, self._mask = key, table[s.labels]
         return self._mask

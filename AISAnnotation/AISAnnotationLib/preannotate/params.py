@@ -30,9 +30,15 @@ PARAMETER_SPECS: dict[str, tuple[str, float, float, str]] = {
     "chronic_adc_ratio": ("ratio", 0.5, 3.0,
                           "a candidate whose mean ADC / parenchyma median ADC is at least this is flagged chronic "
                           "(diffusion not restricted) and left out of the acute mask"),
-    "min_confidence": ("probability", 0.0, 1.0, "list only candidates whose confidence is at least this"),
+    "min_confidence": ("probability", 0.0, 1.0,
+                       "list (and paint) only candidates whose confidence is at least this (chosen by leave-one-case-out)"),
+    "min_dwi_ratio": ("ratio", 0.0, 10.0,
+                      "list only candidates whose mean DWI / parenchyma median DWI is at least this (acute: DWI high, R2)"),
     "foci_peak_ratio": ("ratio", 0.0, 10.0,
                         "small foci: peak DWI / local parenchyma DWI at least this (0: foci detector off)"),
+    "foci_peak_z": ("z-score", 0.0, 50.0,
+                    "small foci: peak local DWI z-score (contrast above the local parenchyma spread) at least this"),
+    "foci_noise_mm": ("mm", 2.0, 50.0, "σ of the local spread of the parenchyma's DWI contrast (the z-score's unit)"),
     "foci_adc_ratio": ("ratio", 0.1, 1.5, "small foci: mean ADC / parenchyma median ADC at most this"),
     "foci_adc_min_ratio": ("ratio", 0.0, 1.5, "small foci: lowest ADC / parenchyma median ADC at most this"),
     "foci_min_volume_mm3": ("mm3", 0.0, 10000.0, "small foci: volume at least this"),
@@ -64,10 +70,13 @@ class PreannotationParameters:
     shine_adc_min: float = 800.0
     adc_ratio_max: float = 0.0
     chronic_adc_ratio: float = 1.0
-    min_confidence: float = 0.0
-    foci_peak_ratio: float = 1.8
+    min_confidence: float = 0.168  # peak z ≥ 4.0 (leave-one-case-out, benchmarks/bench_preannotate_accuracy.py)
+    min_dwi_ratio: float = 1.0
+    foci_peak_ratio: float = 1.2
+    foci_peak_z: float = 3.0
+    foci_noise_mm: float = 8.0
     foci_adc_ratio: float = 0.85
-    foci_adc_min_ratio: float = 0.7
+    foci_adc_min_ratio: float = 0.8
     foci_min_volume_mm3: float = 8.0
     foci_max_volume_mm3: float = 1000.0
     foci_seed_ratio: float = 1.2

@@ -26,13 +26,14 @@ class Candidate:
     source: str = "classical"  # "classical" or "model:<name>"
     chronic: bool = False  # flagged chronic (diffusion not restricted): not part of the acute mask
     in_mask: bool = True  # painted into the mask (confidence ≥ mask_confidence); else listed for review
+    peak_z: float = 0.0  # highest local DWI z-score in the region (see .foci); 0 when not computed
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "voxels": self.voxels, "volume_ml": round(self.volume_ml, 6),
                 "centroid_ras": [round(c, 3) for c in self.centroid_ras],
                 "mean_adc": round(self.mean_adc, 2), "mean_dwi_ratio": round(self.mean_dwi_ratio, 4),
                 "confidence": round(self.confidence, 4), "source": self.source, "chronic": self.chronic,
-                "in_mask": self.in_mask}
+                "in_mask": self.in_mask, "peak_z": round(self.peak_z, 3)}
 
 
 @dataclass

@@ -258,7 +258,17 @@ def _convert_into(staging: Path, dicom_dir: Path, bids_root: Path, subject: str,
 
     ctx = DeidContext(idm.secret, f"sub-{subject}", subject)
     scan = scan_folder(dicom_dir, staging / "files", sub_progress(0.0, 0.6), deid=ctx if keep_sourcedata else None,
-                       deid_dir=staging / "deid")
+                       deid_dir=staging / "deid", defer_copies=True)
+    try:  # the de-identified copies are being written meanwhile (step 6)
+        return _convert_scanned(scan, staging, dicom_dir, bids_root, subject, session, idm, ctx, report, progress,
+                                keep_sourcedata)
+    finally:
+        scan.close()
+
+
+def _convert_scanned(scan: Any, staging: Path, dicom_dir: Path, bids_root: Path, subject: str,
+                     session: Optional[str], idm: IdMap, ctx: DeidContext, report: ImportReport,
+                     progress: ProgressCallback, keep_sourcedata: bool) -> dict:
     report.skipped_files.extend(scan.skipped)
     if not scan.series:
         return {}
@@ -299,7 +309,7 @@ def _convert_into(staging: Path, dicom_dir: Path, bids_root: Path, subject: str,
     if keep_sourcedata:
         for n, job in enumerate(jobs):
             if any(c[0] is job for c in chosen):
-                copies[job.series.uid] = _place_deidentified(job.series, src_root, n)
+                copies[job.series.uid] = _copy_folder(job.series, src_root, n)
     for n, (job, c) in enumerate(chosen):
         progress(0.8 + 0.2 * n / max(1, len(chosen)), f"writing {c.key} from {job.series.label()}")
         rep = SeriesReport(job.series.label(), c.key, "imported", c.cls.reason, job.series.uid)
@@ -320,6 +330,10 @@ def _convert_into(staging: Path, dicom_dir: Path, bids_root: Path, subject: str,
             for f in target.parent.glob(target.name.replace(".nii.gz", ".*")):
                 f.unlink()
         report.series.append(rep)
+    scan.wait_copies()
+    for job in jobs:
+        if job.series.uid in copies:
+            _place_deidentified(job.series, copies[job.series.uid])
     if report.imported:
         idm.record(subject, session, identity, ctx.offset_days, str(dicom_dir))
     return age_sex
@@ -357,15 +371,18 @@ def _resolve(jobs: list[_Job], report: ImportReport) -> list[tuple[_Job, Candida
     return chosen
 
 
-def _place_deidentified(series: Series, root: Path, n: int) -> Path:
+def _copy_folder(series: Series, root: Path, n: int) -> Path:
+    """The series' folder in sourcedata."""
+    return root / f"series-{series.number if series.number is not None else n:04d}"
+
+
+def _place_deidentified(series: Series, folder: Path) -> None:
     """Move the series' de-identified copies (written by the scan) into its sourcedata folder."""
-    folder = root / f"series-{series.number if series.number is not None else n:04d}"
     folder.mkdir(parents=True, exist_ok=True)
     for i, f in enumerate(series.files):
-        if f.deidentified is None:
+        if f.deidentified is None or not f.deidentified.is_file():
             raise AISError(f"{f.source}: no de-identified copy was written")
         os.replace(f.deidentified, folder / f"{i + 1:05d}.dcm")
-    return folder
 
 
 AGE_CAP_YEARS = 89

@@ -272,29 +272,22 @@ def _convert_scanned(scan: Any, staging: Path, dicom_dir: Path, bids_root: Path,
     report.skipped_files.extend(scan.skipped)
     if not scan.series:
         return {}
-    check_one_patient_one_study(dicom_dir, scan.series)
-    identity = _identity(scan.series)
-    idm.check_subject(subject, identity["PatientID"])
-    first = scan.series[0].header
-    age_sex = _age_sex(first)
-    tokens = _identity_tokens(first)
-    named = {t for t in tokens if len(t) >= 3} | {identity["PatientID"].strip().lower()}
-    if subject.lower() in named or (session or "").lower() in named:
-        raise InputError(f"{dicom_dir}: the subject/session label is part of the patient's name or ID; "
-                         "file names must not identify the patient — choose a pseudonymous label")
-    jobs = []
-    for n, s in enumerate(scan.series):
-        headers = s.headers()
-        jobs.append(_Job(s, classify_series(headers), SeriesFacts.of(headers), f"s{n:03d}"))
-    out_root = staging / "bids"
-    src_root = out_root / bids.session_dir(Path("sourcedata"), subject, session) / "dicom"
-    with ThreadPoolExecutor(max_workers=2) as pool:  # two dcm2niix at a time
-        for job in jobs:
+    # dcm2niix starts on every series at once (in staging; nothing leaves it before the checks
+    # below pass) while the headers are checked and classified; a series refused for safety
+    # is then not converted if its turn has not come, and never imported
+    pool = ThreadPoolExecutor(max_workers=2)  # two dcm2niix at a time
+    try:
+        futures = []
+        for n, s in enumerate(scan.series):
+            conv = staging / "conv" / f"s{n:03d}"
+            _link_inputs(s, conv / "in")
+            futures.append(pool.submit(_run_dcm2niix, conv / "in", conv / "out", f"s{n:03d}"))
+        jobs, age_sex, tokens = _check_and_classify(scan.series, dicom_dir, subject, session, idm)
+        for job, fut in zip(jobs, futures):
             if job.dicom.key is None and not job.dicom.reason.startswith(("no rule matched", "diffusion series")):
-                continue  # refused for safety (burned-in text, secondary capture, localizer)
-            _link_inputs(job.series, staging / "conv" / job.name / "in")
-            job.future = pool.submit(_run_dcm2niix, staging / "conv" / job.name / "in",
-                                     staging / "conv" / job.name / "out", job.name)
+                fut.cancel()  # refused for safety (burned-in text, secondary capture, localizer)
+            else:
+                job.future = fut
         progress(0.6, f"dcm2niix: {sum(j.future is not None for j in jobs)} series")
         for job in jobs:
             if job.future is None:
@@ -304,6 +297,11 @@ def _convert_scanned(scan: Any, staging: Path, dicom_dir: Path, bids_root: Path,
                 job.found, job.notes = candidates(staging / "conv" / job.name / "out", job.name, job.dicom, job.facts)
             except (AISError, OSError, ValueError) as exc:
                 job.error = str(exc)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    identity = _identity(scan.series)
+    out_root = staging / "bids"
+    src_root = out_root / bids.session_dir(Path("sourcedata"), subject, session) / "dicom"
     chosen = _resolve(jobs, report)
     copies: dict[str, Path] = {}
     if keep_sourcedata:
@@ -337,6 +335,26 @@ def _convert_scanned(scan: Any, staging: Path, dicom_dir: Path, bids_root: Path,
     if report.imported:
         idm.record(subject, session, identity, ctx.offset_days, str(dicom_dir))
     return age_sex
+
+
+def _check_and_classify(series: list[Series], dicom_dir: Path, subject: str, session: Optional[str],
+                        idm: IdMap) -> tuple[list[_Job], dict, set[str]]:
+    """One patient, one study, a pseudonymous label; then each series classified:
+    (jobs, participants columns source, identity tokens)."""
+    check_one_patient_one_study(dicom_dir, series)
+    identity = _identity(series)
+    idm.check_subject(subject, identity["PatientID"])
+    first = series[0].header
+    tokens = _identity_tokens(first)
+    named = {t for t in tokens if len(t) >= 3} | {identity["PatientID"].strip().lower()}
+    if subject.lower() in named or (session or "").lower() in named:
+        raise InputError(f"{dicom_dir}: the subject/session label is part of the patient's name or ID; "
+                         "file names must not identify the patient — choose a pseudonymous label")
+    jobs = []
+    for n, s in enumerate(series):
+        headers = s.headers()
+        jobs.append(_Job(s, classify_series(headers), SeriesFacts.of(headers), f"s{n:03d}"))
+    return jobs, _age_sex(first), tokens
 
 
 def _resolve(jobs: list[_Job], report: ImportReport) -> list[tuple[_Job, Candidate]]:

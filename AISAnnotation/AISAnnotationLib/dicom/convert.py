@@ -242,7 +242,7 @@ def import_dicom_session(dicom_dir: Path, bids_root: Path, subject: str, session
             more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
             raise InputError(f"no series could be imported from {dicom_dir}:\n  " + "\n  ".join(problems[:20]) + more)
         columns = age_sex if keep_age_sex else {}
-        _commit(staging / "bids", bids_root, subject, report, columns)
+        _commit(staging / "bids", bids_root, subject, report, columns, whole=src_dir)
         idm.save()
         progress(1.0, f"imported {len(report.imported)} series into {bids.prefix(subject, session)}")
         return report
@@ -280,8 +280,12 @@ def _convert_scanned(scan: Any, staging: Path, dicom_dir: Path, bids_root: Path,
         futures = []
         for n, s in enumerate(scan.series):
             conv = staging / "conv" / f"s{n:03d}"
-            _link_inputs(s, conv / "in")
-            futures.append(pool.submit(_run_dcm2niix, conv / "in", conv / "out", f"s{n:03d}"))
+            if len(scan.series) == 1:  # the scan's plain copies are this series' files and nothing else
+                inputs = staging / "files"
+            else:
+                inputs = conv / "in"
+                _link_inputs(s, inputs)
+            futures.append(pool.submit(_run_dcm2niix, inputs, conv / "out", f"s{n:03d}"))
         jobs, age_sex, tokens = _check_and_classify(scan.series, dicom_dir, subject, session, idm)
         for job, fut in zip(jobs, futures):
             if job.dicom.key is None and not job.dicom.reason.startswith(("no rule matched", "diffusion series")):
@@ -421,10 +425,20 @@ def _age_sex(header: Any) -> dict[str, str]:
 
 
 def _commit(staged_root: Path, bids_root: Path, subject: str, report: ImportReport,
-            columns: Optional[dict[str, str]] = None) -> None:
-    files = sorted(p for p in staged_root.rglob("*") if p.is_file())
+            columns: Optional[dict[str, str]] = None, whole: Optional[Path] = None) -> None:
+    """Move the staged files into the dataset; the folder ``whole`` (relative, new in the
+    dataset: the sourcedata DICOM copy) with one rename."""
+    files: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(staged_root):
+        if whole is not None and Path(dirpath) == staged_root / whole.parent:
+            dirnames[:] = [d for d in dirnames if d != whole.name]
+        files += [Path(dirpath) / f for f in filenames]
+    files.sort()
     clashes = [bids_root / p.relative_to(staged_root) for p in files
                if (bids_root / p.relative_to(staged_root)).exists()]
+    moved_whole = whole is not None and (staged_root / whole).is_dir()
+    if moved_whole and (bids_root / whole).exists():
+        clashes.append(bids_root / whole)
     if clashes:
         raise InputError(f"refusing to overwrite existing files: {', '.join(map(str, clashes[:5]))}")
     bids.ensure_raw_dataset(bids_root)
@@ -434,6 +448,9 @@ def _commit(staged_root: Path, bids_root: Path, subject: str, report: ImportRepo
         os.replace(p, dst)
         if "sourcedata" not in dst.relative_to(bids_root).parts:
             report.written.append(dst)
+    if moved_whole:
+        (bids_root / whole).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged_root / whole, bids_root / whole)
     bids.add_participant(bids_root, subject, **(columns or {}))
     if columns:
         pj = bids_root / "participants.json"

@@ -242,7 +242,7 @@ def import_dicom_session(dicom_dir: Path, bids_root: Path, subject: str, session
             more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
             raise InputError(f"no series could be imported from {dicom_dir}:\n  " + "\n  ".join(problems[:20]) + more)
         columns = age_sex if keep_age_sex else {}
-        _commit(staging / "bids", bids_root, subject, report, columns)
+        _commit(staging / "bids", bids_root, subject, report, columns, whole=src_dir)
         idm.save()
         progress(1.0, f"imported {len(report.imported)} series into {bids.prefix(subject, session)}")
         return report
@@ -258,33 +258,40 @@ def _convert_into(staging: Path, dicom_dir: Path, bids_root: Path, subject: str,
 
     ctx = DeidContext(idm.secret, f"sub-{subject}", subject)
     scan = scan_folder(dicom_dir, staging / "files", sub_progress(0.0, 0.6), deid=ctx if keep_sourcedata else None,
-                       deid_dir=staging / "deid")
+                       deid_dir=staging / "deid", defer_copies=True)
+    try:  # the de-identified copies are being written meanwhile (step 6)
+        return _convert_scanned(scan, staging, dicom_dir, bids_root, subject, session, idm, ctx, report, progress,
+                                keep_sourcedata)
+    finally:
+        scan.close()
+
+
+def _convert_scanned(scan: Any, staging: Path, dicom_dir: Path, bids_root: Path, subject: str,
+                     session: Optional[str], idm: IdMap, ctx: DeidContext, report: ImportReport,
+                     progress: ProgressCallback, keep_sourcedata: bool) -> dict:
     report.skipped_files.extend(scan.skipped)
     if not scan.series:
         return {}
-    check_one_patient_one_study(dicom_dir, scan.series)
-    identity = _identity(scan.series)
-    idm.check_subject(subject, identity["PatientID"])
-    first = scan.series[0].header
-    age_sex = _age_sex(first)
-    tokens = _identity_tokens(first)
-    named = {t for t in tokens if len(t) >= 3} | {identity["PatientID"].strip().lower()}
-    if subject.lower() in named or (session or "").lower() in named:
-        raise InputError(f"{dicom_dir}: the subject/session label is part of the patient's name or ID; "
-                         "file names must not identify the patient — choose a pseudonymous label")
-    jobs = []
-    for n, s in enumerate(scan.series):
-        headers = s.headers()
-        jobs.append(_Job(s, classify_series(headers), SeriesFacts.of(headers), f"s{n:03d}"))
-    out_root = staging / "bids"
-    src_root = out_root / bids.session_dir(Path("sourcedata"), subject, session) / "dicom"
-    with ThreadPoolExecutor(max_workers=2) as pool:  # two dcm2niix at a time
-        for job in jobs:
+    # dcm2niix starts on every series at once (in staging; nothing leaves it before the checks
+    # below pass) while the headers are checked and classified; a series refused for safety
+    # is then not converted if its turn has not come, and never imported
+    pool = ThreadPoolExecutor(max_workers=2)  # two dcm2niix at a time
+    try:
+        futures = []
+        for n, s in enumerate(scan.series):
+            conv = staging / "conv" / f"s{n:03d}"
+            if len(scan.series) == 1:  # the scan's plain copies are this series' files and nothing else
+                inputs = staging / "files"
+            else:
+                inputs = conv / "in"
+                _link_inputs(s, inputs)
+            futures.append(pool.submit(_run_dcm2niix, inputs, conv / "out", f"s{n:03d}"))
+        jobs, age_sex, tokens = _check_and_classify(scan.series, dicom_dir, subject, session, idm)
+        for job, fut in zip(jobs, futures):
             if job.dicom.key is None and not job.dicom.reason.startswith(("no rule matched", "diffusion series")):
-                continue  # refused for safety (burned-in text, secondary capture, localizer)
-            _link_inputs(job.series, staging / "conv" / job.name / "in")
-            job.future = pool.submit(_run_dcm2niix, staging / "conv" / job.name / "in",
-                                     staging / "conv" / job.name / "out", job.name)
+                fut.cancel()  # refused for safety (burned-in text, secondary capture, localizer)
+            else:
+                job.future = fut
         progress(0.6, f"dcm2niix: {sum(j.future is not None for j in jobs)} series")
         for job in jobs:
             if job.future is None:
@@ -294,12 +301,17 @@ def _convert_into(staging: Path, dicom_dir: Path, bids_root: Path, subject: str,
                 job.found, job.notes = candidates(staging / "conv" / job.name / "out", job.name, job.dicom, job.facts)
             except (AISError, OSError, ValueError) as exc:
                 job.error = str(exc)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    identity = _identity(scan.series)
+    out_root = staging / "bids"
+    src_root = out_root / bids.session_dir(Path("sourcedata"), subject, session) / "dicom"
     chosen = _resolve(jobs, report)
     copies: dict[str, Path] = {}
     if keep_sourcedata:
         for n, job in enumerate(jobs):
             if any(c[0] is job for c in chosen):
-                copies[job.series.uid] = _place_deidentified(job.series, src_root, n)
+                copies[job.series.uid] = _copy_folder(job.series, src_root, n)
     for n, (job, c) in enumerate(chosen):
         progress(0.8 + 0.2 * n / max(1, len(chosen)), f"writing {c.key} from {job.series.label()}")
         rep = SeriesReport(job.series.label(), c.key, "imported", c.cls.reason, job.series.uid)
@@ -320,9 +332,33 @@ def _convert_into(staging: Path, dicom_dir: Path, bids_root: Path, subject: str,
             for f in target.parent.glob(target.name.replace(".nii.gz", ".*")):
                 f.unlink()
         report.series.append(rep)
+    scan.wait_copies()
+    for job in jobs:
+        if job.series.uid in copies:
+            _place_deidentified(job.series, copies[job.series.uid])
     if report.imported:
         idm.record(subject, session, identity, ctx.offset_days, str(dicom_dir))
     return age_sex
+
+
+def _check_and_classify(series: list[Series], dicom_dir: Path, subject: str, session: Optional[str],
+                        idm: IdMap) -> tuple[list[_Job], dict, set[str]]:
+    """One patient, one study, a pseudonymous label; then each series classified:
+    (jobs, participants columns source, identity tokens)."""
+    check_one_patient_one_study(dicom_dir, series)
+    identity = _identity(series)
+    idm.check_subject(subject, identity["PatientID"])
+    first = series[0].header
+    tokens = _identity_tokens(first)
+    named = {t for t in tokens if len(t) >= 3} | {identity["PatientID"].strip().lower()}
+    if subject.lower() in named or (session or "").lower() in named:
+        raise InputError(f"{dicom_dir}: the subject/session label is part of the patient's name or ID; "
+                         "file names must not identify the patient — choose a pseudonymous label")
+    jobs = []
+    for n, s in enumerate(series):
+        headers = s.headers()
+        jobs.append(_Job(s, classify_series(headers), SeriesFacts.of(headers), f"s{n:03d}"))
+    return jobs, _age_sex(first), tokens
 
 
 def _resolve(jobs: list[_Job], report: ImportReport) -> list[tuple[_Job, Candidate]]:
@@ -357,15 +393,18 @@ def _resolve(jobs: list[_Job], report: ImportReport) -> list[tuple[_Job, Candida
     return chosen
 
 
-def _place_deidentified(series: Series, root: Path, n: int) -> Path:
+def _copy_folder(series: Series, root: Path, n: int) -> Path:
+    """The series' folder in sourcedata."""
+    return root / f"series-{series.number if series.number is not None else n:04d}"
+
+
+def _place_deidentified(series: Series, folder: Path) -> None:
     """Move the series' de-identified copies (written by the scan) into its sourcedata folder."""
-    folder = root / f"series-{series.number if series.number is not None else n:04d}"
     folder.mkdir(parents=True, exist_ok=True)
     for i, f in enumerate(series.files):
-        if f.deidentified is None:
+        if f.deidentified is None or not f.deidentified.is_file():
             raise AISError(f"{f.source}: no de-identified copy was written")
         os.replace(f.deidentified, folder / f"{i + 1:05d}.dcm")
-    return folder
 
 
 AGE_CAP_YEARS = 89
@@ -386,10 +425,20 @@ def _age_sex(header: Any) -> dict[str, str]:
 
 
 def _commit(staged_root: Path, bids_root: Path, subject: str, report: ImportReport,
-            columns: Optional[dict[str, str]] = None) -> None:
-    files = sorted(p for p in staged_root.rglob("*") if p.is_file())
+            columns: Optional[dict[str, str]] = None, whole: Optional[Path] = None) -> None:
+    """Move the staged files into the dataset; the folder ``whole`` (relative, new in the
+    dataset: the sourcedata DICOM copy) with one rename."""
+    files: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(staged_root):
+        if whole is not None and Path(dirpath) == staged_root / whole.parent:
+            dirnames[:] = [d for d in dirnames if d != whole.name]
+        files += [Path(dirpath) / f for f in filenames]
+    files.sort()
     clashes = [bids_root / p.relative_to(staged_root) for p in files
                if (bids_root / p.relative_to(staged_root)).exists()]
+    moved_whole = whole is not None and (staged_root / whole).is_dir()
+    if moved_whole and (bids_root / whole).exists():
+        clashes.append(bids_root / whole)
     if clashes:
         raise InputError(f"refusing to overwrite existing files: {', '.join(map(str, clashes[:5]))}")
     bids.ensure_raw_dataset(bids_root)
@@ -399,6 +448,9 @@ def _commit(staged_root: Path, bids_root: Path, subject: str, report: ImportRepo
         os.replace(p, dst)
         if "sourcedata" not in dst.relative_to(bids_root).parts:
             report.written.append(dst)
+    if moved_whole:
+        (bids_root / whole).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged_root / whole, bids_root / whole)
     bids.add_participant(bids_root, subject, **(columns or {}))
     if columns:
         pj = bids_root / "participants.json"

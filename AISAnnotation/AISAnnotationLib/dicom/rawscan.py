@@ -39,8 +39,12 @@ _U16 = {0x00280010: "Rows", 0x00280011: "Columns", 0x00280100: "BitsAllocated", 
 SlimHeader = tuple  # (list of (tag, VR, value bytes, undefined length)), picklable
 
 
-def read_raw(buf: bytes, deid: Any) -> tuple[Optional[SlimHeader], Optional[str], Optional[bytes]]:
-    """(slim header, problem, de-identified file bytes or None); :class:`Unsupported` → use pydicom."""
+def read_raw(buf: bytes, deid: Any, defer: bool = False) -> tuple[Optional[SlimHeader], Optional[str], Any]:
+    """(slim header, problem, de-identified file bytes or None); :class:`Unsupported` → use pydicom.
+
+    ``defer``: instead of the de-identified bytes, the split file ``(meta, els)`` from which
+    :func:`.rawdeid.deidentify_elements` writes them later (the file is parsed once either way).
+    """
     meta, pos, ts = split_file(buf)
     if ts != EXPLICIT_LE:
         raise Unsupported(f"transfer syntax {ts or '(none)'}")
@@ -59,6 +63,8 @@ def read_raw(buf: bytes, deid: Any) -> tuple[Optional[SlimHeader], Optional[str]
     slim = [(el[TAG], el[VR], buf[el[VSTART]:el[VEND]], el[UNDEFINED]) for el in els
             if el[TAG] != PIXEL_DATA and (not el[TAG] & 0x10000 or 0x0010 <= (el[TAG] & 0xFFFF) <= 0x00FF
                                            or el[TAG] in wanted)]
+    if deid is not None and defer:
+        return (slim,), None, (meta, els)
     out = deidentify_elements(buf, meta, els, deid) if deid is not None else None
     return (slim,), None, out
 

@@ -106,6 +106,17 @@ class Series:
 class ScanResult:
     series: list[Series] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # (file, reason)
+    pending: Any = None  # the processes still writing de-identified copies (``defer_copies``)
+
+    def wait_copies(self) -> None:
+        """Until every de-identified copy is on disk (AISError if writing one failed)."""
+        if self.pending is not None:
+            self.pending.wait()
+
+    def close(self) -> None:
+        """Stop copies still being written (the import failed) and reap the processes."""
+        if self.pending is not None:
+            self.pending.close()
 
 
 def is_gzip(path: Path) -> bool:
@@ -163,12 +174,14 @@ def iter_candidate_files(folder: Path) -> Iterator[Path]:
             yield Path(dirpath) / name
 
 
-def _read_one(i: int, src: Path, workdir: Path, deid: Any, deid_dir: Optional[Path]) -> tuple:
+def _read_one(i: int, src: Path, workdir: Path, deid: Any, deid_dir: Optional[Path],
+              later: Optional[list] = None) -> tuple:
     """Parse one file once: (i, src, plain copy, header or None, problem, de-identified copy).
 
     The header is the slim element list of :func:`.rawscan.slim_header` (pydicom fallback: a
     Dataset without pixel data). With ``deid`` (a :class:`.deidentify.DeidContext`) the
-    de-identified copy is written from the same parse into ``deid_dir``.
+    de-identified copy is written from the same parse into ``deid_dir`` — or, given ``later``,
+    that parse is appended to it and :func:`_write_deferred` writes the copy afterwards.
     """
     from .rawdicom import Unsupported
     from .rawscan import read_raw
@@ -192,7 +205,7 @@ def _read_one(i: int, src: Path, workdir: Path, deid: Any, deid_dir: Optional[Pa
         out = deid_dir / sub / f"{i:06d}.dcm"
         out.parent.mkdir(exist_ok=True)
     try:
-        header, problem, copy_bytes = read_raw(buf, deid)
+        header, problem, copy_bytes = read_raw(buf, deid, defer=later is not None)
     except Unsupported:
         return _read_one_pydicom(i, src, buf, gz, plain, deid, out)
     if problem:
@@ -201,9 +214,37 @@ def _read_one(i: int, src: Path, workdir: Path, deid: Any, deid_dir: Optional[Pa
         plain.write_bytes(buf)
     else:
         _link_or_copy(src, plain)
-    if out is not None:
+    if out is not None and later is not None:
+        later.append((plain, copy_bytes, out))
+    elif out is not None:
         out.write_bytes(copy_bytes)
     return i, src, plain, header, None, out
+
+
+def _write_deferred(plain: Path, split: tuple, out: Path, deid: Any) -> None:
+    """Write the de-identified copy of ``plain`` from its split ``(meta, els)`` (:func:`.rawscan.read_raw`)."""
+    from .rawdeid import deidentify_elements
+    from .rawdicom import Unsupported
+
+    buf = plain.read_bytes()
+    try:
+        out.write_bytes(deidentify_elements(buf, split[0], split[1], deid))
+    except Unsupported:
+        import io
+
+        import pydicom
+
+        _save_deidentified(pydicom.dcmread(io.BytesIO(buf)), deid, out)
+
+
+def _save_deidentified(ds: Any, deid: Any, out: Path) -> None:
+    from .deidentify import deidentify_dataset
+
+    deidentify_dataset(ds, deid)
+    try:
+        ds.save_as(str(out), enforce_file_format=True)
+    except TypeError:  # pydicom < 3
+        ds.save_as(str(out), write_like_original=False)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -246,14 +287,8 @@ def _read_one_pydicom(i: int, src: Path, buf: bytes, gz: bool, plain: Path, deid
     del ds[_PIXEL_DATA]
     header = _detached(ds) if deid is not None else ds
     if deid is not None:
-        from .deidentify import deidentify_dataset
-
         ds[_PIXEL_DATA] = pixels
-        deidentify_dataset(ds, deid)
-        try:
-            ds.save_as(str(out), enforce_file_format=True)
-        except TypeError:  # pydicom < 3
-            ds.save_as(str(out), write_like_original=False)
+        _save_deidentified(ds, deid, out)
     return i, src, plain, header, None, out
 
 
@@ -278,30 +313,99 @@ def _detached(ds: Any) -> Any:
     return h
 
 
-def _read_chunk(items: list[tuple[int, Path]], workdir: Path, deid: Any, deid_dir: Optional[Path]) -> list[tuple]:
-    return [_read_one(i, src, workdir, deid, deid_dir) for i, src in items]
+def _worker(chunks: list[list[tuple[int, Path]]], workdir: Path, deid: Any, deid_dir: Optional[Path],
+            q: Any) -> None:
+    """One reading process: every file of ``chunks`` parsed and its plain copy written (rows sent
+    to ``q`` per chunk, then ``read``), then the de-identified copies written from those same
+    parses (then ``done``) — while the importer already classifies and converts."""
+    try:
+        later: Optional[list] = [] if deid is not None else None
+        for chunk in chunks:
+            q.put(("rows", [_read_one(i, src, workdir, deid, deid_dir, later) for i, src in chunk]))
+        q.put(("read", None))
+        for plain, split, out in later or ():
+            _write_deferred(plain, split, out, deid)
+        q.put(("done", None))
+    except BaseException as exc:  # reported to the importer, which raises it
+        q.put(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        q.close()
+        q.join_thread()
 
 
-def _pool() -> Any:
-    """A two-process pool where forking is safe (Linux, outside Slicer), else None (serial)."""
-    import multiprocessing as mp
+class _Workers:
+    """:data:`WORKERS` forked reading processes (:func:`_worker`), the files dealt out chunk by chunk."""
+
+    def __init__(self, chunks: list, workdir: Path, deid: Any, deid_dir: Optional[Path]) -> None:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork")
+        self.q = ctx.Queue()
+        self.procs = [ctx.Process(target=_worker, args=(chunks[w::WORKERS], workdir, deid, deid_dir, self.q),
+                                  daemon=True) for w in range(WORKERS)]
+        self.marks = {"read": 0, "done": 0}
+        for proc in self.procs:
+            proc.start()
+
+    def _next(self) -> tuple[str, Any]:
+        import queue
+
+        from ..errors import AISError
+
+        while True:
+            try:
+                kind, payload = self.q.get(timeout=1.0)
+            except queue.Empty:
+                if all(proc.exitcode is not None for proc in self.procs) or \
+                        any(proc.exitcode not in (None, 0) for proc in self.procs):
+                    raise AISError("a process reading the DICOM files ended unexpectedly") from None
+                continue
+            if kind == "error":
+                raise AISError(f"reading the DICOM files failed: {payload}")
+            if kind in self.marks:
+                self.marks[kind] += 1
+            return kind, payload
+
+    def rows(self) -> Iterator[list[tuple]]:
+        """Each chunk's rows, until every file has been read (the copies may still be in progress)."""
+        while self.marks["read"] < WORKERS:
+            kind, payload = self._next()
+            if kind == "rows":
+                yield payload
+
+    def wait(self) -> None:
+        """Until every de-identified copy is written (AISError if a process failed)."""
+        while self.marks["done"] < WORKERS:
+            self._next()
+        self.close()
+
+    def close(self) -> None:
+        """Stop the processes if still running (an import that failed) and reap them."""
+        for proc in self.procs:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
+        self.q.close()
+
+
+def _parallel() -> bool:
+    """Forking is safe (Linux, outside Slicer) and there are two cores."""
     import sys
-    from concurrent.futures import ProcessPoolExecutor
 
-    if not sys.platform.startswith("linux") or "slicer" in sys.modules or (os.cpu_count() or 1) < 2:
-        return None
-    return ProcessPoolExecutor(max_workers=WORKERS, mp_context=mp.get_context("fork"))
+    return sys.platform.startswith("linux") and "slicer" not in sys.modules and (os.cpu_count() or 1) >= 2
 
 
 def scan_folder(folder: Path, workdir: Path, progress: ProgressCallback = null_progress,
-                deid: Any = None, deid_dir: Optional[Path] = None) -> ScanResult:
+                deid: Any = None, deid_dir: Optional[Path] = None, defer_copies: bool = False) -> ScanResult:
     """Read every file below ``folder``; group the valid DICOM images by SeriesInstanceUID.
 
     Plain DICOM files are hard-linked (or copied) and gzip files decompressed into
     ``workdir`` so each series can later be handed to dcm2niix on its own. Each file is parsed
     once, by :data:`WORKERS` processes for larger folders; the header (without pixel data) is
     kept for classification, and with ``deid`` the de-identified copy is written from that same
-    parse into ``deid_dir`` (:attr:`DicomFile.deidentified`).
+    parse into ``deid_dir`` (:attr:`DicomFile.deidentified`). With ``defer_copies`` the
+    processes write those copies after every file has been read, while the caller goes on: it
+    must call :meth:`ScanResult.wait_copies` before using them and :meth:`ScanResult.close`.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -319,23 +423,24 @@ def scan_folder(folder: Path, workdir: Path, progress: ProgressCallback = null_p
     import pydicom.dataset  # noqa: F401
 
     from . import rawscan  # noqa: F401  (imported before forking: workers inherit pydicom and the rules)
-    pool = _pool() if len(chunks) > 1 else None
     rows: list[tuple] = []
-    try:
-        if pool is None:
-            for n, chunk in enumerate(chunks):
-                progress(n / max(1, len(chunks)), f"reading {chunk[0][1].name} ({chunk[0][0] + 1}/{len(files)})")
-                rows += _read_chunk(chunk, workdir, deid, deid_dir)
-        else:
-            from concurrent.futures import as_completed
-
-            futures = [pool.submit(_read_chunk, chunk, workdir, deid, deid_dir) for chunk in chunks]
-            for n, fut in enumerate(as_completed(futures)):
+    if len(chunks) > 1 and _parallel():
+        workers = _Workers(chunks, workdir, deid, deid_dir)
+        try:
+            for n, chunk_rows in enumerate(workers.rows()):
                 progress(n / len(chunks), f"reading files ({min(len(files), (n + 1) * CHUNK)}/{len(files)})")
-                rows += fut.result()
-    finally:
-        if pool is not None:
-            pool.shutdown()
+                rows += chunk_rows
+            if defer_copies:
+                result.pending = workers
+            else:
+                workers.wait()
+        finally:
+            if result.pending is None:
+                workers.close()
+    else:
+        for n, chunk in enumerate(chunks):
+            progress(n / max(1, len(chunks)), f"reading {chunk[0][1].name} ({chunk[0][0] + 1}/{len(files)})")
+            rows += [_read_one(i, src, workdir, deid, deid_dir) for i, src in chunk]
     from .rawscan import series_uid
 
     for _i, src, plain, header, problem, out in sorted(rows, key=lambda r: r[0]):

@@ -47,6 +47,8 @@ class FociSeeds:
     mean_adc_ratio: np.ndarray
     min_adc_ratio: np.ndarray
     peak_z: np.ndarray
+    flat: Optional[np.ndarray] = None  # flat indices of the seed voxels (None: use ``labels``)
+    lab: Optional[np.ndarray] = None  # their labels
 
 
 class BlockMap:
@@ -64,6 +66,28 @@ class BlockMap:
         idx = np.asarray(ijk, dtype=np.int64) // np.asarray(self.factors, dtype=np.int64)
         return self.coarse[idx[:, 0], idx[:, 1], idx[:, 2]]
 
+    def at_block(self, block: np.ndarray) -> np.ndarray:
+        """Values at flat block indices (see :func:`block_index`)."""
+        return self.coarse.reshape(-1)[block]
+
+
+def block_index(flat: np.ndarray, shape: tuple[int, ...], factors: list[int]) -> np.ndarray:
+    """Flat index on the block grid (blocks of ``factors`` voxels) of the voxels at flat indices ``flat``.
+
+    One division of the flat indices by the row length and lookups in small per-row / per-column
+    tables, instead of (n × 3) coordinate arrays or a whole-grid index map.
+    """
+    coarse = [-(-n // k) for n, k in zip(shape, factors)]
+    dtype = np.int32 if int(np.prod(coarse)) < 2**31 else np.int64
+    nx, ny, nz = shape
+    rows = np.arange(nx * ny)
+    row_table = ((rows // ny // factors[0]) * (coarse[1] * coarse[2]) + (rows % ny // factors[1]) * coarse[2])
+    col_table = np.arange(nz) // factors[2]
+    row, col = np.divmod(flat, nz)
+    out = row_table.astype(dtype)[row]
+    out += col_table.astype(dtype)[col]
+    return out
+
 
 class TissueBlocks:
     """The tissue voxels of a grid and the block of about :data:`LEVEL_BLOCK_MM` each lies in.
@@ -79,8 +103,7 @@ class TissueBlocks:
         self.factors = [max(1, int(round(LEVEL_BLOCK_MM / s))) for s in self.spacing]
         self.coarse_shape = tuple(-(-n // k) for n, k in zip(shape, self.factors))
         self.flat = np.flatnonzero(tissue)
-        ijk = np.unravel_index(self.flat, shape)
-        self.block = np.ravel_multi_index(tuple(a // k for a, k in zip(ijk, self.factors)), self.coarse_shape)
+        self.block = block_index(self.flat, shape, self.factors)
         self.count = np.bincount(self.block, minlength=int(np.prod(self.coarse_shape))).astype(np.float64)
         self._weights: dict[float, np.ndarray] = {}
 
@@ -135,10 +158,12 @@ def local_spread(contrast: np.ndarray, tissue: np.ndarray, spacing: Any, sigma_m
 
 
 def find_seeds(shape: tuple[int, int, int], brain: np.ndarray, contrast: np.ndarray, adc_ratio: np.ndarray,
-               voxel_mm3: float, seed_ratio: float, seed_adc_ratio: float, spread: BlockMap) -> FociSeeds:
+               voxel_mm3: float, seed_ratio: float, seed_adc_ratio: float, spread: BlockMap,
+               brain_block: Optional[np.ndarray] = None) -> FociSeeds:
     """26-connected seed regions and their statistics (computed on the seed voxels only).
 
-    ``brain``: flat indices of the brain voxels; ``contrast`` and ``adc_ratio``: their values there.
+    ``brain``: flat indices of the brain voxels; ``contrast`` and ``adc_ratio``: their values there;
+    ``brain_block``: optionally their block indices on ``spread``'s grid (:func:`block_index`).
     """
     from scipy import ndimage as ndi
 
@@ -156,7 +181,7 @@ def find_seeds(shape: tuple[int, int, int], brain: np.ndarray, contrast: np.ndar
     labels = np.zeros(shape, dtype=np.int32)
     labels[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = lab_box
     lab = lab_box[local[:, 0], local[:, 1], local[:, 2]]
-    z = (con_seed - np.float32(1.0)) / spread.at(ijk)
+    z = (con_seed - np.float32(1.0)) / (spread.at(ijk) if brain_block is None else spread.at_block(brain_block[on]))
     order = np.argsort(lab, kind="stable")
     starts = np.flatnonzero(np.r_[True, lab[order][1:] != lab[order][:-1]])
     counts = np.bincount(lab, minlength=n + 1)[1:]
@@ -164,7 +189,7 @@ def find_seeds(shape: tuple[int, int, int], brain: np.ndarray, contrast: np.ndar
                      np.maximum.reduceat(con_seed[order], starts).astype(float),
                      np.bincount(lab, weights=adc.astype(float), minlength=n + 1)[1:] / counts,
                      np.minimum.reduceat(adc[order], starts).astype(float),
-                     np.maximum.reduceat(z[order], starts).astype(float))
+                     np.maximum.reduceat(z[order], starts).astype(float), flat, lab)
 
 
 class FociCache:
@@ -178,6 +203,7 @@ class FociCache:
         self.ctx = ctx
         self.brain = brain
         self._brain_flat: Optional[np.ndarray] = None
+        self._brain_block: Optional[np.ndarray] = None
         self._blocks: Optional[TissueBlocks] = None
         self._level: dict[float, BlockMap] = {}
         self._spread: dict[tuple[float, float], BlockMap] = {}
@@ -204,6 +230,11 @@ class FociCache:
         """Local DWI contrast at voxels (``ijk`` n × 3, ``flat`` their flat indices)."""
         return (self.ctx.dwi.reshape(-1)[flat] / np.maximum(self.level(p).at(ijk), np.float32(1e-6))).astype(np.float32)
 
+    def _contrast_blocks(self, p: Any, flat: np.ndarray, block: np.ndarray) -> np.ndarray:
+        """:meth:`contrast_at` from flat voxel and block indices (no coordinate arrays)."""
+        return (self.ctx.dwi.reshape(-1)[flat] / np.maximum(self.level(p).at_block(block),
+                                                            np.float32(1e-6))).astype(np.float32)
+
     def contrast(self, p: Any) -> np.ndarray:
         """The full local DWI contrast map (for display and tests; the detector uses :meth:`contrast_at`)."""
         return (self.ctx.dwi / np.maximum(self.level(p).full(), np.float32(1e-6))).astype(np.float32)
@@ -212,8 +243,7 @@ class FociCache:
         key = (p.foci_background_mm, p.foci_noise_mm)
         if key not in self._spread:
             b = self.blocks(p)
-            ijk = np.stack(np.unravel_index(b.flat, b.shape), axis=1)
-            self._spread[key] = spread_from_deviations(b, self.contrast_at(p, ijk, b.flat), p.foci_noise_mm)
+            self._spread[key] = spread_from_deviations(b, self._contrast_blocks(p, b.flat, b.block), p.foci_noise_mm)
         return self._spread[key]
 
     def zscore(self, p: Any, ijk: np.ndarray, flat: np.ndarray) -> np.ndarray:
@@ -226,11 +256,12 @@ class FociCache:
         if key not in self._seeds:
             if self._brain_flat is None:
                 self._brain_flat = np.flatnonzero(self.brain)
-            bf = self._brain_flat
-            con = self.contrast_at(p, np.stack(np.unravel_index(bf, self.brain.shape), axis=1), bf)
+                self._brain_block = block_index(self._brain_flat, self.brain.shape, self.blocks(p).factors)
+            bf, bb = self._brain_flat, self._brain_block
+            con = self._contrast_blocks(p, bf, bb)
             adc = self.ctx.adc.reshape(-1)[bf] / np.float32(self.ctx.parenchyma_adc_median)
             self._seeds[key] = find_seeds(self.brain.shape, bf, con, adc, self.ctx.reference.voxel_volume_mm3,
-                                          p.foci_seed_ratio, p.foci_seed_adc_ratio, self.spread(p))
+                                          p.foci_seed_ratio, p.foci_seed_adc_ratio, self.spread(p), bb)
         return self._seeds[key]
 
     def mask(self, p: Any) -> np.ndarray:
@@ -246,5 +277,10 @@ class FociCache:
                 & (s.mean_adc_ratio <= p.foci_adc_ratio) & (s.min_adc_ratio <= p.foci_adc_min_ratio)
                 & (s.volume_mm3 >= p.foci_min_volume_mm3 - 1e-9) & (s.volume_mm3 <= p.foci_max_volume_mm3 + 1e-9))
         table = np.concatenate([[False], keep])
-        self._mask_key, self._mask = key, table[s.labels]
+        if s.flat is None:
+            mask = table[s.labels]
+        else:
+            mask = np.zeros(self.brain.shape, dtype=bool)
+            mask.reshape(-1)[s.flat[table[s.lab]]] = True
+        self._mask_key, self._mask = key, mask
         return self._mask

@@ -97,12 +97,12 @@ class TissueBlocks:
     cost does not grow with the resolution of the smoothing, and nothing touches the whole grid.
     """
 
-    def __init__(self, tissue: np.ndarray, spacing: Any) -> None:
+    def __init__(self, tissue: np.ndarray, spacing: Any, flat: Optional[np.ndarray] = None) -> None:
         shape = tissue.shape
         self.shape, self.spacing = shape, tuple(float(s) for s in spacing)
         self.factors = [max(1, int(round(LEVEL_BLOCK_MM / s))) for s in self.spacing]
         self.coarse_shape = tuple(-(-n // k) for n, k in zip(shape, self.factors))
-        self.flat = np.flatnonzero(tissue)
+        self.flat = np.flatnonzero(tissue) if flat is None else flat  # (``flat``: np.flatnonzero(tissue), given)
         self.block = block_index(self.flat, shape, self.factors)
         self.count = np.bincount(self.block, minlength=int(np.prod(self.coarse_shape))).astype(np.float64)
         self._weights: dict[float, np.ndarray] = {}
@@ -214,8 +214,12 @@ class FociCache:
     def blocks(self, p: Any) -> TissueBlocks:
         # (parenchyma range: the context's, fixed per case)
         if self._blocks is None:
-            tissue = self.brain & (self.ctx.adc >= p.parenchyma_adc_min) & (self.ctx.adc < p.parenchyma_adc_max)
-            self._blocks = TissueBlocks(tissue, self.ctx.reference.spacing)
+            flat = getattr(self.ctx, "tissue_flat", None)
+            if self.brain is self.ctx.brain and flat is not None:  # the context's parenchyma voxels
+                self._blocks = TissueBlocks(self.brain, self.ctx.reference.spacing, flat)
+            else:
+                tissue = self.brain & (self.ctx.adc >= p.parenchyma_adc_min) & (self.ctx.adc < p.parenchyma_adc_max)
+                self._blocks = TissueBlocks(tissue, self.ctx.reference.spacing)
         return self._blocks
 
     def level(self, p: Any) -> BlockMap:

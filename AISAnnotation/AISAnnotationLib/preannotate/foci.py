@@ -83,7 +83,9 @@ def block_index(flat: np.ndarray, shape: tuple[int, ...], factors: list[int]) ->
     rows = np.arange(nx * ny)
     row_table = ((rows // ny // factors[0]) * (coarse[1] * coarse[2]) + (rows % ny // factors[1]) * coarse[2])
     col_table = np.arange(nz) // factors[2]
-    row, col = np.divmod(flat, nz)
+    f = flat.astype(np.int32) if flat.size and nx * ny * nz < 2**31 else flat  # int32 division: several × faster
+    row = f // f.dtype.type(nz)
+    col = f - row * f.dtype.type(nz)
     out = row_table.astype(dtype)[row]
     out += col_table.astype(dtype)[col]
     return out

@@ -41,7 +41,7 @@ MIN_SPREAD = 0.05
 
 @dataclass
 class FociSeeds:
-    labels: np.ndarray  # int32 [i, j, k], 0 = not a seed
+    _labels: Optional[np.ndarray]  # int32 [i, j, k], 0 = not a seed (None: built from flat, lab, shape on demand)
     volume_mm3: np.ndarray  # per label 1..n at index label − 1
     peak_ratio: np.ndarray
     mean_adc_ratio: np.ndarray
@@ -49,6 +49,15 @@ class FociSeeds:
     peak_z: np.ndarray
     flat: Optional[np.ndarray] = None  # flat indices of the seed voxels (None: use ``labels``)
     lab: Optional[np.ndarray] = None  # their labels
+    shape: tuple = ()  # the grid (with flat and lab, enough for :attr:`labels`)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """int32 [i, j, k] label map, 0 = not a seed (built once, on first use)."""
+        if self._labels is None:
+            self._labels = np.zeros(self.shape, dtype=np.int32)
+            self._labels.reshape(-1)[self.flat] = self.lab
+        return self._labels
 
 
 class BlockMap:
@@ -180,18 +189,17 @@ def find_seeds(shape: tuple[int, int, int], brain: np.ndarray, contrast: np.ndar
     local = ijk - lo
     box[local[:, 0], local[:, 1], local[:, 2]] = True
     lab_box, n = ndi.label(box, structure=np.ones((3, 3, 3), bool))
-    labels = np.zeros(shape, dtype=np.int32)
-    labels[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = lab_box
     lab = lab_box[local[:, 0], local[:, 1], local[:, 2]]
     z = (con_seed - np.float32(1.0)) / (spread.at(ijk) if brain_block is None else spread.at_block(brain_block[on]))
     order = np.argsort(lab, kind="stable")
     starts = np.flatnonzero(np.r_[True, lab[order][1:] != lab[order][:-1]])
     counts = np.bincount(lab, minlength=n + 1)[1:]
-    return FociSeeds(labels, counts * voxel_mm3,
+    return FociSeeds(None, counts * voxel_mm3,
                      np.maximum.reduceat(con_seed[order], starts).astype(float),
                      np.bincount(lab, weights=adc.astype(float), minlength=n + 1)[1:] / counts,
                      np.minimum.reduceat(adc[order], starts).astype(float),
-                     np.maximum.reduceat(z[order], starts).astype(float), flat, lab)
+                     np.maximum.reduceat(z[order], starts).astype(float), flat, lab,
+                     tuple(shape))
 
 
 class FociCache:
@@ -263,10 +271,11 @@ class FociCache:
             if self._brain_flat is None:
                 self._brain_flat = np.flatnonzero(self.brain)
                 self._brain_block = block_index(self._brain_flat, self.brain.shape, self.blocks(p).factors)
-            bf, bb = self._brain_flat, self._brain_block
+            adc = self.ctx.adc.reshape(-1)[self._brain_flat] / np.float32(self.ctx.parenchyma_adc_median)
+            low = np.flatnonzero(adc <= np.float32(p.foci_seed_adc_ratio))  # the contrast only where a seed can be
+            bf, bb = self._brain_flat[low], self._brain_block[low]
             con = self._contrast_blocks(p, bf, bb)
-            adc = self.ctx.adc.reshape(-1)[bf] / np.float32(self.ctx.parenchyma_adc_median)
-            self._seeds[key] = find_seeds(self.brain.shape, bf, con, adc, self.ctx.reference.voxel_volume_mm3,
+            self._seeds[key] = find_seeds(self.brain.shape, bf, con, adc[low], self.ctx.reference.voxel_volume_mm3,
                                           p.foci_seed_ratio, p.foci_seed_adc_ratio, self.spread(p), bb)
         return self._seeds[key]
 

@@ -74,15 +74,17 @@ class PreannotationContext:
         self.brain_erode_mm = p.brain_erode_mm
         self.parenchyma_range = (p.parenchyma_adc_min, p.parenchyma_adc_max)
         tissue = brain & (self.adc >= p.parenchyma_adc_min) & (self.adc < p.parenchyma_adc_max)
-        if tissue.sum() < 100:
+        #: flat indices of the normal-parenchyma voxels (C order, as boolean indexing)
+        self.tissue_flat = np.flatnonzero(tissue)
+        if self.tissue_flat.size < 100:
             raise InputError(
-                f"{dwi.path or 'DWI'}: only {int(tissue.sum())} brain voxels with ADC in "
+                f"{dwi.path or 'DWI'}: only {int(self.tissue_flat.size)} brain voxels with ADC in "
                 f"[{p.parenchyma_adc_min:g}, {p.parenchyma_adc_max:g}) ×10⁻⁶ mm²/s; is the ADC unit right?")
-        self.parenchyma_dwi_median = float(np.median(self.dwi[tissue]))
+        self.parenchyma_dwi_median = float(np.median(self.dwi.reshape(-1)[self.tissue_flat]))
         if not self.parenchyma_dwi_median > 0:
             raise InputError(f"{dwi.path or 'DWI'}: median DWI of normal parenchyma is not positive")
         self.ratio = self.dwi / np.float32(self.parenchyma_dwi_median)
-        self.parenchyma_adc_median = float(np.median(self.adc[tissue]))
+        self.parenchyma_adc_median = float(np.median(self.adc.reshape(-1)[self.tissue_flat]))
         fb = brain if foci_brain is None else np.asarray(foci_brain, dtype=bool)
         if fb.shape != brain.shape:
             raise InputError(f"foci brain mask shape {fb.shape} differs from the DWI grid {dwi.shape3}")

@@ -41,12 +41,23 @@ MIN_SPREAD = 0.05
 
 @dataclass
 class FociSeeds:
-    labels: np.ndarray  # int32 [i, j, k], 0 = not a seed
+    _labels: Optional[np.ndarray]  # int32 [i, j, k], 0 = not a seed (None: built from flat, lab, shape on demand)
     volume_mm3: np.ndarray  # per label 1..n at index label − 1
     peak_ratio: np.ndarray
     mean_adc_ratio: np.ndarray
     min_adc_ratio: np.ndarray
     peak_z: np.ndarray
+    flat: Optional[np.ndarray] = None  # flat indices of the seed voxels (None: use ``labels``)
+    lab: Optional[np.ndarray] = None  # their labels
+    shape: tuple = ()  # the grid (with flat and lab, enough for :attr:`labels`)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """int32 [i, j, k] label map, 0 = not a seed (built once, on first use)."""
+        if self._labels is None:
+            self._labels = np.zeros(self.shape, dtype=np.int32)
+            self._labels.reshape(-1)[self.flat] = self.lab
+        return self._labels
 
 
 class BlockMap:
@@ -64,6 +75,30 @@ class BlockMap:
         idx = np.asarray(ijk, dtype=np.int64) // np.asarray(self.factors, dtype=np.int64)
         return self.coarse[idx[:, 0], idx[:, 1], idx[:, 2]]
 
+    def at_block(self, block: np.ndarray) -> np.ndarray:
+        """Values at flat block indices (see :func:`block_index`)."""
+        return self.coarse.reshape(-1)[block]
+
+
+def block_index(flat: np.ndarray, shape: tuple[int, ...], factors: list[int]) -> np.ndarray:
+    """Flat index on the block grid (blocks of ``factors`` voxels) of the voxels at flat indices ``flat``.
+
+    One division of the flat indices by the row length and lookups in small per-row / per-column
+    tables, instead of (n × 3) coordinate arrays or a whole-grid index map.
+    """
+    coarse = [-(-n // k) for n, k in zip(shape, factors)]
+    dtype = np.int32 if int(np.prod(coarse)) < 2**31 else np.int64
+    nx, ny, nz = shape
+    rows = np.arange(nx * ny)
+    row_table = ((rows // ny // factors[0]) * (coarse[1] * coarse[2]) + (rows % ny // factors[1]) * coarse[2])
+    col_table = np.arange(nz) // factors[2]
+    f = flat.astype(np.int32) if flat.size and nx * ny * nz < 2**31 else flat  # int32 division: several × faster
+    row = f // f.dtype.type(nz)
+    col = f - row * f.dtype.type(nz)
+    out = row_table.astype(dtype)[row]
+    out += col_table.astype(dtype)[col]
+    return out
+
 
 class TissueBlocks:
     """The tissue voxels of a grid and the block of about :data:`LEVEL_BLOCK_MM` each lies in.
@@ -73,14 +108,13 @@ class TissueBlocks:
     cost does not grow with the resolution of the smoothing, and nothing touches the whole grid.
     """
 
-    def __init__(self, tissue: np.ndarray, spacing: Any) -> None:
+    def __init__(self, tissue: np.ndarray, spacing: Any, flat: Optional[np.ndarray] = None) -> None:
         shape = tissue.shape
         self.shape, self.spacing = shape, tuple(float(s) for s in spacing)
         self.factors = [max(1, int(round(LEVEL_BLOCK_MM / s))) for s in self.spacing]
         self.coarse_shape = tuple(-(-n // k) for n, k in zip(shape, self.factors))
-        self.flat = np.flatnonzero(tissue)
-        ijk = np.unravel_index(self.flat, shape)
-        self.block = np.ravel_multi_index(tuple(a // k for a, k in zip(ijk, self.factors)), self.coarse_shape)
+        self.flat = np.flatnonzero(tissue) if flat is None else flat  # (``flat``: np.flatnonzero(tissue), given)
+        self.block = block_index(self.flat, shape, self.factors)
         self.count = np.bincount(self.block, minlength=int(np.prod(self.coarse_shape))).astype(np.float64)
         self._weights: dict[float, np.ndarray] = {}
 
@@ -135,10 +169,12 @@ def local_spread(contrast: np.ndarray, tissue: np.ndarray, spacing: Any, sigma_m
 
 
 def find_seeds(shape: tuple[int, int, int], brain: np.ndarray, contrast: np.ndarray, adc_ratio: np.ndarray,
-               voxel_mm3: float, seed_ratio: float, seed_adc_ratio: float, spread: BlockMap) -> FociSeeds:
+               voxel_mm3: float, seed_ratio: float, seed_adc_ratio: float, spread: BlockMap,
+               brain_block: Optional[np.ndarray] = None) -> FociSeeds:
     """26-connected seed regions and their statistics (computed on the seed voxels only).
 
-    ``brain``: flat indices of the brain voxels; ``contrast`` and ``adc_ratio``: their values there.
+    ``brain``: flat indices of the brain voxels; ``contrast`` and ``adc_ratio``: their values there;
+    ``brain_block``: optionally their block indices on ``spread``'s grid (:func:`block_index`).
     """
     from scipy import ndimage as ndi
 
@@ -153,18 +189,17 @@ def find_seeds(shape: tuple[int, int, int], brain: np.ndarray, contrast: np.ndar
     local = ijk - lo
     box[local[:, 0], local[:, 1], local[:, 2]] = True
     lab_box, n = ndi.label(box, structure=np.ones((3, 3, 3), bool))
-    labels = np.zeros(shape, dtype=np.int32)
-    labels[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = lab_box
     lab = lab_box[local[:, 0], local[:, 1], local[:, 2]]
-    z = (con_seed - np.float32(1.0)) / spread.at(ijk)
+    z = (con_seed - np.float32(1.0)) / (spread.at(ijk) if brain_block is None else spread.at_block(brain_block[on]))
     order = np.argsort(lab, kind="stable")
     starts = np.flatnonzero(np.r_[True, lab[order][1:] != lab[order][:-1]])
     counts = np.bincount(lab, minlength=n + 1)[1:]
-    return FociSeeds(labels, counts * voxel_mm3,
+    return FociSeeds(None, counts * voxel_mm3,
                      np.maximum.reduceat(con_seed[order], starts).astype(float),
                      np.bincount(lab, weights=adc.astype(float), minlength=n + 1)[1:] / counts,
                      np.minimum.reduceat(adc[order], starts).astype(float),
-                     np.maximum.reduceat(z[order], starts).astype(float))
+                     np.maximum.reduceat(z[order], starts).astype(float), flat, lab,
+                     tuple(shape))
 
 
 class FociCache:
@@ -178,6 +213,7 @@ class FociCache:
         self.ctx = ctx
         self.brain = brain
         self._brain_flat: Optional[np.ndarray] = None
+        self._brain_block: Optional[np.ndarray] = None
         self._blocks: Optional[TissueBlocks] = None
         self._level: dict[float, BlockMap] = {}
         self._spread: dict[tuple[float, float], BlockMap] = {}
@@ -188,8 +224,12 @@ class FociCache:
     def blocks(self, p: Any) -> TissueBlocks:
         # (parenchyma range: the context's, fixed per case)
         if self._blocks is None:
-            tissue = self.brain & (self.ctx.adc >= p.parenchyma_adc_min) & (self.ctx.adc < p.parenchyma_adc_max)
-            self._blocks = TissueBlocks(tissue, self.ctx.reference.spacing)
+            flat = getattr(self.ctx, "tissue_flat", None)
+            if self.brain is self.ctx.brain and flat is not None:  # the context's parenchyma voxels
+                self._blocks = TissueBlocks(self.brain, self.ctx.reference.spacing, flat)
+            else:
+                tissue = self.brain & (self.ctx.adc >= p.parenchyma_adc_min) & (self.ctx.adc < p.parenchyma_adc_max)
+                self._blocks = TissueBlocks(tissue, self.ctx.reference.spacing)
         return self._blocks
 
     def level(self, p: Any) -> BlockMap:
@@ -204,6 +244,11 @@ class FociCache:
         """Local DWI contrast at voxels (``ijk`` n × 3, ``flat`` their flat indices)."""
         return (self.ctx.dwi.reshape(-1)[flat] / np.maximum(self.level(p).at(ijk), np.float32(1e-6))).astype(np.float32)
 
+    def _contrast_blocks(self, p: Any, flat: np.ndarray, block: np.ndarray) -> np.ndarray:
+        """:meth:`contrast_at` from flat voxel and block indices (no coordinate arrays)."""
+        return (self.ctx.dwi.reshape(-1)[flat] / np.maximum(self.level(p).at_block(block),
+                                                            np.float32(1e-6))).astype(np.float32)
+
     def contrast(self, p: Any) -> np.ndarray:
         """The full local DWI contrast map (for display and tests; the detector uses :meth:`contrast_at`)."""
         return (self.ctx.dwi / np.maximum(self.level(p).full(), np.float32(1e-6))).astype(np.float32)
@@ -212,8 +257,7 @@ class FociCache:
         key = (p.foci_background_mm, p.foci_noise_mm)
         if key not in self._spread:
             b = self.blocks(p)
-            ijk = np.stack(np.unravel_index(b.flat, b.shape), axis=1)
-            self._spread[key] = spread_from_deviations(b, self.contrast_at(p, ijk, b.flat), p.foci_noise_mm)
+            self._spread[key] = spread_from_deviations(b, self._contrast_blocks(p, b.flat, b.block), p.foci_noise_mm)
         return self._spread[key]
 
     def zscore(self, p: Any, ijk: np.ndarray, flat: np.ndarray) -> np.ndarray:
@@ -226,11 +270,13 @@ class FociCache:
         if key not in self._seeds:
             if self._brain_flat is None:
                 self._brain_flat = np.flatnonzero(self.brain)
-            bf = self._brain_flat
-            con = self.contrast_at(p, np.stack(np.unravel_index(bf, self.brain.shape), axis=1), bf)
-            adc = self.ctx.adc.reshape(-1)[bf] / np.float32(self.ctx.parenchyma_adc_median)
-            self._seeds[key] = find_seeds(self.brain.shape, bf, con, adc, self.ctx.reference.voxel_volume_mm3,
-                                          p.foci_seed_ratio, p.foci_seed_adc_ratio, self.spread(p))
+                self._brain_block = block_index(self._brain_flat, self.brain.shape, self.blocks(p).factors)
+            adc = self.ctx.adc.reshape(-1)[self._brain_flat] / np.float32(self.ctx.parenchyma_adc_median)
+            low = np.flatnonzero(adc <= np.float32(p.foci_seed_adc_ratio))  # the contrast only where a seed can be
+            bf, bb = self._brain_flat[low], self._brain_block[low]
+            con = self._contrast_blocks(p, bf, bb)
+            self._seeds[key] = find_seeds(self.brain.shape, bf, con, adc[low], self.ctx.reference.voxel_volume_mm3,
+                                          p.foci_seed_ratio, p.foci_seed_adc_ratio, self.spread(p), bb)
         return self._seeds[key]
 
     def mask(self, p: Any) -> np.ndarray:
@@ -246,5 +292,10 @@ class FociCache:
                 & (s.mean_adc_ratio <= p.foci_adc_ratio) & (s.min_adc_ratio <= p.foci_adc_min_ratio)
                 & (s.volume_mm3 >= p.foci_min_volume_mm3 - 1e-9) & (s.volume_mm3 <= p.foci_max_volume_mm3 + 1e-9))
         table = np.concatenate([[False], keep])
-        self._mask_key, self._mask = key, table[s.labels]
+        if s.flat is None:
+            mask = table[s.labels]
+        else:
+            mask = np.zeros(self.brain.shape, dtype=bool)
+            mask.reshape(-1)[s.flat[table[s.lab]]] = True
+        self._mask_key, self._mask = key, mask
         return self._mask

@@ -21,15 +21,17 @@ _OFFSETS13 = _OFFSETS26[13:]  # one of each ± pair
 class _Lookup:
     """Flat index → position in a sorted voxel set (−1 elsewhere), for O(1) neighbour tests.
 
-    A dense int32 table over the grid (4 bytes/voxel), built once per cached voxel set.
+    A dense int32 table over the grid (4 bytes/voxel), built once per cached voxel set. It holds
+    position + 1 (0 elsewhere), so it starts as zero pages (no whole-grid fill) and only the pages
+    around the set are ever touched.
     """
 
     def __init__(self, flat: np.ndarray, shape: tuple[int, int, int]) -> None:
         self.shape = shape
         self.dims = np.asarray(shape, dtype=np.int64)
         self.strides = np.array([shape[1] * shape[2], shape[2], 1], dtype=np.int64)
-        self.table = np.full(int(np.prod(shape)), -1, dtype=np.int32)
-        self.table[flat] = np.arange(flat.size, dtype=np.int32)
+        self.table = np.zeros(int(np.prod(shape)), dtype=np.int32)
+        self.table[flat] = np.arange(1, flat.size + 1, dtype=np.int32)
 
     def neighbours(self, ijk: np.ndarray, flat: np.ndarray, offsets: np.ndarray,
                    index: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
@@ -44,7 +46,7 @@ class _Lookup:
         f_in = flat[inner]
         for off in offsets:
             d = int(off @ self.strides)
-            q = self.table[f_in + d]
+            q = self.table[f_in + d] - 1
             if index is not None:
                 q = index[q]
             hit = q >= 0
@@ -54,7 +56,7 @@ class _Lookup:
                 nb = ijk[edge] + off
                 ok = np.all((nb >= 0) & (nb < self.dims), axis=1)
                 e = edge[ok]
-                q = self.table[flat[e] + d]
+                q = self.table[flat[e] + d] - 1
                 if index is not None:
                     q = index[q]
                 hit = q >= 0

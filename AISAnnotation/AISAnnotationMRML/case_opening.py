@@ -8,8 +8,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from AISAnnotationLib import bids, panels, raters
-from AISAnnotationLib import workflow as cases
+from AISAnnotationLib import bids, raters
 from AISAnnotationLib.dataset import split_case_id
 from AISAnnotationLib.errors import InputError
 from AISAnnotationLib.metrics import compare_masks
@@ -58,18 +57,7 @@ def case_queue(root: Any, rater_id: str, role: str, state_filter: str = "all cas
     ``root``: a dataset folder, or a Dataset object (a server login) that filters for its user."""
     if not isinstance(root, (str, Path)):
         return root.queue(state_filter, search)
-    root = _check_root(root)
-    who = raters.get_rater(root, rater_id)
-    rows = []
-    for full in cases.workflow_status(root):
-        st = cases.visible_status(full, who)  # annotators: blinded until final
-        rows.append({"case_id": st["case"], "state": st["state"],
-                     "annotators": [a["rater"] for a in full.annotators],
-                     "submitted": ", ".join(a["rater"] for a in st["annotators"]) or "-",
-                     "waiting_for": st["waiting_for"],
-                     "return_to": [r for d in full.decisions[-1:] if d["decision"] == "return"
-                                   for r in d.get("return_to", [])] if full.state == "returned" else []})
-    return panels.filter_queue(rows, rater_id, role, state_filter, search)
+    return _dataset(root, rater_id, role).queue(state_filter, search)  # the library's queue (one copy)
 
 
 def case_sequences(root: Any, case_id: str) -> list[str]:

@@ -81,3 +81,11 @@ def scene():
     s = slicer.vtkMRMLScene()
     yield s
     s.Clear(1)
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Step screenshots and app logs, kept after the run in Testing/artifacts/web (ignored by git)."""
+    out = Path(__file__).resolve().parent / "artifacts" / "web"
+    out.mkdir(parents=True, exist_ok=True)
+    return out

@@ -25,8 +25,6 @@ from aisweb import (  # noqa: F401  (browser: fixture)
     wait_view_change,
 )
 
-from aistest import REPO
-
 pytest.importorskip("trame_slicer")
 pytest.importorskip("playwright")
 
@@ -38,14 +36,6 @@ BRUSH_MM = 5.0
 def web_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh copy of the demo dataset with the demo raters (the tests submit into it)."""
     return demo_for_module(tmp_path_factory, "web")
-
-
-@pytest.fixture(scope="module")
-def artifacts() -> Path:
-    """Step screenshots and app logs, kept after the run in Testing/artifacts/web (ignored by git)."""
-    out = REPO / "Testing" / "artifacts" / "web"
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 def _wait_message(page, text: str) -> None:

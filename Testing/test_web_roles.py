@@ -25,8 +25,6 @@ from aisweb import (  # noqa: F401  (browser: fixture)
     wait_state,
 )
 
-from aistest import REPO
-
 pytest.importorskip("trame_slicer")
 pytest.importorskip("playwright")
 
@@ -61,13 +59,6 @@ def _setup(root: Path) -> None:
     assert brain[extra].all() and not (extra & ref).any()
     submit(root, "01", "01", "r01", case.reference.with_array(ref.astype(np.uint8)), case=case)
     submit(root, "01", "01", "r02", case.reference.with_array((ref | extra).astype(np.uint8)), case=case)
-
-
-@pytest.fixture(scope="module")
-def artifacts() -> Path:
-    out = REPO / "Testing" / "artifacts" / "web"
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 @pytest.fixture(scope="module")

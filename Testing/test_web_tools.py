@@ -24,19 +24,10 @@ from aisweb import (  # noqa: F401  (browser: fixture)
 )
 from aisweb_masks import Expect, view_xy_to_page
 
-from aistest import REPO
-
 pytest.importorskip("trame_slicer")
 pytest.importorskip("playwright")
 
 CASE, SUB = "sub-02_ses-01", "02"
-
-
-@pytest.fixture(scope="module")
-def artifacts() -> Path:
-    out = REPO / "Testing" / "artifacts" / "web"
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 @pytest.fixture(scope="module")

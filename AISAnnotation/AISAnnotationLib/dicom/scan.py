@@ -210,10 +210,7 @@ def _read_one(i: int, src: Path, workdir: Path, deid: Any, deid_dir: Optional[Pa
         return _read_one_pydicom(i, src, buf, gz, plain, deid, out)
     if problem:
         return i, src, None, None, problem, None
-    if gz:
-        plain.write_bytes(buf)
-    else:
-        _link_or_copy(src, plain)
+    _keep_plain(src, buf, gz, plain)
     if out is not None and later is not None:
         later.append((plain, copy_bytes, out))
     elif out is not None:
@@ -247,11 +244,15 @@ def _save_deidentified(ds: Any, deid: Any, out: Path) -> None:
         ds.save_as(str(out), write_like_original=False)
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
+def _keep_plain(src: Path, buf: bytes, gz: bool, plain: Path) -> None:
+    """The file as dcm2niix will read it: the decompressed bytes of a .gz, else a hard link (or copy)."""
+    if gz:
+        plain.write_bytes(buf)
+        return
     try:
-        os.link(src, dst)
+        os.link(src, plain)
     except OSError:
-        shutil.copyfile(src, dst)
+        shutil.copyfile(src, plain)
 
 
 def _read_one_pydicom(i: int, src: Path, buf: bytes, gz: bool, plain: Path, deid: Any,
@@ -279,10 +280,7 @@ def _read_one_pydicom(i: int, src: Path, buf: bytes, gz: bool, plain: Path, deid
         problem = "no SeriesInstanceUID"
     if problem:
         return i, src, None, None, problem, None
-    if gz:
-        plain.write_bytes(buf)
-    else:
-        _link_or_copy(src, plain)
+    _keep_plain(src, buf, gz, plain)
     pixels = ds[_PIXEL_DATA]
     del ds[_PIXEL_DATA]
     header = _detached(ds) if deid is not None else ds

@@ -164,3 +164,37 @@ def test_confidence_cut_spares_regions_larger_than_a_focus():
     p = p.replace(core_mean_dwi_ratio=2.1)
     r = PreannotationContext(a, d, brain, p).compute(p)
     assert r.candidates == [] and not r.mask.any()
+
+
+@pytest.mark.parametrize("dwi, low_voxel_adc, share_cut, listed", [
+    (250.0, None, 0.2, False),   # share 0.16 / ln 2.5 = 0.175: T2-bright, barely restricted → not listed
+    (200.0, None, 0.2, True),    # share 0.16 / ln 2.0 = 0.231
+    (250.0, 620.0, 0.2, True),   # one voxel at 620 / 800 = 0.775 ≤ 0.78 of the local parenchyma ADC
+    (250.0, None, 0.0, True),    # the veto off
+])
+def test_t2_driven_brightness_is_not_listed_r2(dwi, low_voxel_adc, share_cut, listed):
+    # consensus R2: DWI-bright with ADC not (clearly) low is shine-through; here ADC 640 = 0.8 × the
+    # parenchyma's 800, so reduced diffusion explains 1e-3 × (800 − 640) = 0.16 of the log DWI contrast
+    p = P.replace(foci_peak_ratio=1.2, foci_adc_ratio=0.85, foci_adc_min_ratio=0.85, foci_min_volume_mm3=8.0,
+                  shine_restriction_share=share_cut, shine_restricted_adc_ratio=0.78)
+    a, d, brain = synthetic()
+    a.array[20:24, 20, 10], d.array[20:24, 20, 10] = 640.0, dwi
+    if low_voxel_adc is not None:
+        a.array[20, 20, 10] = low_voxel_adc
+    r = PreannotationContext(a, d, brain, p).compute(p)
+    assert len(r.candidates) == int(listed) and not r.mask.any()
+    if listed and low_voxel_adc is None:
+        c = r.candidates[0]
+        assert c.restriction_share == pytest.approx(0.16 / np.log(dwi / 100.0), rel=2e-3)  # float32 contrast
+        assert r.to_dict()["candidates"][0]["restriction_share"] == pytest.approx(c.restriction_share, abs=1e-3)
+
+
+def test_painted_core_is_never_vetoed_as_t2_driven():
+    # ADC 600 < 620 (the consensus's initial lesion, R17) with DWI 4 × the parenchyma: reduced diffusion
+    # explains only 0.2 / ln 4 = 0.14 of the contrast, yet the core stays painted and listed
+    a, d, brain = synthetic()
+    a.array[10:13, 10:13, 8:10], d.array[10:13, 10:13, 8:10] = 600.0, 400.0
+    p = P.replace(shine_restriction_share=0.2, shine_restricted_adc_ratio=0.4)
+    r = PreannotationContext(a, d, brain, p).compute(p)
+    assert [c.voxels for c in r.candidates] == [18] and int(r.mask.sum()) == 18
+    assert r.candidates[0].restriction_share < 0.2

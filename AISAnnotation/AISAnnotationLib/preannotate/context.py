@@ -42,7 +42,7 @@ import numpy as np
 from ..errors import InputError
 from ..image import Image
 from .confidence import renumber, score_candidates
-from .foci import FociCache
+from .foci import FociCache, t2_driven
 from .params import PreannotationParameters
 from .result import PreannotationResult
 from .sparse import _OFFSETS26, _describe_sparse, _keep_big, _Lookup, _VoxelSet, sparse_components
@@ -248,10 +248,9 @@ class PreannotationContext:
         flat = np.ravel_multi_index(tuple(ijk.T), shape)
         found = _describe_sparse(labels, n, ijk, self.adc.reshape(-1)[flat], self.ratio.reshape(-1)[flat],
                                  self.reference, keep_labels=True)
-        peak_z = np.full(n + 1, -np.inf)
-        np.maximum.at(peak_z, labels, self.foci.zscore(p, ijk, flat).astype(float))
+        peak_z, share, low_adc = self.foci.region_scores(p, labels, n, ijk, flat)
         for c, k in found:
-            c.peak_z = float(peak_z[k])
+            c.peak_z, c.restriction_share = float(peak_z[k]), float(share[k])
         score_candidates([c for c, _ in found])
         from_core = np.zeros(n + 1, dtype=bool)
         from_core[lab[core]] = True
@@ -261,10 +260,11 @@ class PreannotationContext:
         for c, k in found:
             c.chronic = c.mean_adc >= p.chronic_adc_ratio * self.parenchyma_adc_median
             c.in_mask = bool(from_core[k]) and not c.chronic
+            vetoed = not c.in_mask and t2_driven(c.restriction_share, low_adc[k], p)  # listed foci only (R2)
             if c.chronic:
                 chronic.append(c)
-            elif ((c.confidence >= p.min_confidence or (c.volume_ml * 1000.0 > p.foci_max_volume_mm3
-                                                         and c.mean_dwi_ratio >= p.core_mean_dwi_ratio))
+            elif (((c.confidence >= p.min_confidence and not vetoed)
+                   or (c.volume_ml * 1000.0 > p.foci_max_volume_mm3 and c.mean_dwi_ratio >= p.core_mean_dwi_ratio))
                   and c.mean_dwi_ratio >= p.min_dwi_ratio):
                 candidates.append(c)
                 shown[k], painted[k] = True, c.in_mask

@@ -19,6 +19,15 @@ volume, so small embolic lesions slip through. This second detector looks for th
    (mm³, so the limits mean the same at 1 mm and at 2 mm voxels; larger regions are left to the
    core-and-grow pipeline).
 
+6. **T2-driven brightness** (:func:`t2_driven`, consensus R2): DWI = S0 · e^(−b·ADC), so the log of a
+   voxel's local DWI contrast is the sum of a T2 (b0) part and a diffusion part b·(local parenchyma
+   ADC − ADC). A candidate whose peak voxel owes less than ``shine_restriction_share`` of its log
+   contrast to reduced diffusion (at the nominal b = 1000 s/mm², consensus R1), and none of whose
+   voxels has ADC ≤ ``shine_restricted_adc_ratio`` × the local parenchyma ADC, is bright for T2
+   reasons (shine-through, susceptibility pile-up at the skull base, T2-bright cortex) and is not listed.
+   Only listed foci are judged so: a painted core (ADC < ``adc_threshold``, the consensus's R17 start) is
+   never vetoed.
+
 Seeds, their labels and statistics are per-case work, cached in :class:`FociCache`; choosing
 the kept foci for new parameters only compares per-region numbers. The z-score of any voxel
 (:meth:`FociCache.zscore`) also scores the core-and-grow candidates (:mod:`.confidence`).
@@ -37,6 +46,9 @@ LEVEL_BLOCK_MM = 4.0
 #: lowest local spread of the contrast (a perfectly uniform synthetic tissue would give z = ∞);
 #: real DWI parenchyma spreads by 0.1–0.25
 MIN_SPREAD = 0.05
+#: nominal diffusion weighting (s/mm²) of the DWI trace (consensus R1: b = 1000); with ADC in ×10⁻⁶ mm²/s,
+#: the diffusion part of the log DWI contrast is NOMINAL_B × 1e-6 × (local parenchyma ADC − ADC)
+NOMINAL_B = 1000.0
 
 
 @dataclass
@@ -216,6 +228,7 @@ class FociCache:
         self._brain_block: Optional[np.ndarray] = None
         self._blocks: Optional[TissueBlocks] = None
         self._level: dict[float, BlockMap] = {}
+        self._adc_level: dict[float, BlockMap] = {}
         self._spread: dict[tuple[float, float], BlockMap] = {}
         self._seeds: dict[tuple, FociSeeds] = {}
         self._mask_key: tuple = ()
@@ -239,6 +252,41 @@ class FociCache:
             self._level[p.foci_background_mm] = b.mean(self.ctx.dwi.reshape(-1)[b.flat].astype(np.float64),
                                                        p.foci_background_mm, self.ctx.parenchyma_dwi_median)
         return self._level[p.foci_background_mm]
+
+    def adc_level(self, p: Any) -> BlockMap:
+        """Local parenchyma ADC level (σ = ``foci_background_mm``), ×10⁻⁶ mm²/s."""
+        if p.foci_background_mm not in self._adc_level:
+            b = self.blocks(p)
+            self._adc_level[p.foci_background_mm] = b.mean(self.ctx.adc.reshape(-1)[b.flat].astype(np.float64),
+                                                           p.foci_background_mm, self.ctx.parenchyma_adc_median)
+        return self._adc_level[p.foci_background_mm]
+
+    def region_scores(self, p: Any, labels: np.ndarray, n: int, ijk: np.ndarray,
+                      flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per region 0..n (index 0 unused) of the voxels ``ijk``/``flat`` labelled ``labels`` (1..n):
+        (peak local DWI z-score, restriction share at the peak voxel, lowest ADC / local parenchyma ADC).
+
+        The restriction share is the part of the peak's log DWI contrast that reduced diffusion explains,
+        NOMINAL_B × 10⁻⁶ × (local ADC − ADC) / ln(local DWI contrast) (1 where the peak is not brighter
+        than its surroundings); see :func:`t2_driven`.
+        """
+        peak_z, share, low = np.full(n + 1, -np.inf), np.ones(n + 1), np.full(n + 1, np.inf)
+        if labels.size == 0:
+            return peak_z, share, low
+        con32 = self.contrast_at(p, ijk, flat)
+        z = ((con32 - np.float32(1.0)) / self.spread(p).at(ijk)).astype(np.float32).astype(np.float64)
+        con = con32.astype(np.float64)
+        adc_local = np.maximum(self.adc_level(p).at(ijk).astype(np.float64), 1e-6)
+        adc = self.ctx.adc.reshape(-1)[flat].astype(np.float64)
+        np.minimum.at(low, labels, adc / adc_local)
+        top = np.lexsort((z, labels))  # per label, its highest z last
+        last = top[np.r_[labels[top][1:] != labels[top][:-1], True]]
+        k = labels[last]
+        peak_z[k] = z[last]
+        log_con = np.log(np.maximum(con[last], 1e-6))
+        restr = NOMINAL_B * 1e-6 * (adc_local[last] - adc[last])
+        share[k] = np.where(log_con > 0, restr / np.where(log_con > 0, log_con, 1.0), 1.0)
+        return peak_z, share, low
 
     def contrast_at(self, p: Any, ijk: np.ndarray, flat: np.ndarray) -> np.ndarray:
         """Local DWI contrast at voxels (``ijk`` n × 3, ``flat`` their flat indices)."""
@@ -299,3 +347,10 @@ class FociCache:
             mask.reshape(-1)[s.flat[table[s.lab]]] = True
         self._mask_key, self._mask = key, mask
         return self._mask
+
+
+def t2_driven(share: float, lowest_adc_ratio: float, p: Any) -> bool:
+    """True when a candidate's brightness is T2 rather than restricted diffusion (module doc, step 6):
+    restriction share at its peak below ``shine_restriction_share`` and no voxel with ADC at most
+    ``shine_restricted_adc_ratio`` × the local parenchyma ADC (consensus R2: DWI high, ADC not low)."""
+    return share < p.shine_restriction_share and lowest_adc_ratio > p.shine_restricted_adc_ratio

@@ -34,6 +34,11 @@ PARAMETER_SPECS: dict[str, tuple[str, float, float, str]] = {
                        "list (and paint) only candidates whose confidence is at least this (chosen by leave-one-case-out)"),
     "min_dwi_ratio": ("ratio", 0.0, 10.0,
                       "list only candidates whose mean DWI / parenchyma median DWI is at least this (acute: DWI high, R2)"),
+    "shine_restriction_share": ("fraction", 0.0, 1.0,
+                                "list a candidate only when reduced ADC explains at least this share of its peak's "
+                                "log DWI contrast (b = 1000; the rest is T2: shine-through, susceptibility) …"),
+    "shine_restricted_adc_ratio": ("ratio", 0.0, 1.5,
+                                   "… or some voxel of it has ADC / local parenchyma ADC at most this"),
     "foci_peak_ratio": ("ratio", 0.0, 10.0,
                         "small foci: peak DWI / local parenchyma DWI at least this (0: foci detector off)"),
     "foci_peak_z": ("z-score", 0.0, 50.0,
@@ -70,8 +75,10 @@ class PreannotationParameters:
     shine_adc_min: float = 800.0
     adc_ratio_max: float = 0.0
     chronic_adc_ratio: float = 1.0
-    min_confidence: float = 0.168  # peak z ≥ 4.0 (leave-one-case-out, benchmarks/bench_preannotate_accuracy.py)
+    min_confidence: float = 0.204  # peak z ≥ 4.0 (leave-one-case-out, benchmarks/bench_preannotate_accuracy.py)
     min_dwi_ratio: float = 1.0
+    shine_restriction_share: float = 0.2  # leave-one-case-out, benchmarks/bench_preannotate_accuracy.py
+    shine_restricted_adc_ratio: float = 0.4
     foci_peak_ratio: float = 1.2
     foci_peak_z: float = 3.0
     foci_noise_mm: float = 8.0

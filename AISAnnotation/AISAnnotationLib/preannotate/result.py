@@ -27,13 +27,15 @@ class Candidate:
     chronic: bool = False  # flagged chronic (diffusion not restricted): not part of the acute mask
     in_mask: bool = True  # painted into the mask (confidence ≥ mask_confidence); else listed for review
     peak_z: float = 0.0  # highest local DWI z-score in the region (see .foci); 0 when not computed
+    restriction_share: float = 1.0  # share of the peak's log DWI contrast due to reduced ADC (see .foci)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "voxels": self.voxels, "volume_ml": round(self.volume_ml, 6),
                 "centroid_ras": [round(c, 3) for c in self.centroid_ras],
                 "mean_adc": round(self.mean_adc, 2), "mean_dwi_ratio": round(self.mean_dwi_ratio, 4),
                 "confidence": round(self.confidence, 4), "source": self.source, "chronic": self.chronic,
-                "in_mask": self.in_mask, "peak_z": round(self.peak_z, 3)}
+                "in_mask": self.in_mask, "peak_z": round(self.peak_z, 3),
+                "restriction_share": round(self.restriction_share, 3)}
 
 
 @dataclass

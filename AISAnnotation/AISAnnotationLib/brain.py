@@ -69,8 +69,67 @@ def _brain_from_foreground(fg: np.ndarray, spacing: tuple[float, ...], erode_mm:
     region = _region(_block_reduce(fg, factors), coarse_sp)
     if region is None:
         return np.zeros(fg.shape, dtype=bool)
-    out = fill_holes_in_plane(_block_expand(region, factors, fg.shape) & fg, axis)
+    # everything below works in the (image-grid) box of the working-grid region: the mask lies in it,
+    # and background outside the mask's own box is connected to the edge, so the hole filling is the same
+    cbox = _bbox(region)
+    fbox = tuple(slice(c.start * f, min(c.stop * f, n)) for c, f, n in zip(cbox, factors, fg.shape))
+    shape = tuple(b.stop - b.start for b in fbox)
+    coarse = region[cbox]
+    inside = _block_expand(coarse, factors, shape) & fg[fbox]
+    # background of the region connected to the slice edge, found on the working grid (the region is a
+    # union of whole blocks, so its background's in-plane connectivity is that of the blocks)
+    outside = _block_expand(~_fill_box(coarse, axis), factors, shape)
+    out = np.zeros(fg.shape, dtype=bool)
+    out[fbox] = _fill_holes_outside(inside, outside, axis)
     return erode_brain(out, spacing, erode_mm)
+
+
+def _bbox(mask: np.ndarray) -> tuple[slice, ...]:
+    """Bounding box of a non-empty mask."""
+    idx = [np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != ax))) for ax in range(mask.ndim)]
+    return tuple(slice(int(i[0]), int(i[-1]) + 1) for i in idx)
+
+
+def _fill_holes_outside(mask: np.ndarray, outside: np.ndarray, axis: int) -> np.ndarray:
+    """:func:`fill_holes_in_plane` of ``mask`` (edges: the array's), given ``outside``: background
+    voxels already known to be connected in-plane to the edge.
+
+    The rest of the background (few voxels: sulci, ventricles, dark lesions) is labelled in-plane as
+    a sparse graph; a component is a hole unless it reaches the edge or touches ``outside``.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    rest = ~mask
+    rest &= ~outside
+    flat = np.flatnonzero(rest)
+    if flat.size == 0:
+        return mask.copy()
+    ijk = np.unravel_index(flat, mask.shape)
+    strides = [int(np.prod(mask.shape[a + 1:])) for a in range(3)]
+    out_flat = outside.reshape(-1)
+    reaches = np.zeros(flat.size, dtype=bool)
+    src, dst = [], []
+    for ax in (a for a in range(3) if a != axis):
+        for step in (-1, 1):
+            c = ijk[ax] + step
+            ok = (c >= 0) & (c < mask.shape[ax])
+            reaches |= ~ok  # on the edge
+            nb = flat[ok] + step * strides[ax]
+            reaches[ok] |= out_flat[nb]
+            if step == 1:  # links between background voxels (each pair once)
+                q = np.searchsorted(flat, nb)
+                q[q == flat.size] = 0
+                hit = flat[q] == nb
+                src.append(np.flatnonzero(ok)[hit])
+                dst.append(q[hit])
+    a, b = np.concatenate(src), np.concatenate(dst)
+    graph = coo_matrix((np.ones(a.size, dtype=np.int8), (a, b)), shape=(flat.size, flat.size)).tocsr()
+    n, comp = connected_components(graph, directed=False)
+    reached = np.bincount(comp, weights=reaches, minlength=n) > 0
+    out = mask.copy()
+    out.reshape(-1)[flat[~reached[comp]]] = True
+    return out
 
 
 def _region(cfg: np.ndarray, coarse_sp: tuple[float, ...]) -> Optional[np.ndarray]:
@@ -193,15 +252,19 @@ def fill_holes_in_plane(mask: np.ndarray, axis: int = 2) -> np.ndarray:
     Equivalent to ``scipy.ndimage.binary_fill_holes`` with an in-plane structure (which also
     contains the 3D fill), computed on the mask's bounding box by one in-plane labelling.
     """
-    from scipy import ndimage
-
     m = np.asarray(mask, dtype=bool)
     if not m.any():
         return m.copy()
-    box = tuple(slice(int(np.flatnonzero(m.any(axis=tuple(a for a in range(3) if a != ax)))[0]),
-                      int(np.flatnonzero(m.any(axis=tuple(a for a in range(3) if a != ax)))[-1]) + 1)
-                for ax in range(3))
-    sub = m[box]
+    box = _bbox(m)
+    out = m.copy()
+    out[box] = _fill_box(m[box], axis)
+    return out
+
+
+def _fill_box(sub: np.ndarray, axis: int) -> np.ndarray:
+    """:func:`fill_holes_in_plane` with the array's own edges as the edge."""
+    from scipy import ndimage
+
     structure = np.zeros((3, 3, 3), dtype=bool)
     structure[(slice(None),) * axis + (1,)] = ndimage.generate_binary_structure(2, 1)
     lab, n = ndimage.label(~sub, structure=structure)
@@ -210,9 +273,7 @@ def fill_holes_in_plane(mask: np.ndarray, axis: int = 2) -> np.ndarray:
         for i in (0, -1):
             edge[np.unique(lab[(slice(None),) * ax + (i,)])] = True
     edge[0] = True  # label 0 is the mask itself
-    out = m.copy()
-    out[box] = sub | ~edge[lab]
-    return out
+    return sub | ~edge[lab]
 
 
 # ----------------------------------------------------------------------------- working grid

@@ -137,11 +137,14 @@ def _region(cfg: np.ndarray, coarse_sp: tuple[float, ...]) -> Optional[np.ndarra
     from scipy import ndimage
 
     core = erode(cfg, coarse_sp, OPENING_MM)
-    lab, n = ndimage.label(core, structure=np.ones((3, 3, 3), bool))
-    if n == 0:
+    if not core.any():
         return None
+    box = _bbox(core)  # labelled in its box: the same components, numbered in the same (C) order
+    lab, n = ndimage.label(core[box], structure=np.ones((3, 3, 3), bool))
     sizes = np.bincount(lab.ravel())[1:]
-    return dilate(lab == (int(np.argmax(sizes)) + 1), coarse_sp, OPENING_MM)
+    largest = np.zeros(core.shape, dtype=bool)
+    largest[box] = lab == (int(np.argmax(sizes)) + 1)
+    return dilate(largest, coarse_sp, OPENING_MM)
 
 
 def erode_brain(brain: np.ndarray, spacing: tuple[float, float, float], erode_mm: float) -> np.ndarray:
@@ -336,7 +339,9 @@ def _block_expand(coarse: np.ndarray, factors: tuple[int, int, int], shape: tupl
 def _otsu(values: np.ndarray, bins: int = 256) -> float:
     """Otsu threshold of a 1D sample (on a log scale for heavy right tails)."""
     vmin = values.min()
-    x = np.log1p(values.astype(np.float64) - vmin)
+    x = values.astype(np.float64)
+    x -= vmin
+    np.log1p(x, out=x)
     hist, edges = np.histogram(x, bins=bins)
     centers = (edges[:-1] + edges[1:]) / 2
     w0 = np.cumsum(hist)
@@ -347,3 +352,4 @@ def _otsu(values: np.ndarray, bins: int = 256) -> float:
     between = w0 * w1 * (mu0 - mu1) ** 2
     t = centers[int(np.argmax(between))]
     return float(np.expm1(t) + vmin)
+

@@ -88,13 +88,13 @@ class PreannotationContext:
             raise InputError(
                 f"{dwi.path or 'DWI'}: only {int(self.tissue_flat.size)} brain voxels with ADC in "
                 f"[{p.parenchyma_adc_min:g}, {p.parenchyma_adc_max:g}) ×10⁻⁶ mm²/s; is the ADC unit right?")
-        self.parenchyma_dwi_median = _median(self._brain_dwi[self.tissue_pos])
+        self.parenchyma_dwi_median = float(np.median(self._brain_dwi[self.tissue_pos]))
         if not self.parenchyma_dwi_median > 0:
             raise InputError(f"{dwi.path or 'DWI'}: median DWI of normal parenchyma is not positive")
         self._ratio: Optional[np.ndarray] = None
         #: DWI ratio at the brain voxels (the same float32 division as :attr:`ratio`)
         self._brain_ratio = self._brain_dwi / np.float32(self.parenchyma_dwi_median)
-        self.parenchyma_adc_median = _median(self._brain_adc[self.tissue_pos])
+        self.parenchyma_adc_median = float(np.median(self._brain_adc[self.tissue_pos]))
         fb = brain if foci_brain is None else np.asarray(foci_brain, dtype=bool)
         if fb.shape != brain.shape:
             raise InputError(f"foci brain mask shape {fb.shape} differs from the DWI grid {dwi.shape3}")
@@ -303,18 +303,3 @@ def _listed_regions(core_flat: np.ndarray, foci_flat: np.ndarray,
     lab, n = sparse_components(np.stack(np.unravel_index(union, shape), axis=1), union, shape)
     return union, lab, n, in_core
 
-
-def _median(values: np.ndarray) -> float:
-    """``float(np.median(values))`` of a non-empty 1-D float array, with one partition instead of three.
-
-    The middle order statistic(s) are the same whatever the partition; the mean of the two middle values
-    is taken by ``np.mean`` on the same dtype, as ``np.median`` does; any NaN gives NaN, as there.
-    """
-    n = values.size
-    h = n // 2
-    part = np.partition(values, h)
-    if np.isnan(part[h:]).any():  # NaN sorts last
-        return float("nan")
-    if n % 2:
-        return float(part[h])
-    return float(np.mean(np.array([part[:h].max(), part[h]], dtype=values.dtype), axis=0))

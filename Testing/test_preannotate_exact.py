@@ -14,7 +14,7 @@ from scipy import ndimage
 
 from AISAnnotationLib.brain import brain_mask, erode_brain
 from AISAnnotationLib.preannotate import PreannotationContext, PreannotationParameters, _Lookup
-from AISAnnotationLib.preannotate.context import _listed_regions
+from AISAnnotationLib.preannotate.context import _listed_regions, _median
 from AISAnnotationLib.preannotate.foci import block_index
 from AISAnnotationLib.preannotate.sparse import _OFFSETS13, _OFFSETS26, sparse_components
 
@@ -53,6 +53,31 @@ def test_listed_regions_equal_the_whole_grid_labelling(seed):
     _check_listed(core, foci)
     _check_listed(core, np.zeros(shape, bool))
     _check_listed(np.zeros(shape, bool), foci)
+
+
+def _median_cases():
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 4095, 4096, 4097, 10000, 10001, 250000):
+        yield (rng.random(n) * 1000 + 1).astype(np.float32)             # distinct values
+        yield np.round(rng.random(n) * 10 + 1).astype(np.float32)       # heavy ties
+        yield np.exp(rng.normal(size=n) * 3).astype(np.float32)         # a wide range (many bins)
+        v = (rng.random(n) * 1000 + 1).astype(np.float32)
+        v[: n // 2 - 1] = 7.0                                           # the middle ranks straddle bins
+        yield rng.permutation(v)
+        yield np.full(n, 3.5, np.float32)
+        yield rng.permutation(np.repeat(np.float32([1.0, 2.0]), [n // 2, n - n // 2]))  # rank h opens its bin
+    v = (rng.random(9000) * 5).astype(np.float32)
+    v[3] = 0.0
+    yield v                                                             # not all positive: np.median itself
+    v[5] = np.nan
+    yield v
+    yield rng.random(9001)                                              # float64: np.median itself
+
+
+@pytest.mark.parametrize("v", list(_median_cases()))
+def test_median_equals_numpy(v):
+    got, want = _median(v), float(np.median(v))
+    assert got == want or (np.isnan(got) and np.isnan(want))
 
 
 def _brute_neighbours(flat: np.ndarray, shape, offsets, query: np.ndarray) -> set:

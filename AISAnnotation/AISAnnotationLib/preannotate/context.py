@@ -68,23 +68,33 @@ class PreannotationContext:
         if brain.shape != dwi.shape3:
             raise InputError(f"brain mask shape {brain.shape} differs from the DWI grid {dwi.shape3}")
         self.reference = dwi
-        self.adc = np.asarray(adc.array, dtype=np.float32)
-        self.dwi = np.asarray(dwi.array, dtype=np.float32)
+        # C order once (NIfTI arrays are Fortran-ordered): every flat gather below is then a view
+        self.adc = np.ascontiguousarray(adc.array, dtype=np.float32)
+        self.dwi = np.ascontiguousarray(dwi.array, dtype=np.float32)
         self.brain = brain
         self.brain_erode_mm = p.brain_erode_mm
         self.parenchyma_range = (p.parenchyma_adc_min, p.parenchyma_adc_max)
-        tissue = brain & (self.adc >= p.parenchyma_adc_min) & (self.adc < p.parenchyma_adc_max)
+        # everything per case works on the brain voxels only (no whole-grid temporaries)
+        #: flat indices of the brain voxels (C order, as boolean indexing), their ADC and DWI
+        self.brain_flat = np.flatnonzero(brain)
+        self._brain_adc = self.adc.reshape(-1)[self.brain_flat]
+        self._brain_dwi = self.dwi.reshape(-1)[self.brain_flat]
+        #: positions in :attr:`brain_flat` of the normal-parenchyma voxels
+        self.tissue_pos = np.flatnonzero((self._brain_adc >= np.float32(p.parenchyma_adc_min))
+                                         & (self._brain_adc < np.float32(p.parenchyma_adc_max)))
         #: flat indices of the normal-parenchyma voxels (C order, as boolean indexing)
-        self.tissue_flat = np.flatnonzero(tissue)
+        self.tissue_flat = self.brain_flat[self.tissue_pos]
         if self.tissue_flat.size < 100:
             raise InputError(
                 f"{dwi.path or 'DWI'}: only {int(self.tissue_flat.size)} brain voxels with ADC in "
                 f"[{p.parenchyma_adc_min:g}, {p.parenchyma_adc_max:g}) ×10⁻⁶ mm²/s; is the ADC unit right?")
-        self.parenchyma_dwi_median = float(np.median(self.dwi.reshape(-1)[self.tissue_flat]))
+        self.parenchyma_dwi_median = _median(self._brain_dwi[self.tissue_pos])
         if not self.parenchyma_dwi_median > 0:
             raise InputError(f"{dwi.path or 'DWI'}: median DWI of normal parenchyma is not positive")
-        self.ratio = self.dwi / np.float32(self.parenchyma_dwi_median)
-        self.parenchyma_adc_median = float(np.median(self.adc.reshape(-1)[self.tissue_flat]))
+        self._ratio: Optional[np.ndarray] = None
+        #: DWI ratio at the brain voxels (the same float32 division as :attr:`ratio`)
+        self._brain_ratio = self._brain_dwi / np.float32(self.parenchyma_dwi_median)
+        self.parenchyma_adc_median = _median(self._brain_adc[self.tissue_pos])
         fb = brain if foci_brain is None else np.asarray(foci_brain, dtype=bool)
         if fb.shape != brain.shape:
             raise InputError(f"foci brain mask shape {fb.shape} differs from the DWI grid {dwi.shape3}")
@@ -94,6 +104,14 @@ class PreannotationContext:
         self._preview_idx = np.empty(0, dtype=np.intp)
         self._preview_adc = np.empty(0, dtype=np.float32)
         self._preview_on = np.empty(0, dtype=np.intp)
+
+    @property
+    def ratio(self) -> np.ndarray:
+        """DWI / median DWI of normal parenchyma, float32 [i, j, k] (built on first use; the
+        computation itself reads it at the voxels it needs only)."""
+        if self._ratio is None:
+            self._ratio = self.dwi / np.float32(self.parenchyma_dwi_median)
+        return self._ratio
 
     @classmethod
     def from_case(cls, case: Any, parameters: Optional[PreannotationParameters] = None) -> PreannotationContext:
@@ -121,13 +139,13 @@ class PreannotationContext:
         least as bright as the grown lesion rim.
         """
         lower = float(p.grow_dwi_ratio * self.parenchyma_dwi_median)
-        upper = float(self.dwi[self.brain].max()) if self.brain.any() else lower + 1.0
+        upper = float(self._brain_dwi.max()) if self.brain_flat.size else lower + 1.0
         return lower, max(upper, lower + 1.0)
 
     # -- interactive preview -------------------------------------------------
     def prepare_preview(self, core_dwi_ratio: float) -> None:
         """Cache the voxels that can ever be core at this DWI ratio (brain ∧ bright) and their ADC."""
-        elig = np.flatnonzero(self.brain & (self.ratio >= np.float32(core_dwi_ratio)))
+        elig = self.brain_flat[self._brain_ratio >= np.float32(core_dwi_ratio)]
         self._preview_adc = self.adc.ravel()[elig]
         # positions in Fortran (i-fastest) order: the preview buffer has VTK's memory layout
         self._preview_idx = np.ravel_multi_index(np.unravel_index(elig, self.adc.shape), self.adc.shape, order="F")
@@ -159,10 +177,11 @@ class PreannotationContext:
         """
         cached = getattr(self, "_bright", None)
         if cached is None or cached[0] > min_ratio:
-            flat = np.flatnonzero(self.brain & (self.ratio >= np.float32(min_ratio)))
+            sel = np.flatnonzero(self._brain_ratio >= np.float32(min_ratio))
+            flat = self.brain_flat[sel].astype(np.int64)
             ijk = np.stack(np.unravel_index(flat, self.adc.shape), axis=1).astype(np.int64)
-            vs = _VoxelSet(flat.astype(np.int64), ijk, self.adc.ravel()[flat], self.ratio.ravel()[flat])
-            self._bright = cached = (min_ratio, vs, _Lookup(vs.flat, self.adc.shape))
+            vs = _VoxelSet(flat, ijk, self._brain_adc[sel], self._brain_ratio[sel])
+            self._bright = cached = (min_ratio, vs, _Lookup(vs.flat, self.adc.shape, ijk))
         return cached[1], cached[2]
 
     def compute(self, parameters: Optional[PreannotationParameters] = None) -> PreannotationResult:
@@ -205,9 +224,8 @@ class PreannotationContext:
         lab, n = sparse_components(bright.ijk[pos], bright.flat[pos], shape, lookup, pos, nb)
         lab, n = _keep_big(lab, n, self.reference.voxel_volume_mm3, p.min_volume_mm3)
         pos = pos[lab > 0]
-        core = np.zeros(shape, dtype=bool)
-        core.reshape(-1)[bright.flat[pos]] = True
-        mask, listed, candidates, chronic = self._candidates(core, self.foci.mask(p), p)
+        core_flat = bright.flat[pos]  # sorted: positions in a sorted set
+        mask, listed, candidates, chronic = self._candidates(core_flat, np.flatnonzero(self.foci.mask(p)), p)
         init = np.zeros(shape, dtype=bool)
         init.reshape(-1)[bright.flat[initial]] = True
         lesion = mask.reshape(-1)[bright.flat]
@@ -217,7 +235,7 @@ class PreannotationContext:
                                    parenchyma_adc_median=self.parenchyma_adc_median,
                                    voxel_volume_mm3=self.reference.voxel_volume_mm3, candidate_mask=listed)
 
-    def _candidates(self, core: np.ndarray, foci: np.ndarray,
+    def _candidates(self, core_flat: np.ndarray, foci_flat: np.ndarray,
                     p: PreannotationParameters) -> tuple[np.ndarray, np.ndarray, list, list]:
         """(painted mask, listed mask, candidates, chronic flags).
 
@@ -228,32 +246,21 @@ class PreannotationContext:
         applies to regions up to ``foci_max_volume_mm3``: the local z-score is a small-focus statistic
         (a large infarct raises its own local level and spread), so a larger region is judged by the
         core's own brightness criterion instead: mean DWI ≥ ``core_mean_dwi_ratio`` × the parenchyma.
-        Labelling runs on bounding boxes only.
+        ``core_flat``, ``foci_flat``: sorted flat indices. Labelling runs on these voxels only.
         """
-        shape = core.shape
-        box = _bbox(core | foci)
-        if box is None:
+        shape = self.adc.shape
+        flat, labels, n, in_core = _listed_regions(core_flat, foci_flat, shape)
+        if flat.size == 0:
             return np.zeros(shape, bool), np.zeros(shape, bool), [], []
-        core, foci = core[box], foci[box]  # everything below works inside the bounding box
-        listed = core.copy()
-        if foci.any():
-            lab, n = _label(core | foci)
-            touches = np.zeros(n + 1, dtype=bool)
-            touches[lab[core]] = True
-            listed |= foci & ~touches[lab]
-        lab, n = _label(listed)
-        ijk = np.argwhere(listed)
-        labels = lab[tuple(ijk.T)].astype(np.int64)
-        ijk += np.array([b.start for b in box])
-        flat = np.ravel_multi_index(tuple(ijk.T), shape)
-        found = _describe_sparse(labels, n, ijk, self.adc.reshape(-1)[flat], self.ratio.reshape(-1)[flat],
-                                 self.reference, keep_labels=True)
+        ijk = np.stack(np.unravel_index(flat, shape), axis=1)
+        ratio = self.dwi.reshape(-1)[flat] / np.float32(self.parenchyma_dwi_median)  # as :attr:`ratio` there
+        found = _describe_sparse(labels, n, ijk, self.adc.reshape(-1)[flat], ratio, self.reference, keep_labels=True)
         peak_z, share, low_adc = self.foci.region_scores(p, labels, n, ijk, flat)
         for c, k in found:
             c.peak_z, c.restriction_share = float(peak_z[k]), float(share[k])
         score_candidates([c for c, _ in found])
         from_core = np.zeros(n + 1, dtype=bool)
-        from_core[lab[core]] = True
+        from_core[labels[in_core]] = True
         painted = np.zeros(n + 1, dtype=bool)
         shown = np.zeros(n + 1, dtype=bool)
         candidates, chronic = [], []
@@ -271,21 +278,58 @@ class PreannotationContext:
         renumber(candidates)
         renumber(chronic)
         out_painted, out_listed = np.zeros(shape, bool), np.zeros(shape, bool)
-        out_painted[box], out_listed[box] = painted[lab], shown[lab]
+        out_painted.reshape(-1)[flat] = painted[labels]
+        out_listed.reshape(-1)[flat] = shown[labels]
         return out_painted, out_listed, candidates, chronic
 
 
-def _bbox(mask: np.ndarray) -> Optional[tuple[slice, slice, slice]]:
-    """Bounding box of ``mask`` (None when empty)."""
-    idx = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
-    if idx[0].size == 0:
-        return None
-    return tuple(slice(int(i[0]), int(i[-1]) + 1) for i in idx)  # type: ignore[return-value]
+def _listed_regions(core_flat: np.ndarray, foci_flat: np.ndarray,
+                    shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """The listed voxels: the core, plus every 26-connected component of core ∪ foci that touches no
+    core voxel (through other foci voxels too).
+
+    Returns ``(flat, labels, n, in_core)``: their sorted flat indices, 26-connected labels 1..n of
+    the listed voxels (numbered by first voxel in C order), and which of them are core voxels.
+    """
+    union = np.union1d(core_flat, foci_flat).astype(np.int64)
+    in_core = np.zeros(union.size, dtype=bool)
+    in_core[np.searchsorted(union, core_flat)] = True
+    if foci_flat.size:
+        lab, n = sparse_components(np.stack(np.unravel_index(union, shape), axis=1), union, shape)
+        touches = np.zeros(n + 1, dtype=bool)
+        touches[lab[in_core]] = True
+        keep = in_core | ~touches[lab]
+        union, in_core = union[keep], in_core[keep]
+    lab, n = sparse_components(np.stack(np.unravel_index(union, shape), axis=1), union, shape)
+    return union, lab, n, in_core
 
 
-def _label(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """26-connected labels (int32) of ``mask`` and their number."""
-    from ..metrics import label_components
+def _median(v: np.ndarray) -> float:
+    """``float(np.median(v))`` of a 1-D array; for float32 values all > 0 (the parenchyma's DWI and ADC),
+    by selection in one bin instead of partitioning everything.
 
-    comp = label_components(mask)
-    return comp.labels, comp.count
+    A positive float32's bit pattern orders like its value, so its top bits are a monotone bin key
+    (bins ~0.1 % wide): counting the bins finds the bin holding the middle rank(s); only that bin is
+    partitioned. The middle value(s) are the same order statistics, averaged by ``np.mean`` as
+    ``np.median`` does.
+    """
+    n = v.size
+    if n < 4096 or v.dtype != np.float32 or not v.min() > 0:  # (NaN fails the test too)
+        return float(np.median(v))
+    key = np.ascontiguousarray(v).view(np.int32) >> 13
+    key -= key.min()
+    counts = np.bincount(key)
+    cum = np.cumsum(counts)
+    h = n // 2
+    b = int(np.searchsorted(cum, h, side="right"))  # the bin holding the value of rank h (0-based)
+    r = h - (int(cum[b - 1]) if b else 0)
+    sel = v[key == b]
+    if n % 2:
+        return float(np.partition(sel, r)[r])
+    if r >= 1:
+        part = np.partition(sel, [r - 1, r])
+        lo, hi = part[r - 1], part[r]
+    else:  # rank h − 1 is the largest value of the previous non-empty bin
+        hi = sel.min()
+        lo = v[key == int(np.flatnonzero(counts[:b])[-1])].max()
+    return float(np.mean(np.array([lo, hi], dtype=v.dtype), axis=0))

@@ -112,6 +112,11 @@ def block_index(flat: np.ndarray, shape: tuple[int, ...], factors: list[int]) ->
     return out
 
 
+def block_factors(spacing: Any) -> list[int]:
+    """Voxels per block along each axis: blocks of about :data:`LEVEL_BLOCK_MM`."""
+    return [max(1, int(round(LEVEL_BLOCK_MM / float(s)))) for s in spacing]
+
+
 class TissueBlocks:
     """The tissue voxels of a grid and the block of about :data:`LEVEL_BLOCK_MM` each lies in.
 
@@ -120,13 +125,15 @@ class TissueBlocks:
     cost does not grow with the resolution of the smoothing, and nothing touches the whole grid.
     """
 
-    def __init__(self, tissue: np.ndarray, spacing: Any, flat: Optional[np.ndarray] = None) -> None:
+    def __init__(self, tissue: np.ndarray, spacing: Any, flat: Optional[np.ndarray] = None,
+                 block: Optional[np.ndarray] = None) -> None:
         shape = tissue.shape
         self.shape, self.spacing = shape, tuple(float(s) for s in spacing)
-        self.factors = [max(1, int(round(LEVEL_BLOCK_MM / s))) for s in self.spacing]
+        self.factors = block_factors(self.spacing)
         self.coarse_shape = tuple(-(-n // k) for n, k in zip(shape, self.factors))
         self.flat = np.flatnonzero(tissue) if flat is None else flat  # (``flat``: np.flatnonzero(tissue), given)
-        self.block = block_index(self.flat, shape, self.factors)
+        # (``block``: block_index(flat, shape, factors), given)
+        self.block = block_index(self.flat, shape, self.factors) if block is None else block
         self.count = np.bincount(self.block, minlength=int(np.prod(self.coarse_shape))).astype(np.float64)
         self._weights: dict[float, np.ndarray] = {}
 
@@ -188,7 +195,7 @@ def find_seeds(shape: tuple[int, int, int], brain: np.ndarray, contrast: np.ndar
     ``brain``: flat indices of the brain voxels; ``contrast`` and ``adc_ratio``: their values there;
     ``brain_block``: optionally their block indices on ``spread``'s grid (:func:`block_index`).
     """
-    from scipy import ndimage as ndi
+    from .sparse import sparse_components
 
     on = (contrast >= np.float32(seed_ratio)) & (adc_ratio <= np.float32(seed_adc_ratio))
     flat, con_seed, adc = brain[on], contrast[on], adc_ratio[on]
@@ -196,12 +203,8 @@ def find_seeds(shape: tuple[int, int, int], brain: np.ndarray, contrast: np.ndar
         e = np.zeros(0)
         return FociSeeds(np.zeros(shape, dtype=np.int32), e, e, e, e, e)
     ijk = np.stack(np.unravel_index(flat, shape), axis=1)
-    lo, hi = ijk.min(axis=0), ijk.max(axis=0) + 1
-    box = np.zeros(tuple(hi - lo), dtype=bool)
-    local = ijk - lo
-    box[local[:, 0], local[:, 1], local[:, 2]] = True
-    lab_box, n = ndi.label(box, structure=np.ones((3, 3, 3), bool))
-    lab = lab_box[local[:, 0], local[:, 1], local[:, 2]]
+    # 26-connected, numbered by first voxel in C order (``brain`` is sorted), on the seed voxels only
+    lab, n = sparse_components(ijk, flat.astype(np.int64), tuple(shape))
     z = (con_seed - np.float32(1.0)) / (spread.at(ijk) if brain_block is None else spread.at_block(brain_block[on]))
     order = np.argsort(lab, kind="stable")
     starts = np.flatnonzero(np.r_[True, lab[order][1:] != lab[order][:-1]])
@@ -237,13 +240,23 @@ class FociCache:
     def blocks(self, p: Any) -> TissueBlocks:
         # (parenchyma range: the context's, fixed per case)
         if self._blocks is None:
-            flat = getattr(self.ctx, "tissue_flat", None)
-            if self.brain is self.ctx.brain and flat is not None:  # the context's parenchyma voxels
-                self._blocks = TissueBlocks(self.brain, self.ctx.reference.spacing, flat)
-            else:
-                tissue = self.brain & (self.ctx.adc >= p.parenchyma_adc_min) & (self.ctx.adc < p.parenchyma_adc_max)
-                self._blocks = TissueBlocks(tissue, self.ctx.reference.spacing)
+            # the tissue voxels are a subset of the brain voxels: one voxel list, one block index
+            bf, bb = self.brain_voxels()
+            pos = getattr(self.ctx, "tissue_pos", None)
+            if self.brain is not self.ctx.brain or pos is None:
+                adc = self.ctx.adc.reshape(-1)[bf]
+                pos = np.flatnonzero((adc >= np.float32(p.parenchyma_adc_min)) & (adc < np.float32(p.parenchyma_adc_max)))
+            self._blocks = TissueBlocks(self.brain, self.ctx.reference.spacing, bf[pos], bb[pos])
         return self._blocks
+
+    def brain_voxels(self) -> tuple[np.ndarray, np.ndarray]:
+        """(flat indices, block indices on the :class:`TissueBlocks` grid) of the brain voxels."""
+        if self._brain_flat is None or self._brain_block is None:
+            flat = getattr(self.ctx, "brain_flat", None)
+            self._brain_flat = flat if self.brain is self.ctx.brain and flat is not None else np.flatnonzero(self.brain)
+            self._brain_block = block_index(self._brain_flat, self.brain.shape,
+                                            block_factors(self.ctx.reference.spacing))
+        return self._brain_flat, self._brain_block
 
     def level(self, p: Any) -> BlockMap:
         """Local parenchyma DWI level (σ = ``foci_background_mm``)."""
@@ -316,12 +329,10 @@ class FociCache:
     def seeds(self, p: Any) -> FociSeeds:
         key = (p.foci_background_mm, p.foci_noise_mm, p.foci_seed_ratio, p.foci_seed_adc_ratio)
         if key not in self._seeds:
-            if self._brain_flat is None:
-                self._brain_flat = np.flatnonzero(self.brain)
-                self._brain_block = block_index(self._brain_flat, self.brain.shape, self.blocks(p).factors)
-            adc = self.ctx.adc.reshape(-1)[self._brain_flat] / np.float32(self.ctx.parenchyma_adc_median)
+            brain_flat, brain_block = self.brain_voxels()
+            adc = self.ctx.adc.reshape(-1)[brain_flat] / np.float32(self.ctx.parenchyma_adc_median)
             low = np.flatnonzero(adc <= np.float32(p.foci_seed_adc_ratio))  # the contrast only where a seed can be
-            bf, bb = self._brain_flat[low], self._brain_block[low]
+            bf, bb = brain_flat[low], brain_block[low]
             con = self._contrast_blocks(p, bf, bb)
             self._seeds[key] = find_seeds(self.brain.shape, bf, con, adc[low], self.ctx.reference.voxel_volume_mm3,
                                           p.foci_seed_ratio, p.foci_seed_adc_ratio, self.spread(p), bb)

@@ -21,47 +21,48 @@ _OFFSETS13 = _OFFSETS26[13:]  # one of each ± pair
 class _Lookup:
     """Flat index → position in a sorted voxel set (−1 elsewhere), for O(1) neighbour tests.
 
-    A dense int32 table over the grid (4 bytes/voxel), built once per cached voxel set. It holds
-    position + 1 (0 elsewhere), so it starts as zero pages (no whole-grid fill) and only the pages
-    around the set are ever touched.
+    A dense int32 table (4 bytes/voxel) over the set's bounding box padded by one voxel, built once
+    per cached voxel set: a neighbour of a set voxel always falls inside the padded box, so no bounds
+    test is needed, and a neighbour outside the grid falls on the (empty) padding, never on another row.
+    The table holds position + 1 (0 elsewhere), so it starts as zero pages (no fill).
     """
 
-    def __init__(self, flat: np.ndarray, shape: tuple[int, int, int]) -> None:
+    def __init__(self, flat: np.ndarray, shape: tuple[int, int, int], ijk: Optional[np.ndarray] = None) -> None:
         self.shape = shape
         self.dims = np.asarray(shape, dtype=np.int64)
-        self.strides = np.array([shape[1] * shape[2], shape[2], 1], dtype=np.int64)
-        self.table = np.zeros(int(np.prod(shape)), dtype=np.int32)
-        self.table[flat] = np.arange(1, flat.size + 1, dtype=np.int32)
+        if ijk is None:
+            ijk = np.stack(np.unravel_index(flat, shape), axis=1)
+        ijk = np.asarray(ijk, dtype=np.int64)
+        if flat.size:
+            self.lo = ijk.min(axis=0) - 1
+            box = ijk.max(axis=0) + 2 - self.lo
+        else:
+            self.lo, box = np.zeros(3, np.int64), np.ones(3, np.int64)
+        self.strides = np.array([box[1] * box[2], box[2], 1], dtype=np.int64)  # of the padded box
+        self.table = np.zeros(int(np.prod(box)), dtype=np.int32)
+        self.table[self.local(ijk)] = np.arange(1, flat.size + 1, dtype=np.int32)
+
+    def local(self, ijk: np.ndarray) -> np.ndarray:
+        """Flat indices in the padded box of voxels ``ijk`` (n × 3)."""
+        return (np.asarray(ijk, dtype=np.int64) - self.lo) @ self.strides
 
     def neighbours(self, ijk: np.ndarray, flat: np.ndarray, offsets: np.ndarray,
                    index: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
-        """Pairs (p, q): voxel ``p`` of (``ijk``, ``flat``) has a neighbour at set position ``q``.
+        """Pairs (p, q): voxel ``p`` of (``ijk``, ``flat``), voxels of the set, has a neighbour at set
+        position ``q``.
 
         With ``index`` (length set size + 1, last entry −1) positions are mapped through it and
         pairs mapping to −1 are dropped: neighbours restricted to a subset of the set.
         """
         srcs, dsts = [], []
-        inner = np.flatnonzero(np.all((ijk >= 1) & (ijk < self.dims - 1), axis=1))
-        edge = None if inner.size == flat.size else np.setdiff1d(np.arange(flat.size), inner)
-        f_in = flat[inner]
+        loc = self.local(ijk)
         for off in offsets:
-            d = int(off @ self.strides)
-            q = self.table[f_in + d] - 1
+            q = self.table[loc + int(off @ self.strides)] - 1
             if index is not None:
                 q = index[q]
-            hit = q >= 0
-            srcs.append(inner[hit])
+            hit = np.flatnonzero(q >= 0)
+            srcs.append(hit)
             dsts.append(q[hit].astype(np.int64))
-            if edge is not None and edge.size:  # voxels on the grid border: check bounds exactly
-                nb = ijk[edge] + off
-                ok = np.all((nb >= 0) & (nb < self.dims), axis=1)
-                e = edge[ok]
-                q = self.table[flat[e] + d] - 1
-                if index is not None:
-                    q = index[q]
-                hit = q >= 0
-                srcs.append(e[hit])
-                dsts.append(q[hit].astype(np.int64))
         if not srcs:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         return np.concatenate(srcs), np.concatenate(dsts)
@@ -79,7 +80,7 @@ def sparse_components(ijk: np.ndarray, flat: np.ndarray, shape: tuple[int, int, 
     if n == 0:
         return np.empty(0, np.int64), 0
     if lookup is None:
-        lookup = _Lookup(flat, shape)
+        lookup = _Lookup(flat, shape, ijk)
         index = None
     else:
         index = np.full(set_size + 1, -1, dtype=np.int64)

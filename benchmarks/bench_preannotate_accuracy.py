@@ -21,7 +21,8 @@ leave-one-out fold, and reports how well the confidence ranks true above false c
 
 With ``--lesions`` it prints, for every expert lesion of ≥ 3 voxels, its volume, peak local DWI
 z-score, peak DWI / parenchyma median, mean and lowest ADC / parenchyma median, whether a candidate
-points at it, and otherwise which rule drops it.
+points at it, and otherwise which rule drops it; and for every false candidate its size, peak z,
+restriction share, lowest ADC / local parenchyma ADC and place.
 
     python benchmarks/bench_preannotate_accuracy.py --data /work/shared/data [--lesions]
 """
@@ -265,7 +266,8 @@ def lesion_report(rc, p) -> None:
 
     ctx = PreannotationContext.from_case(rc.case, p)
     r = ctx.compute(p)
-    everything = ctx.compute(p.replace(min_confidence=0.0, min_dwi_ratio=0.0))
+    everything = ctx.compute(p.replace(min_confidence=0.0, min_dwi_ratio=0.0, shine_restriction_share=0.0))
+    no_veto = ctx.compute(p.replace(shine_restriction_share=0.0))
     seeds = ctx.foci.seeds(p)
     ex = label_components(rc.expert)
     vox = rc.case.reference.voxel_volume_mm3
@@ -284,7 +286,9 @@ def lesion_report(rc, p) -> None:
         adc = ctx.adc[m] / ctx.parenchyma_adc_median
         why = ""
         if not r.listed[m].any():
-            if everything.listed[m].any():
+            if no_veto.listed[m].any():
+                why = "T2-driven veto (restriction share below shine_restriction_share)"
+            elif everything.listed[m].any():
                 why = "below the confidence cut or darker than the parenchyma"
             elif not ctx.foci.brain[m].any():
                 why = "outside the (eroded) brain mask"
@@ -304,6 +308,30 @@ def lesion_report(rc, p) -> None:
                         else "chronic flag or merged"
         print(f"  {k} | {n} | {n * vox:.0f} | {z:.1f} | {float(ctx.ratio[m].max()):.2f} | "
               f"{float(adc.mean()):.2f} / {float(adc.min()):.2f} | {'yes' if r.listed[m].any() else 'no'} | {why}")
+    false_candidate_report(rc, ctx, r, p)
+
+
+def false_candidate_report(rc, ctx, r, p) -> None:
+    """Every listed candidate touching no expert voxel: size, peak z, restriction share, lowest ADC, place."""
+    import numpy as np
+
+    from AISAnnotationLib.metrics import label_components
+
+    comp = label_components(r.listed)
+    ijk = np.argwhere(r.listed)
+    lab = comp.labels[tuple(ijk.T)].astype(np.int64)
+    flat = np.ravel_multi_index(tuple(ijk.T), r.listed.shape)
+    peak_z, share, low = ctx.foci.region_scores(p, lab, comp.count, ijk, flat)
+    print(f"{rc.name}: false candidates (listed, touching no expert voxel)")
+    print("  voxels | mm³ | peak z | restriction share | lowest ADC / local parenchyma | painted | centre (i, j, k)")
+    for k in range(1, comp.count + 1):
+        m = comp.labels == k
+        if (rc.expert & m).any():
+            continue
+        n = int(m.sum())
+        centre = tuple(int(round(v)) for v in np.argwhere(m).mean(axis=0))
+        print(f"  {n} | {n * rc.case.reference.voxel_volume_mm3:.0f} | {peak_z[k]:.1f} | {share[k]:.2f} | "
+              f"{low[k]:.2f} | {'yes' if r.mask[m].any() else 'no'} | {centre}")
 
 
 def confidence_report(cases, expert, p) -> None:

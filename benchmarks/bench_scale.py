@@ -126,7 +126,8 @@ def run(cmd: list[str]) -> tuple[float, float, int, float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--data", type=Path, default=Path(os.environ.get("AIS_TEST_DATA", DATA)),
+                    help="the shared data folder (default: $AIS_TEST_DATA, else ../shared/data)")
     ap.add_argument("--n", default="1,8,32,128,500", help="comma-separated numbers of sessions")
     ap.add_argument("--workers", default="1,2", help="1 = serial; K > 1 = local Dask cluster of K workers")
     ap.add_argument("--commands", default=",".join(COMMANDS))

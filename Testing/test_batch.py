@@ -101,6 +101,8 @@ def test_dask_failure_is_reported_and_order_kept():
     assert written == [("5", 5), ("7", 7), ("8", 8), ("9", 9)]
     assert [i for i, _ in res.failures] == ["bad"]
     assert res.engine.startswith("dask")
+    one = run_batch(["3"], int, lambda i, r: written.append((i, r)), workers=2)  # one item: no cluster started
+    assert one.engine == "serial" and written[-1] == ("3", 3)
 
 
 def test_bad_scheduler_address_is_one_clear_error():

@@ -151,6 +151,8 @@ def _build_staged(root: Path, out: Path, sessions: list, run_validator: bool,
     for j, (name, fn) in enumerate(steps):
         progress(0.3 + 0.65 * j / len(steps), f"report: {name}")
         secs[name] = fn()
+    light.clear(), full.clear()
+    release_free_memory()  # the cases' freed arrays, before the figures and the writing
     rep: dict[str, Any] = {
         "title": "Dataset acceptance report",
         "dataset": str(root.resolve()),
@@ -234,6 +236,23 @@ def survey_session(root: Path, item: tuple[str, Optional[str]]) -> tuple[Optiona
     return None, rec
 
 
+def release_free_memory() -> None:
+    """Hand memory freed by the heap back to the system (glibc ``malloc_trim``; a no-op elsewhere).
+
+    Loading one case after another leaves the C heap fragmented: the arrays are freed but the
+    process keeps the pages (about 90 MB after the sections on ISLES data), and the figures and the
+    writing then add to that high-water mark instead of reusing it.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl without it)
+        pass
+
+
 class LazyCases(Mapping):
     """case id → case, loaded on first use with ``loader``; only the last one is kept in memory."""
 
@@ -261,6 +280,10 @@ class LazyCases(Mapping):
 
     def __len__(self) -> int:
         return 0
+
+    def clear(self) -> None:
+        """Drop the case kept in memory."""
+        self._last = (None, None)
 
 
 def _figures(rep: dict[str, Any]) -> dict[str, bytes]:

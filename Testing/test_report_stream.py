@@ -139,3 +139,24 @@ def _explode_at(step: str):
         if msg == step:
             raise TypeError(f"stopped at {step}")
     return progress
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def test_figures_keep_their_size_beyond_thirty_cases():
+    """One bar per case up to 30 cases; beyond, a distribution of fixed size (the memory to draw it is flat)."""
+    from AISAnnotationLib.report import plots
+
+    def draw(n):
+        labels = [f"sub-{i:04d}" for i in range(n)]
+        return (plots.volume_distribution([0.05 + (i % 40) * 3.1 for i in range(n)], labels),
+                plots.snr_chart([(c, s, 8.0 + i % 9) for i, c in enumerate(labels) for s in ("adc", "dwi")], 5.0))
+
+    small, big, huge = draw(10), draw(31), draw(400)
+    assert _png_size(small[0])[1] < _png_size(draw(30)[0])[1]  # per-case bars: taller with more cases
+    for a, b in zip(big, huge):  # the same size, up to the tick labels' width ("tight" bounding box)
+        (wa, ha), (wb, hb) = _png_size(a), _png_size(b)
+        assert ha == hb and abs(wa - wb) < 30
+    assert big[0] != huge[0] and big[1] != huge[1]  # still drawn from the data

@@ -151,7 +151,8 @@ def _build_staged(root: Path, out: Path, sessions: list, run_validator: bool,
     for j, (name, fn) in enumerate(steps):
         progress(0.3 + 0.65 * j / len(steps), f"report: {name}")
         secs[name] = fn()
-    light.clear(), full.clear()
+    light.clear()
+    full.clear()
     release_free_memory()  # the cases' freed arrays, before the figures and the writing
     rep: dict[str, Any] = {
         "title": "Dataset acceptance report",

@@ -65,12 +65,14 @@ def test_report_json_identical(runs, tmp_path):
     _, _, tmp = runs
     reps = []
     for name, workers in (("serial", 0), ("dask", 2)):
-        rep = build_report(tmp / name, tmp_path / name, run_validator=False, workers=workers)
+        head = build_report(tmp / name, tmp_path / name, run_validator=False, workers=workers)
+        rep = json.loads((tmp_path / name / "report.json").read_text())
+        assert rep["verdict"] == head["verdict"]
         rep.pop("generated")
         rep["dataset"] = None
-        reps.append(json.loads(json.dumps(rep, default=str)))
+        reps.append(rep)
     assert reps[0] == reps[1]
-    assert len(reps[0]["sessions"]) == N
+    assert len(reps[0]["sessions"]) == N and len(reps[0]["sections"]["image_qc"]["cases"]) == N
 
 
 def test_failures_are_retried_and_reported_the_rest_written(tmp_path):
@@ -99,6 +101,8 @@ def test_dask_failure_is_reported_and_order_kept():
     assert written == [("5", 5), ("7", 7), ("8", 8), ("9", 9)]
     assert [i for i, _ in res.failures] == ["bad"]
     assert res.engine.startswith("dask")
+    one = run_batch(["3"], int, lambda i, r: written.append((i, r)), workers=2)  # one item: no cluster started
+    assert one.engine == "serial" and written[-1] == ("3", 3)
 
 
 def test_bad_scheduler_address_is_one_clear_error():

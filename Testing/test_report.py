@@ -87,6 +87,26 @@ def test_report_html_is_a_self_contained_page(workflow_report):
     assert "http://" not in html and "https://" not in html.replace("https://github.com/AISAnnotation", "")
 
 
+def test_streamed_report_equals_the_whole_report_rendered_in_memory(workflow_report):
+    """report.json / report.html were written piece by piece from staged rows; rendering the same content at
+    once (json.dumps, render_html with every image) gives the same bytes: agreement, per-rater items, volumes,
+    reader scores and snapshots included."""
+    import base64
+
+    from AISAnnotationLib.report.html import render_html
+
+    _, out, _ = workflow_report
+    text = (out / "report.json").read_text(encoding="utf-8")
+    rep = json.loads(text)
+    assert text == json.dumps(rep, indent=2, ensure_ascii=False) + "\n"
+    assert rep["sections"]["agreement"]["per_rater"][0]["items"] and rep["sections"]["volumes"]["cases"]
+    images = {p.stem: "data:image/png;base64," + base64.b64encode(p.read_bytes()).decode() for p in out.glob("*.png")}
+    for r in rep["sections"]["snapshots"]["cases"]:
+        if r.get("png"):
+            images[f"snapshot:{r['case']}"] = images.pop(r["png"][:-4])
+    assert render_html(rep, images) == (out / "report.html").read_text(encoding="utf-8")
+
+
 def test_report_fails_when_a_case_is_incomplete(demo_copy, tmp_path, capsys):
     import shutil
 

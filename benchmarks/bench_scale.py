@@ -126,7 +126,8 @@ def run(cmd: list[str]) -> tuple[float, float, int, float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--data", type=Path, default=Path(os.environ.get("AIS_TEST_DATA", DATA)),
+                    help="the shared data folder (default: $AIS_TEST_DATA, else ../shared/data)")
     ap.add_argument("--n", default="1,8,32,128,500", help="comma-separated numbers of sessions")
     ap.add_argument("--workers", default="1,2", help="1 = serial; K > 1 = local Dask cluster of K workers")
     ap.add_argument("--commands", default=",".join(COMMANDS))
@@ -143,7 +144,7 @@ def main() -> int:
           "read once); re-measured before each command")
     print("s/session and × floor: wall time; cpu × floor: CPU time per session / CPU time of the read (load-robust)")
     print(f"{'command':<8} {'N':>5} {'workers':>7} {'total s':>9} {'s/session':>10} {'floor s':>8} {'× floor':>8} "
-          f"{'cpu × floor':>11} {'peak RSS MiB':>13}")
+          f"{'cpu × floor':>11} {'peak RSS MiB':>13} {'load':>5}")
     rows = []
     for n in ns:
         with tempfile.TemporaryDirectory(prefix=f"ais-scale-{n}-") as tmp:
@@ -172,10 +173,11 @@ def main() -> int:
                     row = {"command": c, "n": n, "workers": w if par else 1, "total_s": wall,
                            "per_session_s": wall / n, "floor_s": floor, "ratio_to_floor": wall / n / floor,
                            "cpu_s": cpu, "floor_cpu_s": floor_cpu, "cpu_ratio_to_floor": cpu / n / floor_cpu,
-                           "peak_rss_mib": rss, "exit": code}
+                           "peak_rss_mib": rss, "exit": code, "load_1min": os.getloadavg()[0]}
                     rows.append(row)
                     print(f"{c:<8} {n:>5} {row['workers']:>7} {wall:>9.1f} {wall / n:>10.3f} {floor:>8.3f} "
-                          f"{wall / n / floor:>8.1f} {cpu / n / floor_cpu:>11.1f} {rss:>13.0f}", flush=True)
+                          f"{wall / n / floor:>8.1f} {cpu / n / floor_cpu:>11.1f} {rss:>13.0f} "
+                          f"{row['load_1min']:>5.1f}", flush=True)
                     if args.json:
                         args.json.write_text(json.dumps({"rows": rows}, indent=2))
     if args.json:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Optional
@@ -57,6 +57,20 @@ class PlannedSession:
     reference_mask: Optional[np.ndarray] = None
     mask_source: str = ""
     notes: list[str] = field(default_factory=list)
+    # sequence key → the file's bytes, ready to write (:func:`encode_for_writer`); its image keeps no voxels
+    encoded: dict[str, bytes] = field(default_factory=dict)
+
+
+def encode_for_writer(plan: PlannedSession) -> PlannedSession:
+    """Do the writer's heavy part now: each image kept from its ``.nii.gz`` source is scrubbed and
+    recompressed here (what :func:`write_session` would do) and its voxels dropped — the writer
+    needs only those bytes and the sidecar. In a batch this runs on the worker, so the dataset's one
+    writer only writes bytes, and a quarter of the data travels (no decoded arrays). Same bytes written."""
+    for key, img in list(plan.images.items()):
+        if img.path is not None and str(img.path).endswith(".nii.gz"):
+            plan.encoded[key] = scrub_nifti_bytes(Path(img.path).read_bytes())
+            plan.images[key] = replace(img, array=np.zeros((0,) * img.array.ndim, img.array.dtype))
+    return plan
 
 
 def _check_dwi_group(plan: PlannedSession, what: dict[str, str]) -> None:
@@ -268,7 +282,9 @@ def _write_staged(stage: Path, plan: PlannedSession) -> list[Path]:
     for key, img in plan.images.items():
         target = bids.raw_path(stage, sub, ses, key)
         src = img.path
-        if src is not None and str(src).endswith(".nii.gz"):  # unchanged voxels; header text scrubbed
+        if key in plan.encoded:  # scrubbed bytes prepared with the plan (encode_for_writer)
+            atomic_write_bytes(target, plan.encoded[key])
+        elif src is not None and str(src).endswith(".nii.gz"):  # unchanged voxels; header text scrubbed
             atomic_write_bytes(target, scrub_nifti_bytes(Path(src).read_bytes()))
         else:
             write_nifti(img, target)
@@ -317,7 +333,7 @@ def import_isles(src_root: Path, dst_root: Path, progress: Any = None, workers: 
 
 
 def _plan_isles_item(src_root: Path, item: tuple[str, Optional[str]]) -> PlannedSession:
-    return plan_isles_session(src_root, item[0], item[1])
+    return encode_for_writer(plan_isles_session(src_root, item[0], item[1]))
 
 
 def import_loose(dst_root: Path, subject: str, session: Optional[str], files: dict[str, Any],

@@ -2,6 +2,11 @@
 
 The JSON (``report.json``) holds every section's content; the HTML (``report.html``) is
 self-contained (figures embedded as base64 PNG) and shows the same content.
+
+Memory does not grow with the number of sessions: each section appends its per-session rows
+to a staging file (``stream.Rows``), QC records computed on the way are staged the same way,
+and both files are written piece by piece from them (temp file, fsync, rename); only a few
+numbers per session (for the figures) stay in memory.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -18,10 +23,11 @@ from .. import __version__, bids
 from ..batch import run_batch
 from ..case import load_case, load_reference
 from ..errors import AISError, InputError
-from ..io import atomic_write_text, replace_dir, stage_dir, write_json
+from ..io import atomic_write_chunks, atomic_write_text, replace_dir, stage_dir, write_json
 from ..progress import ProgressCallback, null_progress
 from . import plots, sections
-from .html import render_html
+from .html import iter_html, render_html
+from .stream import RecordStore, Rows, RowStaging, iter_json
 
 SECTION_ORDER = ("completeness", "format", "metadata", "naming", "image_qc", "agreement", "volumes", "snapshots")
 # sections whose failure fails acceptance (the others inform)
@@ -41,8 +47,10 @@ def _b64(png: bytes) -> str:
 def build_report(root: Path, out: Path, run_validator: bool = True,
                  snapshot_renderer: Optional[Callable[..., dict[str, Any]]] = None, no_snapshot_reason: str = "",
                  progress: ProgressCallback = null_progress, workers: int = 0,
-                 scheduler: Optional[str] = None) -> dict[str, Any]:
-    """Collect every section, draw the figures, write ``out/report.json`` and ``out/report.html``.
+                 scheduler: Optional[str] = None, in_memory: bool = False) -> dict[str, Any]:
+    """Collect every section, draw the figures, write ``out/report.json`` and ``out/report.html``;
+    return the report's head: everything in ``report.json`` but the per-case lists (each
+    section's status, rule, summary and totals, the verdict, the figures' file names).
 
     Sessions stream: a first pass loads each session once (on Dask with ``workers`` /
     ``scheduler``) to find the ones that cannot be loaded and to run the QC of sessions without
@@ -52,6 +60,8 @@ def build_report(root: Path, out: Path, run_validator: bool = True,
     Args:
         snapshot_renderer: ``AISAnnotationMRML.snapshot.render_case_snapshot`` (or a function
             with its signature); None → the snapshot section says why (``no_snapshot_reason``).
+        in_memory: keep every row, then the whole JSON and HTML text, in memory (the way the
+            report was built before it streamed; the same bytes, kept to check exactly that).
     """
     root, out = Path(root), Path(out)
     sessions = bids.find_sessions(root)
@@ -61,7 +71,7 @@ def build_report(root: Path, out: Path, run_validator: bool = True,
     final_out, out = out, stage_dir(out)  # built in a staging folder, then swapped in whole
     try:
         rep = _build(root, out, sessions, run_validator, snapshot_renderer, no_snapshot_reason, progress,
-                     workers, scheduler)
+                     workers, scheduler, in_memory)
         replace_dir(out, final_out)
     finally:
         if out.exists():
@@ -91,9 +101,27 @@ def _check_out(out: Path) -> None:
 
 def _build(root: Path, out: Path, sessions: list, run_validator: bool,
            snapshot_renderer: Optional[Callable[..., dict[str, Any]]], no_snapshot_reason: str,
-           progress: ProgressCallback, workers: int, scheduler: Optional[str]) -> dict[str, Any]:
+           progress: ProgressCallback, workers: int, scheduler: Optional[str], in_memory: bool) -> dict[str, Any]:
+    if in_memory:
+        return _build_staged(root, out, sessions, run_validator, snapshot_renderer, no_snapshot_reason, progress,
+                             workers, scheduler, sections.in_memory, {})
+    staging = RowStaging(out / ".rows")  # removed before the folder is published
+    computed = RecordStore(staging.folder / "qc.jsonl")
+    try:
+        rep = _build_staged(root, out, sessions, run_validator, snapshot_renderer, no_snapshot_reason, progress,
+                            workers, scheduler, staging.new, computed)
+    finally:
+        staging.close()
+        computed.close()
+        shutil.rmtree(staging.folder, ignore_errors=True)
+    return rep
+
+
+def _build_staged(root: Path, out: Path, sessions: list, run_validator: bool,
+                  snapshot_renderer: Optional[Callable[..., dict[str, Any]]], no_snapshot_reason: str,
+                  progress: ProgressCallback, workers: int, scheduler: Optional[str], new: sections.NewRows,
+                  computed: Any) -> dict[str, Any]:
     load_errors: dict[str, str] = {}
-    computed: dict[str, Any] = {}
 
     def keep(item: tuple[str, Optional[str]], res: tuple[Optional[str], Optional[dict[str, Any]]]) -> None:
         cid = bids.prefix(*item)
@@ -110,18 +138,22 @@ def _build(root: Path, out: Path, sessions: list, run_validator: bool,
     full = LazyCases(root, load_case, load_errors)
     secs: dict[str, Any] = {}
     steps = [
-        ("completeness", lambda: sections.completeness(root, sessions)),
-        ("format", lambda: sections.format_check(root, sessions, light)),
-        ("metadata", lambda: sections.metadata(root, sessions)),
+        ("completeness", lambda: sections.completeness(root, sessions, new_rows=new)),
+        ("format", lambda: sections.format_check(root, sessions, light, new_rows=new)),
+        ("metadata", lambda: sections.metadata(root, sessions, new_rows=new)),
         ("naming", lambda: sections.naming(root, run_validator)),
-        ("image_qc", lambda: sections.image_qc(root, sessions, computed)),
-        ("agreement", lambda: sections.agreement(root, sessions, light)),
-        ("volumes", lambda: sections.volumes(root, sessions, light)),
-        ("snapshots", lambda: sections.snapshots(root, sessions, full, out, snapshot_renderer, no_snapshot_reason)),
+        ("image_qc", lambda: sections.image_qc(root, sessions, computed, new_rows=new)),
+        ("agreement", lambda: sections.agreement(root, sessions, light, new_rows=new)),
+        ("volumes", lambda: sections.volumes(root, sessions, light, new_rows=new)),
+        ("snapshots", lambda: sections.snapshots(root, sessions, full, out, snapshot_renderer, no_snapshot_reason,
+                                                 new_rows=new)),
     ]
     for j, (name, fn) in enumerate(steps):
         progress(0.3 + 0.65 * j / len(steps), f"report: {name}")
         secs[name] = fn()
+    light.clear()
+    full.clear()
+    release_free_memory()  # the cases' freed arrays, before the figures and the writing
     rep: dict[str, Any] = {
         "title": "Dataset acceptance report",
         "dataset": str(root.resolve()),
@@ -139,13 +171,53 @@ def _build(root: Path, out: Path, sessions: list, run_validator: bool,
     for name, png in figs.items():
         (out / f"{name}.png").write_bytes(png)
     rep["figures"] = sorted(f"{n}.png" for n in figs)
-    write_json(out / "report.json", rep)
-    images = {n: _b64(p) for n, p in figs.items()}
-    for row in secs["snapshots"]["cases"]:
-        if row.get("png"):
-            images[f"snapshot:{row['case']}"] = _b64((out / row["png"]).read_bytes())
-    atomic_write_text(out / "report.html", render_html(rep, images))
-    return rep
+    if isinstance(computed, dict):  # in memory: the whole text at once (as before streaming)
+        write_json(out / "report.json", rep)
+        atomic_write_text(out / "report.html", render_html(rep, dict(_Images({n: _b64(p) for n, p in figs.items()},
+                                                                             out, secs["snapshots"]["cases"]))))
+        return rep
+    atomic_write_chunks(out / "report.json", _with_newline(iter_json(rep)))
+    images = _Images({n: _b64(p) for n, p in figs.items()}, out)
+    atomic_write_chunks(out / "report.html", iter_html(rep, images))
+    return head(rep)
+
+
+def _with_newline(chunks: Iterator[str]) -> Iterator[str]:
+    yield from chunks
+    yield "\n"
+
+
+def head(obj: Any) -> Any:
+    """``obj`` without its staged per-case lists (:class:`stream.Rows`): what stays in memory."""
+    if isinstance(obj, dict):
+        return {k: head(v) for k, v in obj.items() if not isinstance(v, Rows)}
+    if isinstance(obj, list):
+        return [head(v) for v in obj]
+    return obj
+
+
+class _Images(Mapping):
+    """Figure name → data URI; ``snapshot:<case>`` read from ``out/<case>_snapshot.png`` when asked for
+    (``snapshot_rows``: the snapshot rows whose images are listed by iteration, for ``dict(images)``)."""
+
+    def __init__(self, figures: dict[str, str], out: Path, snapshot_rows: Iterable[Any] = ()) -> None:
+        self.figures, self.out = figures, out
+        self.snapshots = [f"snapshot:{r['case']}" for r in snapshot_rows if r.get("png")]
+
+    def __getitem__(self, key: str) -> str:
+        if key in self.figures:
+            return self.figures[key]
+        if key.startswith("snapshot:"):
+            p = self.out / f"{key.split(':', 1)[1]}_snapshot.png"
+            if p.is_file():
+                return _b64(p.read_bytes())
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self.figures) + self.snapshots)
+
+    def __len__(self) -> int:
+        return len(self.figures) + len(self.snapshots)
 
 
 def survey_session(root: Path, item: tuple[str, Optional[str]]) -> tuple[Optional[str], Optional[dict[str, Any]]]:
@@ -163,6 +235,23 @@ def survey_session(root: Path, item: tuple[str, Optional[str]]) -> tuple[Optiona
     rec = compute_session_qc(root, QCConfig(), item, case=case)[0]
     rec["subject"], rec["session"] = item
     return None, rec
+
+
+def release_free_memory() -> None:
+    """Hand memory freed by the heap back to the system (glibc ``malloc_trim``; a no-op elsewhere).
+
+    Loading one case after another leaves the C heap fragmented: the arrays are freed but the
+    process keeps the pages (about 90 MB after the sections on ISLES data), and the figures and the
+    writing then add to that high-water mark instead of reusing it.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl without it)
+        pass
 
 
 class LazyCases(Mapping):
@@ -192,6 +281,10 @@ class LazyCases(Mapping):
 
     def __len__(self) -> int:
         return 0
+
+    def clear(self) -> None:
+        """Drop the case kept in memory."""
+        self._last = (None, None)
 
 
 def _figures(rep: dict[str, Any]) -> dict[str, bytes]:

@@ -121,11 +121,19 @@ def bland_altman(a_ml: Sequence[float], b_ml: Sequence[float], labels: Optional[
     return _png(fig)
 
 
+# above this many cases a figure shows a distribution, not one bar per case: its size (and the
+# memory to draw it) stays fixed whatever the number of sessions
+PER_CASE_MAX = 30
+
+
 def volume_distribution(volumes_ml: Sequence[float], labels: Sequence[str],
                         title: str = "Final lesion volume per case") -> bytes:
-    """Horizontal bars of final-mask volumes (ml), log axis when they span > 2 decades."""
-    fig, ax = _figure(5.6, max(2.2, 0.45 * len(volumes_ml) + 1.2))
+    """Horizontal bars of final-mask volumes (ml), log axis when they span > 2 decades; more than
+    :data:`PER_CASE_MAX` cases: a histogram (log bins when they span > 2 decades)."""
     v = np.asarray(volumes_ml, float)
+    if v.size > PER_CASE_MAX:
+        return _volume_histogram(v, title)
+    fig, ax = _figure(5.6, max(2.2, 0.45 * len(volumes_ml) + 1.2))
     if v.size == 0:
         _no_data(ax, "no final masks")
     else:
@@ -145,15 +153,40 @@ def volume_distribution(volumes_ml: Sequence[float], labels: Sequence[str],
     return _png(fig)
 
 
+def _volume_histogram(v: np.ndarray, title: str) -> bytes:
+    fig, ax = _figure(5.6, 3.4)
+    pos = v[v > 0]
+    log = bool(pos.size and pos.max() / max(pos.min(), 1e-9) > 100)
+    bins = np.geomspace(pos.min(), pos.max(), 21) if log else np.linspace(0, max(float(v.max()), 1e-9), 21)
+    ax.hist(pos if log else v, bins=bins, color=_BLUE, alpha=0.6, edgecolor=_BLUE)
+    if log:
+        ax.set_xscale("log")
+    ax.axvline(float(np.median(v)), color=_ORANGE, ls="--", label=f"median {np.median(v):.2f} ml")
+    ax.legend(fontsize=8, frameon=False)
+    ax.set_ylabel("cases")
+    ax.set_xlabel("volume (ml)")
+    ax.set_title(f"{title} ({v.size} cases" + (f", {v.size - pos.size} empty)" if log and pos.size < v.size else ")"))
+    return _png(fig)
+
+
 def snr_chart(rows: Sequence[tuple[str, str, Optional[float]]], threshold: float) -> bytes:
-    """SNR per case and sequence (grouped bars) with the rejection threshold."""
+    """SNR per case and sequence (grouped bars) with the rejection threshold; more than
+    :data:`PER_CASE_MAX` cases: one box per sequence (the distribution over cases)."""
     fig, ax = _figure(5.8, 3.4)
     rows = [r for r in rows if r[2] is not None]
-    if not rows:
+    seqs = sorted({r[1] for r in rows})
+    if len({r[0] for r in rows}) > PER_CASE_MAX:
+        data = [[r[2] for r in rows if r[1] == s] for s in seqs]
+        ax.boxplot(data, showfliers=True)
+        ax.set_xticks(range(1, len(seqs) + 1))
+        ax.set_xticklabels([f"{s} ({len(d)} cases)" for s, d in zip(seqs, data)], fontsize=8)
+        ax.axhline(threshold, color=_RED, ls="--", label=f"reject < {threshold:g}")
+        ax.set_ylim(0, max(max(r[2] for r in rows), threshold) * 1.3)
+        ax.legend(fontsize=8, loc="upper center")
+    elif not rows:
         _no_data(ax, "SNR not measurable")
     else:
         cases = sorted({r[0] for r in rows})
-        seqs = sorted({r[1] for r in rows})
         w = 0.8 / len(seqs)
         for i, s in enumerate(seqs):
             xs = [cases.index(r[0]) + i * w for r in rows if r[1] == s]

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -53,6 +54,13 @@ RULES = {
 # sections that must pass; any other section fails acceptance only when its status is "fail"
 MUST_PASS = ("completeness", "format", "metadata", "naming")
 
+NewRows = Callable[[str], Any]
+
+
+def in_memory(name: str) -> list[Any]:
+    """The default row container of a section: a list (``report.stream.RowStaging.new`` stages rows on disk)."""
+    return []
+
 
 def verdict(secs: dict[str, Any]) -> dict[str, Any]:
     """FAIL when a must-pass section is not "pass" or any section fails its rule; the reasons say which."""
@@ -72,9 +80,12 @@ def _workflow_status(root: Path, sub: str, ses: Optional[str]):
     return case_status(root, sub, ses)
 
 
-def completeness(root: Path, sessions: list[tuple[str, Optional[str]]]) -> dict[str, Any]:
-    """Two annotations, review/arbitration where needed, a final mask — case by case."""
-    rows, missing_total = [], 0
+def completeness(root: Path, sessions: list[tuple[str, Optional[str]]], new_rows: NewRows = in_memory) -> dict[str, Any]:
+    """Two annotations, review/arbitration where needed, a final mask — case by case.
+
+    ``new_rows(name)``: the container the per-case rows are appended to (a list by default).
+    """
+    rows, missing_total, n_ok, n_excl = new_rows("completeness"), 0, 0, 0
     for sub, ses in sessions:
         st = _workflow_status(root, sub, ses)
         final = bids.lesion_mask_path(root, sub, ses)
@@ -89,6 +100,7 @@ def completeness(root: Path, sessions: list[tuple[str, Optional[str]]]) -> dict[
             row["excluded"] = st.excluded_reason
             row["problems"] = list(st.problems)
         if row["excluded"]:
+            n_excl += 1
             rows.append(row)
             continue
         if row["annotations"] < 2:
@@ -99,9 +111,8 @@ def completeness(root: Path, sessions: list[tuple[str, Optional[str]]]) -> dict[
         if not row["final_mask"]:
             row["missing"].append("final mask")
         missing_total += len(row["missing"])
+        n_ok += not row["missing"]
         rows.append(row)
-    n_ok = sum(1 for r in rows if not r["missing"] and not r["excluded"])
-    n_excl = sum(1 for r in rows if r["excluded"])
     return {"status": "pass" if n_ok and missing_total == 0 else "fail", "rule": RULES["completeness"],
             "cases": rows, "complete": n_ok,
             "excluded": n_excl, "total": len(rows),
@@ -113,11 +124,12 @@ def _mask_files(root: Path, sub: str, ses: Optional[str]) -> list[Path]:
     return sorted(p for p in d.glob("*_mask.nii*")) if d.is_dir() else []
 
 
-def format_check(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict[str, Any]) -> dict[str, Any]:
+def format_check(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict[str, Any],
+                 new_rows: NewRows = in_memory) -> dict[str, Any]:
     """Every lesion mask: NIfTI, binary, on the DWI grid, inside the brain (issue 5's mask QC)."""
     from ..maskqc import check_mask
 
-    rows = []
+    rows = new_rows("format")
     for sub, ses in sessions:
         case = cases.get(bids.prefix(sub, ses))
         for p in _mask_files(root, sub, ses):
@@ -142,17 +154,17 @@ def format_check(root: Path, sessions: list[tuple[str, Optional[str]]], cases: d
             row["problems"] = list(rep.problems)
             row["voxels"] = rep.voxels
             rows.append(row)
-    bad = [r for r in rows if not r["ok"]]
-    if not rows:
+    bad = sum(1 for r in rows if not r["ok"])
+    if not len(rows):
         return {"status": "fail", "rule": RULES["format"], "masks": rows,
                 "summary": "no lesion masks in derivatives/lesions"}
     return {"status": "pass" if not bad else "fail", "rule": RULES["format"], "masks": rows,
-            "summary": f"{len(rows) - len(bad)}/{len(rows)} masks binary NIfTI on the DWI grid inside the brain"}
+            "summary": f"{len(rows) - bad}/{len(rows)} masks binary NIfTI on the DWI grid inside the brain"}
 
 
-def metadata(root: Path, sessions: list[tuple[str, Optional[str]]]) -> dict[str, Any]:
+def metadata(root: Path, sessions: list[tuple[str, Optional[str]]], new_rows: NewRows = in_memory) -> dict[str, Any]:
     """Required sidecar fields per raw sequence and per lesion mask."""
-    rows = []
+    rows = new_rows("metadata")
     for sub, ses in sessions:
         for key in REQUIRED_SIDECAR:
             p = bids.raw_path(root, sub, ses, key)
@@ -173,12 +185,12 @@ def metadata(root: Path, sessions: list[tuple[str, Optional[str]]]) -> dict[str,
     absent = [s for s in subjects if s not in listed]
     rows.append({"file": "participants.tsv", "missing": [f"row for {s}" for s in absent],
                  "sidecar": (Path(root) / "participants.json").is_file()})
-    bad = [r for r in rows if r["missing"] or not r["sidecar"]]
+    bad = sum(1 for r in rows if r["missing"] or not r["sidecar"])
     deid = deidentification(root)
-    return {"status": "pass" if rows and not bad else "fail", "rule": RULES["metadata"], "files": rows,
+    return {"status": "pass" if len(rows) and not bad else "fail", "rule": RULES["metadata"], "files": rows,
             "required": {**{k: list(v) for k, v in REQUIRED_SIDECAR.items()}, "lesion mask": list(REQUIRED_MASK_SIDECAR)},
             "deidentification": deid,
-            "summary": f"{len(rows) - len(bad)}/{len(rows)} files with every required sidecar field; "
+            "summary": f"{len(rows) - bad}/{len(rows)} files with every required sidecar field; "
                        f"de-identification: {deid}"}
 
 
@@ -243,7 +255,7 @@ def naming(root: Path, run: bool = True) -> dict[str, Any]:
 
 
 def image_qc(root: Path, sessions: list[tuple[str, Optional[str]]],
-             computed: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+             computed: Optional[Mapping[str, Any]] = None, new_rows: NewRows = in_memory) -> dict[str, Any]:
     """Summary of the per-session QC records (QC is run, not written, where none exists).
 
     ``computed``: case id → QC record already computed (not stored) for sessions without one.
@@ -251,7 +263,9 @@ def image_qc(root: Path, sessions: list[tuple[str, Optional[str]]],
     from ..qc.session import run_session_qc
     from ..qc.store import read_qc_record
 
-    rows = []
+    rows = new_rows("image_qc")
+    n_unread = n_excluded = n_failed = n_inconsistent = 0
+    any_error = any_unstored = False
     for sub, ses in sessions:
         rec = read_qc_record(root, sub, ses)
         ran = rec is not None
@@ -259,7 +273,7 @@ def image_qc(root: Path, sessions: list[tuple[str, Optional[str]]],
             rec = (computed or {}).get(bids.prefix(sub, ses)) or run_session_qc(root, sub, ses, write=False)
         rules = [x for s in rec.get("acquisition", []) for x in s["rules"]]
         obj = {o["sequence"]: o for o in rec.get("objective", [])}
-        rows.append({
+        row = {
             "case": bids.prefix(sub, ses), "stored": ran, "status": rec.get("status"),
             "excluded": rec.get("excluded"), "reason": rec.get("reason"),
             "failed_rules": [f"{x['sequence']} {x['rule']} {x['measured']}" for x in rules if x["status"] == "fail"],
@@ -275,22 +289,26 @@ def image_qc(root: Path, sessions: list[tuple[str, Optional[str]]],
                        "requirement": x["requirement"], "detail": x.get("detail", "")} for x in rules],
             "inconsistencies": rec.get("inconsistencies", []), "error": rec.get("error"),
             "snr_min": rec.get("config", {}).get("snr_min"),
-        })
-    unread = [r["case"] for r in rows if not r["readers"] and not r["excluded"]]
+        }
+        rows.append(row)
+        n_unread += not row["readers"] and not row["excluded"]
+        n_excluded += bool(row["excluded"])
+        n_failed += bool(row["failed_rules"])
+        n_inconsistent += len(row["inconsistencies"])
+        any_error = any_error or bool(row["error"])
+        any_unstored = any_unstored or not ran
     status = "pass"
-    if any(r["error"] for r in rows):
+    if any_error:
         status = "fail"
-    elif unread or any(not r["stored"] for r in rows):
+    elif n_unread or any_unstored:
         status = "warning"
     return {"status": status, "rule": RULES["image_qc"], "cases": rows,
-            "summary": (f"{sum(1 for r in rows if r['excluded'])} excluded, "
-                        f"{sum(1 for r in rows if r['failed_rules'])} with failed (non-blocking) rules, "
-                        f"{len(unread)} without a reader's Likert score, "
-                        f"{sum(len(r['inconsistencies']) for r in rows)} metadata inconsistencies")}
+            "summary": (f"{n_excluded} excluded, {n_failed} with failed (non-blocking) rules, "
+                        f"{n_unread} without a reader's Likert score, {n_inconsistent} metadata inconsistencies")}
 
 
 def agreement(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict[str, Any],
-              median_dice_min: Optional[float] = None) -> dict[str, Any]:
+              median_dice_min: Optional[float] = None, new_rows: NewRows = in_memory) -> dict[str, Any]:
     """Inter-rater agreement per case, per-rater statistics against the final masks.
 
     Rule: median inter-rater Dice ≥ ``median_dice_min`` (default: the dataset's auto-accept
@@ -298,7 +316,7 @@ def agreement(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict
     """
     from ..metrics import compare_masks
 
-    rows, per_rater, threshold = [], {}, None
+    rows, per_rater, threshold, dice = new_rows("agreement"), {}, None, []
     for sub, ses in sessions:
         cid = bids.prefix(sub, ses)
         st = _workflow_status(root, sub, ses)
@@ -324,12 +342,16 @@ def agreement(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict
                      "volume_diff_ml": m.get("volume_diff_ml"), "count_diff": m.get("count_diff"),
                      "hd95_mm": m.get("hd95_mm"), "accepted": (st.agreement or {}).get("accepted"),
                      "via": (st.final or {}).get("via")})
+        if m.get("dice") is not None:
+            dice.append(m.get("dice"))
         final_p = bids.lesion_mask_path(root, sub, ses)
         if final_p.is_file():
             fin = np.asarray(read_image(final_p, with_sidecar=False).array).astype(bool)
             for r, mk in masks.items():
                 res = compare_masks(fin, mk, spacing=case.reference.spacing)
-                per_rater.setdefault(r, []).append({"case": cid, "dice": res.dice, "lesion_f1": res.lesion_f1,
+                if r not in per_rater:
+                    per_rater[r] = new_rows(f"agreement.{r}")
+                per_rater[r].append({"case": cid, "dice": res.dice, "lesion_f1": res.lesion_f1,
                                                     "volume_ml": float(mk.sum() * case.reference.voxel_volume_mm3 / 1000)})
     stats = []
     for r, items in sorted(per_rater.items()):
@@ -338,7 +360,6 @@ def agreement(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict
         stats.append({"rater": r, "cases": len(items), "dice_vs_final_mean": float(d.mean()),
                       "dice_vs_final_min": float(d.min()), "lesion_f1_vs_final_mean": float(f.mean()),
                       "mean_volume_ml": float(np.mean([x["volume_ml"] for x in items])), "items": items})
-    dice = [r["dice"] for r in rows if r["dice"] is not None]
     limit = float(median_dice_min if median_dice_min is not None else threshold or DEFAULT_MEDIAN_DICE_MIN)
     median = float(np.median(dice)) if dice else None
     status = "unknown" if median is None else "pass" if median >= limit else "fail"
@@ -350,9 +371,10 @@ def agreement(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict
                         else "no case with two annotations")}
 
 
-def volumes(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict[str, Any]) -> dict[str, Any]:
+def volumes(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict[str, Any],
+            new_rows: NewRows = in_memory) -> dict[str, Any]:
     """Final-mask volume (ml) and lesion count (26-connectivity) per case."""
-    rows = []
+    rows, v, n_lesions = new_rows("volumes"), [], 0
     for sub, ses in sessions:
         cid = bids.prefix(sub, ses)
         p = bids.lesion_mask_path(root, sub, ses)
@@ -361,17 +383,19 @@ def volumes(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict[s
         img = read_image(p, with_sidecar=False)
         m = np.asarray(img.array).astype(bool)
         n = count_components(m)
-        rows.append({"case": cid, "volume_ml": float(m.sum() * img.voxel_volume_mm3 / 1000.0), "voxels": int(m.sum()),
-                     "lesions": n})
-    v = [r["volume_ml"] for r in rows]
-    return {"status": "pass" if rows else "unknown", "rule": RULES["volumes"], "cases": rows,
+        vol = float(m.sum() * img.voxel_volume_mm3 / 1000.0)
+        rows.append({"case": cid, "volume_ml": vol, "voxels": int(m.sum()), "lesions": n})
+        v.append(vol)
+        n_lesions += n
+    return {"status": "pass" if v else "unknown", "rule": RULES["volumes"], "cases": rows,
             "total_ml": float(sum(v)), "median_ml": float(np.median(v)) if v else None,
             "summary": (f"{len(rows)} final mask(s), median {np.median(v):.2f} ml, "
-                        f"{sum(r['lesions'] for r in rows)} lesions") if v else "no final masks"}
+                        f"{n_lesions} lesions") if v else "no final masks"}
 
 
 def snapshots(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict[str, Any], out_dir: Path,
-              renderer: Optional[Callable[..., dict[str, Any]]] = None, why_none: str = "") -> dict[str, Any]:
+              renderer: Optional[Callable[..., dict[str, Any]]] = None, why_none: str = "",
+              new_rows: NewRows = in_memory) -> dict[str, Any]:
     """Per-case 2×2 (DWI, ADC, eADC, FLAIR) with the final mask outline.
 
     ``renderer`` has the signature of ``AISAnnotationMRML.snapshot.render_case_snapshot``
@@ -381,7 +405,7 @@ def snapshots(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict
         return {"status": "unknown", "rule": RULES["snapshots"], "available": False, "cases": [],
                 "summary": f"snapshots unavailable ({why_none or 'no snapshot renderer'})"}
     render_case_snapshot = renderer
-    rows = []
+    rows, n_png = new_rows("snapshots"), 0
     for sub, ses in sessions:
         cid = bids.prefix(sub, ses)
         case = cases.get(cid)
@@ -394,8 +418,8 @@ def snapshots(root: Path, sessions: list[tuple[str, Optional[str]]], cases: dict
             info = render_case_snapshot(case, mask, png, title=f"{cid} — final mask" if mask is not None else cid)
             rows.append({"case": cid, "png": png.name, "mask": "final" if mask is not None else None,
                          "slice_index": info.get("slice_index")})
+            n_png += 1
         except Exception as exc:  # one bad case must not sink the report
             rows.append({"case": cid, "png": None, "error": f"{type(exc).__name__}: {exc}"})
-    return {"status": "pass" if rows and all(r.get("png") for r in rows) else "warning", "rule": RULES["snapshots"],
-            "available": True,
-            "cases": rows, "summary": f"{sum(1 for r in rows if r.get('png'))}/{len(rows)} snapshots rendered"}
+    return {"status": "pass" if len(rows) and n_png == len(rows) else "warning", "rule": RULES["snapshots"],
+            "available": True, "cases": rows, "summary": f"{n_png}/{len(rows)} snapshots rendered"}

@@ -100,18 +100,6 @@ def server_app(root: Path, rater: str, role: str, logdir: Path, password: str = 
             proc.wait()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 def state(page: Any, key: str) -> Any:
     """A trame state value as the page holds it."""
     return json.loads(page.evaluate(f"() => JSON.stringify(window.trame.state.get('{key}'))"))

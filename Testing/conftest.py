@@ -89,3 +89,19 @@ def artifacts() -> Path:
     out = Path(__file__).resolve().parent / "artifacts" / "web"
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Debian chromium (Playwright, nothing downloaded) for every browser test of the session;
+    each test opens its own pages or contexts in it (no cookies, storage or pages are shared)."""
+    from aisweb import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -27,6 +27,7 @@ candidate applied) as small PNGs.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -139,19 +140,37 @@ def _key_steps(pages: dict, selector: str, what: str, out: dict, repeat: int) ->
 Sample = tuple  # (harness ms, page ms, wire ms): see _time_until_new_frame
 
 
+def process_cpu() -> dict[int, tuple[str, float]]:
+    """{pid: (kind, CPU seconds)} of this script's child and grandchild processes ("app" or "server") (Linux /proc)."""
+    hz = os.sysconf("SC_CLK_TCK")
+    procs = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
+                cmd = Path(f"/proc/{d}/cmdline").read_bytes()
+            except OSError:
+                continue
+            procs[int(d)] = (int(stat[1]), cmd, (int(stat[11]) + int(stat[12])) / hz)
+    mine = {pid for pid, (ppid, _c, _t) in procs.items() if ppid == os.getpid()}
+    mine |= {pid for pid, (ppid, _c, _t) in procs.items() if ppid in mine}
+    return {pid: ("server" if b"AISAnnotationLib" in procs[pid][1] else "app", procs[pid][2]) for pid in mine
+            if b"AISAnnotation" in procs[pid][1]}
+
+
 def measure(browser, root: Path, repeat: int, shots: Path | None, configs: list) -> dict[str, dict[str, list[Sample]]]:
     """Every config (name, env, via_server) runs its own app at the same time; each input is timed on each
     app in turn, so the configs are compared under the same machine load."""
     import contextlib
-    import os
 
     from aisweb import app_process, ras_to_page, server_app, state, view_box, wait_state
 
     out = {name: {"slice change": [], "brush stroke": [], "threshold change": []} for name, _e, _v in configs}
     logs = Path(tempfile.mkdtemp(prefix="bench-web-"))
     with contextlib.ExitStack() as stack:
-        pages = {}
+        pages, owners = {}, {}
         for name, env, via_server in configs:
+            before = set(process_cpu())
             saved = {k: os.environ.get(k) for k in env}
             os.environ.update(env)  # the app process inherits its streaming settings
             try:
@@ -162,6 +181,8 @@ def measure(browser, root: Path, repeat: int, shots: Path | None, configs: list)
                 for k, v in saved.items():
                     os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
             pages[name] = _open(browser, url)
+            owners[name] = set(process_cpu()) - before
+        cpu0 = process_cpu()
         _key_steps(pages, "#adc-threshold ~ .v-slider-thumb", "threshold change", out, repeat)
         first = next(iter(pages.values()))
         if shots:
@@ -193,9 +214,20 @@ def measure(browser, root: Path, repeat: int, shots: Path | None, configs: list)
                     page.mouse.move(cx + 40, y + 2)
                 out[name]["brush stroke"].append(_time_until_new_frame(page, release))
                 page.wait_for_timeout(200)
+        cpu1 = process_cpu()
         for page in pages.values():
             page.context.close()
+    for name, pids in owners.items():
+        for pid in pids:
+            kind = cpu1[pid][0] if pid in cpu1 else ""
+            if pid in cpu0 and kind:
+                CPU_PER_UPDATE.setdefault(f"{name}: {kind}", []).append(
+                    (cpu1[pid][1] - cpu0[pid][1]) * 1000.0 / (3 * repeat))
     return out
+
+
+#: CPU ms per timed update of each configuration's processes (app, server), one value per grid (``measure``).
+CPU_PER_UPDATE: dict[str, list[float]] = {}
 
 
 #: trame-slicer 2.0.0's own view streaming defaults (the reference), as the app's AIS_RCA_* overrides.
@@ -261,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
                            for what, m in medians.items()]
             hops += [f"{label} {what}: {m['AIS, through /app'] / m['AIS settings']:.2f}" for what, m in medians.items()]
         browser.close()
+    print("CPU ms per timed update, per grid (" + ", ".join(roots) + "): " + "; ".join(
+        f"{who} {', '.join(f'{v:.1f}' for v in ms)}" for who, ms in CPU_PER_UPDATE.items()))
     print("through /app ÷ direct (median page times of paired runs; the proxy hop's cost): " + "; ".join(hops))
     if ratios:
         print("speed-up of the AIS settings over trame-slicer's defaults (medians of paired runs): " + "; ".join(ratios))

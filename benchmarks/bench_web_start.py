@@ -29,7 +29,7 @@ CONFIGS = {"AIS (quiet build)": {}, "trame-slicer build": {"AIS_VIEW_QUIET_BUILD
 
 
 def start_once(browser, root: Path, env: dict, log: Path) -> tuple[float, float, float]:
-    from aisweb import free_port, wait_port, wait_state
+    from aisweb import free_port, wait_port
 
     port = free_port()
     full = dict(os.environ, PYTHONPATH=str(REPO / "AISAnnotation") + os.pathsep + os.environ.get("PYTHONPATH", ""),
@@ -44,7 +44,8 @@ def start_once(browser, root: Path, env: dict, log: Path) -> tuple[float, float,
         listening = time.perf_counter() - t0
         page = browser.new_page(viewport={"width": 1280, "height": 860})
         page.goto(f"http://127.0.0.1:{port}/")
-        wait_state(page, "s('queue').length > 0", 120000)
+        page.wait_for_function("() => window.trame && window.trame.state && "
+                               "(window.trame.state.get('queue') || []).length > 0", timeout=120000)
         queue = time.perf_counter() - t0
         page.locator("#queue tr.ais-row").first.click()
         page.wait_for_function("() => Array.from(document.querySelectorAll('#views img'))"
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(a.repeat):
             for name, env in CONFIGS.items():
                 out[name].append(start_once(browser, root, env, work / f"app-{i}.log"))
+                print(name, " ".join(f"{v:.2f}" for v in out[name][-1]), flush=True)
         browser.close()
     print(f"{'app start-up (s, median of ' + str(a.repeat) + ')':32} {'listening':>10} {'queue':>8} {'views':>8}")
     med = {name: [statistics.median(r[k] for r in rows) for k in range(3)] for name, rows in out.items()}

@@ -100,6 +100,32 @@ def server_app(root: Path, rater: str, role: str, logdir: Path, password: str = 
             proc.wait()
 
 
+_SHARED: dict[str, Any] = {}
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Debian chromium (Playwright, nothing downloaded) for every browser test of the session;
+    each test opens its own pages or contexts in it (no cookies, storage or pages are shared). A module that
+    imports this fixture gets the same browser (a second sync Playwright in this thread could not start)."""
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
+    if not _SHARED:
+        from playwright.sync_api import sync_playwright
+
+        pw = sync_playwright().start()
+        _SHARED.update(pw=pw, browser=pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS), users=0)
+    _SHARED["users"] += 1
+    try:
+        yield _SHARED["browser"]
+    finally:
+        _SHARED["users"] -= 1
+        if _SHARED["users"] == 0:
+            _SHARED["browser"].close()
+            _SHARED["pw"].stop()
+            _SHARED.clear()
+
+
 def state(page: Any, key: str) -> Any:
     """A trame state value as the page holds it."""
     return json.loads(page.evaluate(f"() => JSON.stringify(window.trame.state.get('{key}'))"))

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from aisweb import browser  # noqa: F401  (one Chromium for the session's browser tests)
 
 from aistest import ISLES_SES, ISLES_SUB, REPO
 
@@ -90,18 +91,3 @@ def artifacts() -> Path:
     out.mkdir(parents=True, exist_ok=True)
     return out
 
-
-@pytest.fixture(scope="session")
-def browser():
-    """One headless Debian chromium (Playwright, nothing downloaded) for every browser test of the session;
-    each test opens its own pages or contexts in it (no cookies, storage or pages are shared)."""
-    from aisweb import CHROMIUM, CHROMIUM_ARGS
-
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()

@@ -103,27 +103,31 @@ def server_app(root: Path, rater: str, role: str, logdir: Path, password: str = 
 _SHARED: dict[str, Any] = {}
 
 
+def close_shared_browser() -> None:
+    """Stop the session's Chromium and Playwright (idempotent). Called after the last test that uses the
+    browser: while sync Playwright runs, this thread counts as running an asyncio loop (``asyncio.run`` fails)."""
+    if _SHARED:
+        browser, pw = _SHARED.pop("browser"), _SHARED.pop("pw")
+        browser.close()
+        pw.stop()
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    """One headless Debian chromium (Playwright, nothing downloaded) for every browser test of the session;
-    each test opens its own pages or contexts in it (no cookies, storage or pages are shared). A module that
-    imports this fixture gets the same browser (a second sync Playwright in this thread could not start)."""
+    """One headless Debian chromium (Playwright, nothing downloaded) for the session's browser tests, stopped
+    after the last of them (conftest); each test opens its own pages or contexts in it (no cookies, storage or
+    pages are shared). A module that imports this fixture gets the same browser."""
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
     if not _SHARED:
         from playwright.sync_api import sync_playwright
 
         pw = sync_playwright().start()
-        _SHARED.update(pw=pw, browser=pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS), users=0)
-    _SHARED["users"] += 1
+        _SHARED.update(pw=pw, browser=pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS))
     try:
         yield _SHARED["browser"]
     finally:
-        _SHARED["users"] -= 1
-        if _SHARED["users"] == 0:
-            _SHARED["browser"].close()
-            _SHARED["pw"].stop()
-            _SHARED.clear()
+        close_shared_browser()
 
 
 def state(page: Any, key: str) -> Any:

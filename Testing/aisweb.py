@@ -100,16 +100,34 @@ def server_app(root: Path, rater: str, role: str, logdir: Path, password: str = 
             proc.wait()
 
 
-@pytest.fixture(scope="module")
+_SHARED: dict[str, Any] = {}
+
+
+def close_shared_browser() -> None:
+    """Stop the session's Chromium and Playwright (idempotent). Called after the last test that uses the
+    browser: while sync Playwright runs, this thread counts as running an asyncio loop (``asyncio.run`` fails)."""
+    if _SHARED:
+        browser, pw = _SHARED.pop("browser"), _SHARED.pop("pw")
+        browser.close()
+        pw.stop()
+
+
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
+    """One headless Debian chromium (Playwright, nothing downloaded) for the session's browser tests, stopped
+    after the last of them (conftest); each test opens its own pages or contexts in it (no cookies, storage or
+    pages are shared). A module that imports this fixture gets the same browser."""
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
-    from playwright.sync_api import sync_playwright
+    if not _SHARED:
+        from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+        pw = sync_playwright().start()
+        _SHARED.update(pw=pw, browser=pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS))
+    try:
+        yield _SHARED["browser"]
+    finally:
+        close_shared_browser()
 
 
 def state(page: Any, key: str) -> Any:
@@ -127,14 +145,21 @@ VIEW_PIXELS_JS = """(idx) => {
   const img = document.querySelectorAll('#views img')[idx];
   const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
   const g = c.getContext('2d'); g.drawImage(img, 0, 0);
-  return {w: c.width, h: c.height, data: Array.from(g.getImageData(0, 0, c.width, c.height).data)};
+  const d = g.getImageData(0, 0, c.width, c.height).data;
+  let bin = '';
+  for (let i = 0; i < d.length; i += 0x8000) bin += String.fromCharCode.apply(null, d.subarray(i, i + 0x8000));
+  return {w: c.width, h: c.height, rgba: btoa(bin)};
 }"""
 
 
 def view_pixels(page: Any, index: int) -> np.ndarray:
-    """RGB [y, x, 3] of the ``index``-th view image exactly as the browser received it."""
+    """RGB [y, x, 3] of the ``index``-th view image exactly as the browser received it (the RGBA bytes cross
+    from the page as one base64 string: a JSON array of numbers took seconds per view)."""
+    import base64
+
     out = page.evaluate(VIEW_PIXELS_JS, index)
-    return np.array(out["data"], dtype=np.uint8).reshape(out["h"], out["w"], 4)[:, :, :3]
+    rgba = np.frombuffer(base64.b64decode(out["rgba"]), dtype=np.uint8)
+    return rgba.reshape(out["h"], out["w"], 4)[:, :, :3].copy()
 
 
 def view_box(page: Any, index: int) -> dict[str, float]:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from aisweb import browser, close_shared_browser  # noqa: F401  (one Chromium for the session's browser tests)
 
 from aistest import ISLES_SES, ISLES_SUB, REPO
 
@@ -89,3 +90,20 @@ def artifacts() -> Path:
     out = Path(__file__).resolve().parent / "artifacts" / "web"
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+
+_LAST_BROWSER_TEST: list[str] = []
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list) -> None:
+    users = [item.nodeid for item in items if "browser" in getattr(item, "fixturenames", ())]
+    _LAST_BROWSER_TEST[:] = users[-1:]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    yield  # the test's fixtures (pages of module fixtures) are torn down first
+    if _LAST_BROWSER_TEST and item.nodeid == _LAST_BROWSER_TEST[0]:
+        close_shared_browser()  # later tests may run their own asyncio loop in this thread

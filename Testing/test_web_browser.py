@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from aisweb import (  # noqa: F401  (browser: fixture)
-    app_process,
-    browser,
+from aisweb import (
+    AppPool,
     demo_for_module,
     page_to_ras,
     ras_to_page,
@@ -36,6 +35,16 @@ BRUSH_MM = 5.0
 def web_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh copy of the demo dataset with the demo raters (the tests submit into it)."""
     return demo_for_module(tmp_path_factory, "web")
+
+
+@pytest.fixture(scope="module")
+def web_apps(web_demo: Path, artifacts: Path):
+    """The two annotators' and the reviewer's app processes, started together (each user's own process)."""
+    pool = AppPool(web_demo, artifacts)
+    for rater, role in (("r01", "annotator"), ("r02", "annotator"), ("rv01", "reviewer")):
+        pool.start(rater, role)
+    yield pool
+    pool.close()
 
 
 def _wait_message(page, text: str) -> None:
@@ -137,21 +146,20 @@ def _expected_check(root: Path, rater: str, done: dict) -> None:
     assert np.all(flat_saved[flat_thr]), f"{rater}: threshold voxels lost"
 
 
-def test_two_annotators_then_reviewer(web_demo: Path, browser, artifacts: Path) -> None:  # noqa: F811
+def test_two_annotators_then_reviewer(web_demo: Path, web_apps: AppPool, browser, artifacts: Path) -> None:
     from AISAnnotationMRML import workspace
 
     frames: list[bytes] = []
     done = {}
     # r01 extends lesion 1 at its rim; r02 adds a separate finding below it (> 0.1 ml: the pair needs review)
     for rater, dx, dy in (("r01", -4.0, 0.0), ("r02", -16.0, 45.0)):
-        with app_process(web_demo, rater, "annotator", artifacts) as url:
-            page = browser.new_page(viewport={"width": 1280, "height": 860})
-            if rater == "r02":  # every websocket frame the second annotator's page receives
-                page.on("websocket", lambda ws: ws.on("framereceived",
-                                                      lambda f: frames.append(f if isinstance(f, bytes)
-                                                                              else f.encode())))
-            done[rater] = _annotate(page, url, artifacts, rater, dx, dy)
-            page.close()
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        if rater == "r02":  # every websocket frame the second annotator's page receives
+            page.on("websocket", lambda ws: ws.on("framereceived",
+                                                  lambda f: frames.append(f if isinstance(f, bytes)
+                                                                          else f.encode())))
+        done[rater] = _annotate(page, web_apps.url(rater), artifacts, rater, dx, dy)
+        page.close()
         _expected_check(web_demo, rater, done[rater])
     # blinding on the wire: r02 never received r01's mask, its file, or its revision record
     blob = b"".join(frames)
@@ -159,33 +167,33 @@ def test_two_annotators_then_reviewer(web_demo: Path, browser, artifacts: Path) 
     for needle in (b"desc-r01", b"r01_rev", b"lesion (r01)"):
         assert needle not in blob
 
-    with app_process(web_demo, "rv01", "reviewer", artifacts) as url:
-        page = browser.new_page(viewport={"width": 1280, "height": 860})
-        _open(page, url, CASE)
-        wait_state(page, "s('lesions').length > 0")
-        page.screenshot(path=str(artifacts / "rv01-1-review.png"))
-        for i in range(4):
-            assert view_pixels(page, i).astype(float).std() > 20, f"review view {i} is blank"
-        lesions = state(page, "lesions")
-        row = max(range(len(lesions)), key=lambda k: lesions[k]["id"])
-        target = lesions[row]["centroid_ras"]
-        before = src(page, 0)
-        page.locator("#lesions tr.ais-row").nth(row).click()
-        wait_state(page, f"Math.hypot(...s('crosshair').map((v, k) => v - {target}[k])) < 0.01")
-        wait_view_change(page, 0, before)
-        page.wait_for_timeout(500)
-        page.screenshot(path=str(artifacts / "rv01-2-jump.png"))
-        _outline_at(page, target)
-        page.locator("#decide-accept_a").click()  # without a reason: refused, in words
-        wait_state(page, "s('error') !== ''")
-        assert "reason" in state(page, "error")
-        page.locator("#reason").fill("A's outline follows the DWI rim; B's stroke is outside the lesion")
-        wait_state(page, "s('reason') !== ''")
-        page.locator("#decide-accept_a").click()
-        _wait_message(page, "decided")
-        page.screenshot(path=str(artifacts / "rv01-3-accepted.png"))
-        a_rater = state(page, "raters_ab")["A"]
-        page.close()
+    url = web_apps.url("rv01")
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    _open(page, url, CASE)
+    wait_state(page, "s('lesions').length > 0")
+    page.screenshot(path=str(artifacts / "rv01-1-review.png"))
+    for i in range(4):
+        assert view_pixels(page, i).astype(float).std() > 20, f"review view {i} is blank"
+    lesions = state(page, "lesions")
+    row = max(range(len(lesions)), key=lambda k: lesions[k]["id"])
+    target = lesions[row]["centroid_ras"]
+    before = src(page, 0)
+    page.locator("#lesions tr.ais-row").nth(row).click()
+    wait_state(page, f"Math.hypot(...s('crosshair').map((v, k) => v - {target}[k])) < 0.01")
+    wait_view_change(page, 0, before)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(artifacts / "rv01-2-jump.png"))
+    _outline_at(page, target)
+    page.locator("#decide-accept_a").click()  # without a reason: refused, in words
+    wait_state(page, "s('error') !== ''")
+    assert "reason" in state(page, "error")
+    page.locator("#reason").fill("A's outline follows the DWI rim; B's stroke is outside the lesion")
+    wait_state(page, "s('reason') !== ''")
+    page.locator("#decide-accept_a").click()
+    _wait_message(page, "decided")
+    page.screenshot(path=str(artifacts / "rv01-3-accepted.png"))
+    a_rater = state(page, "raters_ab")["A"]
+    page.close()
     final = workspace.final_result(web_demo, CASE)
     assert final["state"] in ("accepted", "final", "done") or final["voxels"] > 0
     from AISAnnotationLib.io import read_image

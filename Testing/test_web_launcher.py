@@ -16,7 +16,7 @@ from typing import Any, Iterator
 from urllib.parse import urlencode
 
 import pytest
-from aisweb import browser, free_port, state, wait_port, wait_state  # noqa: F401  (browser: fixture)
+from aisweb import demo_for_module, free_port, state, wait_port, wait_state
 
 from aistest import REPO
 
@@ -47,11 +47,10 @@ def _login(port: int, user: str) -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """One real annotation server with /app over a demo dataset whose team has accounts."""
-    from AISAnnotationMRML.workspace import demo_dataset
     from AISAnnotationServer.accounts import AccountStore
 
-    tmp = tmp_path_factory.mktemp("weblaunch")
-    root = Path(demo_dataset(tmp / "demo"))
+    root = demo_for_module(tmp_path_factory, "weblaunch")  # a private copy of the session's demo dataset
+    tmp = root.parent
     state_dir = tmp / "state"
     store = AccountStore(state_dir)
     for user, role in USERS.items():
@@ -69,7 +68,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-        shutil.rmtree(tmp / "demo", ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _app_port(log: Path, user: str) -> int:
@@ -113,7 +112,10 @@ def _ws_status(port: int, cookie: str | None, origin: str | None = None) -> int:
             except aiohttp.WSServerHandshakeError as exc:
                 return exc.status
 
-    return asyncio.run(go())
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:  # its own thread: the session's Playwright runs a loop in this one
+        return pool.submit(asyncio.run, go()).result()
 
 
 def test_app_is_served_only_through_the_server(server: dict[str, Any]) -> None:
@@ -152,7 +154,7 @@ def test_app_is_served_only_through_the_server(server: dict[str, Any]) -> None:
     assert status == 303 and headers["location"] == "/app/" and tokens["rv01"] in headers["set-cookie"]
 
 
-def test_each_login_reaches_its_own_app_in_the_browser(server: dict[str, Any], browser) -> None:  # noqa: F811
+def test_each_login_reaches_its_own_app_in_the_browser(server: dict[str, Any], browser) -> None:
     """Two users log in through the form in two browser contexts; each page (websocket through the
     proxy) belongs to its own user; after logout the session and its websocket end."""
     port = server["port"]
@@ -201,7 +203,7 @@ def test_each_login_reaches_its_own_app_in_the_browser(server: dict[str, Any], b
         page.context.close()
 
 
-def test_data_manager_through_the_api(server: dict[str, Any], browser) -> None:  # noqa: F811
+def test_data_manager_through_the_api(server: dict[str, Any], browser) -> None:
     """The data manager's status table and image QC come from the server's API (server transport)."""
     page = browser.new_context(viewport={"width": 1000, "height": 640}).new_page()
     page.goto(f"http://127.0.0.1:{server['port']}/app/")
@@ -221,7 +223,7 @@ def test_data_manager_through_the_api(server: dict[str, Any], browser) -> None: 
     page.context.close()
 
 
-def test_app_over_tls(server: dict[str, Any], browser, tmp_path: Path) -> None:  # noqa: F811
+def test_app_over_tls(server: dict[str, Any], browser, tmp_path: Path) -> None:
     """With --tls-cert/--tls-key the page and its websocket (wss) go through the TLS listener; the session
     cookie is Secure; the app still reaches the API over the server's loopback listener."""
     from aistest_server import make_tls

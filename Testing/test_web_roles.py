@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from aisweb import (  # noqa: F401  (browser: fixture)
+from aisweb import (
     AppPool,
-    browser,
     demo_for_module,
     open_case,
     state,
@@ -73,7 +72,7 @@ def site(tmp_path_factory, artifacts):
 
 
 @pytest.fixture(scope="module")
-def pages(site, browser):  # noqa: F811
+def pages(site, browser):
     out = {rater: browser.new_page(viewport={"width": 1280, "height": 860}) for rater, _ in USERS}
     yield out
     for p in out.values():

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from aisweb import (  # noqa: F401  (browser: fixture)
+from aisweb import (
     AppPool,
-    browser,
     demo_for_module,
     drag,
     open_case,
@@ -31,7 +30,7 @@ CASE, SUB = "sub-02_ses-01", "02"
 
 
 @pytest.fixture(scope="module")
-def tools_page(tmp_path_factory, browser, artifacts):  # noqa: F811
+def tools_page(tmp_path_factory, browser, artifacts):
     root = demo_for_module(tmp_path_factory, "web-tools")
     pool = AppPool(root, artifacts)
     pool.start("r01", "annotator")

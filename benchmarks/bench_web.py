@@ -3,8 +3,12 @@
 Measured on ISLES'22 case 0009 (imported as is: 2 mm DWI) and on the same case resampled to
 1 mm isotropic: a slice change (slice slider, one step), a brush stroke (paint, 9 mouse moves;
 timed from the button release) and an ADC threshold change (threshold slider, one step). Each
-time runs from the input event in the page to the moment the DWI view's <img> shows a new frame
-(the RCA image stream), so it includes the server's render, JPEG encoding and the websocket.
+time runs from the input event in the page (its event time stamp) to the animation frame after the
+DWI view's <img> shows a new frame, decoded (the RCA image stream): the server's work, JPEG encoding,
+the websocket (and the /app proxy) and the browser's decoding. Columns: ``median ms``/``p90 ms`` that
+page time; ``wire ms`` the median from the page sending the input's websocket message to the page
+receiving the first image message: what the /app hop adds shows here; ``harness ms``
+the same update seen from this script (adds Playwright's polling and round trips).
 
     python benchmarks/bench_web.py [--data DIR] [--repeat 8] [--grids "2 mm,1 mm"] [--no-reference]
                                    [--screenshots DIR]
@@ -23,6 +27,7 @@ candidate applied) as small PNGs.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -37,7 +42,7 @@ sys.path.insert(0, str(REPO / "Testing"))
 TARGET_MS = 100.0
 
 
-def prepare(data: Path, work: Path) -> dict[str, Path]:
+def prepare(data: Path, work: Path, grids: list[str]) -> dict[str, Path]:
     from AISAnnotationLib.importers import import_isles
     from AISAnnotationLib.io import read_image, write_nifti
     from AISAnnotationLib.resample import resample_spacing
@@ -47,6 +52,8 @@ def prepare(data: Path, work: Path) -> dict[str, Path]:
     from AISAnnotationLib.workflow.demo import prepare_demo_team
 
     prepare_demo_team(two)  # the demo team (ann1 …), registered and qualified on the demo trial set
+    if "1 mm" not in grids:
+        return {"2 mm": two}
     one = work / "isles-1mm"
     shutil.copytree(two, one)
     for nii in sorted(one.glob("sub-*/**/*.nii*")):
@@ -56,20 +63,60 @@ def prepare(data: Path, work: Path) -> dict[str, Path]:
     return {"2 mm": two, "1 mm": one}
 
 
-def _time_until_new_frame(page, act) -> float:
+#: Installed in the page before it loads. ``t0``: the time stamp of the first input event after arming (key press
+#: or mouse move); ``t1``: the animation frame after the DWI view's <img> first shows a new frame after it, decoded
+#: (when it is painted); ``sent``/``got``: the page's first websocket message after ``t0`` and the first image
+#: message (binary, > 4 kB) the page receives after that (the wire and both servers between them).
+PAGE_TIMER_JS = """(() => {
+  const t = window.__aisTimer = {armed: false, t0: null, t1: null, sent: null, got: null};
+  const start = (e) => { if (t.armed && t.t0 === null) t.t0 = e.timeStamp; };
+  for (const k of ['keydown', 'mousemove', 'mouseup']) window.addEventListener(k, start, true);
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    if (t.armed && t.t0 !== null && t.sent === null) t.sent = performance.now();
+    if (!this.__aisTimed) {
+      this.__aisTimed = true;
+      this.addEventListener('message', (m) => {
+        const n = m.data.byteLength !== undefined ? m.data.byteLength : (m.data.size || 0);
+        if (t.sent !== null && t.got === null && n > 4096) t.got = performance.now();
+      });
+    }
+    return send.call(this, data);
+  };
+  const watch = () => new MutationObserver((records) => {
+    const img = document.querySelectorAll('#views img')[0];
+    if (!t.armed || t.t0 === null || t.t1 !== null || !records.some(r => r.target === img)) return;
+    const shown = img.src;
+    img.decode().catch(() => null).then(() => requestAnimationFrame(() => {
+      if (t.t1 === null && img.src === shown) t.t1 = performance.now(); }));
+  }).observe(document.body, {subtree: true, attributes: true, attributeFilter: ['src']});
+  if (document.body) watch(); else document.addEventListener('DOMContentLoaded', watch);
+})();"""
+
+
+def _time_until_new_frame(page, act) -> tuple[float, float, float]:
+    """(ms seen by the harness, ms in the page from the input event to the painted frame, ms on the wire from
+    the page's input message to the first image message it receives)."""
     from aisweb import src, wait_view_change
 
+    page.evaluate("() => Object.assign(window.__aisTimer, {armed: true, t0: null, t1: null, sent: null, got: null})")
     before = src(page, 0)
     t0 = time.perf_counter()
     act()
     wait_view_change(page, 0, before)
-    return (time.perf_counter() - t0) * 1000.0
+    harness = (time.perf_counter() - t0) * 1000.0
+    page.wait_for_function("() => window.__aisTimer.t1 !== null", timeout=20000)
+    t = page.evaluate("() => { const t = window.__aisTimer; t.armed = false; return [t.t0, t.t1, t.sent, t.got]; }")
+    wire = t[3] - t[2] if t[2] is not None and t[3] is not None else float("nan")
+    return harness, t[1] - t[0], wire
 
 
 def _open(browser, url: str) -> object:
     from aisweb import wait_state
 
-    page = browser.new_context(viewport={"width": 1000, "height": 640}).new_page()
+    context = browser.new_context(viewport={"width": 1000, "height": 640})
+    context.add_init_script(PAGE_TIMER_JS)
+    page = context.new_page()
     page.goto(url, timeout=120000)
     page.locator("#queue tr.ais-row").first.click()
     wait_state(page, "s('case_id') !== ''", 120000)
@@ -90,19 +137,40 @@ def _key_steps(pages: dict, selector: str, what: str, out: dict, repeat: int) ->
             page.wait_for_timeout(150)
 
 
-def measure(browser, root: Path, repeat: int, shots: Path | None, configs: list) -> dict[str, dict[str, list[float]]]:
+Sample = tuple  # (harness ms, page ms, wire ms): see _time_until_new_frame
+
+
+def process_cpu() -> dict[int, tuple[str, float]]:
+    """{pid: (kind, CPU seconds)} of this script's child and grandchild processes ("app" or "server") (Linux /proc)."""
+    hz = os.sysconf("SC_CLK_TCK")
+    procs = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
+                cmd = Path(f"/proc/{d}/cmdline").read_bytes()
+            except OSError:
+                continue
+            procs[int(d)] = (int(stat[1]), cmd, (int(stat[11]) + int(stat[12])) / hz)
+    mine = {pid for pid, (ppid, _c, _t) in procs.items() if ppid == os.getpid()}
+    mine |= {pid for pid, (ppid, _c, _t) in procs.items() if ppid in mine}
+    return {pid: ("server" if b"AISAnnotationLib" in procs[pid][1] else "app", procs[pid][2]) for pid in mine
+            if b"AISAnnotation" in procs[pid][1]}
+
+
+def measure(browser, root: Path, repeat: int, shots: Path | None, configs: list) -> dict[str, dict[str, list[Sample]]]:
     """Every config (name, env, via_server) runs its own app at the same time; each input is timed on each
     app in turn, so the configs are compared under the same machine load."""
     import contextlib
-    import os
 
     from aisweb import app_process, ras_to_page, server_app, state, view_box, wait_state
 
     out = {name: {"slice change": [], "brush stroke": [], "threshold change": []} for name, _e, _v in configs}
     logs = Path(tempfile.mkdtemp(prefix="bench-web-"))
     with contextlib.ExitStack() as stack:
-        pages = {}
+        pages, owners = {}, {}
         for name, env, via_server in configs:
+            before = set(process_cpu())
             saved = {k: os.environ.get(k) for k in env}
             os.environ.update(env)  # the app process inherits its streaming settings
             try:
@@ -113,6 +181,8 @@ def measure(browser, root: Path, repeat: int, shots: Path | None, configs: list)
                 for k, v in saved.items():
                     os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
             pages[name] = _open(browser, url)
+            owners[name] = set(process_cpu()) - before
+        cpu0 = process_cpu()
         _key_steps(pages, "#adc-threshold ~ .v-slider-thumb", "threshold change", out, repeat)
         first = next(iter(pages.values()))
         if shots:
@@ -144,9 +214,20 @@ def measure(browser, root: Path, repeat: int, shots: Path | None, configs: list)
                     page.mouse.move(cx + 40, y + 2)
                 out[name]["brush stroke"].append(_time_until_new_frame(page, release))
                 page.wait_for_timeout(200)
+        cpu1 = process_cpu()
         for page in pages.values():
             page.context.close()
+    for name, pids in owners.items():
+        for pid in pids:
+            kind = cpu1[pid][0] if pid in cpu1 else ""
+            if pid in cpu0 and kind:
+                CPU_PER_UPDATE.setdefault(f"{name}: {kind}", []).append(
+                    (cpu1[pid][1] - cpu0[pid][1]) * 1000.0 / (3 * repeat))
     return out
+
+
+#: CPU ms per timed update of each configuration's processes (app, server), one value per grid (``measure``).
+CPU_PER_UPDATE: dict[str, list[float]] = {}
 
 
 #: trame-slicer 2.0.0's own view streaming defaults (the reference), as the app's AIS_RCA_* overrides.
@@ -154,11 +235,18 @@ TRAME_SLICER_DEFAULTS = {"AIS_RCA_TARGET_FPS": "30", "AIS_RCA_BLUR_FPS": "10", "
                          "AIS_VIEW_MULTISAMPLES": "keep"}
 
 
-def _row(label: str, settings: str, what: str, ms: list[float]) -> tuple[float, str]:
+def _p90(ms: list[float]) -> float:
     ms = sorted(ms)
-    p90 = ms[min(len(ms) - 1, int(round(0.9 * (len(ms) - 1))))]
-    med = statistics.median(ms)
-    return med, f"{label:6} {settings:21} {what:18} {med:10.1f} {p90:8.1f}"
+    return ms[min(len(ms) - 1, int(round(0.9 * (len(ms) - 1))))]
+
+
+def _row(label: str, settings: str, what: str, samples: list[Sample]) -> tuple[float, str]:
+    """One table line; returns the median page time (input event → new DWI frame painted)."""
+    harness, page, wire = ([s[i] for s in samples if s[i] == s[i]] for i in range(3))  # drop NaN
+    med = statistics.median(page)
+    wire_med = statistics.median(wire) if wire else float("nan")
+    return med, (f"{label:6} {settings:21} {what:18} {med:10.1f} {_p90(page):8.1f} {wire_med:9.1f} "
+                 f"{statistics.median(harness):10.1f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,14 +270,14 @@ def main(argv: list[str] | None = None) -> int:
     from playwright.sync_api import sync_playwright
 
     work = Path(tempfile.mkdtemp(prefix="bench-web-data-"))
-    roots = {k: v for k, v in prepare(a.data, work).items() if k in grids}
+    roots = {k: v for k, v in prepare(a.data, work, grids).items() if k in grids}
     if a.screenshots:
         a.screenshots.mkdir(parents=True, exist_ok=True)
     runs = [("AIS settings", {}, False), ("AIS, through /app", {}, True)]
     runs += [] if a.no_reference else [("trame-slicer default", TRAME_SLICER_DEFAULTS, False)]
-    print(f"{'grid':6} {'app (settings)':21} {'update':18} {'median ms':>10} {'p90 ms':>8}"
-          f"  (target ≤ {TARGET_MS:.0f} ms at 2 mm; ISLES'22 case 0009)", flush=True)
-    ratios = []
+    print(f"{'grid':6} {'app (settings)':21} {'update':18} {'median ms':>10} {'p90 ms':>8} {'wire ms':>9} "
+          f"{'harness ms':>10}  (target ≤ {TARGET_MS:.0f} ms at 2 mm; ISLES'22 case 0009)", flush=True)
+    ratios, hops = [], []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for label, root in roots.items():
@@ -203,7 +291,11 @@ def main(argv: list[str] | None = None) -> int:
             if not a.no_reference:
                 ratios += [f"{label} {what}: {m['trame-slicer default'] / m['AIS settings']:.2f}x"
                            for what, m in medians.items()]
+            hops += [f"{label} {what}: {m['AIS, through /app'] / m['AIS settings']:.2f}" for what, m in medians.items()]
         browser.close()
+    print("CPU ms per timed update, per grid (" + ", ".join(roots) + "): " + "; ".join(
+        f"{who} {', '.join(f'{v:.1f}' for v in ms)}" for who, ms in CPU_PER_UPDATE.items()))
+    print("through /app ÷ direct (median page times of paired runs; the proxy hop's cost): " + "; ".join(hops))
     if ratios:
         print("speed-up of the AIS settings over trame-slicer's defaults (medians of paired runs): " + "; ".join(ratios))
     if not a.no_reference:

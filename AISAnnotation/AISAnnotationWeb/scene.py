@@ -29,6 +29,23 @@ RCA_SETTINGS["interactive_quality"] = int(RCA_SETTINGS["interactive_quality"])
 EFFECTS = ("none", "paint", "erase", "draw", "scissors", "islands")
 
 
+def quiet_slice_view_factory(server: Any) -> Any:
+    """trame-slicer's remote slice-view factory, except that a view does not render while it is being built.
+
+    trame-slicer 2.0.0 builds each view with direct rendering (a render on every update of its displayable
+    managers, at 8× multisampling) until the view's RCA stream takes over: ~70 software renders per view, most
+    of the app's start-up. The first frame the page shows is rendered by the stream when the page sends the
+    view's size, so nothing it would show is lost (``benchmarks/bench_web_start.py`` measures the difference).
+    """
+    from trame_slicer.rca_view.rca_view_factory import RemoteViewFactory
+    from trame_slicer.views import NoScheduleRendering, SliceView, ViewType
+
+    def build(**kwargs: Any) -> Any:
+        return SliceView(scheduled_render_strategy=NoScheduleRendering(), **kwargs)
+
+    return RemoteViewFactory(server, build, ViewType.SLICE_VIEW, populate_view_ui_f=lambda *_a: None, **RCA_SETTINGS)
+
+
 def js_safe(name: str) -> str:
     """A view name as a JavaScript identifier (trame state keys are used in Vue expressions)."""
     return name.replace("-", "_")
@@ -53,6 +70,8 @@ class WebScene:
                 server.translator.add_translation(v.name, js_safe(v.name))
                 server.translator.add_translation(f"{v.name}_active_view_cursor", f"{js_safe(v.name)}_cursor")
         self.app = SlicerApp()
+        if os.environ.get("AIS_VIEW_QUIET_BUILD", "1") != "0":  # "0": trame-slicer's own (the benchmark's reference)
+            self.app.view_manager.register_factory(quiet_slice_view_factory(server))  # first match: slice views
         register_rca_factories(self.app.view_manager, server, slice_view_ui_f=lambda *_a: None, **RCA_SETTINGS)
         self.layouts = LayoutManager(self.app.scene, self.app.view_manager, server)
         for spec in LAYOUTS.values():

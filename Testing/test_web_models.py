@@ -57,6 +57,7 @@ def site(tmp_path_factory, artifacts):
     root = demo_for_module(tmp_path_factory, "web-models")
     tmp = root.parent
     model_dir = write_model_dir(tmp / "models" / "tiny", spacing=(2.0, 2.0, 4.0), normalization=NORMALIZATION)
+    t1_dir = write_model_dir(tmp / "models" / "t1", name="needs-t1", inputs=["dwi", "t1w"])  # the case has no T1
     store = AccountStore(tmp / "state")
     for user, role in USERS.items():
         store.add(user, role, PASSWORD)
@@ -65,7 +66,8 @@ def site(tmp_path_factory, artifacts):
     env = dict(os.environ, PYTHONPATH=str(REPO / "AISAnnotation") + os.pathsep + os.environ.get("PYTHONPATH", ""))
     with open(log, "w") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "AISAnnotationLib", "serve", str(root), "--state",
-                                 str(tmp / "state"), "--web", "--port", str(port), "--model", str(model_dir)],
+                                 str(tmp / "state"), "--web", "--port", str(port), "--model", str(model_dir),
+                                 "--model", str(t1_dir)],
                                 stdout=fh, stderr=subprocess.STDOUT, env=env)
     try:
         wait_port(port, proc, log)
@@ -77,7 +79,7 @@ def site(tmp_path_factory, artifacts):
                                          headers={"Content-Type": "application/json"})
             with urllib.request.urlopen(req, timeout=60) as r:
                 tokens[user] = json.loads(r.read())["token"]
-        yield {"root": root, "model": model_choices([model_dir])[0], "base": base, "tokens": tokens}
+        yield {"root": root, "models": model_choices([model_dir, t1_dir]), "base": base, "tokens": tokens}
     finally:
         proc.terminate()
         try:
@@ -115,8 +117,9 @@ def library(site):
     case = load_case(site["root"], SUB, "01")
     params = PreannotationParameters()
     ctx = PreannotationContext.from_case(case, params)
-    return {"case": case, "model": preannotate_with(case, ctx, params, "model", site["model"], device="cpu"),
-            "combined": preannotate_with(case, ctx, params, "combined", site["model"], device="cpu")}
+    model = site["models"][0]
+    return {"case": case, "model": preannotate_with(case, ctx, params, "model", model, device="cpu"),
+            "combined": preannotate_with(case, ctx, params, "combined", model, device="cpu")}
 
 
 def _choose(page, select_id: str, option: str) -> None:
@@ -144,15 +147,23 @@ def _same_candidates(page, result) -> None:
 
 
 def test_model_and_combined_candidates_in_the_browser(site, annotator, library, artifacts: Path) -> None:
-    page, model = annotator, site["model"]
-    # the page lists the configured model by name and version (never a path); classical is the default
-    assert state(page, "models") == [model.row()] and model.key == "tiny-lesion 0.1"
+    page, (model, t1_model) = annotator, site["models"]
+    # the page lists the configured models by name and version (never a path); classical is the default
+    assert state(page, "models") == [model.row(), t1_model.row()] and model.key == "tiny-lesion 0.1"
     assert [s["value"] for s in state(page, "pre_sources")] == ["classical", "model", "combined"]
-    assert str(model.directory) not in json.dumps(state(page, "models"))
+    assert str(model.directory.parent) not in json.dumps(state(page, "models"))
     assert state(page, "pre_source") == "classical"
     _choose(page, "pre-source", "Trained model (ONNX)")
     wait_state(page, "s('pre_source') === 'model'")
     assert "CC0-1.0" in page.locator("#model-card").inner_text()
+    # a model that needs a sequence the case lacks: refused in words, the segment untouched
+    _choose(page, "model-key", "needs-t1 0.1")
+    wait_state(page, "s('model_key') === 'needs-t1 0.1'")
+    page.locator("#apply-threshold").click()
+    wait_state(page, "s('error').includes('needs t1w')", 120000)
+    assert state(page, "segment_voxels") == 0 and state(page, "candidates") == []
+    _choose(page, "model-key", "tiny-lesion 0.1")
+    wait_state(page, "s('model_key') === 'tiny-lesion 0.1'")
     page.locator("#apply-threshold").click()
     wait_message(page, "applied (Trained model (ONNX): tiny-lesion 0.1)", 180000)
     res = library["model"]

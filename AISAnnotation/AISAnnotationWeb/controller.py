@@ -35,7 +35,7 @@ def default_state(rater_id: str, role: str) -> dict[str, Any]:
         "layout": "2x2", "views_geometry": {}, "wl_presets": {}, "wl_choice": {}, "returned": "",
         "screen_seqs": [], "island_min": 10, "scissors_fill": "erase_inside", "scissors_slices": "all",
         "report_url": "", "pre_source": "classical", "pre_sources": [], "models": [], "model_key": "",
-        "island_pick": "",
+        "island_pick": "", "busy": False,
     }
 
 
@@ -222,25 +222,54 @@ class Controller:
     def apply_threshold(self) -> None:
         """Candidates of the chosen source (classical threshold-then-refine, the chosen trained model, or
         both combined: the library's :func:`~AISAnnotationLib.ai.catalog.preannotate_with`) into the
-        segment (one undo step)."""
+        segment (one undo step). A model runs in a worker thread: the views keep streaming meanwhile."""
+        import asyncio
+
         from AISAnnotationLib.ai.catalog import SOURCES, find_choice, preannotate_with
 
-        if self.ws is None:
+        if self.ws is None or self.state.get("busy"):
+            return
+        source = self.state["pre_source"]
+        model = self.run(find_choice, self.models, self.state["model_key"]) if source != "classical" else None
+        if source != "classical" and model is None:
+            return
+        ws, what = self.ws, SOURCES[source] + (f": {model.key}" if model is not None else "")
+        ctx, params = self.run(self._ctx), self._parameters()
+        if ctx is None:
             return
 
-        def act() -> None:
-            source = self.state["pre_source"]
-            model = find_choice(self.models, self.state["model_key"]) if source != "classical" else None
-            result = preannotate_with(self.ws.case, self._ctx(), self._parameters(), source, model)
-            self.ws.preannotation = result
+        def compute() -> Any:
+            return preannotate_with(ws.case, ctx, params, source, model)
+
+        def finish(result: Any) -> None:
+            if self.ws is not ws:  # the user opened another case meanwhile
+                return
+            ws.preannotation = result
             self.scene.remove_preview()
             self.scene.set_segment_with_undo(result.mask)
-            what = SOURCES[source] + (f": {model.key}" if model is not None else "")
             self.set(preview_on=False, candidates=_plain([c.to_dict() for c in result.candidates]),
                      message=f"{len(result.candidates)} candidate(s) applied ({what})", error="")
             self._undo_changed()
 
-        self.run(act)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if model is None or loop is None:
+            self.run(lambda: finish(compute()))
+            return
+        self.set(busy=True, error="", message=f"Running {what} …")
+
+        def done(future: Any) -> None:
+            self.set(busy=False)
+            try:
+                result = future.result()
+            except Exception as exc:  # noqa: BLE001  (ONNX Runtime raises its own types): a sentence, no traceback
+                self.set(error=f"{model.key}: {exc}", message="")
+                return
+            self.run(finish, result)
+
+        loop.run_in_executor(None, compute).add_done_callback(done)
 
     def refine(self, on: bool = True) -> None:
         """Paint within the DWI intensity range of the grown lesion rim (the library's refine range), or freely."""

@@ -74,7 +74,8 @@ def _annotator(html: Any, v3: Any, ctrl: Any) -> None:
     _candidate_source(html, v3)
     with html.Div(classes="d-flex flex-wrap ga-1"):
         v3.VBtn("Preview", id="preview", size="small", click=ctrl.preview_threshold)
-        v3.VBtn("Apply threshold", id="apply-threshold", size="small", color="primary", click=ctrl.apply_threshold)
+        v3.VBtn("Apply threshold", id="apply-threshold", size="small", color="primary", click=ctrl.apply_threshold,
+                loading=("busy",))
         v3.VBtn("Refine in DWI range", id="refine", size="small", click=(ctrl.refine, "[!refine_on]"),
                  color=("refine_on ? 'primary' : undefined",))
         v3.VBtn("Undo", id="undo", size="small", click=ctrl.undo, disabled=("!can_undo",))

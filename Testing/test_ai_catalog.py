@@ -20,7 +20,13 @@ pytest.importorskip("onnxruntime", reason="the [ai] extra provides onnxruntime")
 from test_ai_plugin import synthetic_case, write_model_dir  # noqa: E402,F401  (synthetic_case: fixture)
 
 from AISAnnotationLib.ai import combine_results, model_preannotate  # noqa: E402
-from AISAnnotationLib.ai.catalog import SOURCES, find_choice, model_choices, preannotate_with  # noqa: E402
+from AISAnnotationLib.ai.catalog import (  # noqa: E402
+    SOURCES,
+    find_choice,
+    model_choices,
+    preannotate_with,
+    tool_parameters,
+)
 
 
 def test_choices_are_keyed_by_name_and_version_and_checked(tmp_path) -> None:
@@ -60,6 +66,11 @@ def test_sources_run_the_library_paths(synthetic_case, tmp_path) -> None:  # noq
     with pytest.raises(InputError, match="unknown pre-annotation source"):
         preannotate_with(synthetic_case, ctx, params, "guess", choice)
     assert list(SOURCES) == ["classical", "model", "combined"]
+    used = tool_parameters(600, "combined", both)
+    assert used["ADCThreshold"] == 600.0 and used["PreannotationSource"] == "combined"
+    assert used["PreannotationModel"]["sha256"] == direct.provenance["sha256"]
+    assert "PreannotationModel" not in tool_parameters(620, "classical", classical)
+    assert "PreannotationSource" not in tool_parameters(620)
 
 
 @pytest.mark.parametrize("argv, says", [

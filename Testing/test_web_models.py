@@ -138,6 +138,16 @@ def _saved(root: Path, revision: int) -> np.ndarray:
     return np.asarray(read_image(rev.mask_path).array) > 0
 
 
+def _parameters(root: Path, revision: int) -> dict:
+    """``AISParameters`` of r01's submission ``revision`` (its sidecar)."""
+    from AISAnnotationLib import bids
+    from AISAnnotationLib.workflow import latest_revisions
+
+    rev = latest_revisions(root, SUB, "01")["r01"]
+    assert rev.number == revision
+    return json.loads(bids.sidecar_path(rev.mask_path).read_text())["AISParameters"]
+
+
 def _same_candidates(page, result) -> None:
     got = state(page, "candidates")
     want = [c.to_dict() for c in result.candidates]
@@ -176,6 +186,9 @@ def test_model_and_combined_candidates_in_the_browser(site, annotator, library, 
     page.locator("#submit").click()
     wait_message(page, "revision 1", 120000)
     assert np.array_equal(_saved(site["root"], 1), res.mask), "the submitted mask is the model's mask"
+    used = _parameters(site["root"], 1)
+    assert used["PreannotationSource"] == "model" and used["ADCThreshold"] == 620.0
+    assert used["PreannotationModel"] == {k: res.provenance[k] for k in ("name", "version", "file", "sha256")}
     # classical + model: the library's combination (each region names who found it, higher confidence)
     _choose(page, "pre-source", "Classical + trained model")
     wait_state(page, "s('pre_source') === 'combined'")
@@ -248,6 +261,7 @@ def test_click_to_keep_or_remove_an_island(site, annotator, library, artifacts: 
     page.locator("#submit").click()
     wait_message(page, "revision 2", 120000)
     assert np.array_equal(_saved(site["root"], 2), expected), "remove-clicked then keep-clicked, voxel by voxel"
+    assert _parameters(site["root"], 2)["PreannotationSource"] == "combined"
 
 
 def test_three_plane_views_show_image_and_outline(site, annotator, library, artifacts: Path) -> None:

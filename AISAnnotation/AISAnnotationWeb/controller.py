@@ -54,6 +54,7 @@ class Controller:
         self._publish = publish or (lambda _changes: None)
         self._context = None
         self._preview = None
+        self._applied: Optional[str] = None  # the source of the candidates last applied to the open case
         self._crosshair_observed = False
         self.report_dir: Optional[Path] = None  # set by the app: a folder it serves at ais-report/
         self.scene.undo_stack.index_changed.connect(self._undo_changed)
@@ -97,6 +98,7 @@ class Controller:
 
             self._context = None
             self._preview = None
+            self._applied = None
             clear_editable_intensity_range(self.scene.editor.editor_node)
             ws = self.scene.open_case(self.root, case_id, self.rater_id, self.role)
             lo, hi, step = self.scene.slice_range()
@@ -244,7 +246,7 @@ class Controller:
         def finish(result: Any) -> None:
             if self.ws is not ws:  # the user opened another case meanwhile
                 return
-            ws.preannotation = result
+            ws.preannotation, self._applied = result, source
             self.scene.remove_preview()
             self.scene.set_segment_with_undo(result.mask)
             self.set(preview_on=False, candidates=_plain([c.to_dict() for c in result.candidates]),
@@ -345,7 +347,11 @@ class Controller:
     def submit(self) -> None:
         if self.ws is None:
             return
-        text = self.run(workspace.submit, self.ws, {"no_visible_lesion": self.state["no_visible_lesion"]})
+        from AISAnnotationLib.ai.catalog import tool_parameters
+
+        params = tool_parameters(self.state["adc_threshold"], self._applied, self.ws.preannotation)
+        text = self.run(workspace.submit, self.ws, {"no_visible_lesion": self.state["no_visible_lesion"]}, None,
+                        params)
         if text:
             self.set(message=text, error="")
             self.refresh_queue()

@@ -70,3 +70,17 @@ def preannotate_with(case: Any, context: Any, params: Any, source: str = "classi
 
     result = model_preannotate(case, model.directory, device=device, context=context)
     return combine_results(context.compute(params), result, context) if source == "combined" else result
+
+
+def tool_parameters(adc_threshold: float, source: Optional[str] = None, result: Any = None) -> dict[str, Any]:
+    """The ``AISParameters`` of a submission made with the pre-annotation tool: the ADC threshold the rater
+    set (×10⁻⁶ mm²/s) and, once candidates were applied, their source and the model's identity (name,
+    version, file, SHA-256), so an AI-assisted mask says so (R12)."""
+    out: dict[str, Any] = {"ADCThreshold": float(adc_threshold), "ADCThresholdUnit": "1e-6 mm2/s",
+                           "ADCThresholdSource": "set by the rater in the tool"}
+    if source is not None:
+        out["PreannotationSource"] = source
+        prov = getattr(result, "provenance", None) or {}
+        if source != "classical" and prov:
+            out["PreannotationModel"] = {k: prov.get(k) for k in ("name", "version", "file", "sha256")}
+    return out

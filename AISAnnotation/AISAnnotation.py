@@ -814,7 +814,17 @@ class AISAnnotationTest(ScriptedLoadableModuleTest):
         effect = editorWidget.activeEffect()
         self.assertIsNotNone(effect, f"segment editor effect {logic.effectName()!r} is not registered")
         self.assertEqual(effect.parameter("AdcVolumeNodeID"), ws.volumes["adc"].GetID())
+        # a model folder without a card is refused in one sentence in the effect's status (no crash)
+        effect.setParameter("CandidateSource", "model")
+        effect.setParameter("ModelDirectory", tempfile.mkdtemp())
+        self.assertIsNone(effect.self().computeResult(effect.self().ensureContext()))
+        self.assertIn("no model_card.json", effect.self().statusLabel.text)
+        effect.setParameter("CandidateSource", "classical")
         effect.self().onApply()
+        from AISAnnotationMRML.model_nodes import recorded_tool_parameters
+
+        used = recorded_tool_parameters(ws.segmentation)  # becomes the submission's AISParameters
+        self.assertEqual((used["PreannotationSource"], used["ADCThreshold"]), ("classical", 620.0))
         editorWidget.setActiveEffect(None)
         from AISAnnotationMRML import workspace
 

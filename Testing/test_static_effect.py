@@ -64,3 +64,16 @@ def test_hidden_module_registers_effect_at_startup():
     assert 'self.__class__.__name__ + "Lib/SegmentEditorEffect.py"' in src
     assert "SegmentEditorAISThresholdTest" in classes
     assert "slicer_add_python_unittest(SCRIPT ${EFFECT_MODULE_NAME}.py)" in (MODULE_DIR / "CMakeLists.txt").read_text()
+
+
+def test_effect_runs_the_browser_library_path_and_records_what_it_applied():
+    """Model inputs come from the case in the scene (not only DWI/ADC), the choice is the browser's, and Apply
+    keeps the threshold/source/model on the segmentation for the submission's AISParameters."""
+    src = EFFECT.read_text()
+    assert "preannotate_in_scene(slicer.mrmlScene" in src and "context_images" not in src and "run_model" not in src
+    assert "from AISAnnotationLib.ai.catalog import SOURCES" in src and not re.search(r"^SOURCES\s*=", src, re.M)
+    apply_src = ast.get_source_segment(src, next(f for f in _classes(EFFECT)["SegmentEditorEffect"].body
+                                                 if isinstance(f, ast.FunctionDef) and f.name == "onApply"))
+    assert apply_src.index("modifySelectedSegmentByLabelmap") < apply_src.index("record_tool_parameters(")
+    bridge = (MODULE_DIR / "AISAnnotationMRML" / "annotator_actions.py").read_text()
+    assert "recorded_tool_parameters(ws.segmentation)" in bridge

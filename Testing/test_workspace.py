@@ -280,6 +280,7 @@ def _apply_like_the_effect(scene, ws, effect_parameters):
     import slicer
 
     from AISAnnotationLib.preannotate import PreannotationParameters
+    from AISAnnotationMRML.model_nodes import preannotate_in_scene, record_tool_parameters
     from AISAnnotationMRML.preannotation_nodes import apply_mask_to_segment, context_from_nodes
 
     editor = scene.AddNode(slicer.vtkMRMLSegmentEditorNode())  # not registered on a bare scene
@@ -292,7 +293,9 @@ def _apply_like_the_effect(scene, ws, effect_parameters):
     params = PreannotationParameters(**values)
     ctx = context_from_nodes(scene.GetNodeByID(attr["AdcVolumeNodeID"]), ws.reference_node,
                              scene.GetNodeByID(attr["B0VolumeNodeID"]), params)
-    apply_mask_to_segment(ws.segmentation, ws.editable_segment_id, ctx.compute(params).mask, ws.reference_node)
+    result = preannotate_in_scene(scene, ws.reference_node, ctx, params, "classical")
+    apply_mask_to_segment(ws.segmentation, ws.editable_segment_id, result.mask, ws.reference_node)
+    record_tool_parameters(ws.segmentation, params.adc_threshold, "classical", result)
     return wsp.segment_voxel_count(ws, ws.editable_segment_id)
 
 
@@ -305,6 +308,9 @@ def test_effect_run_of_the_self_test(scene, demo):
         assert voxels[rater] > 0
         wsp.save_screening(ws, FORM)
         assert f"revision 1 of {rater}" in wsp.submit(ws, FORM)
+        rev = next(r for r in store.list_revisions(demo, "01", "01") if r.rater == rater)
+        used = json.loads(bids.sidecar_path(rev.mask_path).read_text())["AISParameters"]
+        assert (used["PreannotationSource"], used["ADCThreshold"]) == ("classical", 620.0)  # what the effect applied
     assert voxels["r02"] < voxels["r01"]
     assert [r["case_id"] for r in wsp.case_queue(demo, "rv01", "reviewer", "waiting for me")] == [CASE]
     rv = wsp.open_case(scene, demo, CASE, "rv01", "reviewer")

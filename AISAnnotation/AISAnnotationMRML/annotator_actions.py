@@ -145,8 +145,15 @@ def remove_note(ws: CaseWorkspace, index: int) -> None:
 
 def submit(ws: CaseWorkspace, form: dict[str, Any], progress: Optional[ProgressCallback] = None,
            parameters: Optional[dict[str, Any]] = None) -> str:
-    """Submit the rater's segment (mask QC runs first in the library); returns a summary line."""
+    """Submit the rater's segment (mask QC runs first in the library); returns a summary line.
+
+    Without ``parameters`` the submission records what the segment editor effect applied to the case's
+    segmentation (ADC threshold, pre-annotation source, model identity: :mod:`.model_nodes`), if anything."""
+    from .model_nodes import recorded_tool_parameters
+
     progress = _progress(progress)
+    if parameters is None:
+        parameters = recorded_tool_parameters(ws.segmentation)
     if ws.role != "annotator":
         raise InputError(f"{ws.rater_id} opened {ws.case_id} as {ws.role}; only annotators submit")
     progress(0.2, "Exporting the segment on the DWI grid")

@@ -36,7 +36,7 @@ def finish_interrupted(root: Path) -> list[str]:
 
 def run(root: Path, state: Path, host: str = "127.0.0.1", port: int = 8000, tls_cert: Optional[Path] = None,
         tls_key: Optional[Path] = None, token_ttl: Optional[float] = None, web: bool = False,
-        open_browser: bool = False) -> None:
+        open_browser: bool = False, models: tuple = ()) -> None:
     import uvicorn
 
     from .app import create_app
@@ -47,6 +47,12 @@ def run(root: Path, state: Path, host: str = "127.0.0.1", port: int = 8000, tls_
         if p is not None and not Path(p).is_file():
             raise InputError(f"{p}: no such file")
     kw: dict = {} if token_ttl is None else {"token_ttl": token_ttl}
+    if models:  # checked before anything starts: a bad folder is one line and exit 2
+        from AISAnnotationLib.ai.catalog import model_choices
+
+        if not (web or open_browser):
+            raise InputError("--model is for the browser client: give --web (or --open) with it")
+        model_choices(models)
     loopback = None
     if web or open_browser:  # the browser client at /app (needs the [web] extra)
         import functools
@@ -58,7 +64,8 @@ def run(root: Path, state: Path, host: str = "127.0.0.1", port: int = 8000, tls_
         # server (plain HTTP on 127.0.0.1, whatever --host and TLS the public listener has)
         loopback = socket.socket()
         loopback.bind(("127.0.0.1", 0))
-        kw["web_factory"] = functools.partial(web_factory, api_url=f"http://127.0.0.1:{loopback.getsockname()[1]}")
+        kw["web_factory"] = functools.partial(web_factory, api_url=f"http://127.0.0.1:{loopback.getsockname()[1]}",
+                                              models=[str(Path(m).resolve()) for m in models])
     app = create_app(root, state, **kw)
     for case_id in finish_interrupted(Path(root)):
         print(f"{case_id}: finished the derived steps of an interrupted write", flush=True)

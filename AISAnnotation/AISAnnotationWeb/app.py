@@ -24,7 +24,8 @@ ROLES = ("annotator", "reviewer", "arbitrator", "datamanager")
 class AISWebApp:
     """trame server + :class:`WebScene` + :class:`Controller` + page for one user."""
 
-    def __init__(self, root: str, rater_id: str, role: str, server: Any = None, title: str = "AIS annotation") -> None:
+    def __init__(self, root: str, rater_id: str, role: str, server: Any = None, title: str = "AIS annotation",
+                 models: Any = ()) -> None:
         from trame.app import get_server
 
         if role not in ROLES:
@@ -32,7 +33,7 @@ class AISWebApp:
         self.server = server or get_server(f"ais-{rater_id}", client_type="vue3")
         self.server.state.trame__title = title
         self.scene = WebScene(self.server, role)
-        self.ctrl = Controller(self.scene, root, rater_id, role, publish=self._publish)
+        self.ctrl = Controller(self.scene, root, rater_id, role, publish=self._publish, models=models)
         if role == "datamanager":  # acceptance reports written here are linked from the page
             import tempfile
             from pathlib import Path
@@ -79,7 +80,8 @@ class AISWebApp:
         def _scissors(scissors_fill: str, scissors_slices: str, **_: Any) -> None:
             ctrl.set_scissors(scissors_fill, scissors_slices)
 
-        for key in ("note_text", "note_decision", "no_visible_lesion", "reason", "queue_filter", "island_min"):
+        for key in ("note_text", "note_decision", "no_visible_lesion", "reason", "queue_filter", "island_min",
+                    "pre_source", "model_key"):
             state.change(key)(self._copy(key))
 
     def _copy(self, key: str) -> Any:
@@ -134,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--server", help="with --proxied: act through this server's API with the user's token "
                                     "(the server transport) instead of on the folder")
     p.add_argument("--cache", help="with --server: folder for the case images downloaded from the server")
+    p.add_argument("--model", action="append", default=[], metavar="DIR",
+                   help="a trained model the annotators may choose for pre-annotation (model_card.json + ONNX "
+                        "file; repeat for several); the page offers it by name and version")
     return p
 
 
@@ -165,11 +170,20 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from pathlib import Path
 
+    from AISAnnotationLib.errors import AISError
+
     if args.server and not args.proxied:
         print("error: --server needs --proxied (the user's token comes from the annotation server)", file=sys.stderr)
         return 2
     if not args.server and not (Path(args.root) / "dataset_description.json").is_file():
         print(f"error: {args.root}: not a BIDS dataset (no dataset_description.json)", file=sys.stderr)
+        return 2
+    try:
+        from AISAnnotationLib.ai.catalog import model_choices
+
+        models = model_choices(args.model)
+    except AISError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     source: Any = args.root
     if args.proxied:
@@ -180,7 +194,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.server:
             source = _dataset(args, first.get("token", ""))
         threading.Thread(target=_follow_tokens, args=(source if args.server else None,), daemon=True).start()
-    app = AISWebApp(source, args.rater, args.role)
+    app = AISWebApp(source, args.rater, args.role, models=models)
     if args.proxied:
         app.require_secret(first["secret"])
     app.start(host=args.host, port=args.port, open_browser=args.open)

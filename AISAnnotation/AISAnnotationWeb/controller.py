@@ -34,7 +34,8 @@ def default_state(rater_id: str, role: str) -> dict[str, Any]:
         "status_rows": [], "dm_text": "", "view_geometry": {}, "crosshair": [0.0, 0.0, 0.0],
         "layout": "2x2", "views_geometry": {}, "wl_presets": {}, "wl_choice": {}, "returned": "",
         "screen_seqs": [], "island_min": 10, "scissors_fill": "erase_inside", "scissors_slices": "all",
-        "report_url": "",
+        "report_url": "", "pre_source": "classical", "pre_sources": [], "models": [], "model_key": "",
+        "island_pick": "", "busy": False,
     }
 
 
@@ -42,15 +43,18 @@ class Controller:
     """The page's actions for one user; ``publish(dict)`` pushes state changes to the page."""
 
     def __init__(self, scene: WebScene, root: str, rater_id: str, role: str,
-                 publish: Optional[Callable[[dict[str, Any]], None]] = None) -> None:
+                 publish: Optional[Callable[[dict[str, Any]], None]] = None, models: Any = ()) -> None:
         self.scene = scene
         self.root = root if hasattr(root, "queue") else str(root)  # a Dataset (server transport) or a folder
         self.rater_id = rater_id
         self.role = role
         self.state = default_state(rater_id, role)
+        self.models = list(models)  # AISAnnotationLib.ai.catalog.ModelChoice: offered by key, never by path
+        self.state.update(_source_state(self.models))
         self._publish = publish or (lambda _changes: None)
         self._context = None
         self._preview = None
+        self._applied: Optional[str] = None  # the source of the candidates last applied to the open case
         self._crosshair_observed = False
         self.report_dir: Optional[Path] = None  # set by the app: a folder it serves at ais-report/
         self.scene.undo_stack.index_changed.connect(self._undo_changed)
@@ -94,6 +98,7 @@ class Controller:
 
             self._context = None
             self._preview = None
+            self._applied = None
             clear_editable_intensity_range(self.scene.editor.editor_node)
             ws = self.scene.open_case(self.root, case_id, self.rater_id, self.role)
             lo, hi, step = self.scene.slice_range()
@@ -217,20 +222,56 @@ class Controller:
         self.run(act)
 
     def apply_threshold(self) -> None:
-        """Candidates of the threshold-then-refine computation into the segment (one undo step)."""
-        if self.ws is None:
+        """Candidates of the chosen source (classical threshold-then-refine, the chosen trained model, or
+        both combined: the library's :func:`~AISAnnotationLib.ai.catalog.preannotate_with`) into the
+        segment (one undo step). A model runs in a worker thread: the views keep streaming meanwhile."""
+        import asyncio
+
+        from AISAnnotationLib.ai.catalog import SOURCES, find_choice, preannotate_with
+
+        if self.ws is None or self.state.get("busy"):
+            return
+        source = self.state["pre_source"]
+        model = self.run(find_choice, self.models, self.state["model_key"]) if source != "classical" else None
+        if source != "classical" and model is None:
+            return
+        ws, what = self.ws, SOURCES[source] + (f": {model.key}" if model is not None else "")
+        ctx, params = self.run(self._ctx), self._parameters()
+        if ctx is None:
             return
 
-        def act() -> None:
-            result = self._ctx().compute(self._parameters())
-            self.ws.preannotation = result
+        def compute() -> Any:
+            return preannotate_with(ws.case, ctx, params, source, model)
+
+        def finish(result: Any) -> None:
+            if self.ws is not ws:  # the user opened another case meanwhile
+                return
+            ws.preannotation, self._applied = result, source
             self.scene.remove_preview()
             self.scene.set_segment_with_undo(result.mask)
             self.set(preview_on=False, candidates=_plain([c.to_dict() for c in result.candidates]),
-                     message=f"{len(result.candidates)} candidate(s) applied", error="")
+                     message=f"{len(result.candidates)} candidate(s) applied ({what})", error="")
             self._undo_changed()
 
-        self.run(act)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if model is None or loop is None:
+            self.run(lambda: finish(compute()))
+            return
+        self.set(busy=True, error="", message=f"Running {what} …")
+
+        def done(future: Any) -> None:
+            self.set(busy=False)
+            try:
+                result = future.result()
+            except Exception as exc:  # noqa: BLE001  (ONNX Runtime raises its own types): a sentence, no traceback
+                self.set(error=f"{model.key}: {exc}", message="")
+                return
+            self.run(finish, result)
+
+        loop.run_in_executor(None, compute).add_done_callback(done)
 
     def refine(self, on: bool = True) -> None:
         """Paint within the DWI intensity range of the grown lesion rim (the library's refine range), or freely."""
@@ -249,7 +290,7 @@ class Controller:
 
     def set_tool(self, tool: str) -> None:
         self.run(self.scene.set_effect, tool)
-        self.set(tool=tool)
+        self.set(tool=tool, island_pick="" if tool != "islands" else self.state["island_pick"])
         if tool in ("paint", "erase"):
             self.scene.set_brush_diameter_mm(float(self.state["brush_mm"]))
 
@@ -262,8 +303,18 @@ class Controller:
         if self.ws is None:
             return
         self.run(self.scene.apply_islands, mode, int(self.state["island_min"]))
-        self.set(tool="islands", error="")
+        self.set(tool="islands", island_pick="", error="")
         self._segment_changed()
+
+    def island_pick(self, mode: str) -> None:
+        """Slicer's click-to-select Islands modes: the next click in a view keeps (``keep_selected``) or
+        removes (``remove_selected``) the island of the editable segment under it (one undo step each)."""
+        if self.ws is None:
+            return
+        done = self.run(self.scene.set_island_pick, mode)
+        if done is not None:
+            what = "keep only" if mode == "keep_selected" else "remove"
+            self.set(tool="islands", island_pick=mode, error="", message=f"Click an island in a view to {what} it")
 
     def set_scissors(self, fill: str, slices: str) -> None:
         self.state.update(scissors_fill=fill, scissors_slices=slices)
@@ -296,7 +347,11 @@ class Controller:
     def submit(self) -> None:
         if self.ws is None:
             return
-        text = self.run(workspace.submit, self.ws, {"no_visible_lesion": self.state["no_visible_lesion"]})
+        from AISAnnotationLib.ai.catalog import tool_parameters
+
+        params = tool_parameters(self.state["adc_threshold"], self._applied, self.ws.preannotation)
+        text = self.run(workspace.submit, self.ws, {"no_visible_lesion": self.state["no_visible_lesion"]}, None,
+                        params)
         if text:
             self.set(message=text, error="")
             self.refresh_queue()
@@ -335,19 +390,14 @@ class Controller:
 
     # ------------------------------------------------------------------ data manager
     def status_table(self) -> None:
-        from AISAnnotationLib import workflow
-
-        if not isinstance(self.root, str):  # the server transport: the data manager's queue is the status table
-            rows = self.run(self.root.queue, "all cases")
-            if rows is not None:
-                self.set(status_rows=[{k: r.get(k) for k in ("case_id", "state", "waiting_for")}
-                                      | {"annotators": ", ".join(r.get("annotators") or [])} for r in rows])
-            return
-        rows = self.run(workflow.workflow_status, Path(self.root))
+        """The data manager's status table: the library's queue rows (state, annotators, screening, exclusion
+        reason), from the folder or through the server alike."""
+        rows = self.run(workspace.case_queue, self.root, self.rater_id, self.role, "all cases")
         if rows is not None:
-            self.set(status_rows=[{"case_id": s.case_id, "state": s.state, "waiting_for": s.waiting_for,
-                                   "annotators": ", ".join(a["rater"] for a in s.annotators),
-                                   "screening": s.screening, "excluded": s.excluded_reason or ""} for s in rows])
+            self.set(status_rows=[{"case_id": r["case_id"], "state": r["state"], "waiting_for": r["waiting_for"],
+                                   "annotators": ", ".join(r.get("annotators") or []),
+                                   "screening": r.get("screening", ""), "excluded": r.get("excluded", "")}
+                                  for r in rows])
 
     def run_qc(self) -> None:
         text = self.run(workspace.dataset_qc, self.root) if isinstance(self.root, str) else self.run(self._server_qc)
@@ -378,6 +428,16 @@ class Controller:
         out = [r for r in rows if r.get("excluded")]
         return "\n".join([f"Image QC of {len(rows)} session(s): {len(out)} excluded from the annotation queue."]
                          + [f"{r['case_id']}: {r.get('reason')}" for r in out])
+
+
+def _source_state(models: list[Any]) -> dict[str, Any]:
+    """The page's pre-annotation choice: the sources (model ones only when a model is configured) and the
+    models by key, name and version (no path)."""
+    from AISAnnotationLib.ai.catalog import SOURCES
+
+    keys = list(SOURCES) if models else ["classical"]
+    return {"pre_sources": [{"value": k, "title": SOURCES[k]} for k in keys],
+            "models": [m.row() for m in models], "model_key": models[0].key if models else ""}
 
 
 def _plain(value: Any) -> Any:

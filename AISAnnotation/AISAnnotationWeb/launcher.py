@@ -74,8 +74,8 @@ class UserApps:
     """
 
     def __init__(self, root: Path, host: str = "127.0.0.1", log_dir: Optional[Path] = None,
-                 api_url: Optional[str] = None, cache_dir: Optional[Path] = None) -> None:
-        self.root, self.host = Path(root), host
+                 api_url: Optional[str] = None, cache_dir: Optional[Path] = None, models: tuple = ()) -> None:
+        self.root, self.host, self.models = Path(root), host, list(models)  # models: checked model folders
         self.log_dir, self.api_url, self.cache_dir = log_dir, api_url, cache_dir
         self._apps: dict[str, UserApp] = {}
         self._lock = threading.Lock()
@@ -95,6 +95,8 @@ class UserApps:
             env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(pkg), os.environ.get("PYTHONPATH", "")]))
             cmd = [sys.executable, "-m", "AISAnnotationWeb", "--rater", user, "--role", role,
                    "--host", self.host, "--port", str(port), "--proxied"]
+            for m in self.models:
+                cmd += ["--model", str(m)]
             if self.api_url:  # the app knows the server and its token, not the dataset folder
                 cmd += ["--server", self.api_url] + (["--cache", str(self.cache_dir)] if self.cache_dir else [])
             else:
@@ -141,11 +143,12 @@ class UserApps:
             self._apps.clear()
 
 
-def web_factory(ctx: Any, api_url: Optional[str] = None) -> Any:
-    """The ASGI app mounted at ``/app`` (see module doc); ``api_url``: the server's loopback API address."""
+def web_factory(ctx: Any, api_url: Optional[str] = None, models: tuple = ()) -> Any:
+    """The ASGI app mounted at ``/app`` (see module doc); ``api_url``: the server's loopback API address;
+    ``models``: model folders (``serve --model``) every user's app offers for pre-annotation."""
     from .proxy import proxy_app
 
     apps = UserApps(ctx.root, log_dir=Path(ctx.state), api_url=api_url,
-                    cache_dir=Path(ctx.state) / "web-cache")
+                    cache_dir=Path(ctx.state) / "web-cache", models=models)
     atexit.register(apps.close)  # a mounted app gets no lifespan events: stop the users' apps with the server
     return proxy_app(ctx, apps)

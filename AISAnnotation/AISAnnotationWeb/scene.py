@@ -272,9 +272,24 @@ class WebScene:
         if self.ws is None:
             return
         effect = self.editor.set_active_effect_type(SegmentationEffectIslands)
+        effect.set_island_mode(modes[mode])  # a click in a view no longer picks an island
         effect.set_minimum_island_size(int(min_voxels))
         effect.apply(modes[mode])
         self.render()
+
+    def set_island_pick(self, mode: str) -> bool:
+        """Slicer's interactive Islands modes: a left click in a slice view then keeps (``keep_selected``) or
+        removes (``remove_selected``) the editable segment's 6-connected island under it."""
+        from trame_slicer.segmentation import SegmentationEffectIslands, SegmentationIslandsMode
+
+        modes = {"keep_selected": SegmentationIslandsMode.KEEP_SELECTED,
+                 "remove_selected": SegmentationIslandsMode.REMOVE_SELECTED}
+        if mode not in modes:
+            raise ValueError(f"unknown island selection {mode!r} (one of {', '.join(modes)})")
+        if self.ws is None:
+            return False
+        self.editor.set_active_effect_type(SegmentationEffectIslands).set_island_mode(modes[mode])
+        return True
 
     def set_scissors(self, fill: str, slices: str) -> None:
         """Scissors options: ``fill`` erase_inside/erase_outside/fill_inside/fill_outside; ``slices`` all/this."""

@@ -71,9 +71,11 @@ def _annotator(html: Any, v3: Any, ctrl: Any) -> None:
         v3.VSlider(id="adc-threshold", v_model=("adc_threshold", 620.0), min=300, max=900, step=10,
                    hide_details=True, density="compact")
         html.Span("ADC < {{ adc_threshold }}", id="adc-value", classes="ml-2")
+    _candidate_source(html, v3)
     with html.Div(classes="d-flex flex-wrap ga-1"):
         v3.VBtn("Preview", id="preview", size="small", click=ctrl.preview_threshold)
-        v3.VBtn("Apply threshold", id="apply-threshold", size="small", color="primary", click=ctrl.apply_threshold)
+        v3.VBtn("Apply threshold", id="apply-threshold", size="small", color="primary", click=ctrl.apply_threshold,
+                loading=("busy",))
         v3.VBtn("Refine in DWI range", id="refine", size="small", click=(ctrl.refine, "[!refine_on]"),
                  color=("refine_on ? 'primary' : undefined",))
         v3.VBtn("Undo", id="undo", size="small", click=ctrl.undo, disabled=("!can_undo",))
@@ -90,7 +92,8 @@ def _annotator(html: Any, v3: Any, ctrl: Any) -> None:
     _islands_scissors(html, v3, ctrl)
     html.Div("Candidates (click to jump)", classes="text-subtitle-2 mt-2")
     _table(html, "candidates", [("#", "row.id"), ("ml", "Number(row.volume_ml).toFixed(2)"),
-                                ("ADC", "Number(row.mean_adc).toFixed(0)")],
+                                ("ADC", "Number(row.mean_adc).toFixed(0)"),
+                                ("conf.", "Number(row.confidence).toFixed(2)"), ("from", "row.source")],
            click=(ctrl.jump, "[row.centroid_ras]"), row_id="candidate-row", table_id="candidates")
     html.Div("Uncertain region at the crosshair", classes="text-subtitle-2 mt-2")
     v3.VTextField(v_model=("note_text", ""), label="What is doubtful, how handled", id="note-text",
@@ -165,12 +168,31 @@ def _view_controls(html: Any, v3: Any, ctrl: Any) -> None:
                         color=(f"wl_choice.{seq} === wl_presets.{seq}[{i}] ? 'primary' : undefined",))
 
 
+def _candidate_source(html: Any, v3: Any) -> None:
+    """Where 'Apply' takes candidates from: classical, a configured trained model (by name and version), or both."""
+    with html.Div(classes="d-flex ga-1 mt-1", v_if="models.length"):
+        v3.VSelect(v_model=("pre_source", "classical"), items=("pre_sources",), item_title="title",
+                   item_value="value", label="Candidates from", id="pre-source", density="compact",
+                   hide_details=True)
+        v3.VSelect(v_model=("model_key", ""), items=("models",), item_title="title", item_value="key",
+                   label="Model", id="model-key", density="compact", hide_details=True,
+                   v_show="pre_source !== 'classical'")
+    html.Div("{{ (models.find(m => m.key === model_key) || {}).licence }} — "
+             "{{ (models.find(m => m.key === model_key) || {}).citation }}", id="model-card",
+             v_if="models.length && pre_source !== 'classical'", style="font-size: 11px")
+
+
 def _islands_scissors(html: Any, v3: Any, ctrl: Any) -> None:
     with html.Div(classes="d-flex flex-wrap align-center ga-1"):
         v3.VBtn("Keep largest island", id="keep-largest", size="small", click=(ctrl.islands, "['keep_largest']"))
         v3.VBtn("Remove small islands", id="remove-small", size="small", click=(ctrl.islands, "['remove_small']"))
         v3.VTextField(v_model=("island_min", 10), id="island-min", label="< voxels", type="number",
                       density="compact", hide_details=True, style="max-width: 90px")
+    with html.Div(classes="d-flex flex-wrap align-center ga-1"):
+        for mode, label in (("keep_selected", "Keep clicked island"), ("remove_selected", "Remove clicked island")):
+            v3.VBtn(label, id=f"island-{mode.replace('_', '-')}", size="small",
+                    click=(ctrl.island_pick, f"['{mode}']"),
+                    color=(f"tool === 'islands' && island_pick === '{mode}' ? 'primary' : undefined",))
     with html.Div(classes="d-flex ga-1"):
         v3.VSelect(v_model=("scissors_fill", "erase_inside"), label="Scissors", id="scissors-fill",
                    items=("['erase_inside', 'erase_outside', 'fill_inside', 'fill_outside']",),

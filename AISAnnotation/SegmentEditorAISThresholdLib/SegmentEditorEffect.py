@@ -32,9 +32,6 @@ SLIDERS = {
 }
 ADVANCED = ("CoreMeanDwiRatio", "CoreMeanAdcMax", "GrowSteps", "GrowDwiRatio", "GrowAdcMax", "BrainErodeMm",
             "FociPeakRatio")
-# candidate source: parameter value → label
-SOURCES = {"classical": "Classical (ADC + DWI)", "model": "Trained model (ONNX)",
-           "combined": "Classical + trained model"}
 UNCERTAIN_ATTRIBUTE = "AIS.UncertainRegions"
 
 
@@ -94,6 +91,8 @@ grown one ring on DWI. Source volume: the <b>DWI b1000</b>; choose the ADC below
 
     # ------------------------------------------------------------------ GUI
     def setupOptionsFrame(self):
+        from AISAnnotationLib.ai.catalog import SOURCES  # candidate source → label, the browser tool's choice
+
         self.adcSelector = slicer.qMRMLNodeComboBox()
         self.adcSelector.nodeTypes = ["vtkMRMLScalarVolumeNode"]
         self.adcSelector.addEnabled = False
@@ -321,27 +320,27 @@ grown one ring on DWI. Source volume: the <b>DWI b1000</b>; choose the ADC below
         return self.result
 
     def computeResult(self, ctx):
-        """Classical candidates, the trained model's, or both (per the "Candidates" choice)."""
-        params = self.parameters()
-        source = self.scriptedEffect.parameter("CandidateSource") or "classical"
-        if source == "classical":
-            return ctx.compute(params)
-        modelDir = self.scriptedEffect.parameter("ModelDirectory")
-        if not modelDir:
-            self.setStatus("Choose the model folder (model_card.json + ONNX file).")
-            return None
-        from AISAnnotationLib.ai import combine_results, context_images, run_model
+        """Classical candidates, the trained model's, or both (per the "Candidates" choice), through the
+        library path of the browser tool (``AISAnnotationMRML.model_nodes.preannotate_in_scene``): the model
+        card's input sequences come from the case loaded in the scene; a missing one is refused in words."""
+        from AISAnnotationMRML.model_nodes import preannotate_in_scene
 
-        qt.QApplication.setOverrideCursor(qt.Qt.WaitCursor)
+        source = self.scriptedEffect.parameter("CandidateSource") or "classical"
+        b0ID = self.scriptedEffect.parameter("B0VolumeNodeID")
+        b0 = slicer.mrmlScene.GetNodeByID(b0ID) if b0ID else None
+        if source != "classical":
+            qt.QApplication.setOverrideCursor(qt.Qt.WaitCursor)
         try:
-            model = run_model(modelDir, context_images(ctx), ctx)
-        except Exception as exc:  # AISError, ONNX Runtime errors: show, do not crash the editor
-            logging.error(f"AIS threshold model: {exc}")
+            return preannotate_in_scene(slicer.mrmlScene, self.dwiNode(), ctx, self.parameters(), source,
+                                        self.scriptedEffect.parameter("ModelDirectory"),
+                                        extra_nodes={"b0": b0} if b0 is not None else None)
+        except Exception as exc:  # AISError, ONNX Runtime errors: one sentence, do not crash the editor
+            logging.error(f"AIS threshold ({source}): {exc}")
             self.setStatus(str(exc))
             return None
         finally:
-            qt.QApplication.restoreOverrideCursor()
-        return model if source == "model" else combine_results(ctx.compute(params), model, ctx)
+            if source != "classical":
+                qt.QApplication.restoreOverrideCursor()
 
     # ------------------------------------------------------------------ actions
     def onApply(self):
@@ -360,6 +359,11 @@ grown one ring on DWI. Source volume: the <b>DWI b1000</b>; choose the ADC below
         modifier = modifier_labelmap(result.mask, self.dwiNode())
         self.scriptedEffect.modifySelectedSegmentByLabelmap(
             modifier, slicer.qSlicerSegmentEditorAbstractEffect.ModificationModeSet)
+        # what was applied (ADC threshold, source, model identity) becomes the submission's AISParameters
+        from AISAnnotationMRML.model_nodes import record_tool_parameters
+
+        record_tool_parameters(segmentationNode, self.parameters().adc_threshold,
+                               self.scriptedEffect.parameter("CandidateSource") or "classical", result)
 
     def onRefine(self):
         from AISAnnotationMRML.preannotation_nodes import set_editable_intensity_range

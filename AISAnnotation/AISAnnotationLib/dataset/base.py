@@ -30,7 +30,8 @@ class Dataset(Protocol):
     role: str
 
     def queue(self, state_filter: str = "all cases", search: str = "") -> list[dict[str, Any]]:
-        """Queue rows (``case_id``, ``state``, ``annotators``, ``submitted``, ``waiting_for``)."""
+        """Queue rows (``case_id``, ``state``, ``annotators``, ``submitted``, ``waiting_for``, ``screening``
+        ("passed" / "excluded" / "not screened"), ``excluded``: the reason or "")."""
 
     def status(self, case_id: str) -> dict[str, Any]:
         """The case status (``CaseStatus.as_dict()``, blinded for annotators)."""

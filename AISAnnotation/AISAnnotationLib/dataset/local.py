@@ -36,6 +36,7 @@ class LocalDataset:
                          "annotators": [a["rater"] for a in full.annotators],
                          "submitted": ", ".join(a["rater"] for a in st["annotators"]) or "-",
                          "waiting_for": st["waiting_for"],
+                         "screening": st["screening"], "excluded": st["excluded_reason"] or "",
                          "return_to": [r for d in full.decisions[-1:] if d["decision"] == "return"
                                        for r in d.get("return_to", [])] if full.state == "returned" else []})
         out = panels.filter_queue(rows, self.user, self.role, state_filter, search)

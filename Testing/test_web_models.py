@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from aisweb import (  # noqa: F401  (browser: fixture)
-    browser,
+from aisweb import (
     demo_for_module,
     free_port,
     state,
@@ -90,7 +89,7 @@ def site(tmp_path_factory, artifacts):
 
 
 @pytest.fixture(scope="module")
-def annotator(site, browser):  # noqa: F811
+def annotator(site, browser):
     """r01's page (its own browser context: its own session cookie) with the case open."""
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
@@ -311,7 +310,7 @@ def test_three_plane_views_show_image_and_outline(site, annotator, library, arti
     wait_state(page, "s('layout') === '2x2'")
 
 
-def test_status_table_in_server_mode_has_screening_and_exclusion(site, browser, artifacts: Path) -> None:  # noqa: F811
+def test_status_table_in_server_mode_has_screening_and_exclusion(site, browser, artifacts: Path) -> None:
     """The data manager's page through the server: screening and exclusion columns, as the library has them."""
     from AISAnnotationLib.dataset import RemoteDataset
     from AISAnnotationLib.workflow import workflow_status

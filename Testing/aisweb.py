@@ -44,6 +44,16 @@ def wait_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 90.
     raise RuntimeError(f"app did not listen on {port} within {timeout} s: {log.read_text()[-3000:]}")
 
 
+def stop_process(proc: subprocess.Popen, timeout: float) -> None:
+    """Terminate ``proc`` and reap it; kill it when it does not exit within ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextmanager
 def app_process(root: Path, rater: str, role: str, logdir: Path) -> Iterator[str]:
     """``python -m AISAnnotationWeb ROOT --rater R --role X`` on a free port; yields its URL."""
@@ -57,12 +67,7 @@ def app_process(root: Path, rater: str, role: str, logdir: Path) -> Iterator[str
         wait_port(port, proc, log)
         yield f"http://127.0.0.1:{port}/"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 10)
 
 
 @contextmanager
@@ -92,12 +97,7 @@ def server_app(root: Path, rater: str, role: str, logdir: Path, password: str = 
             token = json.loads(r.read())["token"]
         yield f"http://127.0.0.1:{port}/app/?token={token}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 30)
 
 
 _SHARED: dict[str, Any] = {}
@@ -222,11 +222,7 @@ class AppPool:
         for proc, _port, _log in self.procs.values():
             proc.terminate()
         for proc, _port, _log in self.procs.values():
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, 10)
 
 
 def demo_for_module(tmp_path_factory: Any, name: str) -> Path:

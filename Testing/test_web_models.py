@@ -23,6 +23,7 @@ from aisweb import (
     demo_for_module,
     free_port,
     state,
+    stop_process,
     view_box,
     view_pixels,
     wait_message,
@@ -80,12 +81,7 @@ def site(tmp_path_factory, artifacts):
                 tokens[user] = json.loads(r.read())["token"]
         yield {"root": root, "models": model_choices([model_dir, t1_dir]), "base": base, "tokens": tokens}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 30)
 
 
 @pytest.fixture(scope="module")

@@ -274,36 +274,13 @@ def _commit(tmp: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
-def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, then rename)."""
+def _write_atomically(path: PathLike, chunks: Iterable[Any], binary: bool) -> Path:
+    """Write ``chunks`` to a temp file beside ``path``, fsync, rename; nothing left behind on error."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_path(target)
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        _commit(tmp, target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OSError(exc.errno, exc.strerror, str(target)) from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return target
-
-
-def atomic_write_text(path: PathLike, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_chunks(path: PathLike, chunks: Iterable[str]) -> Path:
-    """Write the UTF-8 text ``chunks`` to ``path`` as they come (never the whole text in memory),
-    atomically: temp file in the same folder, fsync, rename; nothing left behind on error."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(target)
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+        with (open(tmp, "wb") if binary else open(tmp, "w", encoding="utf-8", newline="")) as fh:
             for chunk in chunks:
                 fh.write(chunk)
         _commit(tmp, target)
@@ -314,6 +291,21 @@ def atomic_write_chunks(path: PathLike, chunks: Iterable[str]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return target
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, then rename)."""
+    return _write_atomically(path, (data,), binary=True)
+
+
+def atomic_write_text(path: PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_chunks(path: PathLike, chunks: Iterable[str]) -> Path:
+    """Write the UTF-8 text ``chunks`` to ``path`` as they come (never the whole text in memory),
+    atomically: temp file in the same folder, fsync, rename; nothing left behind on error."""
+    return _write_atomically(path, chunks, binary=False)
 
 
 def write_json(path: PathLike, obj: Any) -> Path:

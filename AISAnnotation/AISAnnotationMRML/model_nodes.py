@@ -15,9 +15,9 @@ import json
 from collections.abc import Mapping
 from typing import Any, Iterator, Optional
 
+from AISAnnotationLib.case import Case
 from AISAnnotationLib.errors import InputError
 from AISAnnotationLib.image import Image
-from AISAnnotationLib.resample import resample_to
 
 from .volumes import volume_node_to_image
 
@@ -57,14 +57,7 @@ class SceneCase:
         self.images = images
         self._on_grid: dict[str, Image] = {}
 
-    def on_dwi_grid(self, key: str, interpolation: str = "linear") -> Image:
-        """``images[key]`` on the DWI grid (unchanged when already there); cached."""
-        im = self.images[key]
-        if im.same_grid(self.reference):
-            return im
-        if key not in self._on_grid:
-            self._on_grid[key] = resample_to(im, self.reference, interpolation)
-        return self._on_grid[key]
+    on_dwi_grid = Case.on_dwi_grid  # the library's: same resampling, same cache
 
 
 def case_sequence_nodes(scene: Any, dwi_node: Any) -> dict[str, Any]:

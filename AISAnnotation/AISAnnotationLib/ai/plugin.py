@@ -55,12 +55,6 @@ def model_preannotate(case: Any, model_dir: Path, device: str = "auto",
     return run_model(model_dir, {s: case.on_dwi_grid(s) for s in card.inputs}, ctx, device)
 
 
-def context_images(ctx: PreannotationContext) -> dict[str, Image]:
-    """The DWI and ADC (×10⁻⁶ mm²/s) a context holds, as images on the DWI grid (for the Slicer effect)."""
-    return {"dwi": ctx.reference.with_array(ctx.dwi, name="dwi"),
-            "adc": ctx.reference.with_array(ctx.adc, name="adc")}
-
-
 def run_model(model_dir: Path, images: dict[str, Image], ctx: PreannotationContext,
               device: str = "auto") -> PreannotationResult:
     """Run the model of ``model_dir`` on ``images`` (sequence key → image on the DWI grid of ``ctx``)."""

@@ -258,21 +258,21 @@ class FociCache:
                                             block_factors(self.ctx.reference.spacing))
         return self._brain_flat, self._brain_block
 
+    def _local_level(self, p: Any, cache: dict, image: np.ndarray, median: float) -> BlockMap:
+        """Local parenchyma mean of ``image`` (σ = ``foci_background_mm``), cached per σ in ``cache``."""
+        if p.foci_background_mm not in cache:
+            b = self.blocks(p)
+            cache[p.foci_background_mm] = b.mean(image.reshape(-1)[b.flat].astype(np.float64),
+                                                 p.foci_background_mm, median)
+        return cache[p.foci_background_mm]
+
     def level(self, p: Any) -> BlockMap:
         """Local parenchyma DWI level (σ = ``foci_background_mm``)."""
-        if p.foci_background_mm not in self._level:
-            b = self.blocks(p)
-            self._level[p.foci_background_mm] = b.mean(self.ctx.dwi.reshape(-1)[b.flat].astype(np.float64),
-                                                       p.foci_background_mm, self.ctx.parenchyma_dwi_median)
-        return self._level[p.foci_background_mm]
+        return self._local_level(p, self._level, self.ctx.dwi, self.ctx.parenchyma_dwi_median)
 
     def adc_level(self, p: Any) -> BlockMap:
         """Local parenchyma ADC level (σ = ``foci_background_mm``), ×10⁻⁶ mm²/s."""
-        if p.foci_background_mm not in self._adc_level:
-            b = self.blocks(p)
-            self._adc_level[p.foci_background_mm] = b.mean(self.ctx.adc.reshape(-1)[b.flat].astype(np.float64),
-                                                           p.foci_background_mm, self.ctx.parenchyma_adc_median)
-        return self._adc_level[p.foci_background_mm]
+        return self._local_level(p, self._adc_level, self.ctx.adc, self.ctx.parenchyma_adc_median)
 
     def region_scores(self, p: Any, labels: np.ndarray, n: int, ijk: np.ndarray,
                       flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -24,7 +24,7 @@ pytest.importorskip("trame_slicer")
 pytest.importorskip("fastapi")
 
 PASSWORD = "correct horse battery staple 42"
-USERS = {"r01": "annotator", "r02": "annotator", "rv01": "reviewer", "dm01": "data-manager"}
+USERS = {"r01": "annotator", "r02": "annotator", "rv01": "reviewer", "dm01": "data-manager", "ar01": "arbitrator"}
 
 
 def _request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
@@ -194,13 +194,67 @@ def test_each_login_reaches_its_own_app_in_the_browser(server: dict[str, Any], b
     for needle in (b"desc-r01", b"r01_rev", b"lesion (r01)", b"(r01)"):
         assert needle not in blob, f"{needle!r} reached r02's page"
     assert list((server["state"] / "web-cache").rglob("*_dwi.nii*")), "case images came through the API"
-    # logout revokes the session: the page's websocket is closed and /app asks for a login again
+    # logout revokes the session: the page's websocket is closed and /app asks for a login again; r02's only
+    # login ended, so r02's app process is stopped
     page = pages["r02"]
     page.goto(f"http://127.0.0.1:{port}/app/logout")
+    assert not Path(f"/proc/{pid}").exists(), "the last logout stops the user's app process"
     page.goto(f"http://127.0.0.1:{port}/app/")
     assert page.locator("form").count() == 1
     for page in pages.values():
         page.context.close()
+
+
+def _form_login(browser: Any, port: int, user: str) -> tuple[Any, list]:
+    """A new browser context (another PC) logged in as ``user`` through the form: (page, its websockets)."""
+    page = browser.new_context(viewport={"width": 1000, "height": 640}).new_page()
+    sockets: list = []
+    page.on("websocket", lambda ws: sockets.append(ws))
+    page.goto(f"http://127.0.0.1:{port}/app/")
+    page.fill("input[name=user]", user)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button")
+    page.wait_for_function("() => window.trame && window.trame.state && window.trame.state.get('rater_id')",
+                           timeout=120000)
+    wait_state(page, "s('queue').length > 0")
+    return page, sockets
+
+
+def test_logout_on_one_pc_keeps_the_other(server: dict[str, Any], browser) -> None:
+    """One user logged in on two PCs (two logins, two tokens, one app process): logging out on one revokes only
+    that login and closes only its page's websocket; the other page keeps working through the server's API
+    (the app now acts with the remaining login's token); the last logout stops the app process."""
+    port, log = server["port"], server["log"]
+    other, other_ws = _form_login(browser, port, "ar01")
+    page, page_ws = _form_login(browser, port, "ar01")  # the later login: the app acts with its token now
+    tokens = [next(c["value"] for c in p.context.cookies() if c["name"] == "ais_token") for p in (page, other)]
+    assert tokens[0] != tokens[1]
+    pid = int(re.search(r"browser app of ar01 \(arbitrator\): pid (\d+)", log.read_text()).group(1))
+    assert log.read_text().count("browser app of ar01 ") == 1, "one app process for both logins"
+    assert page_ws and other_ws and not any(ws.is_closed() for ws in page_ws + other_ws)
+    r = page.context.request.get(f"http://127.0.0.1:{port}/app/logout")  # the first PC logs out (its cookie)
+    assert r.ok and "Logged out" in r.text()
+    for _ in range(50):  # the server closes that login's websocket at once (not at the next session check)
+        if all(ws.is_closed() for ws in page_ws):
+            break
+        page.wait_for_timeout(100)
+    assert all(ws.is_closed() for ws in page_ws), "the logged-out page's websocket stays open"
+    assert not any(ws.is_closed() for ws in other_ws), "the other PC's websocket was closed"
+    assert Path(f"/proc/{pid}").exists() and log.read_text().count("browser app of ar01 ") == 1
+    assert _ws_status(port, tokens[0]) == 403
+    page.goto(f"http://127.0.0.1:{port}/app/")
+    assert page.locator("input[name=password]").count() == 1  # the login form
+    # the other PC's page still round-trips an action that reaches the API with the app's token
+    other.evaluate("() => window.trame.state.set('queue', [{case_id: 'sentinel'}])")
+    other.evaluate("() => window.trame.state.set('queue_filter', 'escalated')")
+    wait_state(other, "s('error') !== '' || !s('queue').some(r => r.case_id === 'sentinel')")
+    assert state(other, "error") == "", "the remaining login's app lost its API access"
+    assert not any(ws.is_closed() for ws in other_ws) and _ws_status(port, tokens[1]) == 101
+    r = other.context.request.get(f"http://127.0.0.1:{port}/app/logout")  # the last login ends: the app stops
+    assert r.ok and not Path(f"/proc/{pid}").exists()
+    assert _ws_status(port, tokens[1]) == 403
+    for p in (page, other):
+        p.context.close()
 
 
 def test_data_manager_through_the_api(server: dict[str, Any], browser) -> None:

@@ -186,6 +186,19 @@ class AccountStore:
             raise AuthError("token expired; log in again")
         return Account(user, role, False)
 
+    def live(self, user: str, tokens: list[str]) -> list[str]:
+        """Those of ``tokens`` (in their order) that still identify ``user``: not revoked, not expired, account
+        enabled (tokens are stored only as hashes, so the caller names the tokens it holds)."""
+        if not tokens:
+            return []
+        shas = [_sha(t) for t in tokens]
+        with self._db() as db:
+            rows = db.execute("SELECT t.token_sha FROM tokens t JOIN accounts a ON a.user = t.user WHERE t.user=? "
+                              "AND t.revoked=0 AND a.disabled=0 AND t.expires>=? AND t.token_sha IN "
+                              f"({','.join('?' * len(shas))})", (user, time.time(), *shas)).fetchall()
+        ok = {r[0] for r in rows}
+        return [t for t, h in zip(tokens, shas) if h in ok]
+
     def revoke(self, token: str) -> None:
         with self._db() as db:
             db.execute("UPDATE tokens SET revoked=1 WHERE token_sha=?", (_sha(token),))

@@ -19,9 +19,9 @@ import socket
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 WEB_ROLES = {"annotator": "annotator", "reviewer": "reviewer", "arbitrator": "arbitrator",
              "data-manager": "datamanager"}
@@ -45,7 +45,8 @@ def _free_port() -> int:
 
 @dataclass
 class UserApp:
-    """One user's running app process: its local port, proxy secret and the token it acts with."""
+    """One user's running app process: its local port, proxy secret, the token it acts with and every login
+    (token) whose pages it has served; a user's logins on several PCs share the one process."""
 
     user: str
     role: str
@@ -53,6 +54,11 @@ class UserApp:
     port: int
     secret: str
     token: str = ""
+    tokens: dict = field(default_factory=dict)  # token -> None, the most recently used last
+
+    def seen(self, token: str) -> None:
+        self.tokens.pop(token, None)
+        self.tokens[token] = None
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -86,6 +92,7 @@ class UserApps:
         with self._lock:
             app = self._apps.get(user)
             if app is not None and app.alive() and app.role == role:
+                app.seen(token)
                 app.send_token(token)
                 return app
             if app is not None:
@@ -106,7 +113,7 @@ class UserApps:
                                     preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
             proc.stdin.write((json.dumps({"secret": secret, "token": token}) + "\n").encode())
             proc.stdin.flush()
-            app = self._apps[user] = UserApp(user, role, proc, port, secret, token)
+            app = self._apps[user] = UserApp(user, role, proc, port, secret, token, {token: None})
             print(f"browser app of {user} ({role}): pid {proc.pid}, 127.0.0.1:{port}", flush=True)
         return app
 
@@ -115,6 +122,25 @@ class UserApps:
             raise RuntimeError(f"the browser app of {app.user} exited with code {app.proc.returncode}")
         with socket.socket() as s:
             return s.connect_ex((self.host, app.port)) == 0
+
+    def end_session(self, user: str, token: str, live: Callable[[str, list], list]) -> bool:
+        """One login (``token``, already revoked) of ``user`` ended: the app process is stopped when no other
+        login of the user is still valid (``live(user, tokens)``: those still valid); otherwise it keeps running
+        for them, acting with one of their tokens when it acted with the ended one. True when stopped."""
+        with self._lock:
+            app = self._apps.get(user)
+            if app is None:
+                return False
+            app.tokens.pop(token, None)
+            others = live(user, list(app.tokens)) if app.alive() else []
+            app.tokens = dict.fromkeys(others)
+            if others:
+                if app.token not in app.tokens:
+                    app.send_token(others[-1])  # the most recently used
+                return False
+            del self._apps[user]
+            self._stop(app)
+            return True
 
     def stop(self, user: str) -> None:
         with self._lock:

@@ -15,6 +15,7 @@ from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from .launcher import SECRET_HEADER, UserApp, UserApps
+from .sessions import LoginSockets
 
 COOKIE = "ais_token"
 START_TIMEOUT = 120.0
@@ -41,6 +42,7 @@ def proxy_app(ctx: Any, apps: UserApps) -> Any:
     from starlette.websockets import WebSocket, WebSocketDisconnect
 
     client: dict[str, aiohttp.ClientSession] = {}
+    sockets = LoginSockets()  # the open websockets of each login: its logout closes them
 
     def session() -> aiohttp.ClientSession:
         if "s" not in client or client["s"].closed:
@@ -132,6 +134,7 @@ def proxy_app(ctx: Any, apps: UserApps) -> Any:
             await ws.close(code=1011)
             return
         await ws.accept()
+        ended = sockets.opened(token)
 
         async def up() -> None:  # browser → app
             while True:
@@ -160,19 +163,20 @@ def proxy_app(ctx: Any, apps: UserApps) -> Any:
                 except Exception:  # AuthError
                     return
 
-        tasks = [asyncio.ensure_future(t()) for t in (up, down, watch)]
+        tasks = [asyncio.ensure_future(t()) for t in (up, down, watch)] + [asyncio.ensure_future(ended.wait())]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         except WebSocketDisconnect:
             pass
         finally:
+            sockets.closed(token, ended)
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await back.close()
             try:
                 await ws.close()
-            except RuntimeError:  # already closed by the browser
+            except (RuntimeError, WebSocketDisconnect):  # already closed by the browser
                 pass
 
     async def login(request: Request) -> Response:
@@ -186,14 +190,18 @@ def proxy_app(ctx: Any, apps: UserApps) -> Any:
                            token)
 
     async def logout(request: Request) -> Response:
+        """This login only: its token is revoked and its pages' websockets closed; the user's app process stops
+        only when none of the user's other logins (other PCs, other browsers) is still valid."""
         token = request.cookies.get(COOKIE, "")
         if token:
             try:
                 account = await identify(token)
-                await run_in_threadpool(ctx.accounts.revoke, token)
-                apps.stop(account.user)
             except Exception:  # AuthError: already logged out
-                pass
+                account = None
+            await run_in_threadpool(ctx.accounts.revoke, token)
+            sockets.end(token)
+            if account is not None:
+                await run_in_threadpool(apps.end_session, account.user, token, ctx.accounts.live)
         resp = login_form(request, "Logged out.", 200)
         resp.delete_cookie(COOKIE, path=request.scope.get("root_path") or "/")
         return resp

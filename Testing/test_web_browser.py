@@ -76,12 +76,23 @@ def _annotate(page, url: str, artifacts: Path, rater: str, dx: float, dy: float)
     wait_state(page, "s('preview_on') === true")
     assert state(page, "adc_threshold") == 630
     page.screenshot(path=str(artifacts / f"{rater}-1-preview.png"))
+    crosshair, slice_before, before = state(page, "crosshair"), state(page, "slice_offset"), src(page, 0)
     page.locator("#apply-threshold").click()
     wait_state(page, "s('candidates').length > 0 && s('segment_voxels') > 0")
     applied = state(page, "segment_voxels")
+    # the views jump by themselves to the list's first row (the largest candidate), shown selected
+    rows = state(page, "candidates")
+    assert [r["voxels"] for r in rows] == sorted((r["voxels"] for r in rows), reverse=True)
+    target = rows[0]["centroid_ras"]
+    wait_state(page, f"Math.hypot(...s('crosshair').map((v, i) => v - {list(target)}[i])) < 0.01")
+    assert np.linalg.norm(np.subtract(crosshair, target)) > 1.0 and state(page, "slice_offset") != slice_before
+    wait_view_change(page, 0, before)
+    first = page.locator("#candidates tr.ais-row").first
+    page.wait_for_function("() => document.querySelector('#candidates tr.ais-row').classList.contains('ais-selected')")
+    assert first.inner_text().startswith(str(rows[0]["id"]))
+    assert page.locator("#candidates tr.ais-selected").count() == 1
+    page.screenshot(path=str(artifacts / f"{rater}-1b-applied-jumped.png"))
     page.locator("#candidates tr.ais-row").first.click()
-    target = state(page, "candidates")[0]["centroid_ras"]
-    wait_state(page, f"Math.abs(s('crosshair')[0] - {target[0]}) < 0.01")
     page.wait_for_timeout(500)
     page.locator("#tool-paint").click()
     wait_state(page, "s('tool') === 'paint'")

@@ -35,7 +35,7 @@ def default_state(rater_id: str, role: str) -> dict[str, Any]:
         "layout": "2x2", "views_geometry": {}, "wl_presets": {}, "wl_choice": {}, "returned": "",
         "screen_seqs": [], "island_min": 10, "scissors_fill": "erase_inside", "scissors_slices": "all",
         "report_url": "", "pre_source": "classical", "pre_sources": [], "models": [], "model_key": "",
-        "island_pick": "", "busy": False,
+        "island_pick": "", "busy": False, "candidate_id": 0,
     }
 
 
@@ -102,7 +102,7 @@ class Controller:
             clear_editable_intensity_range(self.scene.editor.editor_node)
             ws = self.scene.open_case(self.root, case_id, self.rater_id, self.role)
             lo, hi, step = self.scene.slice_range()
-            changes: dict[str, Any] = dict(case_id=ws.case_id, error="", candidates=[], preview_on=False, refine_on=False, decided=False,  # noqa: E501
+            changes: dict[str, Any] = dict(case_id=ws.case_id, error="", candidates=[], candidate_id=0, preview_on=False, refine_on=False, decided=False,  # noqa: E501
                                            tool="none", notes=workspace.notes(ws), metrics=[], lesions=[],
                                            slice_min=lo, slice_max=hi, slice_step=step,
                                            slice_offset=self.scene.slice_offset(),
@@ -192,6 +192,13 @@ class Controller:
             self.scene.jump_to(ras)
             self.update_geometry()
 
+    def pick_candidate(self, candidate_id: int) -> None:
+        """Select the candidate row ``candidate_id`` and jump the views to its centroid."""
+        row = next((r for r in self.state["candidates"] if r["id"] == candidate_id), None)
+        if row is not None:
+            self.set(candidate_id=candidate_id)
+            self.jump(row["centroid_ras"])
+
     # ------------------------------------------------------------------ threshold-then-refine
     def _ctx(self) -> Any:
         from AISAnnotationLib.preannotate import PreannotationContext, PreannotationParameters
@@ -249,9 +256,12 @@ class Controller:
             ws.preannotation, self._applied = result, source
             self.scene.remove_preview()
             self.scene.set_segment_with_undo(result.mask)
-            self.set(preview_on=False, candidates=_plain([c.to_dict() for c in result.candidates]),
+            rows = _plain([c.to_dict() for c in result.candidates])
+            self.set(preview_on=False, candidates=rows,
                      message=f"{len(result.candidates)} candidate(s) applied ({what})", error="")
             self._undo_changed()
+            if rows:  # the views go straight to the list's first row (the largest): the lesion is in sight
+                self.pick_candidate(rows[0]["id"])
 
         try:
             loop = asyncio.get_running_loop()

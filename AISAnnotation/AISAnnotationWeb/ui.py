@@ -42,14 +42,19 @@ def build_ui(web: Any) -> Any:
 
 
 def _table(html: Any, rows: str, cols: list[tuple[str, str]], click: Any = None, row_id: str = "",
-           table_id: str = "") -> None:
+           table_id: str = "", selected: str = "") -> None:
+    """A clickable table of state ``rows``; ``selected``: JS condition on ``row`` marking the selected row."""
     with html.Table(id=table_id, style="width: 100%; border-collapse: collapse; font-size: 12px"):
         with html.Tr():
             for title, _expr in cols:
                 html.Th(title, style="text-align: left")
         extra = {"click": click} if click is not None else {}
-        with html.Tr(v_for=f"(row, i) in {rows}", key="i", id=row_id, style="cursor: pointer",
-                     classes="ais-row", **extra):
+        if selected:
+            extra.update(classes=(f"({selected}) ? 'ais-row ais-selected' : 'ais-row'",),
+                         style=(f"({selected}) ? 'cursor: pointer; background: #cfe3ff' : 'cursor: pointer'",))
+        else:
+            extra.update(classes="ais-row", style="cursor: pointer")
+        with html.Tr(v_for=f"(row, i) in {rows}", key="i", id=row_id, **extra):
             for _title, expr in cols:
                 html.Td("{{ " + expr + " }}")
 
@@ -94,7 +99,8 @@ def _annotator(html: Any, v3: Any, ctrl: Any) -> None:
     _table(html, "candidates", [("#", "row.id"), ("ml", "Number(row.volume_ml).toFixed(2)"),
                                 ("ADC", "Number(row.mean_adc).toFixed(0)"),
                                 ("conf.", "Number(row.confidence).toFixed(2)"), ("from", "row.source")],
-           click=(ctrl.jump, "[row.centroid_ras]"), row_id="candidate-row", table_id="candidates")
+           click=(ctrl.pick_candidate, "[row.id]"), row_id="candidate-row", table_id="candidates",
+           selected="row.id === candidate_id")
     html.Div("Uncertain region at the crosshair", classes="text-subtitle-2 mt-2")
     v3.VTextField(v_model=("note_text", ""), label="What is doubtful, how handled", id="note-text",
                   density="compact", hide_details=True)

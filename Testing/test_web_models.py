@@ -210,7 +210,8 @@ def _pick(page, mask: np.ndarray, affine, candidate: dict) -> tuple[np.ndarray, 
     (the voxel's continuous ijk on the slice, its 6-connected island)."""
     from scipy import ndimage
 
-    page.locator("#candidates tr.ais-row").nth(candidate["id"] - 1).click()
+    row = [r["id"] for r in state(page, "candidates")].index(candidate["id"])
+    page.locator("#candidates tr.ais-row").nth(row).click()
     want = np.asarray(candidate["centroid_ras"])
     wait_state(page, f"Math.hypot(...s('crosshair').map((v, i) => v - {want.tolist()}[i])) < 0.01")
     page.wait_for_timeout(500)
@@ -227,6 +228,38 @@ def _pick(page, mask: np.ndarray, affine, candidate: dict) -> tuple[np.ndarray, 
     return np.array([i, j, k_float]), labels == labels[i, j, k]
 
 
+def _rows_of(result, segment: np.ndarray, affine) -> list[tuple[int, int]]:
+    """(id, voxels) the candidate list should show for ``segment``, worked out here with scipy: each candidate's
+    26-connected region of the listed mask (its size, nearest its centroid); a painted candidate without a
+    voxel of its region in the segment is gone, the others count the segment's voxels in their region."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(result.listed, structure=np.ones((3, 3, 3)))
+    index = np.arange(1, n + 1)
+    sizes = ndimage.sum(result.listed, labels, index)
+    centres = np.array(ndimage.center_of_mass(result.listed, labels, index))
+    ras = centres @ np.asarray(affine)[:3, :3].T + np.asarray(affine)[:3, 3]
+    out = []
+    for c in result.candidates:
+        d = np.where(sizes == c.voxels, np.linalg.norm(ras - c.centroid_ras, axis=1), np.inf)
+        k = int(np.argmin(d)) + 1
+        if not c.in_mask:
+            out.append((c.id, c.voxels))
+            continue
+        left = int((segment & (labels == k)).sum())
+        if left:
+            out.append((c.id, left))
+    return out
+
+
+def _wait_rows(page, want: list[tuple[int, int]]) -> None:
+    text = json.dumps([list(w) for w in want], separators=(",", ":"))
+    try:
+        wait_state(page, f"JSON.stringify(s('candidates').map(r => [r.id, r.voxels])) === '{text}'", 30000)
+    except Exception:
+        pytest.fail(f"candidate rows {[(r['id'], r['voxels']) for r in state(page, 'candidates')]} != {want}")
+
+
 def test_click_to_keep_or_remove_an_island(site, annotator, library, artifacts: Path) -> None:
     page = annotator
     if state(page, "pre_source") != "combined":
@@ -240,9 +273,21 @@ def test_click_to_keep_or_remove_an_island(site, annotator, library, artifacts: 
     page.locator("#island-remove-selected").click()
     wait_state(page, "s('tool') === 'islands' && s('island_pick') === 'remove_selected'")
     _click_voxel(page, ijk, aff)
+    removed = expected.copy()
     expected &= ~island
     wait_state(page, f"s('segment_voxels') === {int(expected.sum())}")
+    # the list follows the segment: candidate 2's island is gone, so is its row (when that was all of it)
+    comb = library["combined"]
+    want = _rows_of(comb, expected, aff)
+    assert want != _rows_of(comb, removed, aff)
+    _wait_rows(page, want)
     page.screenshot(path=str(artifacts / "models-3-island-removed.png"))
+    page.locator("#undo").click()  # undo brings the island and its row back; redo removes them again
+    wait_state(page, f"s('segment_voxels') === {int(removed.sum())}")
+    _wait_rows(page, _rows_of(comb, removed, aff))
+    page.locator("#redo").click()
+    wait_state(page, f"s('segment_voxels') === {int(expected.sum())}")
+    _wait_rows(page, want)
     # keep only the island of candidate 1 by clicking it
     ijk, island = _pick(page, expected, aff, cands[0])
     page.locator("#island-keep-selected").click()
@@ -250,6 +295,8 @@ def test_click_to_keep_or_remove_an_island(site, annotator, library, artifacts: 
     _click_voxel(page, ijk, aff)
     expected &= island
     wait_state(page, f"s('segment_voxels') === {int(expected.sum())}")
+    _wait_rows(page, _rows_of(comb, expected, aff))
+    assert all(r["voxels"] > 0 for r in state(page, "candidates"))
     page.screenshot(path=str(artifacts / "models-4-island-kept.png"))
     page.locator("#tool-none").click()
     wait_state(page, "s('tool') === 'none' && s('island_pick') === ''")

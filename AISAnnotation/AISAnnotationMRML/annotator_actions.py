@@ -95,6 +95,18 @@ def candidates(ws: CaseWorkspace, adc_threshold: float = 620.0,
     return [c.to_dict() for c in ws.preannotation.candidates]
 
 
+def current_candidates(ws: CaseWorkspace, rows: list[dict[str, Any]], labels: np.ndarray,
+                       segment: Optional[np.ndarray] = None) -> list[dict[str, Any]]:
+    """The applied candidate ``rows`` as the editable segment (``segment``: its mask, when already read) holds
+    them now, by the library's rule (:mod:`AISAnnotationLib.preannotate.remaining`); ``labels``: the
+    candidates' regions (``candidate_labels`` of the applied result)."""
+    from AISAnnotationLib.preannotate.remaining import remaining_candidates
+
+    if segment is None:
+        segment = segment_mask(ws, ws.editable_segment_id)
+    return remaining_candidates(rows, labels, segment, ws.case.reference)
+
+
 NOTE_DECISIONS = uncertain.DECISIONS
 NOTES_ATTRIBUTE = "AIS.UncertainRegions"  # the attribute the "AIS threshold" effect writes its notes to
 

@@ -55,6 +55,8 @@ class Controller:
         self._context = None
         self._preview = None
         self._applied: Optional[str] = None  # the source of the candidates last applied to the open case
+        self._rows: list[dict[str, Any]] = []  # the applied candidate rows and their regions (candidate ids)
+        self._labels: Optional[np.ndarray] = None
         self._crosshair_observed = False
         self.report_dir: Optional[Path] = None  # set by the app: a folder it serves at ais-report/
         self.scene.undo_stack.index_changed.connect(self._undo_changed)
@@ -80,8 +82,18 @@ class Controller:
         return self.scene.ws
 
     def _segment_changed(self, *_a: Any) -> None:
+        """The segment changed (stroke, islands, undo/redo …): its voxel count, and the candidate list as the
+        segment holds it now (a removed lesion leaves the list; the bridge applies the library's rule)."""
         if self.ws is not None and self.ws.editable_segment_id:
-            self.set(segment_voxels=workspace.segment_voxel_count(self.ws, self.ws.editable_segment_id))
+            seg = workspace.segment_mask(self.ws, self.ws.editable_segment_id)
+            changes: dict[str, Any] = {"segment_voxels": int(np.count_nonzero(seg))}
+            if self._labels is not None and self._labels.shape == seg.shape:
+                rows = _plain(workspace.current_candidates(self.ws, self._rows, self._labels, seg))
+                if rows != self.state["candidates"]:
+                    changes["candidates"] = rows
+                    if not any(r["id"] == self.state["candidate_id"] for r in rows):
+                        changes["candidate_id"] = 0
+            self.set(**changes)
 
     def _undo_changed(self, *_a: Any) -> None:
         self.set(can_undo=self.scene.undo_stack.can_undo(), can_redo=self.scene.undo_stack.can_redo())
@@ -98,7 +110,7 @@ class Controller:
 
             self._context = None
             self._preview = None
-            self._applied = None
+            self._applied, self._rows, self._labels = None, [], None
             clear_editable_intensity_range(self.scene.editor.editor_node)
             ws = self.scene.open_case(self.root, case_id, self.rater_id, self.role)
             lo, hi, step = self.scene.slice_range()
@@ -253,10 +265,14 @@ class Controller:
         def finish(result: Any) -> None:
             if self.ws is not ws:  # the user opened another case meanwhile
                 return
+            from AISAnnotationLib.preannotate.remaining import candidate_labels
+
             ws.preannotation, self._applied = result, source
+            rows = _plain([c.to_dict() for c in result.candidates])
+            self._rows, self._labels = rows, candidate_labels(result, ws.case.reference)
+            self.state["candidates"] = rows  # before the segment's change refreshes the list from it
             self.scene.remove_preview()
             self.scene.set_segment_with_undo(result.mask)
-            rows = _plain([c.to_dict() for c in result.candidates])
             self.set(preview_on=False, candidates=rows,
                      message=f"{len(result.candidates)} candidate(s) applied ({what})", error="")
             self._undo_changed()

@@ -98,6 +98,20 @@ def test_extension_cmakelists():
         assert needle in text
 
 
+def test_screenshots_exist_and_are_shown():
+    """The extension's screenshot URLs and the README's images name files in the repository's Resources/."""
+    text = (REPO / "CMakeLists.txt").read_text()
+    urls = re.search(r'set\(EXTENSION_SCREENSHOTURLS "([^"]*)"\)', text).group(1).split()
+    assert len(urls) >= 2
+    prefix = "https://raw.githubusercontent.com/AISAnnotation/AISAnnotation/main/"
+    for url in urls:
+        assert url.startswith(prefix + "Resources/Screenshots/"), url
+        png = REPO / url[len(prefix):]
+        assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", url
+    shown = re.findall(r"!\[[^]]*\]\((Resources/Screenshots/[^)]+)\)", (REPO / "README.md").read_text())
+    assert {REPO / u[len(prefix):] for u in urls} <= {REPO / s for s in shown}
+
+
 # --------------------------------------------------------------------------------------------------
 # The module widget (issue 8): .ui names and classes, parameter node, no arrays / files in the widget.
 # --------------------------------------------------------------------------------------------------

@@ -170,6 +170,19 @@ class AccountStore:
             db.execute("INSERT INTO tokens VALUES (?, ?, ?, 0)", (_sha(token), user, expires))
         return token, expires, Account(user, row[0], False)
 
+    def issue(self, user: str) -> str:
+        """A session token for ``user`` without a password: for the owner of the state folder only (``serve
+        --open`` signs the person at the laptop in). :class:`AuthError` when the account is unknown/disabled."""
+        account = self.get(user)
+        if account is None:
+            raise AuthError(f"no account {user!r} (ais-annotate accounts add …)")
+        if account.disabled:
+            raise AuthError(f"account {user!r} is disabled", 403)
+        token = secrets.token_urlsafe(32)
+        with self._db() as db:
+            db.execute("INSERT INTO tokens VALUES (?, ?, ?, 0)", (_sha(token), user, time.time() + self.ttl))
+        return token
+
     def identify(self, token: str) -> Account:
         """The account a bearer token belongs to; :class:`AuthError` when unknown/expired/revoked/disabled."""
         with self._db() as db:

@@ -36,7 +36,7 @@ def finish_interrupted(root: Path) -> list[str]:
 
 def run(root: Path, state: Path, host: str = "127.0.0.1", port: int = 8000, tls_cert: Optional[Path] = None,
         tls_key: Optional[Path] = None, token_ttl: Optional[float] = None, web: bool = False,
-        open_browser: bool = False, models: tuple = ()) -> None:
+        open_browser: bool = False, models: tuple = (), open_as: Optional[str] = None) -> None:
     import uvicorn
 
     from .app import create_app
@@ -47,6 +47,12 @@ def run(root: Path, state: Path, host: str = "127.0.0.1", port: int = 8000, tls_
         if p is not None and not Path(p).is_file():
             raise InputError(f"{p}: no such file")
     kw: dict = {} if token_ttl is None else {"token_ttl": token_ttl}
+    if open_as is not None:
+        if not open_browser:
+            raise InputError("--as is for --open (the local browser's user)")
+        account = AccountStore(state).get(open_as)
+        if account is None or account.disabled:
+            raise InputError(f"--as {open_as}: no such enabled account in {state} (ais-annotate accounts add …)")
     if models:  # checked before anything starts: a bad folder is one line and exit 2
         from AISAnnotationLib.ai.catalog import model_choices
 
@@ -77,7 +83,8 @@ def run(root: Path, state: Path, host: str = "127.0.0.1", port: int = 8000, tls_
         import threading
         import webbrowser
 
-        threading.Timer(1.5, webbrowser.open, (f"{scheme}://{host}:{port}/app/",)).start()
+        url = f"{scheme}://{_local(host)}:{port}/app/" + local_sign_in(AccountStore(state), open_as)
+        threading.Timer(1.5, webbrowser.open, (url,)).start()
     config = uvicorn.Config(app, host=host, port=port, ssl_certfile=str(tls_cert) if tls_cert else None,
                             ssl_keyfile=str(tls_key) if tls_key else None, log_level="warning", workers=1,
                             ws_per_message_deflate=False)  # the page's frames are JPEG: deflate only costs time
@@ -87,6 +94,27 @@ def run(root: Path, state: Path, host: str = "127.0.0.1", port: int = 8000, tls_
     import asyncio
 
     asyncio.run(_serve_both(uvicorn.Server(config), app, loopback))
+
+
+def _local(host: str) -> str:
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+
+
+def local_sign_in(accounts: AccountStore, user: Optional[str]) -> str:
+    """``?token=…`` that signs the local user in (``serve --open``): the account ``user`` (``--as``), else the
+    only enabled account; "" (the login form) when there are several or none. The page turns the token into
+    its session cookie and drops it from the address."""
+    if user is None:
+        enabled = [a.user for a in accounts.list() if not a.disabled]
+        if len(enabled) != 1:
+            if enabled:
+                print(f"--open: {len(enabled)} accounts, so the page asks who logs in (--as USER signs one in)",
+                      flush=True)
+            return ""
+        user = enabled[0]
+    token = accounts.issue(user)  # AuthError (exit 2) for an unknown or disabled --as account
+    print(f"--open: signed in as {user} in the local browser", flush=True)
+    return f"?token={token}"
 
 
 async def _serve_both(public: object, app: object, loopback: object) -> None:

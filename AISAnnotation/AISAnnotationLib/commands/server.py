@@ -22,7 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--tls-key", type=Path, help="PEM private key for HTTPS")
     s.add_argument("--token-hours", type=float, default=8.0, help="login token lifetime (hours)")
     s.add_argument("--web", action="store_true", help="serve the browser client at /app (needs the [web] extra)")
-    s.add_argument("--open", action="store_true", help="serve the browser client and open /app in the browser")
+    s.add_argument("--open", action="store_true",
+                   help="serve the browser client and open /app in this machine's browser, signed in as the only "
+                        "account (or --as USER; several accounts and no --as: the login form)")
+    s.add_argument("--as", dest="open_as", metavar="USER", help="with --open: the account the local browser signs in as")
     s.add_argument("--model", action="append", default=[], type=Path, metavar="DIR",
                    help="with --web: a trained model (model_card.json + ONNX file) the annotators may choose for "
                         "pre-annotation in the browser, offered by name and version (repeat for several)")
@@ -84,7 +87,7 @@ def _cmd_serve(a: argparse.Namespace) -> int:
     except ImportError as exc:
         raise InputError(f"the server needs the [server] extra: pip install 'aisannotation[server]' ({exc})") from exc
     run(a.root, a.state, a.host, a.port, a.tls_cert, a.tls_key, token_ttl=a.token_hours * 3600, web=a.web,
-        open_browser=a.open, models=a.model)
+        open_browser=a.open, models=a.model, open_as=a.open_as)
     return 0
 
 
